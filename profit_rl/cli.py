@@ -1,0 +1,41 @@
+"""`profit-rl <command> ...`: parsing and dispatch only. Each command lives in its own module with a `main(argv)`."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# command -> (module, one-line help). Modules are imported only when their command runs.
+COMMANDS = {
+    "sft": ("profit_rl.sft", "ProFit / baseline SFT from a YAML recipe (TRL SFTTrainer subclass)"),
+    "grpo": ("profit_rl.grpo", "GRPO warm start from an SFT checkpoint, math-verify rewards"),
+    "eval": ("evals.cli", "sample and score benchmarks: Avg@k, Pass@k (or score --responses)"),
+    "compare": ("evals.compare", "Table-1-style comparison of two eval runs, paired deltas with CIs"),
+    "curves": ("evals.curves", "Avg@k / Pass@k against step over a run's checkpoint-N folders"),
+    "inspect": ("profit_rl.inspect", "see which tokens each selection rule keeps; choose tau from evidence"),
+    "pipeline": ("profit_rl.pipeline", "SFT -> eval -> GRPO -> curves -> report (what make sft-then-rl runs)"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: profit-rl <command> [options]", "", "commands:"]
+    lines += [f"  {name:<9} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", "Run `profit-rl <command> --help` for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"profit-rl: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[command][0])
+    return module.main(rest) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
