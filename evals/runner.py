@@ -86,9 +86,9 @@ def run_benchmark(
         for start, group in sorted(by_start.items()):
             prompts = [benchmark.prompt(p) for p in group]
 
-            def on_batch(offset, completions, group=group, start=start):
+            def on_batch(positions, completions, group=group, start=start):
                 pairs, indices = [], []
-                for problem, samples in zip(group[offset : offset + len(completions)], completions):
+                for problem, samples in zip([group[i] for i in positions], completions):
                     for j, completion in enumerate(samples):
                         pairs.append((problem, completion))
                         indices.append(start + j)

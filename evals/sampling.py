@@ -10,6 +10,7 @@ Prompts are chat messages; both backends render them with the model's own chat t
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import os
@@ -19,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 
 logger = logging.getLogger(__name__)
 
-OnBatch = Callable[[int, list[list[str]]], None]
+OnBatch = Callable[[list[int], list[list[str]]], None]
 
 
 @dataclass
@@ -82,7 +83,8 @@ class TransformersSampler:
     """Batched, left-padded `generate(num_return_sequences=k)`: one forward pass per token serves k samples of
     `batch_size` prompts (see benchmarks/sampling.py for the speed-up over k separate calls)."""
 
-    def __init__(self, model_name_or_path: str, settings: SamplingSettings | None = None, device: str | None = None):
+    def __init__(self, model_name_or_path: str, settings: SamplingSettings | None = None, device: str | None = None,
+                 share_prefill: bool = True):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -97,6 +99,10 @@ class TransformersSampler:
         self.model = AutoModelForCausalLM.from_pretrained(model_name_or_path, dtype=dtype).to(self.device).eval()
         self.max_positions = getattr(self.model.config, "max_position_embeddings", None)
         self.warned_context = False
+        # transformers renamed generate()/forward()'s `past_key_values` to `cache`; use whichever this version has
+        forward_params = inspect.signature(self.model.forward).parameters
+        self.cache_kwarg = "cache" if "cache" in forward_params else "past_key_values"
+        self.share_prefill = share_prefill
 
     def render(self, messages: list[dict]) -> str:
         return render_prompt(self.tokenizer, messages, self.settings.chat_template)
@@ -109,20 +115,35 @@ class TransformersSampler:
 
         settings = settings or self.settings
         texts = [self.render(p) for p in prompts]
+        # Batch prompts of similar length together (longest first, so a too-long batch fails early): left padding to
+        # the longest prompt of a batch is wasted compute on every decoding step.
+        lengths = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        order = sorted(range(len(texts)), key=lambda i: -lengths[i])
         torch.manual_seed(settings.seed)
-        results: list[list[str]] = []
+        results: list[list[str] | None] = [None] * len(texts)
         bar = progress_bar(len(texts) * k, desc)
         try:
-            for start in range(0, len(texts), settings.batch_size):
-                batch = texts[start : start + settings.batch_size]
-                completions = self.generate(batch, k, settings)
-                results.extend(completions)
+            for start in range(0, len(order), settings.batch_size):
+                indices = order[start : start + settings.batch_size]
+                completions = self.generate([texts[i] for i in indices], k, settings)
+                for i, c in zip(indices, completions):
+                    results[i] = c
                 if on_batch is not None:
-                    on_batch(start, completions)
-                bar.update(len(batch) * k)
+                    on_batch(indices, completions)
+                bar.update(len(indices) * k)
         finally:
             bar.close()
         return results
+
+    def prefill(self, ids, mask):
+        """Run the prompts (all but their last token) through the model; returns the filled KV cache."""
+        from transformers import DynamicCache
+
+        cache = DynamicCache(config=self.model.config)
+        positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)  # as generate() computes them
+        self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                   **{self.cache_kwarg: cache})
+        return cache
 
     def generate(self, texts: list[str], k: int, settings: SamplingSettings, **extra) -> list[list[str]]:
         """One generate() call: k completions for each text."""
@@ -154,7 +175,18 @@ class TransformersSampler:
                           top_k=settings.top_k if settings.top_k and settings.top_k > 0 else None)
         kwargs.update(extra)
         with torch.inference_mode():
-            out = self.model.generate(**enc, **kwargs)
+            if k > 1 and prompt_len > 1 and self.share_prefill:
+                # Prefill each prompt once and copy its KV cache k times, instead of letting generate() prefill k
+                # identical copies: the k samples of a prompt share everything up to the first sampled token.
+                ids, mask = enc["input_ids"], enc["attention_mask"]
+                cache = self.prefill(ids[:, :-1], mask[:, :-1])
+                cache.batch_repeat_interleave(k)
+                kwargs["num_return_sequences"] = 1
+                out = self.model.generate(input_ids=ids.repeat_interleave(k, 0),
+                                          attention_mask=mask.repeat_interleave(k, 0),
+                                          **{self.cache_kwarg: cache}, **kwargs)
+            else:
+                out = self.model.generate(**enc, **kwargs)
         decoded = self.tokenizer.batch_decode(out[:, prompt_len:], skip_special_tokens=True)
         # generate() returns the k sequences of prompt i contiguously: rows i*k .. i*k+k-1
         return [decoded[i * k : (i + 1) * k] for i in range(len(texts))]
@@ -204,7 +236,7 @@ class VLLMSampler:
                     completions = vllm_generate(self.llm, chunk, params)
                 results.extend(completions)
                 if on_batch is not None:
-                    on_batch(start, completions)
+                    on_batch(list(range(start, start + len(chunk))), completions)
                 bar.update(len(chunk) * k)
         finally:
             bar.close()
