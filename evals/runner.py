@@ -31,7 +31,7 @@ def resolved_settings(benchmark: Benchmark, settings: SamplingSettings) -> Sampl
 
 def fingerprint(benchmark: Benchmark, model: str, settings: SamplingSettings) -> dict:
     return {"model": model_identity(model), "benchmark": benchmark.name, "prompt_version": benchmark.prompt_version,
-            **settings.fingerprint()}
+            "scorer": benchmark.scorer, **settings.fingerprint()}
 
 
 def score_rows(benchmark: Benchmark, pairs: list[tuple[Problem, str]], first_index: list[int]) -> list[dict]:

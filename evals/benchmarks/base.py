@@ -45,6 +45,7 @@ class Benchmark:
     default_k: int = 8
     max_new_tokens: int = 4096
     prompt_version: str = "1"  # bump when prompt() changes: cached samples made with the old prompt are then refused
+    scorer: str = "1"  # names the scoring rule; cached scores made under another rule are refused
 
     # ---- loading -------------------------------------------------------------------------------------------------
     def load(self, source: str | os.PathLike | None = None) -> list[Problem]:

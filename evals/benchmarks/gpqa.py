@@ -73,6 +73,7 @@ class GPQADiamond(Benchmark):
     local_path = "gpqa_diamond/gpqa_diamond.jsonl"
     gated = True
     max_new_tokens = 4096
+    scorer = "gpqa.extract_letter-v1"
 
     def to_problem(self, index: int, row: dict) -> Problem:
         qid = str(first_field(row, "id", "Record ID"))
