@@ -136,10 +136,15 @@ def ci_text(ci) -> str:
 
 def markdown_table(run: dict) -> str:
     """One row per benchmark (Avg@k, Pass@k with 95% CIs, scoring errors), then the average over benchmarks."""
-    lines = [
-        f"Model: `{run.get('model')}`  ",
-        f"Settings: {json.dumps(run.get('settings', {}), sort_keys=True)}",
-        "",
+    if run.get("responses"):
+        lines = [f"Responses scored from `{run['responses']}` (no generation)", ""]
+    else:
+        lines = [
+            f"Model: `{run.get('model')}` (backend: {run.get('backend')})  ",
+            f"Settings: {json.dumps(run.get('settings', {}), sort_keys=True)}",
+            "",
+        ]
+    lines += [
         "| Benchmark | k | Problems | Avg@k | 95% CI | Pass@k | 95% CI | Scoring errors |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]

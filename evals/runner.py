@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import metrics
-from .benchmarks.base import Benchmark, Problem
+from .benchmarks.base import Benchmark, Problem, RowError
 from .results import RESULTS_FILE, SAMPLES_FILE, SampleCache, write_json
 from .sampling import SamplingSettings
 
@@ -134,11 +134,11 @@ def score_responses(
     by_id = {p.id: p for p in problems}
     unknown = [pid for pid in responses if pid not in by_id]
     if unknown:
-        raise ValueError(f"{source}: {len(unknown)} problem id(s) are not in {benchmark.title} "
+        raise RowError(f"{source}: {len(unknown)} problem id(s) are not in {benchmark.title} "
                          f"(first: {unknown[:3]}); ids must match the benchmark's ids")
     scored_problems = [p for p in problems if p.id in responses]
     if not scored_problems:
-        raise ValueError(f"{source}: no responses for {benchmark.title}")
+        raise RowError(f"{source}: no responses for {benchmark.title}")
     if len(scored_problems) < len(problems):
         logger.warning("%s: %d of %d problems have no response in %s; metrics cover the %d that do",
                        benchmark.name, len(problems) - len(scored_problems), len(problems), source,
@@ -147,7 +147,7 @@ def score_responses(
     k = k or n_min
     if k > n_min:
         short = next(p.id for p in scored_problems if len(responses[p.id]) < k)
-        raise ValueError(f"{source}: --k {k} but problem {short!r} has only {len(responses[short])} responses")
+        raise RowError(f"{source}: --k {k} but problem {short!r} has only {len(responses[short])} responses")
     bench_dir = Path(out_dir) / benchmark.name
     cache = SampleCache(bench_dir / SAMPLES_FILE,
                         {"responses": str(Path(source).resolve()), "benchmark": benchmark.name}, overwrite=True)

@@ -99,8 +99,11 @@ class Benchmark:
             if reason:
                 lines.append(f"  which failed with: {reason[:300]}")
         lines.append("  to get it:")
-        lines.append(f"    - with network: drop --data-dir to read {self.hub_id} from the hub"
-                     + (" (gated: accept its terms on the hub page, then `hf auth login`)" if self.gated else ""))
+        gated = " (gated: accept its terms on the hub page, then `hf auth login`)" if self.gated else ""
+        if looked_at is not None:
+            lines.append(f"    - with network: drop --data-dir to read {self.hub_id} from the hub{gated}")
+        else:
+            lines.append(f"    - with network (HF_HUB_OFFLINE unset): it is read from {self.hub_id}{gated}")
         lines.append(f"    - or export it once to a data dir (layout DATA_DIR/{self.local_path}):")
         lines.append(f"        {export}")
         lines.append("      then pass --data-dir DATA_DIR")
