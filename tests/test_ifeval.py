@@ -109,6 +109,13 @@ def test_sentence_and_word_splitting_match_nltk():
     assert text.count_words("It's 3.5 km, isn't it?") == 8
 
 
+def test_splitting_is_the_pinned_reference_nltk():
+    # nltk 3.8.1 and 3.9.1 (the reference behaviour) keep `.”` inside a sentence and "'FINE" whole; 3.10.4 does neither.
+    curly = "Is it “Happy Birthday.”\n\nYour answer must contain one of the following phrases:\nMy answer is yes."
+    assert text.count_sentences(curly) == 1
+    assert text.word_tokenize("IT'S 'FINE' SHI'A") == ["IT", "'S", "'FINE", "'", "SHI", "'", "A"]
+
+
 def test_language_detection_is_deterministic():
     borderline = "ok ja nein si oui da"
     assert len({text.detect_language(borderline) for _ in range(5)}) == 1
