@@ -139,3 +139,16 @@ def test_scoring_failure_scores_zero_and_is_recorded():
     problem = Problem(id="x", question="q", gold="A", meta={"choices": None})
     (extracted, value, error), = bench.score_many([(problem, None)])  # not a string: the scorer raises
     assert value == 0.0 and error and "Error" in error
+
+
+def test_ifeval_through_the_benchmark_interface(shared_data, tmp_path):
+    bench = get_benchmark("ifeval")
+    problems = {p.id: p for p in bench.load(shared_data)}
+    assert len(problems) == 541
+    no_comma = problems["1001"]  # a single punctuation:no_comma instruction
+    assert bench.prompt(no_comma) == [{"role": "user", "content": no_comma.question}]
+    results = bench.score_many([(no_comma, "Day one: Tokyo and Kyoto"), (no_comma, "Day one, Tokyo"), (no_comma, None)])
+    assert [r[1] for r in results] == [1.0, 0.0, 0.0]
+    assert results[0][0] == "strict 1/1 loose 1/1" and results[2][2]  # a non-string response is an error, scored 0
+    with pytest.raises(MissingDataError, match=r"IFEval \(ifeval\)"):
+        bench.load(tmp_path)
