@@ -86,6 +86,7 @@ def settings_from_args(args) -> SamplingSettings:
 def read_responses(path: str, benchmark_names: list[str]) -> dict[str, dict[str, list[str]]]:
     """benchmark -> problem id -> completions, from one row per completion or one row per problem."""
     out: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    skipped: dict[str, int] = defaultdict(int)
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, start=1):
             if not line.strip():
@@ -102,7 +103,8 @@ def read_responses(path: str, benchmark_names: list[str]) -> dict[str, dict[str,
                                    "benchmarks; add the field or pass one benchmark")
                 bench = benchmark_names[0]
             if bench not in benchmark_names:
-                continue  # rows for benchmarks not asked for are skipped (counted below)
+                skipped[bench] += 1  # rows for benchmarks not asked for: counted and reported below
+                continue
             pid = next((row[key] for key in ("problem_id", "id", "unique_id") if key in row), None)
             if pid is None:
                 raise RowError(f"{where}: missing field 'problem_id' (or 'id')")
@@ -117,6 +119,8 @@ def read_responses(path: str, benchmark_names: list[str]) -> dict[str, dict[str,
                     raise RowError(f"{where}: missing string field 'completion' (or 'response', or a list "
                                    "'completions')")
                 out[bench][str(pid)].append(completion)
+    for bench, n in skipped.items():
+        logger.warning("%s: %d rows for benchmark %r skipped (not in --benchmarks)", path, n, bench)
     return out
 
 

@@ -223,13 +223,15 @@ class VLLMSampler:
         desc: str = "sampling",
     ) -> list[list[str]]:
         settings = settings or self.settings
-        texts = [self.render(p) for p in prompts]
+        # Token ids, not text: vLLM would tokenize text with special tokens added (a second BOS after the template's).
+        texts = [{"prompt_token_ids": self.tokenizer(self.render(p), add_special_tokens=False)["input_ids"]}
+                 for p in prompts]
         results: list[list[str]] = []
         bar = progress_bar(len(texts) * k, desc)
         try:
             for start in range(0, len(texts), settings.vllm_chunk):
                 chunk = texts[start : start + settings.vllm_chunk]
-                params = sampling_params_dict(settings, k, seed=settings.seed + start)
+                params = sampling_params_dict(settings, k)
                 if self.workers is not None:
                     completions = self.workers.generate(chunk, params)
                 else:
@@ -247,7 +249,9 @@ class VLLMSampler:
             self.workers.close()
 
 
-def sampling_params_dict(settings: SamplingSettings, k: int, seed: int) -> dict:
+def sampling_params_dict(settings: SamplingSettings, k: int) -> dict:
+    """vLLM SamplingParams for k samples per prompt. No per-request seed: one seed for every request would correlate
+    the noise across problems; the engine is seeded once instead (LLM(seed=...), one seed per data-parallel rank)."""
     greedy = settings.temperature == 0
     return dict(
         n=k,
@@ -255,11 +259,10 @@ def sampling_params_dict(settings: SamplingSettings, k: int, seed: int) -> dict:
         top_p=1.0 if greedy else settings.top_p,
         top_k=-1 if greedy or not settings.top_k or settings.top_k <= 0 else settings.top_k,
         max_tokens=settings.max_new_tokens or 1024,
-        seed=seed,
     )
 
 
-def make_llm(model: str, settings: SamplingSettings):
+def make_llm(model: str, settings: SamplingSettings, rank: int = 0):
     from vllm import LLM
 
     return LLM(
@@ -267,21 +270,22 @@ def make_llm(model: str, settings: SamplingSettings):
         tensor_parallel_size=settings.tensor_parallel_size,
         gpu_memory_utilization=settings.gpu_memory_utilization,
         dtype={"auto": "auto", "bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}[settings.dtype],
-        seed=settings.seed,
+        seed=settings.seed + rank,
     )
 
 
-def vllm_generate(llm, texts: list[str], params: dict) -> list[list[str]]:
+def vllm_generate(llm, prompts: list[dict], params: dict) -> list[list[str]]:
+    """prompts: [{"prompt_token_ids": [...]}, ...] (vLLM's TokensPrompt)."""
     from vllm import SamplingParams
 
-    outputs = llm.generate(texts, SamplingParams(**params), use_tqdm=False)
+    outputs = llm.generate(prompts, SamplingParams(**params), use_tqdm=False)
     # vLLM returns outputs in prompt order; each carries its n completions
     return [[c.text for c in out.outputs] for out in outputs]
 
 
 def _dp_worker(rank: int, gpus: str, model: str, settings: SamplingSettings, inbox, outbox):
     os.environ["CUDA_VISIBLE_DEVICES"] = gpus  # set before vLLM initialises CUDA in this process
-    llm = make_llm(model, settings)
+    llm = make_llm(model, settings, rank)
     outbox.put((rank, "ready"))
     while True:
         job = inbox.get()
@@ -327,12 +331,12 @@ class DataParallelWorkers:
                 if dead:
                     raise RuntimeError(f"vLLM data-parallel worker(s) {dead} died; see their log above") from None
 
-    def generate(self, texts: list[str], params: dict) -> list[list[str]]:
+    def generate(self, texts: list[dict], params: dict) -> list[list[str]]:
         dp = len(self.procs)
         per = math.ceil(len(texts) / dp)
         shards = [texts[r * per : (r + 1) * per] for r in range(dp)]
         for rank, shard in enumerate(shards):
-            self.inboxes[rank].put((shard, dict(params, seed=params["seed"] + rank)))
+            self.inboxes[rank].put((shard, params))
         by_rank = dict(self._get() for _ in range(dp))
         return [c for rank in range(dp) for c in by_rank[rank]]
 
