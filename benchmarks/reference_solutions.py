@@ -47,7 +47,7 @@ def main():
     gold = {problem.id: problem.gold for problem in problems}
     misses = [s for s in samples if s["score"] < 1.0]
     print(f"{bench.title} reference solutions: Avg@1 = {100 * summary['avg_at_k']:.1f}% "
-          f"({summary['n_problems'] - len(misses)}/{summary['n_problems']}), scoring errors: {summary['n_scoring_errors']}")
+          f"({summary['n_problems'] - len(misses)}/{summary['n_problems']}), errors: {summary['n_errors']}")
     for s in misses:
         print(f"  miss {s['problem_id']}: gold {gold[s['problem_id']]!r}, extracted {s['extracted']!r}, error {s['error']}")
     # Negative control: each solution scored against the NEXT problem's gold must (almost always) fail; a scorer that

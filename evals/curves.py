@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 CSV_FIELDS = ["run", "run_dir", "step", "checkpoint", "benchmark", "k", "n_problems", "avg_at_k", "avg_at_k_low",
-              "avg_at_k_high", "pass_at_k", "pass_at_k_low", "pass_at_k_high", "n_scoring_errors"]
+              "avg_at_k_high", "pass_at_k", "pass_at_k_low", "pass_at_k_high", "n_errors"]
 
 
 def find_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
@@ -66,7 +66,7 @@ def evaluate_run(run_dir: Path, label: str, benchmarks, problems, k_arg, setting
                 "k": k, "n_problems": s["n_problems"],
                 "avg_at_k": s["avg_at_k"], "avg_at_k_low": s["avg_at_k_ci"][0], "avg_at_k_high": s["avg_at_k_ci"][1],
                 "pass_at_k": s["pass_at_k"], "pass_at_k_low": s["pass_at_k_ci"][0],
-                "pass_at_k_high": s["pass_at_k_ci"][1], "n_scoring_errors": s["n_scoring_errors"],
+                "pass_at_k_high": s["pass_at_k_ci"][1], "n_errors": s["n_errors"],
             })
         sampler = holder.pop("sampler", None)
         if sampler is not None:  # free this checkpoint's weights before loading the next

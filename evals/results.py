@@ -135,7 +135,7 @@ def ci_text(ci) -> str:
 
 
 def markdown_table(run: dict) -> str:
-    """One row per benchmark (Avg@k, Pass@k with 95% CIs, scoring errors), then the average over benchmarks."""
+    """One row per benchmark (Avg@k, Pass@k with 95% CIs, samples that errored), then the average over benchmarks."""
     if run.get("responses"):
         lines = [f"Responses scored from `{run['responses']}` (no generation)", ""]
     else:
@@ -145,13 +145,13 @@ def markdown_table(run: dict) -> str:
             "",
         ]
     lines += [
-        "| Benchmark | k | Problems | Avg@k | 95% CI | Pass@k | 95% CI | Scoring errors |",
+        "| Benchmark | k | Problems | Avg@k | 95% CI | Pass@k | 95% CI | Errors (scored 0) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, s in run["benchmarks"].items():
         lines.append(
             f"| {s.get('title', name)} | {s['k']} | {s['n_problems']} | {pct(s['avg_at_k'])} | {ci_text(s['avg_at_k_ci'])}"
-            f" | {pct(s['pass_at_k'])} | {ci_text(s['pass_at_k_ci'])} | {s.get('n_scoring_errors', 0)} |"
+            f" | {pct(s['pass_at_k'])} | {ci_text(s['pass_at_k_ci'])} | {s.get('n_errors', 0)} |"
         )
     avg = run.get("average")
     if avg and len(run["benchmarks"]) > 1:

@@ -84,6 +84,20 @@ def run_benchmark(
     if by_start:
         sampler = sampler_factory()
         for start, group in sorted(by_start.items()):
+            # A prompt that fills the model's whole context cannot be sampled: its samples are recorded as empty,
+            # scored 0 and counted as errors, so the run goes on and the table says how many there were.
+            unfit = [(p, sampler.context_error(benchmark.prompt(p))) for p in group]
+            unfit = [(p, reason) for p, reason in unfit if reason]
+            if unfit:
+                logger.warning("%s: %d of %d prompts do not fit the model's context and score 0 (first: problem %s, "
+                               "%s)", benchmark.name, len(unfit), len(group), unfit[0][0].id, unfit[0][1])
+                cache.append([{"problem_id": p.id, "sample_index": start + j, "completion": "", "extracted": None,
+                               "score": 0.0, "correct": False, "error": reason}
+                              for p, reason in unfit for j in range(k - start)])
+                skip = {p.id for p, _ in unfit}
+                group = [p for p in group if p.id not in skip]
+                if not group:
+                    continue
             prompts = [benchmark.prompt(p) for p in group]
 
             def on_batch(positions, completions, group=group, start=start):
@@ -105,7 +119,7 @@ def summarise(benchmark, problems, cache: SampleCache, k: int, model: str, setti
     scores = cache.scores(ids, k)
     errors = cache.errors(ids, k)
     if errors:
-        logger.warning("%s: %d of %d samples could not be scored and count as 0 (see 'error' in %s)",
+        logger.warning("%s: %d of %d samples could not be sampled or scored and count as 0 (see 'error' in %s)",
                        benchmark.name, len(errors), len(ids) * k, cache.path)
     summary = metrics.summarize(scores, k, n_boot=n_boot)
     summary.update(
@@ -113,7 +127,7 @@ def summarise(benchmark, problems, cache: SampleCache, k: int, model: str, setti
         title=benchmark.title,
         model=model_identity(model) if model else None,
         settings=settings.to_dict() if hasattr(settings, "to_dict") else settings,
-        n_scoring_errors=len(errors),
+        n_errors=len(errors),
         n_no_answer=sum(1 for pid in ids for i in range(k) if cache.rows[pid][i].get("extracted") is None),
         samples=str(cache.path),
     )

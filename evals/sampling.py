@@ -79,6 +79,13 @@ def progress_bar(total: int, desc: str):
     return tqdm(total=total, desc=desc, unit="sample", dynamic_ncols=True, smoothing=0.1)
 
 
+def context_error(tokenizer, text: str, max_len: int | None) -> str | None:
+    n = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    if max_len and n >= max_len:
+        return f"prompt is {n} tokens, the model's context is {max_len}: no room to generate"
+    return None
+
+
 class TransformersSampler:
     """Batched, left-padded `generate(num_return_sequences=k)`: one forward pass per token serves k samples of
     `batch_size` prompts (see benchmarks/sampling.py for the speed-up over k separate calls)."""
@@ -106,6 +113,10 @@ class TransformersSampler:
 
     def render(self, messages: list[dict]) -> str:
         return render_prompt(self.tokenizer, messages, self.settings.chat_template)
+
+    def context_error(self, messages: list[dict]) -> str | None:
+        """Why this prompt cannot be sampled (it fills the model's whole context), or None."""
+        return context_error(self.tokenizer, self.render(messages), self.max_positions)
 
     def sample(
         self, prompts: list[list[dict]], k: int, settings: SamplingSettings | None = None, on_batch: OnBatch | None = None,
@@ -154,15 +165,13 @@ class TransformersSampler:
         max_new = settings.max_new_tokens or 1024
         if self.max_positions and prompt_len + max_new > self.max_positions:
             room = self.max_positions - prompt_len
-            if room > 0:  # as vLLM does: a completion stops where the model's context ends
-                max_new = room
+            if room <= 0:  # the runner never sends these (see context_error); a direct caller gets told
+                raise ValueError(f"a prompt of {prompt_len} tokens does not fit the model's {self.max_positions} positions")
             if not self.warned_context:
                 self.warned_context = True
-                logger.warning(
-                    "prompt (%d tokens, left-padded batch) + max_new_tokens exceeds the model's max_position_embeddings"
-                    " (%d): %s", prompt_len, self.max_positions,
-                    f"completions capped at {room} new tokens" if room > 0 else
-                    "the prompt alone does not fit; generating past the trained context (out of distribution)")
+                logger.warning("prompt (%d tokens) + max_new_tokens (%d) exceeds the model's context (%d): completions "
+                               "stop where the context ends, as vLLM's do", prompt_len, max_new, self.max_positions)
+            max_new = room
         greedy = settings.temperature == 0
         kwargs = dict(
             max_new_tokens=max_new,
@@ -214,9 +223,19 @@ class VLLMSampler:
             self.workers = DataParallelWorkers(model_name_or_path, self.settings)
         else:
             self.llm = make_llm(model_name_or_path, self.settings)
+        try:
+            self.max_len = self.llm.llm_engine.model_config.max_model_len
+        except AttributeError:  # data-parallel (engines live in workers) or another vLLM layout: the config's context
+            from transformers import AutoConfig
+
+            self.max_len = getattr(AutoConfig.from_pretrained(model_name_or_path), "max_position_embeddings", None)
 
     def render(self, messages: list[dict]) -> str:
         return render_prompt(self.tokenizer, messages, self.settings.chat_template)
+
+    def context_error(self, messages: list[dict]) -> str | None:
+        """vLLM rejects a prompt longer than its max_model_len (and would fail the whole batch): screen it first."""
+        return context_error(self.tokenizer, self.render(messages), self.max_len)
 
     def sample(
         self, prompts: list[list[dict]], k: int, settings: SamplingSettings | None = None, on_batch: OnBatch | None = None,

@@ -60,6 +60,9 @@ class CountingSampler:
         self.generated = 0
         self.crash_after = crash_after
 
+    def context_error(self, messages):
+        return self.inner.context_error(messages)
+
     def sample(self, prompts, k, settings, on_batch=None, desc=""):
         batches = 0
 
@@ -108,6 +111,22 @@ def test_resume_after_interruption_generates_each_sample_once(tiny_model_dir, sh
     with pytest.raises(CacheMismatchError, match="temperature"):
         runner.run_benchmark(bench, problems, str(tiny_model_dir), SamplingSettings(temperature=1.0, max_new_tokens=6),
                              k, tmp_path, lambda: 1 / 0)
+
+
+@pytest.mark.slow
+def test_prompts_longer_than_the_context_score_zero_and_are_counted(tiny_model_dir, shared_data, tmp_path):
+    bench = get_benchmark("math500")
+    problems = bench.load(shared_data)[:4]
+    settings = SamplingSettings(max_new_tokens=4, batch_size=4)
+    sampler = CountingSampler(tiny_model_dir, settings)
+    lengths = sorted(len(sampler.inner.tokenizer(sampler.inner.render(bench.prompt(p)))["input_ids"]) for p in problems)
+    sampler.inner.max_positions = lengths[1] + 2  # a model whose context holds only the two shortest prompts
+    summary = runner.run_benchmark(bench, problems, str(tiny_model_dir), settings, 2, tmp_path, lambda: sampler)
+    rows = read_jsonl(tmp_path / "math500" / "samples.jsonl")
+    unfit = [r for r in rows if r["error"]]
+    assert len(rows) == 8 and len(unfit) == 4 and sampler.generated == 4
+    assert all(r["completion"] == "" and r["score"] == 0.0 and "context" in r["error"] for r in unfit)
+    assert summary["n_errors"] == 4 and summary["n_problems"] == 4
 
 
 def test_sample_cache_truncates_only_a_partial_last_line(tmp_path):
