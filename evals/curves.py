@@ -50,7 +50,8 @@ def evaluate_run(run_dir: Path, label: str, benchmarks, problems, k_arg, setting
                                 "dir? TRL saves checkpoint-N there every save_steps)")
     rows = []
     for step, ckpt in checkpoints:
-        cache_dir = (cache_root / run_dir.name / ckpt.name) if cache_root else run_dir / "eval" / ckpt.name
+        # under --cache-dir, runs are told apart by label (two runs are often both called "grpo")
+        cache_dir = (cache_root / label.replace("/", "__") / ckpt.name) if cache_root else run_dir / "eval" / ckpt.name
         holder = {}
 
         def factory(ckpt=ckpt, holder=holder):

@@ -152,6 +152,9 @@ def summarize(
         "avg_at_k_ci": list(bootstrap_ci(avgs, n_boot=n_boot, seed=seed)),
         "pass_at_k": float(np.mean(passes)),
         "pass_at_k_ci": list(bootstrap_ci(passes, n_boot=n_boot, seed=seed)),
+        # Pass@j for j = 1, 2, 4, ... up to k from the same samples (the unbiased estimator allows any j <= n)
+        "pass_at": {str(j): mean_pass_at_k([scores_per_problem[pid] for pid in ids], j)
+                    for j in sorted({2**e for e in range(k.bit_length()) if 2**e <= k} | {k})},
         "per_problem": {pid: {"avg": a, "pass": p} for pid, a, p in zip(ids, avgs, passes)},
     }
 

@@ -55,6 +55,8 @@ def test_summarize_and_bootstrap():
     lo, hi = s["avg_at_k_ci"]
     assert 0.0 <= lo <= s["avg_at_k"] <= hi <= 1.0 and hi - lo > 0.1
     assert s["per_problem"]["a"] == {"avg": 0.25, "pass": 1.0}
+    assert list(s["pass_at"]) == ["1", "2", "4"] and s["pass_at"]["1"] == pytest.approx(s["avg_at_k"])
+    assert s["pass_at"]["2"] == pytest.approx((0.5 + 0 + 1 + 0.5) / 4)  # 1 - C(3,2)/C(4,2) = 0.5 for one correct
     # a constant benchmark has a zero-width interval
     assert metrics.bootstrap_ci([0.5] * 20) == (0.5, 0.5)
 
