@@ -10,6 +10,7 @@ Prompts are chat messages; both backends render them with the model's own chat t
 
 from __future__ import annotations
 
+import atexit
 import inspect
 import logging
 import math
@@ -309,6 +310,11 @@ def _dp_worker(rank: int, gpus: str, model: str, settings: SamplingSettings, inb
     while True:
         job = inbox.get()
         if job is None:
+            # A multiprocessing child ends with os._exit, which skips the finalizers that stop vLLM's engine process:
+            # stop it here, or it outlives us.
+            engine_core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+            if engine_core is not None:
+                engine_core.shutdown()
             return
         texts, params = job
         outbox.put((rank, vllm_generate(llm, texts, params)))
@@ -332,10 +338,13 @@ class DataParallelWorkers:
         for rank in range(dp):
             inbox = ctx.Queue()
             gpus = ",".join(devices[rank * tp : (rank + 1) * tp])
-            proc = ctx.Process(target=_dp_worker, args=(rank, gpus, model, settings, inbox, self.outbox), daemon=True)
+            # not daemonic: vLLM starts its own engine process inside each worker, which a daemonic process may not;
+            # close() (also registered with atexit) stops them instead
+            proc = ctx.Process(target=_dp_worker, args=(rank, gpus, model, settings, inbox, self.outbox))
             proc.start()
             self.inboxes.append(inbox)
             self.procs.append(proc)
+        atexit.register(self.close)
         for _ in range(dp):
             self._get()  # wait for every replica to load
 
@@ -365,6 +374,10 @@ class DataParallelWorkers:
         deadline = time.time() + 30
         for proc in self.procs:
             proc.join(timeout=max(0.0, deadline - time.time()))
+            if proc.is_alive():
+                proc.terminate()
+        self.inboxes = []
+        atexit.unregister(self.close)
 
 
 def build_sampler(backend: str, model: str, settings: SamplingSettings):
