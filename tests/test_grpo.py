@@ -162,3 +162,15 @@ def test_lora_adapter_is_merged_or_loaded(tiny_model_dir, rl_files, tmp_path, mo
     loaded = tmp_path / "loaded"
     assert main(grpo_args(adapter_dir, rl_files, loaded, max_steps=1, save_steps=1, adapter="load")) == 0
     assert (loaded / "checkpoint-1" / "adapter_config.json").is_file()
+
+
+@pytest.mark.parametrize("recipe", sorted(REPO.glob("recipes/*/grpo/*.yaml")), ids=lambda p: f"{p.parent.parent.name}/{p.name}")
+def test_recipes_parse(recipe):
+    """Every GRPO recipe parses into GRPOScriptArguments + GRPOConfig + ModelConfig (no typo, no removed field)."""
+    from profit_rl.grpo import build_reward_funcs, parse_args
+
+    script_args, training_args, model_args = parse_args(["--config", str(recipe), "--use_cpu", "true", "--bf16", "false"])
+    assert training_args.num_generations >= 2 and training_args.max_completion_length > 0
+    assert training_args.loss_type and training_args.beta >= 0
+    assert len(build_reward_funcs(script_args, training_args)) == len(training_args.reward_weights)
+    assert model_args.model_name_or_path
