@@ -276,7 +276,12 @@ def test_module_entry_point_runs_as_a_script(tmp_path, shared_data):
 
 
 def test_matches_published_gpt4_reference_results():
-    """Hand-picked rows of google-research's GPT-4 responses with the reference's own strict/loose verdicts."""
+    """Hand-picked rows of google-research's GPT-4 responses with the reference's own strict/loose verdicts.
+
+    Responses: google-research instruction_following_eval/data/input_response_data_gpt4_20231107_145030.jsonl
+    (Apache-2.0). Verdicts: the reference's eval_results_{strict,loose}.jsonl for them, as kept in
+    Podtech-AI/IFEval@5bdf377 data/test_output/. Loose verdicts are given where the reference's is not random.
+    """
     rows = [json.loads(line) for line in GPT4_FIXTURE.read_text().splitlines()]
     assert rows
     for row in rows:
