@@ -36,7 +36,7 @@ class IFEvalPrompt:
     prompt: str
     instruction_id_list: list[str]
     kwargs: list[dict[str, Any]]
-    _checkers: list[Callable[[str], bool]] | None = field(default=None, repr=False, compare=False)
+    _checkers: list[Callable[[str], bool]] | None = field(default=None, init=False, repr=False, compare=False)
 
     def checkers(self) -> list[Callable[[str], bool]]:
         """One `response -> bool` checker per instruction (built once)."""
