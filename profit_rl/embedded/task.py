@@ -1,0 +1,339 @@
+"""A synthetic math task that reproduces ProFit's premise in miniature: many phrasings, one determined answer.
+
+Each problem is a short chain of additions and subtractions told as a story ("Mia has 7 marbles. She finds 5 more.
+Then she gives away 3. How many marbles does Mia have now?"). Its solution is rendered from a bank of interchangeable
+phrasings: every connective, verb and sentence frame is drawn at random, so those words are *trivial* tokens (any
+choice is equally right, so a model that learned the distribution gives each one a low probability), while the
+numbers, operators and the boxed answer are *core* tokens (fully determined by the problem). This is the paper's
+premise: in a single reference answer the low-probability tokens are mostly phrasing, the high-probability ones are the
+substance.
+
+Everything here is pure and seeded: the same `TaskConfig` and seed give the same problems, texts and splits, on any
+machine. The splits (test, GRPO, SFT, pretraining corpus) never share a problem: identity is the arithmetic itself
+(start value and operation chain), not the story's name or item.
+
+Answers are integers written in `\\boxed{}`, the last box of the completion, so the math-verify reward and the shared
+answer extractor score this task exactly as they score MATH-500.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+# The user turn of every chat-formatted split (SFT, GRPO and the test set's `prompt`). It is Qwen's math instruction,
+# the one the real benchmarks use, so a model trained here is prompted the same way everywhere.
+INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
+
+NAMES = [
+    ("Mia", "she"), ("Noah", "he"), ("Ava", "she"), ("Liam", "he"), ("Zoe", "she"), ("Omar", "he"), ("Lena", "she"),
+    ("Ben", "he"), ("Ivy", "she"), ("Sam", "he"), ("Nora", "she"), ("Leo", "he"), ("Ella", "she"), ("Max", "he"),
+    ("Ruby", "she"), ("Tom", "he"), ("Anna", "she"), ("Eli", "he"), ("Maya", "she"), ("Jack", "he"),
+]
+ITEMS = [
+    "apples", "marbles", "stickers", "coins", "books", "pencils", "cards", "shells", "stamps", "cookies", "buttons",
+    "beads", "eggs", "flowers", "toys", "candies", "balloons", "rocks", "tickets", "boxes",
+]
+
+# Problem statement wording. Prompts are never supervised, and the premise is about the solution's phrasing, so the
+# statement keeps to one plain verb pair: the model must read the numbers and the sign, not decode synonyms.
+STATEMENT_START = ["{Name} has {a} {items}."]
+STATEMENT_EVENT = {"+": ["{Pron} gets {b} more."], "-": ["{Pron} gives away {b}."]}
+STATEMENT_THEN = ["", "Then "]
+STATEMENT_QUESTION = ["How many {items} does {name} have now?"]
+
+# Solution wording: the trivial tokens. Every slot is an independent uniform choice among at least 12 options, most
+# with distinct first words, so a model that has learned the distribution gives a slot's first token p of about
+# 1/12 or less: below ProFit's tau = 0.1. The equations are the core.
+OPENINGS = [
+    "Let's solve it step by step. ", "We go through it in order. ", "Okay, let's count. ", "Here is how it goes. ",
+    "First, read the story. ", "To find out, we track each change. ", "Start from the beginning. ",
+    "Just follow the {items}. ", "This is a counting problem. ", "One step at a time. ", "Good question. ",
+    "I will keep a running total. ", "Time to count. ", "Each event changes the amount. ", "Simple enough. ",
+    "Careful bookkeeping solves this. ",
+]
+STARTS = [
+    "{Name} starts with {a} {items}. ", "At first, {name} has {a} {items}. ", "In the beginning there are {a}. ",
+    "{Pron} has {a} {items} to begin with. ", "The starting amount is {a}. ", "Initially, the count is {a}. ",
+    "We begin with {a} {items}. ", "Originally {name} owns {a}. ", "Before anything happens, {pron} holds {a}. ",
+    "Our total starts at {a}. ", "Count {a} {items} first. ", "There are {a} {items} at the start. ",
+]
+CONNECTIVES = [
+    "Then", "Next", "After that", "Now", "Afterwards", "Later", "Second", "Also", "Following this", "Subsequently",
+    "Moving on", "In the next step", "Once more", "Meanwhile", "Soon", "Right after",
+]
+CLAUSES = {
+    "+": ["{pron} gets {b} more", "{pron} receives {b}", "{b} more are added", "{name} adds {b}",
+          "{b} {items} come in", "the count grows by {b}", "{pron} picks up {b}", "we add {b}", "another {b} arrive",
+          "plus {b}", "{b} extra show up", "gaining {b}"],
+    "-": ["{pron} gives away {b}", "{pron} loses {b}", "{b} are taken away", "{name} uses {b}",
+          "{b} {items} are gone", "the count drops by {b}", "{pron} hands over {b}", "we remove {b}",
+          "another {b} leave", "minus {b}", "{b} fewer remain", "dropping {b}"],
+}
+LINKS = [
+    ", so ", ", which gives ", ", and ", " and now ", ", making ", ": ", ", hence ", ", that is ", "; thus ",
+    ", meaning ", " to get ", ", leaving ",
+]
+CLOSERS = [
+    "So", "Therefore", "Thus", "In the end", "Finally", "Altogether", "All in all", "That means", "Overall",
+    "At last", "Hence", "To conclude",
+]
+CONCLUSIONS = [
+    ", {name} has {box} {items}.", ", the answer is {box}.", ", there are {box} {items} left.", ", we get {box}.",
+    ", the total is {box}.", ", {pron} ends with {box}.", " the count is {box}.", ", {box} remain.",
+    ", it comes to {box}.", ", our result: {box}.",
+]
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """What a problem looks like; every field changes the task (and so the embedded model's cache key).
+
+    Args:
+        min_ops, max_ops: number of operations in a chain; accuracy compounds over them, so this is the difficulty
+            knob.
+        start_min, start_max: range of the starting amount.
+        operand_min, operand_max: range of each added or removed amount.
+        max_value: no intermediate value exceeds it (and none goes below 0), which bounds the arithmetic facts the
+            model must learn.
+        phrasings_per_problem: how many independently drawn solution phrasings each pretraining problem gets.
+    """
+
+    min_ops: int = 2
+    max_ops: int = 4
+    start_min: int = 2
+    start_max: int = 20
+    operand_min: int = 1
+    operand_max: int = 9
+    max_value: int = 30
+    phrasings_per_problem: int = 1
+
+    def __post_init__(self):
+        if not 1 <= self.min_ops <= self.max_ops:
+            raise ValueError(f"need 1 <= min_ops <= max_ops, got {self.min_ops}, {self.max_ops}")
+        if not 0 <= self.start_min <= self.start_max <= self.max_value:
+            raise ValueError(f"need 0 <= start_min <= start_max <= max_value, got {self}")
+        if not 1 <= self.operand_min <= self.operand_max:
+            raise ValueError(f"need 1 <= operand_min <= operand_max, got {self}")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One story problem. `key` is its arithmetic identity, the unit of split disjointness."""
+
+    start: int
+    ops: tuple[tuple[str, int], ...]  # (("+", 5), ("-", 3), ...)
+    name: str
+    pron: str
+    items: str
+    statement: str = field(compare=False)
+
+    @property
+    def key(self) -> tuple:
+        return (self.start, self.ops)
+
+    @property
+    def values(self) -> list[int]:
+        """The running amount after each step, starting value first."""
+        out = [self.start]
+        for op, b in self.ops:
+            out.append(out[-1] + b if op == "+" else out[-1] - b)
+        return out
+
+    @property
+    def answer(self) -> int:
+        return self.values[-1]
+
+    @property
+    def id(self) -> str:
+        steps = [f"s{self.start}"] + [("p" if op == "+" else "m") + str(b) for op, b in self.ops]
+        return "emb-" + "-".join(steps)
+
+
+def _fill(template: str, **kw) -> str:
+    kw = dict(kw)
+    if "name" in kw:
+        kw["Name"] = kw["name"]
+    if "pron" in kw:
+        kw["Pron"] = kw["pron"].capitalize()
+    return template.format(**kw)
+
+
+def sample_problem(rng: random.Random, config: TaskConfig) -> Problem:
+    """Draw one problem: a random walk of + and - steps that stays within [0, max_value]."""
+    n_ops = rng.randint(config.min_ops, config.max_ops)
+    value = rng.randint(config.start_min, config.start_max)
+    start, ops = value, []
+    for _ in range(n_ops):
+        choices = []
+        for op in "+-":
+            for b in range(config.operand_min, config.operand_max + 1):
+                nxt = value + b if op == "+" else value - b
+                if 0 <= nxt <= config.max_value:
+                    choices.append((op, b))
+        op, b = rng.choice(choices)
+        value = value + b if op == "+" else value - b
+        ops.append((op, b))
+    name, pron = rng.choice(NAMES)
+    items = rng.choice(ITEMS)
+    kw = dict(name=name, pron=pron, items=items)
+    sentences = [_fill(rng.choice(STATEMENT_START), a=start, **kw)]
+    for i, (op, b) in enumerate(ops):
+        then = rng.choice(STATEMENT_THEN) if i else ""
+        event = _fill(rng.choice(STATEMENT_EVENT[op]), b=b, **kw)
+        sentences.append(then + (event[0].lower() + event[1:] if then and not event.startswith(name) else event))
+    sentences.append(_fill(rng.choice(STATEMENT_QUESTION), **kw))
+    return Problem(start=start, ops=tuple(ops), name=name, pron=pron, items=items, statement=" ".join(sentences))
+
+
+def render_solution(problem: Problem, rng: random.Random) -> list[tuple[str, bool]]:
+    """One phrasing of the solution, as (text, is_core) segments whose concatenation is the completion.
+
+    Core segments are the mathematics: numbers, operators, `=` and the boxed answer. Everything else (openings,
+    connectives, verbs, names and items, which some frames mention and others do not) is a free phrasing choice.
+    """
+    kw = dict(name=problem.name, pron=problem.pron, items=problem.items)
+    segments: list[tuple[str, bool]] = []
+
+    def add_template(template: str, core_values: dict) -> None:
+        # Split the template at its core placeholders so that each number becomes its own core segment.
+        rest = template
+        while rest:
+            positions = [(rest.find("{" + k + "}"), k) for k in core_values if "{" + k + "}" in rest]
+            if not positions:
+                segments.append((_fill(rest, **kw), False))
+                break
+            pos, key = min(positions)
+            if pos:
+                segments.append((_fill(rest[:pos], **kw), False))
+            segments.append((str(core_values[key]), True))
+            rest = rest[pos + len(key) + 2 :]
+
+    add_template(rng.choice(OPENINGS), {})
+    values = problem.values
+    add_template(rng.choice(STARTS), {"a": values[0]})
+    for i, (op, b) in enumerate(problem.ops):
+        add_template(rng.choice(CONNECTIVES) + ", " + rng.choice(CLAUSES[op]), {"b": b})
+        add_template(rng.choice(LINKS), {})
+        segments.append((f"{values[i]} {op} {b} = {values[i + 1]}", True))
+        segments.append((". ", False))
+    add_template(rng.choice(CLOSERS) + rng.choice(CONCLUSIONS), {"box": f"\\boxed{{{problem.answer}}}"})
+    # Merge neighbours of the same kind so callers see clean spans.
+    merged: list[tuple[str, bool]] = []
+    for text, core in segments:
+        if merged and merged[-1][1] == core:
+            merged[-1] = (merged[-1][0] + text, core)
+        elif text:
+            merged.append((text, core))
+    if merged[-1][0].endswith(" "):
+        merged[-1] = (merged[-1][0].rstrip(), merged[-1][1])
+    return merged
+
+
+def solution_text(segments: list[tuple[str, bool]]) -> str:
+    return "".join(text for text, _ in segments)
+
+
+def core_char_mask(segments: list[tuple[str, bool]]) -> list[bool]:
+    """Per character of `solution_text(segments)`: True where it belongs to a core segment."""
+    return [core for text, core in segments for _ in text]
+
+
+def user_message(problem_statement: str) -> str:
+    """The user turn: the statement, then the math instruction."""
+    return f"{problem_statement}\n{INSTRUCTION}"
+
+
+def pretraining_document(problem: Problem, solution: str) -> str:
+    """Plain text, no chat markup: the base model learns the math and the phrasings, SFT teaches the chat format."""
+    return f"Problem: {problem.statement}\nSolution: {solution}"
+
+
+@dataclass(frozen=True)
+class Splits:
+    """The disjoint problem sets of one seed."""
+
+    test: list[Problem]
+    grpo: list[Problem]
+    sft: list[Problem]
+
+
+def make_splits(seed: int, config: TaskConfig, n_test: int, n_grpo: int, n_sft: int) -> Splits:
+    """Draw `n_test + n_grpo + n_sft` problems with pairwise distinct keys, in that order (test first, so growing the
+    SFT or GRPO set never changes the test set)."""
+    rng = random.Random(f"embedded-splits-{seed}")
+    seen: set[tuple] = set()
+    drawn: list[Problem] = []
+    total = n_test + n_grpo + n_sft
+    attempts = 0
+    while len(drawn) < total:
+        attempts += 1
+        if attempts > 50 * total + 1000:
+            raise ValueError(f"cannot draw {total} distinct problems from {config}; widen the ranges or raise max_ops")
+        problem = sample_problem(rng, config)
+        if problem.key not in seen:
+            seen.add(problem.key)
+            drawn.append(problem)
+    return Splits(test=drawn[:n_test], grpo=drawn[n_test : n_test + n_grpo], sft=drawn[n_test + n_grpo :])
+
+
+def corpus_problems(seed: int, config: TaskConfig, exclude: set[tuple]) -> Iterator[Problem]:
+    """An endless seeded stream of pretraining problems whose keys are not in `exclude`."""
+    rng = random.Random(f"embedded-corpus-problems-{seed}")
+    while True:
+        problem = sample_problem(rng, config)
+        if problem.key not in exclude:
+            yield problem
+
+
+def pretraining_corpus(seed: int, config: TaskConfig, n_documents: int, exclude: set[tuple]) -> Iterator[str]:
+    """`n_documents` plain-text documents on problems whose keys are not in `exclude` (the SFT, GRPO and test
+    problems), each problem written `config.phrasings_per_problem` times in independently drawn phrasings."""
+    rng = random.Random(f"embedded-corpus-phrasings-{seed}")
+    made = 0
+    for problem in corpus_problems(seed, config, exclude):
+        for _ in range(config.phrasings_per_problem):
+            if made == n_documents:
+                return
+            yield pretraining_document(problem, solution_text(render_solution(problem, rng)))
+            made += 1
+
+
+def sft_rows(problems: list[Problem], seed: int) -> list[dict]:
+    """The single-reference SFT set: one drawn phrasing per problem, in TRL's conversational prompt/completion form."""
+    rng = random.Random(f"embedded-sft-{seed}")
+    return [
+        {
+            "prompt": [{"role": "user", "content": user_message(p.statement)}],
+            "completion": [{"role": "assistant", "content": solution_text(render_solution(p, rng))}],
+        }
+        for p in problems
+    ]
+
+
+def sft_segments(problems: list[Problem], seed: int) -> list[list[tuple[str, bool]]]:
+    """The core/trivial segments of exactly the references `sft_rows(problems, seed)` writes (same RNG stream)."""
+    rng = random.Random(f"embedded-sft-{seed}")
+    return [render_solution(p, rng) for p in problems]
+
+
+def grpo_rows(problems: list[Problem]) -> list[dict]:
+    """RL prompts with the gold `answer` column the math reward reads."""
+    return [
+        {"prompt": [{"role": "user", "content": user_message(p.statement)}], "answer": str(p.answer), "id": p.id}
+        for p in problems
+    ]
+
+
+def test_rows(problems: list[Problem]) -> list[dict]:
+    """The held-out test set: `problem` (the statement), `answer`, `id`, and the exact chat `prompt` used in training."""
+    return [
+        {
+            "id": p.id,
+            "problem": p.statement,
+            "answer": str(p.answer),
+            "prompt": [{"role": "user", "content": user_message(p.statement)}],
+        }
+        for p in problems
+    ]
