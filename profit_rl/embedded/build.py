@@ -1,6 +1,6 @@
 """Build (once) and cache the embedded base model and its data: the offline default of `make sft-then-rl`.
 
-    python -m profit_rl.embedded.build [--out-dir DIR] [--seed 0] [--pretrain-steps N]
+    python -m profit_rl.embedded.build [--out-dir outputs/embedded/base] [--seed 0]
 
 Steps, all seeded:
 1. draw the disjoint test / GRPO / SFT problems (`task.make_splits`) and a pretraining corpus on other problems;
@@ -10,9 +10,11 @@ Steps, all seeded:
 4. save it with `save_pretrained`, write `sft.jsonl`, `grpo.jsonl`, `test.jsonl`, and measure the premise (mean p of
    core vs trivial tokens of the SFT references under the base model) into `build.json`.
 
-The result lives in `<out_dir>/embedded-<key>/`, where the key hashes every setting that changes the model or data
-(task, model shape, pretraining budget, seed, format version). `build.json` is written last, after an atomic rename
-of the finished folder, so a killed build is rebuilt, never half-used.
+The result lives in `out_dir` (default `outputs/embedded/base`): `model/`, `sft.jsonl`, `grpo.jsonl`, `test.jsonl` and
+`build.json`. `build.json` records a cache key that hashes every setting that changes the model or data (task, model
+shape, pretraining budget, seed, format version): a folder built with another key is rebuilt, one with the same key is
+reused. The build happens in a staging folder that replaces `out_dir` only when complete, so a killed build is
+rebuilt, never half-used.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 # Bump when the build's outputs change in a way the settings below do not capture (file layout, corpus format).
 FORMAT_VERSION = 1
-DEFAULT_CACHE = Path(os.environ.get("PROFIT_RL_CACHE", Path.home() / ".cache" / "profit-rl"))
+DEFAULT_OUT_DIR = Path("outputs/embedded/base")
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,11 @@ class EmbeddedConfig:
     weight_decay: float = 0.1
     premise_rows: int = 256
 
+    @classmethod
+    def from_dict(cls, values: dict) -> "EmbeddedConfig":
+        """Inverse of `dataclasses.asdict` (as stored in `build.json`)."""
+        return cls(**{**values, "task": T.TaskConfig(**values["task"])})
+
     def cache_key(self, seed: int) -> str:
         blob = json.dumps({"config": dataclasses.asdict(self), "seed": seed, "format": FORMAT_VERSION}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
@@ -96,12 +103,17 @@ class EmbeddedPaths:
 def paths_for(root: Path) -> EmbeddedPaths:
     return EmbeddedPaths(
         root=root,
-        model_dir=root / "base",
+        model_dir=root / "model",
         sft=root / "sft.jsonl",
         grpo=root / "grpo.jsonl",
         test=root / "test.jsonl",
         build_info=root / "build.json",
     )
+
+
+def make_splits_for(config: EmbeddedConfig, seed: int) -> T.Splits:
+    """The test / GRPO / SFT problems of a build (the same ones its jsonl files hold)."""
+    return T.make_splits(seed, config.task, config.n_test, config.n_grpo, config.n_sft)
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
@@ -181,10 +193,19 @@ def pretrain(model, tokens, config: EmbeddedConfig, seed: int, log_every: int = 
     return log
 
 
+def cached_key(out_dir: str | Path) -> str | None:
+    """The cache key of a finished build in `out_dir`, or None."""
+    info = Path(out_dir) / "build.json"
+    return json.loads(info.read_text()).get("cache_key") if info.exists() else None
+
+
 def build_embedded(
-    out_dir: str | Path | None = None, seed: int = 0, config: EmbeddedConfig | None = None, force: bool = False
+    out_dir: str | Path = DEFAULT_OUT_DIR, seed: int = 0, config: EmbeddedConfig | None = None, force: bool = False
 ) -> EmbeddedPaths:
-    """Build the embedded base model and data under `out_dir/embedded-<key>/`, or return the cached build."""
+    """Build the embedded base model and data into `out_dir`, or return the finished build already there.
+
+    Returns the paths of the model folder (for `from_pretrained`), the three jsonl files and `build.json`.
+    """
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -192,13 +213,17 @@ def build_embedded(
     from .tiny import tiny_qwen3_config, train_tokenizer
 
     config = config or EmbeddedConfig()
-    out_dir = Path(out_dir) if out_dir is not None else DEFAULT_CACHE
-    final = out_dir / f"embedded-{config.cache_key(seed)}"
+    final = Path(out_dir)
     paths = paths_for(final)
-    if paths.build_info.exists() and not force:
-        logger.info("embedded model cached at %s", final)
+    key = config.cache_key(seed)
+    found = cached_key(final)
+    if found == key and not force:
+        logger.info("embedded model %s already built in %s", key, final)
         return paths
-    staging = out_dir / f".embedded-{config.cache_key(seed)}.partial-{os.getpid()}"
+    if found is not None:
+        logger.info("%s holds embedded build %s, settings now give %s: rebuilding", final, found, key)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = final.parent / f".{final.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staged = paths_for(staging)
     staged.model_dir.mkdir(parents=True)
@@ -206,7 +231,7 @@ def build_embedded(
     t0 = time.time()
 
     # 1. Data. Test first so resizing the SFT or GRPO set never changes the test problems.
-    splits = T.make_splits(seed, config.task, config.n_test, config.n_grpo, config.n_sft)
+    splits = make_splits_for(config, seed)
     reserved = {p.key for p in splits.test + splits.grpo + splits.sft}
     sft_rows = T.sft_rows(splits.sft, seed)
     write_jsonl(staged.sft, sft_rows)
@@ -258,25 +283,28 @@ def build_embedded(
     timings["premise_s"] = round(time.time() - t2, 1)
     info = {
         "seed": seed,
-        "cache_key": config.cache_key(seed),
+        "cache_key": key,
         "config": dataclasses.asdict(config),
         "n_params": n_params,
         "pretrain_tokens": n_tokens,
         "pretrain_log": log,
         "premise_base_model": premise,
         "timings": timings,
-        "files": {"model_dir": "base", "sft": "sft.jsonl", "grpo": "grpo.jsonl", "test": "test.jsonl"},
+        "files": {"model_dir": "model", "sft": "sft.jsonl", "grpo": "grpo.jsonl", "test": "test.jsonl"},
     }
-    shutil.rmtree(final, ignore_errors=True)
+    staged.build_info.write_text(json.dumps(info, indent=2) + "\n")
+    if final.exists():  # an older build: move it aside first so `final` never holds a mix of two builds
+        old = final.parent / f".{final.name}.old-{os.getpid()}"
+        final.rename(old)
+        shutil.rmtree(old)
     staging.rename(final)
-    paths.build_info.write_text(json.dumps(info, indent=2) + "\n")
     logger.info("embedded model built at %s in %.0fs; premise: %s", final, time.time() - t0, premise)
     return paths
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out-dir", default=None, help=f"cache root (default {DEFAULT_CACHE}, or $PROFIT_RL_CACHE)")
+    parser.add_argument("--out-dir", default=str(DEFAULT_OUT_DIR), help="where the model and data go (%(default)s)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pretrain-steps", type=int, default=None, help="override the pretraining budget")
     parser.add_argument("--force", action="store_true", help="rebuild even if cached")
