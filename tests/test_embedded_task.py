@@ -33,11 +33,13 @@ def test_answers_are_correct_by_construction():
     splits = T.make_splits(3, CONFIG, 50, 50, 200)
     rng = random.Random(0)
     for problem in splits.test + splits.grpo + splits.sft:
-        # The statement names the start and each step's amount, in order, with the sign as a verb.
+        # The statement names the start and each event's amount, in order, each event by its own verb.
         numbers = [int(n) for n in re.findall(r"\d+", problem.statement)]
-        assert numbers == [problem.start] + [b for _, b in problem.ops]
-        signs = re.findall(r"gets|gives away", problem.statement)
-        assert signs == ["gets" if op == "+" else "gives away" for op, _ in problem.ops]
+        assert numbers == [problem.start] + [b for _, b in problem.events]
+        verbs = re.findall(r"finds|loses|buys|gives away|wins|sells", problem.statement)
+        assert verbs == [role.replace("gives", "gives away") for role, _ in problem.events]
+        roles = [role for role, _ in problem.events]
+        assert roles == sorted(set(roles), key=T.ROLE_ORDER.index)  # distinct roles, canonical order
         expected = problem.start
         for op, b in problem.ops:
             expected = expected + b if op == "+" else expected - b
@@ -114,5 +116,7 @@ def test_grpo_and_test_rows_carry_gold_answers_and_the_training_prompt():
 def test_bad_config_fails_loudly():
     with pytest.raises(ValueError, match="min_ops"):
         T.TaskConfig(min_ops=3, max_ops=2)
+    with pytest.raises(ValueError, match="max_ops"):
+        T.TaskConfig(max_ops=7)
     with pytest.raises(ValueError, match="distinct problems"):
         T.make_splits(0, T.TaskConfig(min_ops=1, max_ops=1, start_min=2, start_max=2, max_value=3), 0, 0, 50)

@@ -36,16 +36,46 @@ ITEMS = [
     "beads", "eggs", "flowers", "toys", "candies", "balloons", "rocks", "tickets", "boxes",
 ]
 
-# Problem statement wording. Prompts are never supervised, and the premise is about the solution's phrasing, so the
-# statement keeps to one plain verb pair: the model must read the numbers and the sign, not decode synonyms.
+# Events. Each problem uses 2-4 of these six roles, always in this order, each at most once. Every role has its own
+# verb, so the number the solution needs next is found by *what happens* ("the number after 'loses'"), not by
+# counting sentences: content-addressed lookup is what a tiny transformer learns in minutes, positional indexing is
+# not (measured: with anonymous "gets"/"gives away" events a 0.4M model copied the right operand 12% of the time after
+# 600 steps, chance level, while it did the arithmetic itself right 91% of the time).
+# role -> (sign, statement sentence, solution clauses). The clauses are the trivial phrasing of that event.
+ROLES = {
+    "finds": ("+", "{Pron} finds {b}.", [
+        "{pron} finds {b}", "{b} are found", "finding {b} more", "{name} discovers {b}", "{pron} comes across {b}",
+        "a search turns up {b}", "{b} turn up", "luckily {b} are found",
+    ]),
+    "loses": ("-", "{Pron} loses {b}.", [
+        "{pron} loses {b}", "{b} get lost", "losing {b}", "{name} misplaces {b}", "{b} go missing",
+        "sadly {b} are lost", "{pron} cannot find {b}", "a loss of {b} happens",
+    ]),
+    "buys": ("+", "{Pron} buys {b} more.", [
+        "{pron} buys {b}", "{b} are bought", "buying {b} more", "{name} purchases {b}", "{pron} pays for {b}",
+        "a shop sells {name} {b}", "{b} new ones are bought", "shopping adds {b}",
+    ]),
+    "gives": ("-", "{Pron} gives away {b}.", [
+        "{pron} gives away {b}", "{b} are given away", "giving away {b}", "{name} hands over {b}",
+        "{pron} donates {b}", "a friend receives {b}", "{b} go to a friend", "sharing takes {b}",
+    ]),
+    "wins": ("+", "{Pron} wins {b} in a game.", [
+        "{pron} wins {b}", "{b} are won", "winning {b}", "{name} earns {b} in a game", "a game brings {b}",
+        "victory gives {b}", "{b} come as a prize", "the prize adds {b}",
+    ]),
+    "sells": ("-", "{Pron} sells {b}.", [
+        "{pron} sells {b}", "{b} are sold", "selling {b}", "{name} trades away {b}", "a sale removes {b}",
+        "a buyer takes {b}", "{b} leave in a sale", "business takes {b}",
+    ]),
+}
+ROLE_ORDER = list(ROLES)
 STATEMENT_START = ["{Name} has {a} {items}."]
-STATEMENT_EVENT = {"+": ["{Pron} gets {b} more."], "-": ["{Pron} gives away {b}."]}
 STATEMENT_THEN = ["", "Then "]
 STATEMENT_QUESTION = ["How many {items} does {name} have now?"]
 
-# Solution wording: the trivial tokens. Every slot is an independent uniform choice among at least 12 options, most
-# with distinct first words, so a model that has learned the distribution gives a slot's first token p of about
-# 1/12 or less: below ProFit's tau = 0.1. The equations are the core.
+# Solution wording: the trivial tokens. Every slot is an independent uniform choice among 8 to 16 options, most with
+# distinct first words, so a model that has learned the distribution gives a slot's first token p of about 1/8 to
+# 1/16, around and below ProFit's tau = 0.1. The numbers and equations are the core.
 OPENINGS = [
     "Let's solve it step by step. ", "We go through it in order. ", "Okay, let's count. ", "Here is how it goes. ",
     "First, read the story. ", "To find out, we track each change. ", "Start from the beginning. ",
@@ -63,14 +93,6 @@ CONNECTIVES = [
     "Then", "Next", "After that", "Now", "Afterwards", "Later", "Second", "Also", "Following this", "Subsequently",
     "Moving on", "In the next step", "Once more", "Meanwhile", "Soon", "Right after",
 ]
-CLAUSES = {
-    "+": ["{pron} gets {b} more", "{pron} receives {b}", "{b} more are added", "{name} adds {b}",
-          "{b} {items} come in", "the count grows by {b}", "{pron} picks up {b}", "we add {b}", "another {b} arrive",
-          "plus {b}", "{b} extra show up", "gaining {b}"],
-    "-": ["{pron} gives away {b}", "{pron} loses {b}", "{b} are taken away", "{name} uses {b}",
-          "{b} {items} are gone", "the count drops by {b}", "{pron} hands over {b}", "we remove {b}",
-          "another {b} leave", "minus {b}", "{b} fewer remain", "dropping {b}"],
-}
 LINKS = [
     ", so ", ", which gives ", ", and ", " and now ", ", making ", ": ", ", hence ", ", that is ", "; thus ",
     ", meaning ", " to get ", ", leaving ",
@@ -91,8 +113,8 @@ class TaskConfig:
     """What a problem looks like; every field changes the task (and so the embedded model's cache key).
 
     Args:
-        min_ops, max_ops: number of operations in a chain; accuracy compounds over them, so this is the difficulty
-            knob.
+        min_ops, max_ops: number of events (distinct roles, at most 6) in a chain; accuracy compounds over them,
+            so this is the difficulty knob.
         start_min, start_max: range of the starting amount.
         operand_min, operand_max: range of each added or removed amount.
         max_value: no intermediate value exceeds it (and none goes below 0), which bounds the arithmetic facts the
@@ -110,8 +132,8 @@ class TaskConfig:
     phrasings_per_problem: int = 1
 
     def __post_init__(self):
-        if not 1 <= self.min_ops <= self.max_ops:
-            raise ValueError(f"need 1 <= min_ops <= max_ops, got {self.min_ops}, {self.max_ops}")
+        if not 1 <= self.min_ops <= self.max_ops <= len(ROLES):
+            raise ValueError(f"need 1 <= min_ops <= max_ops <= {len(ROLES)}, got {self.min_ops}, {self.max_ops}")
         if not 0 <= self.start_min <= self.start_max <= self.max_value:
             raise ValueError(f"need 0 <= start_min <= start_max <= max_value, got {self}")
         if not 1 <= self.operand_min <= self.operand_max:
@@ -123,7 +145,7 @@ class Problem:
     """One story problem. `key` is its arithmetic identity, the unit of split disjointness."""
 
     start: int
-    ops: tuple[tuple[str, int], ...]  # (("+", 5), ("-", 3), ...)
+    events: tuple[tuple[str, int], ...]  # (("finds", 5), ("sells", 3), ...), in ROLE_ORDER
     name: str
     pron: str
     items: str
@@ -131,7 +153,12 @@ class Problem:
 
     @property
     def key(self) -> tuple:
-        return (self.start, self.ops)
+        return (self.start, self.events)
+
+    @property
+    def ops(self) -> tuple[tuple[str, int], ...]:
+        """The arithmetic: (("+", 5), ("-", 3), ...)."""
+        return tuple((ROLES[role][0], b) for role, b in self.events)
 
     @property
     def values(self) -> list[int]:
@@ -147,7 +174,7 @@ class Problem:
 
     @property
     def id(self) -> str:
-        steps = [f"s{self.start}"] + [("p" if op == "+" else "m") + str(b) for op, b in self.ops]
+        steps = [f"s{self.start}"] + [f"{role}{b}" for role, b in self.events]
         return "emb-" + "-".join(steps)
 
 
@@ -161,30 +188,33 @@ def _fill(template: str, **kw) -> str:
 
 
 def sample_problem(rng: random.Random, config: TaskConfig) -> Problem:
-    """Draw one problem: a random walk of + and - steps that stays within [0, max_value]."""
+    """Draw one problem: 2-4 distinct roles in ROLE_ORDER, amounts keeping every running value in [0, max_value]."""
     n_ops = rng.randint(config.min_ops, config.max_ops)
-    value = rng.randint(config.start_min, config.start_max)
-    start, ops = value, []
-    for _ in range(n_ops):
-        choices = []
-        for op in "+-":
-            for b in range(config.operand_min, config.operand_max + 1):
-                nxt = value + b if op == "+" else value - b
-                if 0 <= nxt <= config.max_value:
-                    choices.append((op, b))
-        op, b = rng.choice(choices)
-        value = value + b if op == "+" else value - b
-        ops.append((op, b))
+    roles = [ROLE_ORDER[i] for i in sorted(rng.sample(range(len(ROLES)), n_ops))]
+    operands = range(config.operand_min, config.operand_max + 1)
+    while True:  # rejection: a start that leaves room for every step (few retries: max_value is generous)
+        value = start = rng.randint(config.start_min, config.start_max)
+        events = []
+        for role in roles:
+            sign = ROLES[role][0]
+            choices = [b for b in operands if 0 <= (value + b if sign == "+" else value - b) <= config.max_value]
+            if not choices:
+                break
+            b = rng.choice(choices)
+            value = value + b if sign == "+" else value - b
+            events.append((role, b))
+        if len(events) == n_ops:
+            break
     name, pron = rng.choice(NAMES)
     items = rng.choice(ITEMS)
     kw = dict(name=name, pron=pron, items=items)
     sentences = [_fill(rng.choice(STATEMENT_START), a=start, **kw)]
-    for i, (op, b) in enumerate(ops):
+    for i, (role, b) in enumerate(events):
+        event = _fill(ROLES[role][1], b=b, **kw)
         then = rng.choice(STATEMENT_THEN) if i else ""
-        event = _fill(rng.choice(STATEMENT_EVENT[op]), b=b, **kw)
-        sentences.append(then + (event[0].lower() + event[1:] if then and not event.startswith(name) else event))
+        sentences.append(then + (event[0].lower() + event[1:] if then else event))
     sentences.append(_fill(rng.choice(STATEMENT_QUESTION), **kw))
-    return Problem(start=start, ops=tuple(ops), name=name, pron=pron, items=items, statement=" ".join(sentences))
+    return Problem(start=start, events=tuple(events), name=name, pron=pron, items=items, statement=" ".join(sentences))
 
 
 def render_solution(problem: Problem, rng: random.Random) -> list[tuple[str, bool]]:
@@ -213,8 +243,8 @@ def render_solution(problem: Problem, rng: random.Random) -> list[tuple[str, boo
     add_template(rng.choice(OPENINGS), {})
     values = problem.values
     add_template(rng.choice(STARTS), {"a": values[0]})
-    for i, (op, b) in enumerate(problem.ops):
-        add_template(rng.choice(CONNECTIVES) + ", " + rng.choice(CLAUSES[op]), {"b": b})
+    for i, ((role, b), (op, _)) in enumerate(zip(problem.events, problem.ops)):
+        add_template(rng.choice(CONNECTIVES) + ", " + rng.choice(ROLES[role][2]), {"b": b})
         add_template(rng.choice(LINKS), {})
         segments.append((f"{values[i]} {op} {b} = {values[i + 1]}", True))
         segments.append((". ", False))
