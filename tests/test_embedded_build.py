@@ -30,7 +30,7 @@ def test_build_writes_model_data_and_measurements(mini_build):
     sft, grpo, test = read_jsonl(mini_build.sft), read_jsonl(mini_build.grpo), read_jsonl(mini_build.test)
     assert (len(sft), len(grpo), len(test)) == (12, 5, 6)
     assert set(sft[0]) == {"prompt", "completion"} and sft[0]["completion"][0]["role"] == "assistant"
-    assert {"prompt", "answer", "id"} <= set(grpo[0]) and set(test[0]) >= {"problem", "answer", "id"}
+    assert set(grpo[0]) == set(test[0]) == {"problem", "answer", "id"}
     info = json.loads(mini_build.build_info.read_text())
     assert info["cache_key"] == MINI.cache_key(0) and EmbeddedConfig.from_dict(info["config"]) == MINI
     assert len(info["pretrain_log"]) >= 1 and all(e["loss"] > 0 for e in info["pretrain_log"])
@@ -48,7 +48,7 @@ def test_built_model_loads_and_generates_from_a_chat_prompt(mini_build):
 
     tokenizer = AutoTokenizer.from_pretrained(mini_build.model_dir)
     model = AutoModelForCausalLM.from_pretrained(mini_build.model_dir)
-    prompt = read_jsonl(mini_build.test)[0]["prompt"]
+    prompt = read_jsonl(mini_build.sft)[0]["prompt"]
     ids = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, return_tensors="pt", return_dict=True)
     torch.manual_seed(0)
     out = model.generate(**ids, max_new_tokens=8, do_sample=True, pad_token_id=tokenizer.pad_token_id)

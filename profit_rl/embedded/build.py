@@ -240,7 +240,7 @@ def build_embedded(
 
     # 2. Tokenizer, on corpus text plus the chat prompt's instruction (so it is a few tokens, not dozens).
     tokenizer_texts = list(T.pretraining_corpus(seed + 10_000, config.task, config.tokenizer_documents, reserved))
-    tokenizer_texts += [T.user_message(p.statement) for p in splits.grpo[:200]]
+    tokenizer_texts += [T.user_message(p.statement) for p in splits.sft[:200]]
     tokenizer = train_tokenizer(tokenizer_texts, vocab_size=config.vocab_size)
     timings["data_and_tokenizer_s"] = round(time.time() - t0, 1)
 

@@ -22,8 +22,9 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-# The user turn of every chat-formatted split (SFT, GRPO and the test set's `prompt`). It is Qwen's math instruction,
-# the one the real benchmarks use, so a model trained here is prompted the same way everywhere.
+# The user turn of the SFT set is `user_message(statement)`: the statement, a newline, then Qwen's math instruction,
+# exactly what the evals' math benchmarks send (evals/benchmarks/mathlike.py), so a model trained here is prompted the
+# same way at test time. The GRPO and test sets carry the bare statement and let their loaders add the instruction.
 INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
 
 NAMES = [
@@ -349,21 +350,11 @@ def sft_segments(problems: list[Problem], seed: int) -> list[list[tuple[str, boo
 
 
 def grpo_rows(problems: list[Problem]) -> list[dict]:
-    """RL prompts with the gold `answer` column the math reward reads."""
-    return [
-        {"prompt": [{"role": "user", "content": user_message(p.statement)}], "answer": str(p.answer), "id": p.id}
-        for p in problems
-    ]
+    """RL problems: `problem` (the statement), gold `answer`, `id`. The GRPO loader builds the chat prompt from
+    `problem` and the instruction, as the evals do."""
+    return [{"id": p.id, "problem": p.statement, "answer": str(p.answer)} for p in problems]
 
 
 def test_rows(problems: list[Problem]) -> list[dict]:
-    """The held-out test set: `problem` (the statement), `answer`, `id`, and the exact chat `prompt` used in training."""
-    return [
-        {
-            "id": p.id,
-            "problem": p.statement,
-            "answer": str(p.answer),
-            "prompt": [{"role": "user", "content": user_message(p.statement)}],
-        }
-        for p in problems
-    ]
+    """The held-out test set, in the same layout as the GRPO set."""
+    return grpo_rows(problems)
