@@ -34,6 +34,8 @@ def sample_scores(model_dir, rows, k, max_new_tokens, seed, batch_prompts=50):
     """Per problem, the k 0/1 scores of sampled completions."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from profit_rl.embedded.task import user_message
+
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     tokenizer.padding_side = "left"
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
@@ -41,7 +43,12 @@ def sample_scores(model_dir, rows, k, max_new_tokens, seed, batch_prompts=50):
     scores, examples = [], []
     for lo in range(0, len(rows), batch_prompts):
         chunk = rows[lo : lo + batch_prompts]
-        texts = [tokenizer.apply_chat_template(r["prompt"], tokenize=False, add_generation_prompt=True) for r in chunk]
+        texts = [
+            tokenizer.apply_chat_template(
+                [{"role": "user", "content": user_message(r["problem"])}], tokenize=False, add_generation_prompt=True
+            )
+            for r in chunk
+        ]
         enc = tokenizer(texts, return_tensors="pt", padding=True)
         out = model.generate(
             **enc, do_sample=True, temperature=0.7, top_p=0.8, top_k=20, max_new_tokens=max_new_tokens,

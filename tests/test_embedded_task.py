@@ -37,7 +37,7 @@ def test_answers_are_correct_by_construction():
         numbers = [int(n) for n in re.findall(r"\d+", problem.statement)]
         assert numbers == [problem.start] + [b for _, b in problem.events]
         verbs = re.findall(r"finds|loses|buys|gives away|wins|sells", problem.statement)
-        assert verbs == [role.replace("gives", "gives away") for role, _ in problem.events]
+        assert verbs == [role for role, _ in problem.events]
         roles = [role for role, _ in problem.events]
         assert roles == sorted(set(roles), key=T.ROLE_ORDER.index)  # distinct roles, canonical order
         expected = problem.start
@@ -71,7 +71,12 @@ def test_core_segments_hold_all_the_math_and_trivial_ones_none():
                 assert core, (ch, text)
         for seg, core in segments:
             if not core:
-                assert not re.search(r"\d|\\boxed", seg), seg
+                assert not re.search(r"\d|\\boxed|finds|loses|buys|gives away|wins|sells", seg), seg
+        # each event of the problem appears literally, as core text, in problem order
+        core_text = " | ".join(seg for seg, core in segments if core)
+        assert re.findall(r"(?:finds|loses|buys|gives away|wins|sells) \d+", core_text) == [
+            f"{role} {b}" for role, b in problem.events
+        ]
 
 
 def test_splits_are_disjoint_and_corpus_avoids_them():

@@ -37,38 +37,20 @@ ITEMS = [
     "beads", "eggs", "flowers", "toys", "candies", "balloons", "rocks", "tickets", "boxes",
 ]
 
-# Events. Each problem uses 2-4 of these six roles, always in this order, each at most once. Every role has its own
-# verb, so the number the solution needs next is found by *what happens* ("the number after 'loses'"), not by
-# counting sentences: content-addressed lookup is what a tiny transformer learns in minutes, positional indexing is
-# not (measured: with anonymous "gets"/"gives away" events a 0.4M model copied the right operand 12% of the time after
-# 600 steps, chance level, while it did the arithmetic itself right 91% of the time).
-# role -> (sign, statement sentence, solution clauses). The clauses are the trivial phrasing of that event.
-ROLES = {
-    "finds": ("+", "{Pron} finds {b}.", [
-        "{pron} finds {b}", "{b} are found", "finding {b} more", "{name} discovers {b}", "{pron} comes across {b}",
-        "a search turns up {b}", "{b} turn up", "luckily {b} are found",
-    ]),
-    "loses": ("-", "{Pron} loses {b}.", [
-        "{pron} loses {b}", "{b} get lost", "losing {b}", "{name} misplaces {b}", "{b} go missing",
-        "sadly {b} are lost", "{pron} cannot find {b}", "a loss of {b} happens",
-    ]),
-    "buys": ("+", "{Pron} buys {b} more.", [
-        "{pron} buys {b}", "{b} are bought", "buying {b} more", "{name} purchases {b}", "{pron} pays for {b}",
-        "a shop sells {name} {b}", "{b} new ones are bought", "shopping adds {b}",
-    ]),
-    "gives": ("-", "{Pron} gives away {b}.", [
-        "{pron} gives away {b}", "{b} are given away", "giving away {b}", "{name} hands over {b}",
-        "{pron} donates {b}", "a friend receives {b}", "{b} go to a friend", "sharing takes {b}",
-    ]),
-    "wins": ("+", "{Pron} wins {b} in a game.", [
-        "{pron} wins {b}", "{b} are won", "winning {b}", "{name} earns {b} in a game", "a game brings {b}",
-        "victory gives {b}", "{b} come as a prize", "the prize adds {b}",
-    ]),
-    "sells": ("-", "{Pron} sells {b}.", [
-        "{pron} sells {b}", "{b} are sold", "selling {b}", "{name} trades away {b}", "a sale removes {b}",
-        "a buyer takes {b}", "{b} leave in a sale", "business takes {b}",
-    ]),
-}
+# Events. Each problem uses 2-4 of these six roles, always in this order, each at most once; the statement says
+# "She <verb> <b>." and every solution repeats "<verb> <b>" literally inside a freely phrased frame. That makes the
+# operand a copy of what follows the same verb in the prompt, which a tiny transformer learns in minutes (an induction
+# copy). Measured: when solutions named events with synonyms ("a search turns up 4" for "finds 4"), or when events were
+# anonymous ("gets"/"gives away" located only by their position), a 0.4-0.5M model copied the right operand 9-14% of
+# the time after 600 pretraining steps (chance is 11%) while doing the arithmetic itself 93-97% right.
+ROLES = {"finds": "+", "loses": "-", "buys": "+", "gives away": "-", "wins": "+", "sells": "-"}
+STATEMENT_EVENT = "{Pron} {event}."
+# Frames around the literal "<verb> <b>" of a solution step: trivial words on either side of a core event.
+EVENT_FRAMES = [
+    "{pron} {event}", "{name} {event}", "luckily {pron} {event}", "{pron} also {event}", "{pron} simply {event}",
+    "as told, {pron} {event}", "the story says {pron} {event}", "{name} just {event}", "we read that {pron} {event}",
+    "{pron} happily {event}", "our {name} {event}", "by now {pron} {event}",
+]
 ROLE_ORDER = list(ROLES)
 STATEMENT_START = ["{Name} has {a} {items}."]
 STATEMENT_THEN = ["", "Then "]
@@ -121,6 +103,8 @@ class TaskConfig:
         max_value: no intermediate value exceeds it (and none goes below 0), which bounds the arithmetic facts the
             model must learn.
         phrasings_per_problem: how many independently drawn solution phrasings each pretraining problem gets.
+        terse_fraction: share of pretraining documents whose solution is terse ("loses 4: 17 - 4 = 13. ..."), no
+            phrasing at all; they carry the same copying and arithmetic in a third of the tokens.
     """
 
     min_ops: int = 2
@@ -131,6 +115,7 @@ class TaskConfig:
     operand_max: int = 9
     max_value: int = 30
     phrasings_per_problem: int = 1
+    terse_fraction: float = 0.0
 
     def __post_init__(self):
         if not 1 <= self.min_ops <= self.max_ops <= len(ROLES):
@@ -159,7 +144,7 @@ class Problem:
     @property
     def ops(self) -> tuple[tuple[str, int], ...]:
         """The arithmetic: (("+", 5), ("-", 3), ...)."""
-        return tuple((ROLES[role][0], b) for role, b in self.events)
+        return tuple((ROLES[role], b) for role, b in self.events)
 
     @property
     def values(self) -> list[int]:
@@ -175,7 +160,7 @@ class Problem:
 
     @property
     def id(self) -> str:
-        steps = [f"s{self.start}"] + [f"{role}{b}" for role, b in self.events]
+        steps = [f"s{self.start}"] + [f"{role.split()[0]}{b}" for role, b in self.events]
         return "emb-" + "-".join(steps)
 
 
@@ -197,7 +182,7 @@ def sample_problem(rng: random.Random, config: TaskConfig) -> Problem:
         value = start = rng.randint(config.start_min, config.start_max)
         events = []
         for role in roles:
-            sign = ROLES[role][0]
+            sign = ROLES[role]
             choices = [b for b in operands if 0 <= (value + b if sign == "+" else value - b) <= config.max_value]
             if not choices:
                 break
@@ -211,7 +196,7 @@ def sample_problem(rng: random.Random, config: TaskConfig) -> Problem:
     kw = dict(name=name, pron=pron, items=items)
     sentences = [_fill(rng.choice(STATEMENT_START), a=start, **kw)]
     for i, (role, b) in enumerate(events):
-        event = _fill(ROLES[role][1], b=b, **kw)
+        event = _fill(STATEMENT_EVENT, event=f"{role} {b}", **kw)
         then = rng.choice(STATEMENT_THEN) if i else ""
         sentences.append(then + (event[0].lower() + event[1:] if then else event))
     sentences.append(_fill(rng.choice(STATEMENT_QUESTION), **kw))
@@ -221,8 +206,9 @@ def sample_problem(rng: random.Random, config: TaskConfig) -> Problem:
 def render_solution(problem: Problem, rng: random.Random) -> list[tuple[str, bool]]:
     """One phrasing of the solution, as (text, is_core) segments whose concatenation is the completion.
 
-    Core segments are the mathematics: numbers, operators, `=` and the boxed answer. Everything else (openings,
-    connectives, verbs, names and items, which some frames mention and others do not) is a free phrasing choice.
+    Core segments are what the problem determines: each event ("finds 4"), the numbers, operators, `=` and the
+    boxed answer. Everything else (openings, connectives, frames, links, names and items, which some frames mention
+    and others do not) is a free phrasing choice.
     """
     kw = dict(name=problem.name, pron=problem.pron, items=problem.items)
     segments: list[tuple[str, bool]] = []
@@ -245,7 +231,7 @@ def render_solution(problem: Problem, rng: random.Random) -> list[tuple[str, boo
     values = problem.values
     add_template(rng.choice(STARTS), {"a": values[0]})
     for i, ((role, b), (op, _)) in enumerate(zip(problem.events, problem.ops)):
-        add_template(rng.choice(CONNECTIVES) + ", " + rng.choice(ROLES[role][2]), {"b": b})
+        add_template(rng.choice(CONNECTIVES) + ", " + rng.choice(EVENT_FRAMES), {"event": f"{role} {b}"})
         add_template(rng.choice(LINKS), {})
         segments.append((f"{values[i]} {op} {b} = {values[i + 1]}", True))
         segments.append((". ", False))
@@ -260,6 +246,16 @@ def render_solution(problem: Problem, rng: random.Random) -> list[tuple[str, boo
     if merged[-1][0].endswith(" "):
         merged[-1] = (merged[-1][0].rstrip(), merged[-1][1])
     return merged
+
+
+def terse_solution(problem: Problem) -> str:
+    """The solution with no phrasing: events, equations and the box only (pretraining documents only)."""
+    values = problem.values
+    steps = [
+        f"{role} {b}: {values[i]} {op} {b} = {values[i + 1]}."
+        for i, ((role, b), (op, _)) in enumerate(zip(problem.events, problem.ops))
+    ]
+    return f"Start {values[0]}. " + " ".join(steps) + f" \\boxed{{{problem.answer}}}"
 
 
 def solution_text(segments: list[tuple[str, bool]]) -> str:
@@ -327,7 +323,10 @@ def pretraining_corpus(seed: int, config: TaskConfig, n_documents: int, exclude:
         for _ in range(config.phrasings_per_problem):
             if made == n_documents:
                 return
-            yield pretraining_document(problem, solution_text(render_solution(problem, rng)))
+            if rng.random() < config.terse_fraction:
+                yield pretraining_document(problem, terse_solution(problem))
+            else:
+                yield pretraining_document(problem, solution_text(render_solution(problem, rng)))
             made += 1
 
 
