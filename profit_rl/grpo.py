@@ -191,10 +191,8 @@ def parse_args(argv: list[str] | None):
     return parser.parse_args_and_config(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    script_args, training_args, model_args = parse_args(argv)
-
+def build_trainer(script_args, training_args, model_args):
+    """Everything up to `trainer.train()`: (trainer, checkpoint to resume from or None, reward pool)."""
     import datasets
     import transformers
     from trl import GRPOTrainer, get_peft_config
@@ -267,7 +265,14 @@ def main(argv: list[str] | None = None) -> int:
         os.makedirs(training_args.output_dir, exist_ok=True)
         with open(os.path.join(training_args.output_dir, "rl_data_report.json"), "w") as f:
             json.dump(report.as_dict(), f, indent=2)
+    return trainer, resume_from, pool
 
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    script_args, training_args, model_args = parse_args(argv)
+    trainer, resume_from, pool = build_trainer(script_args, training_args, model_args)
+    rank, world = training_args.process_index, training_args.world_size
     try:
         result = trainer.train(resume_from_checkpoint=resume_from)
         trainer.log_metrics("train", result.metrics)
