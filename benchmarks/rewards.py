@@ -71,6 +71,26 @@ def timed_after_warmup(make_scorer, warm: tuple, timed: tuple, repeat: int):
     return best, out
 
 
+def _burn(n: int) -> float:
+    start, x = time.perf_counter(), 0
+    for i in range(n):
+        x += i * i
+    return time.perf_counter() - start
+
+
+def parallel_capacity(workers: int, n: int = 3_000_000) -> float:
+    """How much faster `workers` processes finish `workers` pure-Python loops than one process does: the ceiling any
+    process pool can reach on this machine right now (below `workers` when cores are shared or throttled)."""
+    import multiprocessing
+
+    one = _burn(n)
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        start = time.perf_counter()
+        pool.map(_burn, [n] * workers)
+        many = time.perf_counter() - start
+    return workers * one / many
+
+
 def in_process_scorer(fn):
     return lambda: (fn, lambda: None)
 
@@ -127,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     t_pool64, _ = timed_after_warmup(scorers["pool"], warm, batch, args.repeat)
     t_dispatch64, _ = timed_after_warmup(scorers["reward"], warm, batch, args.repeat)
 
+    capacity = parallel_capacity(workers)
+
     def line(name, seconds, scores):
         correct = sum(1 for s in scores if s == 1.0)
         print(f"  {name:<52} {n / seconds:8.1f} items/s  ({seconds:6.2f} s, {correct}/{n} scored 1.0)")
@@ -136,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     line("2. score_answer in-process, all through sympy", t_inproc, inproc_scores)
     line(f"3. VerifierPool x{workers}, all through sympy", t_pool, pool_scores)
     line(f"4. VerifierPool x{workers}, as the reward runs it", t_fast, fast_scores)
+    print(f"  this machine's ceiling for {workers} processes now (pure-Python loops): {capacity:.2f}x")
     print(f"  ratio 3/1 (pool vs plain math-verify, same sympy work): {t_plain / t_pool:.2f}x")
     print(f"  ratio 3/2 (pool vs the same function in-process):        {t_inproc / t_pool:.2f}x")
     print(f"  ratio 4/1 (pool as used by the reward vs plain):          {t_plain / t_fast:.2f}x")
