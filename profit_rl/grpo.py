@@ -141,7 +141,11 @@ def load_policy(model_args, script_args, training_args):
     logger.info("%s is a LoRA adapter on %s: %s", path, base_path, script_args.adapter)
     base = AutoModelForCausalLM.from_pretrained(base_path, **{k: v for k, v in init_kwargs.items() if k != "revision"})
     model = PeftModel.from_pretrained(base, path, is_trainable=script_args.adapter == "load")
-    return model.merge_and_unload() if script_args.adapter == "merge" else model
+    if script_args.adapter == "load":
+        return model
+    merged = model.merge_and_unload()
+    merged.requires_grad_(True)  # PEFT froze the base weights; after merging, GRPO trains all of them
+    return merged
 
 
 def load_tokenizer(model_args):
