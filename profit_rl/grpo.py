@@ -43,6 +43,7 @@ class GRPOScriptArguments:
         metadata={"help": "Training problems: hub dataset id, or a local .jsonl/.json/.parquet file or folder "
                   "(e.g. ../shared/data/math_train12k/train.jsonl). The paper used DeepScaleR-Preview."},
     )
+    dataset_config: str | None = field(default=None, metadata={"help": "Hub dataset configuration name, if any."})
     dataset_split: str = field(default="train", metadata={"help": "Split to read (hub) or file stem (folder)."})
     problem_field: str | None = field(
         default=None, metadata={"help": "Column with the problem. Default: first of problem, question, prompt."}
@@ -227,6 +228,7 @@ def build_trainer(script_args, training_args, model_args):
     rows, report = load_rl_dataset(
         script_args.dataset_name,
         script_args.dataset_split,
+        config=script_args.dataset_config,
         decontaminate_against=sources,
         decontamination_split=script_args.decontamination_split,
         problem_field=script_args.problem_field,
