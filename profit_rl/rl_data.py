@@ -82,8 +82,8 @@ def _resolve_local(path: Path, split: str) -> Path:
     raise FileNotFoundError(f"{path}: no {split}.jsonl, {split}.json or {split}.parquet in this folder")
 
 
-def read_records(source: str, split: str = "train") -> tuple[list[dict], str]:
-    """Records from a local file/folder or a hub dataset id, and a name for error messages."""
+def read_records(source: str, split: str = "train", config: str | None = None) -> tuple[list[dict], str]:
+    """Records from a local file/folder or a hub dataset id (with an optional hub `config`), and a name for errors."""
     if is_local(source):
         path = _resolve_local(Path(os.path.expanduser(source)), split)
         name = str(path)
@@ -113,12 +113,12 @@ def read_records(source: str, split: str = "train") -> tuple[list[dict], str]:
     from datasets import load_dataset
 
     try:
-        dataset = load_dataset(source, split=split)
+        dataset = load_dataset(source, config, split=split)
     except Exception as exc:
         offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
         hint = " (HF_HUB_OFFLINE is set: pass a local .jsonl/.json/.parquet path instead)" if offline else ""
         raise RuntimeError(f"could not load dataset {source!r} split {split!r} from the hub{hint}: {exc}") from exc
-    return list(dataset), f"{source}[{split}]"
+    return list(dataset), f"{source}[{split}]" if config is None else f"{source}/{config}[{split}]"
 
 
 def _check_objects(numbered: list[tuple[int, object]], name: str) -> list[dict]:
@@ -142,6 +142,7 @@ def load_math_rows(
     source: str,
     split: str = "train",
     *,
+    config: str | None = None,
     problem_field: str | None = None,
     answer_field: str | None = None,
     bad_gold: str = "drop",
@@ -151,7 +152,7 @@ def load_math_rows(
     """Problems and normalised gold answers from `source` (hub id, file or folder). See the module docstring."""
     if bad_gold not in ("drop", "error"):
         raise ValueError(f"bad_gold must be 'drop' or 'error', got {bad_gold!r}")
-    records, name = read_records(source, split)
+    records, name = read_records(source, split, config)
     if report is not None:
         report.source = name
     rows: list[MathRow] = []
@@ -240,6 +241,7 @@ def load_rl_dataset(
     source: str,
     split: str = "train",
     *,
+    config: str | None = None,
     decontaminate_against: list[str] | None = None,
     decontamination_split: str = "test",
     problem_field: str | None = None,
@@ -252,7 +254,8 @@ def load_rl_dataset(
     """Everything above in order: load, decontaminate, build prompts. Returns (rows, report); logs the counts."""
     report = DataReport(source=source)
     rows = load_math_rows(
-        source, split, problem_field=problem_field, answer_field=answer_field, bad_gold=bad_gold, report=report
+        source, split, config=config, problem_field=problem_field, answer_field=answer_field, bad_gold=bad_gold,
+        report=report,
     )
     if decontaminate_against:
         reference = load_reference_problems(decontaminate_against, decontamination_split)
