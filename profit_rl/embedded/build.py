@@ -64,8 +64,8 @@ class EmbeddedConfig:
     vocab_size: int = 768
     tokenizer_documents: int = 4000
     hidden_size: int = 128
-    num_hidden_layers: int = 4
-    intermediate_size: int = 384
+    num_hidden_layers: int = 2
+    intermediate_size: int = 256
     num_attention_heads: int = 4
     num_key_value_heads: int = 2
     head_dim: int = 32
