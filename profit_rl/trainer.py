@@ -102,6 +102,7 @@ class ProFitSFTTrainer(SFTTrainer):
             raise ValueError("ProFitSFTTrainer does not support DeepSpeed sequence parallelism yet.")
         seed = self.args.seed if self.args.selection_seed is None else self.args.selection_seed
         self._selection_generator = torch.Generator(device="cpu").manual_seed(seed + self.accelerator.process_index)
+        self._selection_sums: dict[str, torch.Tensor] = {}  # per mode: selection_stats summed since the last log
 
     def selection_weights(self, outputs) -> torch.Tensor:
         """Weights of the configured rule for one fused-head output; records the selection metrics."""
@@ -124,14 +125,25 @@ class ProFitSFTTrainer(SFTTrainer):
         return weights
 
     def _log_selection(self, log_probs, label_mask, weights) -> None:
+        # Summed on the device and turned into numbers only in `log`: no host sync in the hot path.
         mode = "train" if self.model.training else "eval"
-        stats = self.accelerator.gather(selection_stats(log_probs, label_mask, weights)).view(-1, 6).sum(0)
-        supervised, kept, p_kept, dropped, p_dropped, mass = stats.tolist()
-        metrics = self._metrics[mode]
-        metrics["profit/kept_fraction"].append(kept / supervised if supervised else 0.0)
-        metrics["profit/p_kept_mean"].append(p_kept / kept if kept else 0.0)
-        metrics["profit/p_dropped_mean"].append(p_dropped / dropped if dropped else 0.0)
-        metrics["profit/weight_mass"].append(mass / supervised if supervised else 0.0)
+        stats = selection_stats(log_probs, label_mask, weights)
+        sums = self._selection_sums.get(mode)
+        self._selection_sums[mode] = stats if sums is None else sums + stats
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        mode = "train" if self.model.training else "eval"
+        sums = self._selection_sums.pop(mode, None)
+        if sums is not None:
+            # Gathered here, once per logging step; every rank calls `log`, like TRL's own gathers in compute_loss.
+            supervised, p_supervised, kept, p_kept, mass, _ = self.accelerator.gather(sums).view(-1, 6).sum(0).tolist()
+            dropped, p_dropped = supervised - kept, p_supervised - p_kept
+            prefix = "eval_" if mode == "eval" else ""
+            logs[f"{prefix}profit/kept_fraction"] = kept / supervised if supervised else 0.0
+            logs[f"{prefix}profit/p_kept_mean"] = p_kept / kept if kept else 0.0
+            logs[f"{prefix}profit/p_dropped_mean"] = p_dropped / dropped if dropped else 0.0
+            logs[f"{prefix}profit/weight_mass"] = mass / supervised if supervised else 0.0
+        super().log(logs, start_time)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         return super().compute_loss(

@@ -110,10 +110,13 @@ def test_tiny_tau_profit_equals_nll():
 
 def test_stats():
     w = weights("profit", tau=0.1)
-    supervised, kept, p_kept, dropped, p_dropped, mass = selection_stats(LOGP, MASK, w).tolist()
-    assert (supervised, kept, dropped, mass) == (8, 6, 2, 6)
+    supervised, p_supervised, kept, p_kept, mass, wp = selection_stats(LOGP, MASK, w).tolist()
+    assert (supervised, kept, mass) == (8, 6, 6)
     assert p_kept == pytest.approx(0.30 + 0.90 + 0.60 + 0.15 + 0.99 + 0.50, rel=1e-5)
-    assert p_dropped == pytest.approx(0.10 + 0.02, rel=1e-5)
+    assert p_supervised - p_kept == pytest.approx(0.10 + 0.02, rel=1e-5)  # the dropped tokens' p
+    assert wp == pytest.approx(p_kept, rel=1e-5)
+    d = token_weights(LOGP, MASK, "dft")
+    assert selection_stats(LOGP, MASK, d)[4].item() == pytest.approx(p_supervised, rel=1e-5)
 
 
 @pytest.mark.parametrize(

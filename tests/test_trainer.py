@@ -87,7 +87,8 @@ def test_profit_drops_tokens_and_differs_from_nll(tiny_model_dir, tmp_path):
     trl = SFTTrainer(str(tiny_model_dir), args=config(tmp_path, SFTConfig), train_dataset=sft_rows())
     loss_ours, _ = first_batch_loss_and_grads(ours)
     loss_trl, _ = first_batch_loss_and_grads(trl)
-    kept = ours._metrics["train"]["profit/kept_fraction"][-1]
+    sums = ours._selection_sums["train"]  # selection_stats summed since the last log: [supervised, _, kept, ...]
+    kept = (sums[2] / sums[0]).item()
     assert 0.1 < kept < 0.9
     # dropped tokens are low-p tokens, i.e. the largest -log p terms: the selected loss is below kept * nll
     assert 0 < loss_ours < kept * loss_trl
