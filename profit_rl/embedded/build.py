@@ -244,8 +244,9 @@ def build_embedded(
     tokenizer = train_tokenizer(tokenizer_texts, vocab_size=config.vocab_size)
     timings["data_and_tokenizer_s"] = round(time.time() - t0, 1)
 
-    # 3. Model and pretraining.
-    t1 = time.time()
+    # 3. Model and pretraining. CPU seconds are logged beside wall seconds: on a shared machine they are the figure
+    # that does not depend on the neighbours.
+    t1, c1 = time.time(), time.process_time()
     n_tokens = config.pretrain_steps * config.batch_size * config.seq_len
     # Enough documents for one pass without repeats; pack_corpus stops once it has n_tokens.
     tokens = pack_corpus(tokenizer, T.pretraining_corpus(seed, config.task, 10**9, reserved), n_tokens)
@@ -268,6 +269,8 @@ def build_embedded(
     logger.info("pretraining a %.2fM-parameter Qwen3 on %d tokens", n_params / 1e6, n_tokens)
     log = pretrain(model, tokens, config, seed)
     timings["pretrain_s"] = round(time.time() - t1, 1)
+    timings["pretrain_cpu_s"] = round(time.process_time() - c1, 1)
+    timings["torch_threads"] = torch.get_num_threads()
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     tokenizer.save_pretrained(staged.model_dir)
