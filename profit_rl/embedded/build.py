@@ -35,8 +35,19 @@ from . import task as T
 
 logger = logging.getLogger(__name__)
 
-# Bump when the build's outputs change in a way the settings below do not capture (file layout, corpus format).
+# Bump when the build's outputs change in a way neither the settings nor the sources below capture.
 FORMAT_VERSION = 1
+# The code that defines the data, tokenizer, model and pretraining: any edit to it changes the cache key, so a cached
+# base model is never reused after its task wording or training loop changed underneath it.
+KEY_SOURCES = ("task.py", "tiny.py", "build.py")
+
+
+def _sources_digest() -> str:
+    here = Path(__file__).parent
+    digest = hashlib.sha256()
+    for name in KEY_SOURCES:
+        digest.update((here / name).read_bytes())
+    return digest.hexdigest()
 DEFAULT_OUT_DIR = Path("outputs/embedded/base")
 
 
@@ -84,7 +95,10 @@ class EmbeddedConfig:
         return cls(**{**values, "task": T.TaskConfig(**values["task"])})
 
     def cache_key(self, seed: int) -> str:
-        blob = json.dumps({"config": dataclasses.asdict(self), "seed": seed, "format": FORMAT_VERSION}, sort_keys=True)
+        blob = json.dumps(
+            {"config": dataclasses.asdict(self), "seed": seed, "format": FORMAT_VERSION, "sources": _sources_digest()},
+            sort_keys=True,
+        )
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
