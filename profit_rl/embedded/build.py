@@ -12,9 +12,9 @@ Steps, all seeded:
 
 The result lives in `out_dir` (default `outputs/embedded/base`): `model/`, `sft.jsonl`, `grpo.jsonl`, `test.jsonl` and
 `build.json`. `build.json` records a cache key that hashes every setting that changes the model or data (task, model
-shape, pretraining budget, seed, format version): a folder built with another key is rebuilt, one with the same key is
-reused. The build happens in a staging folder that replaces `out_dir` only when complete, so a killed build is
-rebuilt, never half-used.
+shape, pretraining budget, seed) and the source of the task, tokenizer and builder modules: a folder built with another
+key is rebuilt, one with the same key is reused. The build happens in a staging folder that replaces `out_dir` only
+when complete, so a killed build is rebuilt, never half-used.
 """
 
 from __future__ import annotations
