@@ -83,10 +83,10 @@ def premise_of(model_dir, sft_rows, segments, n):
     return premise_stats(probs, is_core)
 
 
-def train_sft(recipe: str, base, out_dir: Path, overrides: list[str]) -> float:
+def train_sft(recipe: str, base, out_dir: Path, overrides: list[str]) -> tuple[float, float]:
     from profit_rl import sft
 
-    start = time.time()
+    start, cpu = time.time(), time.process_time()
     sft.run(*sft.parse([
         "--config", recipe,
         "--model_name_or_path", str(base.model_dir),
@@ -94,7 +94,7 @@ def train_sft(recipe: str, base, out_dir: Path, overrides: list[str]) -> float:
         "--output_dir", str(out_dir),
         *overrides,
     ]))
-    return time.time() - start
+    return time.time() - start, time.process_time() - cpu
 
 
 def main() -> int:
@@ -131,14 +131,16 @@ def main() -> int:
     models = {} if args.skip_base_eval else {"base": base.model_dir}
     for method in args.methods.split(","):
         recipe = f"recipes/embedded/sft/{method}.yaml"
-        seconds = train_sft(recipe, base, out / method, extra + args.overrides)
+        seconds, cpu_seconds = train_sft(recipe, base, out / method, extra + args.overrides)
         report.setdefault("sft_s", {})[method] = round(seconds, 1)
+        report.setdefault("sft_cpu_s", {})[method] = round(cpu_seconds, 1)
         models[method] = out / method
         report["premise"][method] = premise_of(out / method, sft_rows, segments, 256)
     for name, model_dir in models.items():
-        start = time.time()
+        start, cpu = time.time(), time.process_time()
         scores, examples = sample_scores(model_dir, test_rows, args.k, args.max_new_tokens, args.seed)
         report.setdefault("eval", {})[name] = {**summarise(scores), "seconds": round(time.time() - start, 1),
+                                               "cpu_seconds": round(time.process_time() - cpu, 1),
                                                "example": examples[0]}
         (out / f"scores-{name}.json").write_text(json.dumps(scores))
     (out / "report.json").write_text(json.dumps(report, indent=2))
@@ -149,11 +151,12 @@ def main() -> int:
     for name, p in report["premise"].items():
         print(f"| {name} | {p['mean_p_core']:.3f} | {p['mean_p_trivial']:.3f} | {p['frac_core_at_or_below_tau']:.3f} "
               f"| {p['frac_trivial_at_or_below_tau']:.3f} | {p['trivial_share_of_dropped']:.3f} |")
-    print(f"\n| model | Avg@{args.k} | Pass@{args.k} | problems | train s | eval s |")
+    print(f"\n| model | Avg@{args.k} | Pass@{args.k} | problems | SFT wall s (CPU s) | eval wall s (CPU s) |")
     print("|---|---|---|---|---|---|")
     for name, e in report["eval"].items():
-        print(f"| {name} | {e['avg_at_k']:.3f} | {e['pass_at_k']:.3f} | {e['n_problems']} | "
-              f"{report.get('sft_s', {}).get(name, '-')} | {e['seconds']} |")
+        train = f"{report['sft_s'][name]} ({report['sft_cpu_s'][name]})" if name in report.get("sft_s", {}) else "-"
+        print(f"| {name} | {e['avg_at_k']:.3f} | {e['pass_at_k']:.3f} | {e['n_problems']} | {train} | "
+              f"{e['seconds']} ({e['cpu_seconds']}) |")
     for name, e in report["eval"].items():
         print(f"\n[{name}] {e['example'][:300]!r}")
     return 0

@@ -73,3 +73,21 @@ def test_cached_build_is_reused_and_other_settings_rebuild(mini_build, tmp_path)
     rebuilt = build_embedded(copy, seed=0, config=other)
     assert cached_key(copy) == other.cache_key(0) and rebuilt.root == copy
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folders left behind
+
+
+def test_eval_benchmark_reads_the_test_set_and_prompts_like_the_sft_set(mini_build):
+    from evals.benchmarks import get_benchmark
+
+    bench = get_benchmark("embedded")
+    problems = bench.load(mini_build.root)  # --data-dir layout: <dir>/test.jsonl
+    assert problems == bench.load(mini_build.test)
+    test = read_jsonl(mini_build.test)
+    assert [p.id for p in problems] == [r["id"] for r in test] and [p.gold for p in problems] == [r["answer"] for r in test]
+    # The eval prompt of a problem is exactly the user turn the SFT set trains on.
+    sft_user = read_jsonl(mini_build.sft)[0]["prompt"]
+    statement = sft_user[0]["content"].split("\n")[0]
+    assert bench.prompt(type(problems[0])(id="x", question=statement, gold="0")) == sft_user
+    right = f"So the answer is \\boxed{{{problems[0].gold}}}."
+    wrong = f"So the answer is \\boxed{{{int(problems[0].gold) + 1}}}."
+    scores = [score for _, score, _ in bench.score_many([(problems[0], right), (problems[0], wrong)])]
+    assert scores == [1.0, 0.0]

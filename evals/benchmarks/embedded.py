@@ -1,40 +1,30 @@
-"""The embedded default's held-out synthetic test set (built by `python -m profit_rl.embedded.build`).
+"""The embedded default's held-out synthetic test set (profit_rl.embedded): story problems with integer answers.
 
-Rows are `{"id", "problem", "answer"}`, the layout of the GRPO set; prompts and scoring are the MATH-500 ones, so the
-same extractor and math-verify rule count a correct answer. There is no hub copy: the data is made on this machine.
+It has no hub copy: `python -m profit_rl.embedded.build` writes it as `<out-dir>/test.jsonl` (`id`, `problem`,
+`answer`), and `--data-dir <out-dir>` or the file path reads it. Prompt and scoring are the math benchmarks' own, which
+is the layout the embedded SFT set was written in, so what SFT trains is what this measures.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from .base import Problem, first_field
+from .base import MissingDataError, Problem, first_field
 from .mathlike import MathBenchmark
 
 
-class EmbeddedTest(MathBenchmark):
+class EmbeddedMath(MathBenchmark):
     name = "embedded"
-    title = "Embedded test"
-    local_path = "test.jsonl"  # --data-dir is the embedded build folder (outputs/embedded/base), or the file itself
+    title = "Embedded (synthetic)"
+    local_path = "test.jsonl"
     default_k = 4
-    max_new_tokens = 160  # references are 50-110 tokens of the embedded tokenizer
+    max_new_tokens = 160  # references are 40-110 tokens
 
     def read_hub(self):
-        raise self._missing(None)
-
-    def missing_message(self, looked_at: Path | None, reason: str = "") -> str:
-        where = f"  looked for: {looked_at}\n" if looked_at is not None else "  (it has no hub copy)\n"
-        return (
-            f"{self.title} ({self.name}): no data found.\n{where}"
-            "  to get it: python -m profit_rl.embedded.build --out-dir outputs/embedded/base, "
-            "then pass --data-dir outputs/embedded/base"
+        raise MissingDataError(
+            f"{self.title} ({self.name}) exists only locally: build it with `python -m profit_rl.embedded.build "
+            "--out-dir outputs/embedded/base`, then pass --data-dir outputs/embedded/base"
         )
 
-    def _missing(self, looked_at):
-        from .base import MissingDataError
-
-        return MissingDataError(self.missing_message(looked_at))
-
     def to_problem(self, index: int, row: dict) -> Problem:
-        return Problem(id=str(first_field(row, "id")), question=str(first_field(row, "problem")),
-                       gold=str(first_field(row, "answer")))
+        return Problem(
+            id=str(first_field(row, "id")), question=str(first_field(row, "problem")), gold=str(first_field(row, "answer"))
+        )

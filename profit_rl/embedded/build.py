@@ -12,9 +12,9 @@ Steps, all seeded:
 
 The result lives in `out_dir` (default `outputs/embedded/base`): `model/`, `sft.jsonl`, `grpo.jsonl`, `test.jsonl` and
 `build.json`. `build.json` records a cache key that hashes every setting that changes the model or data (task, model
-shape, pretraining budget, seed, format version): a folder built with another key is rebuilt, one with the same key is
-reused. The build happens in a staging folder that replaces `out_dir` only when complete, so a killed build is
-rebuilt, never half-used.
+shape, pretraining budget, seed) and the source of the task, tokenizer and builder modules: a folder built with another
+key is rebuilt, one with the same key is reused. The build happens in a staging folder that replaces `out_dir` only
+when complete, so a killed build is rebuilt, never half-used.
 """
 
 from __future__ import annotations
@@ -35,8 +35,19 @@ from . import task as T
 
 logger = logging.getLogger(__name__)
 
-# Bump when the build's outputs change in a way the settings below do not capture (file layout, corpus format).
+# Bump when the build's outputs change in a way neither the settings nor the sources below capture.
 FORMAT_VERSION = 1
+# The code that defines the data, tokenizer, model and pretraining: any edit to it changes the cache key, so a cached
+# base model is never reused after its task wording or training loop changed underneath it.
+KEY_SOURCES = ("task.py", "tiny.py", "build.py")
+
+
+def _sources_digest() -> str:
+    here = Path(__file__).parent
+    digest = hashlib.sha256()
+    for name in KEY_SOURCES:
+        digest.update((here / name).read_bytes())
+    return digest.hexdigest()
 DEFAULT_OUT_DIR = Path("outputs/embedded/base")
 
 
@@ -64,8 +75,8 @@ class EmbeddedConfig:
     vocab_size: int = 768
     tokenizer_documents: int = 4000
     hidden_size: int = 128
-    num_hidden_layers: int = 4
-    intermediate_size: int = 384
+    num_hidden_layers: int = 2
+    intermediate_size: int = 256
     num_attention_heads: int = 4
     num_key_value_heads: int = 2
     head_dim: int = 32
@@ -84,7 +95,10 @@ class EmbeddedConfig:
         return cls(**{**values, "task": T.TaskConfig(**values["task"])})
 
     def cache_key(self, seed: int) -> str:
-        blob = json.dumps({"config": dataclasses.asdict(self), "seed": seed, "format": FORMAT_VERSION}, sort_keys=True)
+        blob = json.dumps(
+            {"config": dataclasses.asdict(self), "seed": seed, "format": FORMAT_VERSION, "sources": _sources_digest()},
+            sort_keys=True,
+        )
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -244,8 +258,9 @@ def build_embedded(
     tokenizer = train_tokenizer(tokenizer_texts, vocab_size=config.vocab_size)
     timings["data_and_tokenizer_s"] = round(time.time() - t0, 1)
 
-    # 3. Model and pretraining.
-    t1 = time.time()
+    # 3. Model and pretraining. CPU seconds are logged beside wall seconds: on a shared machine they are the figure
+    # that does not depend on the neighbours.
+    t1, c1 = time.time(), time.process_time()
     n_tokens = config.pretrain_steps * config.batch_size * config.seq_len
     # Enough documents for one pass without repeats; pack_corpus stops once it has n_tokens.
     tokens = pack_corpus(tokenizer, T.pretraining_corpus(seed, config.task, 10**9, reserved), n_tokens)
@@ -268,6 +283,8 @@ def build_embedded(
     logger.info("pretraining a %.2fM-parameter Qwen3 on %d tokens", n_params / 1e6, n_tokens)
     log = pretrain(model, tokens, config, seed)
     timings["pretrain_s"] = round(time.time() - t1, 1)
+    timings["pretrain_cpu_s"] = round(time.process_time() - c1, 1)
+    timings["torch_threads"] = torch.get_num_threads()
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     tokenizer.save_pretrained(staged.model_dir)

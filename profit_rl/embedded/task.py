@@ -39,27 +39,30 @@ ITEMS = [
 ]
 
 # Events. Each problem uses 2-4 of these six roles, always in this order, each at most once; the statement says
-# "She <verb> <b>." and every solution repeats "<verb> <b>" literally inside a freely phrased frame. That makes the
+# "She <verb> <b>." and every solution step repeats "<verb> <b>" literally, inside freely phrased words. That makes the
 # operand a copy of what follows the same verb in the prompt, which a tiny transformer learns in minutes (an induction
 # copy). Measured: when solutions named events with synonyms ("a search turns up 4" for "finds 4"), or when events were
 # anonymous ("gets"/"gives away" located only by their position), a 0.4-0.5M model copied the right operand 9-14% of
 # the time after 600 pretraining steps (chance is 11%) while doing the arithmetic itself 93-97% right.
 ROLES = {"finds": "+", "loses": "-", "buys": "+", "gives away": "-", "wins": "+", "sells": "-"}
 STATEMENT_EVENT = "{Pron} {event}."
-# Frames around the literal "<verb> <b>" of a solution step: trivial words on either side of a core event.
-EVENT_FRAMES = [
-    "{pron} {event}", "{name} {event}", "luckily {pron} {event}", "{pron} also {event}", "{pron} simply {event}",
-    "as told, {pron} {event}", "the story says {pron} {event}", "{name} just {event}", "we read that {pron} {event}",
-    "{pron} happily {event}", "our {name} {event}", "by now {pron} {event}",
-]
 ROLE_ORDER = list(ROLES)
 STATEMENT_START = ["{Name} has {a} {items}."]
 STATEMENT_THEN = ["", "Then "]
 STATEMENT_QUESTION = ["How many {items} does {name} have now?"]
 
-# Solution wording: the trivial tokens. Every slot is an independent uniform choice among 8 to 16 options, most with
-# distinct first words, so a model that has learned the distribution gives a slot's first token p of about 1/8 to
-# 1/16, around and below ProFit's tau = 0.1. The numbers and equations are the core.
+# Solution wording: the trivial tokens. Every slot is an independent uniform choice among 10 to 16 options, most with
+# distinct first words, so a model that has learned the distribution gives a slot's first token p of about 1/10 to
+# 1/16, at or below ProFit's tau = 0.1.
+#
+# The core tokens are everything the problem determines, and every *decision* the solution makes is carried by one:
+# each step opens with the pronoun ("She", the decision to continue), the conclusion with "So" (the decision to stop),
+# and no free slot ever sits right before a core token without at least one word of its own (an optional slot would
+# make the next core token compete with the slot's options and put it in the low-p tail too). A first version opened
+# steps with a free connective ("Then", "Next", ...) and the conclusion with a free closer ("Therefore", ...): the
+# stop/continue decision then lived in low-p phrasing tokens, which ProFit drops by design, and ProFit SFT lost to
+# plain SFT by 18 points, almost all of it on stopping after the wrong number of steps (docs/readme/embedded.md).
+# That is the paper's premise failing, not holding; the layout below is the one where it holds.
 OPENINGS = [
     "Let's solve it step by step. ", "We go through it in order. ", "Okay, let's count. ", "Here is how it goes. ",
     "First, read the story. ", "To find out, we track each change. ", "Start from the beginning. ",
@@ -73,22 +76,17 @@ STARTS = [
     "We begin with {a} {items}. ", "Originally {name} owns {a}. ", "Before anything happens, {pron} holds {a}. ",
     "Our total starts at {a}. ", "Count {a} {items} first. ", "There are {a} {items} at the start. ",
 ]
-CONNECTIVES = [
-    "Then", "Next", "After that", "Now", "Afterwards", "Later", "Second", "Also", "Following this", "Subsequently",
-    "Moving on", "In the next step", "Once more", "Meanwhile", "Soon", "Right after",
+ADVERBS = [
+    "simply", "then", "next", "also", "luckily", "later", "quickly", "happily", "now", "soon", "just", "suddenly",
 ]
 LINKS = [
     ", so ", ", which gives ", ", and ", " and now ", ", making ", ": ", ", hence ", ", that is ", "; thus ",
     ", meaning ", " to get ", ", leaving ",
 ]
-CLOSERS = [
-    "So", "Therefore", "Thus", "In the end", "Finally", "Altogether", "All in all", "That means", "Overall",
-    "At last", "Hence", "To conclude",
-]
 CONCLUSIONS = [
     ", {name} has {box} {items}.", ", the answer is {box}.", ", there are {box} {items} left.", ", we get {box}.",
-    ", the total is {box}.", ", {pron} ends with {box}.", " the count is {box}.", ", {box} remain.",
-    ", it comes to {box}.", ", our result: {box}.",
+    ", the total is {box}.", ", {pron} ends with {box}.", " the count is {box}.", " in the end, {box} remain.",
+    ", it comes to {box}.", " our result: {box}.", " finally {pron} holds {box}.", " altogether that makes {box}.",
 ]
 
 
@@ -207,9 +205,9 @@ def sample_problem(rng: random.Random, config: TaskConfig) -> Problem:
 def render_solution(problem: Problem, rng: random.Random) -> list[tuple[str, bool]]:
     """One phrasing of the solution, as (text, is_core) segments whose concatenation is the completion.
 
-    Core segments are what the problem determines: each event ("finds 4"), the numbers, operators, `=` and the
-    boxed answer. Everything else (openings, connectives, frames, links, names and items, which some frames mention
-    and others do not) is a free phrasing choice.
+    Core segments are what the problem determines: each step's opening pronoun, its event ("finds 4"), the numbers,
+    operators, `=`, the concluding "So" and the boxed answer. Everything else (openings, start frames, adverbs, links,
+    conclusion frames, and the names and items some frames mention) is a free phrasing choice.
     """
     kw = dict(name=problem.name, pron=problem.pron, items=problem.items)
     segments: list[tuple[str, bool]] = []
@@ -232,11 +230,14 @@ def render_solution(problem: Problem, rng: random.Random) -> list[tuple[str, boo
     values = problem.values
     add_template(rng.choice(STARTS), {"a": values[0]})
     for i, ((role, b), (op, _)) in enumerate(zip(problem.events, problem.ops)):
-        add_template(rng.choice(CONNECTIVES) + ", " + rng.choice(EVENT_FRAMES), {"event": f"{role} {b}"})
+        segments.append((problem.pron.capitalize(), True))
+        segments.append((" " + rng.choice(ADVERBS) + " ", False))
+        segments.append((f"{role} {b}", True))
         add_template(rng.choice(LINKS), {})
         segments.append((f"{values[i]} {op} {b} = {values[i + 1]}", True))
         segments.append((". ", False))
-    add_template(rng.choice(CLOSERS) + rng.choice(CONCLUSIONS), {"box": f"\\boxed{{{problem.answer}}}"})
+    segments.append(("So", True))
+    add_template(rng.choice(CONCLUSIONS), {"box": f"\\boxed{{{problem.answer}}}"})
     # Merge neighbours of the same kind so callers see clean spans.
     merged: list[tuple[str, bool]] = []
     for text, core in segments:
