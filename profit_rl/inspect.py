@@ -343,6 +343,19 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
     return float((rx * ry).sum() / denominator) if denominator else math.nan
 
 
+def _finite(value):
+    """NaN (a class with no tokens, a test without data) -> null, so summary.json is strict JSON."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
 def write_csv(path: Path, rows: list[dict], scored: list[dict]) -> None:
     rules = list(scored[0]["weights"]) if scored else []
     with open(path, "w", newline="", encoding="utf-8") as f:
@@ -415,7 +428,7 @@ def run(config: InspectConfig) -> dict[str, Path]:
     }
     write_csv(paths["csv"], rows, scored)
     plot_histogram(paths["png"], scored, config.taus)
-    paths["json"].write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    paths["json"].write_text(json.dumps(_finite(summary), indent=2, allow_nan=False) + "\n")
     paths["html"].write_text(render_report(config, summary, rows, scored, paths["png"].read_bytes()), encoding="utf-8")
     return paths
 
