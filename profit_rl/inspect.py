@@ -290,7 +290,7 @@ def attach_text_and_classes(scored: list[dict], tokenizer, labels: dict | None) 
 # 4. Numbers, files, report.
 
 
-def summarise(config: InspectConfig, scored: list[dict], unlabelled: int) -> dict:
+def summarise(config: InspectConfig, scored: list[dict], unlabelled: int, eos_token_id: int | None = None) -> dict:
     log_p = np.concatenate([r["log_p"] for r in scored])
     p = np.exp(log_p)
     is_core = np.concatenate([r["is_core"] for r in scored])
@@ -328,6 +328,22 @@ def summarise(config: InspectConfig, scored: list[dict], unlabelled: int) -> dic
         "labelling": "built-in heuristic (digits, operators, LaTeX math = core)" if config.labels is None else config.labels,
         "unlabelled_tokens": unlabelled,
         "p_entropy_spearman": spearman(p, entropy),
+        "eos": eos_summary(scored, config.selection, eos_token_id),
+    }
+
+
+def eos_summary(scored: list[dict], selection: str, eos_token_id: int | None) -> dict:
+    """The end-of-turn token: a base model often gives it a low p, and a rule that drops it never teaches stopping."""
+    if eos_token_id is None:
+        return {"tokens": 0}
+    is_eos = np.concatenate([r["token_ids"] == eos_token_id for r in scored])
+    p = np.exp(np.concatenate([r["log_p"] for r in scored]))[is_eos]
+    kept = (np.concatenate([r["weights"][selection] for r in scored]) > 0)[is_eos]
+    return {
+        "token_id": int(eos_token_id),
+        "tokens": int(is_eos.sum()),
+        "mean_p": float(p.mean()) if len(p) else math.nan,
+        "dropped_fraction": float((~kept).mean()) if len(p) else math.nan,
     }
 
 
@@ -388,7 +404,10 @@ def plot_histogram(path: Path, scored: list[dict], taus: list[float], bins: int 
     if (~labelled).any():
         groups.append(p[~labelled])
         names.append(f"unlabelled ({len(groups[-1])})")
-    ax.hist(groups, bins=edges, stacked=True, label=names, color=["#1f77b4", "#ff7f0e", "#bbbbbb"][: len(groups)])
+    # Overlaid outlines, not stacked bars: on a log axis a stacked bar hides how the classes compare.
+    for values, name, colour in zip(groups, names, ["#1f77b4", "#ff7f0e", "#888888"]):
+        ax.hist(values, bins=edges, histtype="stepfilled", alpha=0.18, color=colour)
+        ax.hist(values, bins=edges, histtype="step", linewidth=1.6, color=colour, label=name)
     for tau in taus:
         ax.axvline(tau, color="#d62728", linestyle="--", linewidth=1.2)
         ax.text(tau, 1.0, f" τ={tau:g}", color="#d62728", transform=ax.get_xaxis_transform(), va="top", fontsize=9)
@@ -397,7 +416,7 @@ def plot_histogram(path: Path, scored: list[dict], taus: list[float], bins: int 
     ax.set_xlabel("p(reference token)")
     ax.set_ylabel("supervised tokens (log scale)")
     ax.set_title(f"p over {len(p)} supervised tokens")
-    ax.legend(loc="upper center", fontsize=8, frameon=False)
+    ax.legend(loc="upper center", fontsize=9, frameon=False)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -416,7 +435,8 @@ def run(config: InspectConfig) -> dict[str, Path]:
     if unlabelled:
         logger.warning("%s: %d supervised tokens have no label; they are left out of the core/trivial statistics",
                        config.labels, unlabelled)
-    summary = summarise(config, scored, unlabelled)
+    summary = summarise(config, scored, unlabelled, tokenizer.eos_token_id)
+    summary["eos"]["token"] = tokenizer.eos_token
 
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)

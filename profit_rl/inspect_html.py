@@ -29,11 +29,13 @@ h1 { font-size:22px; margin:4px 0 2px; } h2 { font-size:17px; margin:28px 0 8px;
 .card { background:#fff; border:1px solid var(--line); border-radius:8px; padding:10px 14px; min-width:170px; flex:1; }
 .card .v { font-size:21px; font-weight:600; } .card .k { color:var(--muted); font-size:12px; }
 table { border-collapse:collapse; background:#fff; border:1px solid var(--line); font-variant-numeric:tabular-nums; }
-th, td { padding:4px 10px; border-bottom:1px solid var(--line); text-align:right; } th { background:#f0f2f5; font-weight:600; }
+th, td { padding:3px 9px; border-bottom:1px solid var(--line); text-align:right; white-space:nowrap; font-size:13px; }
+th { background:#f0f2f5; font-weight:600; }
 td:first-child, th:first-child { text-align:left; } tr.current td { background:#fff4e5; font-weight:600; }
-.twocol { display:flex; gap:20px; flex-wrap:wrap; align-items:flex-start; } .twocol > * { flex:1 1 480px; }
+.twocol { display:flex; gap:20px; flex-wrap:wrap; align-items:flex-start; } .twocol > * { flex:1 1 440px; }
 img.hist { width:100%; max-width:880px; background:#fff; border:1px solid var(--line); border-radius:6px; }
 .note { color:var(--muted); font-size:12.5px; max-width:900px; }
+.warn { color:#8a4b00; background:#fff4e5; border:1px solid #f3d19c; border-radius:6px; padding:6px 10px; font-size:13px; }
 .controls { position:sticky; top:0; z-index:2; background:#f6f7f9; padding:8px 0; display:flex; gap:14px;
             align-items:center; flex-wrap:wrap; border-bottom:1px solid var(--line); }
 .controls button { border:1px solid #c8ccd4; background:#fff; border-radius:4px; padding:2px 9px; cursor:pointer; font:inherit; }
@@ -162,8 +164,8 @@ def render_report(config, summary: dict, rows: list[dict], scored: list[dict], h
     card_html = "".join(f'<div class="card"><div class="v">{v}</div><div class="k">{k}</div></div>' for v, k in cards)
 
     head = (
-        "<tr><th>τ</th><th>kept tokens</th><th>weight mass</th><th>SFT loss mass kept</th><th>mean p kept</th>"
-        "<th>mean p dropped</th><th>core dropped</th><th>trivial dropped</th></tr>"
+        "<tr><th>τ</th><th>kept</th><th>weight mass</th><th>loss kept</th><th>p̄ kept</th>"
+        "<th>p̄ dropped</th><th>core dropped</th><th>trivial dropped</th></tr>"
     )
     body = "".join(
         f'<tr data-tau-index="{i}"{" class=current" if i == tau_index else ""}><td>{_tau(row["tau"])}</td>'
@@ -178,6 +180,16 @@ def render_report(config, summary: dict, rows: list[dict], scored: list[dict], h
         for name, c in ((n, classes[n]) for n in ("core", "trivial"))
     )
     verdict = premise_sentence(classes, mwu)
+    eos = summary.get("eos", {})
+    eos_note = ""
+    if eos.get("tokens"):
+        eos_note = (
+            f'<p class="{"warn" if eos["dropped_fraction"] > 0 else "note"}">The end-of-turn token '
+            f'<code>{esc(str(eos.get("token")))}</code> ({eos["tokens"]} in these rows, mean p {_fmt(eos["mean_p"])}) '
+            f'is dropped in {_pct(eos["dropped_fraction"])} of the rows at τ={config.tau:g}'
+            + (": a dropped end-of-turn token is never trained, so the model does not learn to stop there."
+               if eos["dropped_fraction"] > 0 else ".") + "</p>"
+        )
 
     examples = []
     for r in scored[: config.show]:
@@ -215,12 +227,13 @@ mean entropy {_fmt(summary['mean_entropy'])} nats</p>
 <h2>Choosing τ</h2>
 <div class="twocol">
 <div><table>{head}{body}</table>
-<p class="note"><b>kept tokens</b>: share of supervised tokens with weight &gt; 0. <b>weight mass</b>: Σw / N, the
-trainer's <code>profit/weight_mass</code>. <b>SFT loss mass kept</b>: share of the plain SFT loss Σ−log p carried by the
-kept tokens: low-p tokens carry most of the SFT gradient, so this falls much faster than the kept fraction.
-<b>core / trivial dropped</b>: share of each class the rule drops.</p></div>
+<p class="note"><b>kept</b>: share of supervised tokens with weight &gt; 0. <b>weight mass</b>: Σw / N, the
+trainer's <code>profit/weight_mass</code>. <b>loss kept</b>: share of the plain SFT loss Σ−log p that the kept tokens
+carry (low-p tokens carry most of it, so it falls much faster than the kept fraction). <b>p̄</b>: mean p.
+<b>core / trivial dropped</b>: share of each class the rule drops. Click a τ above the examples to move the marks.</p></div>
 <div><img class="hist" alt="histogram of p" src="data:image/png;base64,{png}"></div>
 </div>
+{eos_note}
 
 <h2>Core vs trivial tokens</h2>
 <div class="twocol"><div>
