@@ -120,10 +120,15 @@ def write_json(path: str | os.PathLike, data: dict):
 
 
 def read_run(run_dir: str | os.PathLike) -> dict:
+    """A run's results.json; for a folder with only per-benchmark results (a checkpoint evaluated by `curves`),
+    the run is assembled from `<benchmark>/results.json`."""
     path = Path(run_dir) / RESULTS_FILE
-    if not path.is_file():
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    per_benchmark = sorted(Path(run_dir).glob(f"*/{RESULTS_FILE}"))
+    if not per_benchmark:
         raise FileNotFoundError(f"{path} not found: is {run_dir} an eval run directory (made by `profit-rl eval`)?")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return {"benchmarks": {p.parent.name: json.loads(p.read_text(encoding="utf-8")) for p in per_benchmark}}
 
 
 def pct(x: float) -> str:

@@ -67,16 +67,19 @@ def token_weights(
     """
     validate_selection(selection, tau, tau_high, top_ratio)
     mask = label_mask.bool()
-    p = log_probs.detach().float().exp()
+    log_p = log_probs.detach()
+    # Thresholds compare p itself, not log p with log tau: the two can disagree by one rounding at p == tau.
     if selection == "all":
         keep = mask
     elif selection == "profit":
-        keep = mask & (p > tau)
+        keep = mask & (log_p.float().exp() > tau)
     elif selection == "inverse":
-        keep = mask & (p <= tau)
+        keep = mask & (log_p.float().exp() <= tau)
     elif selection == "band":
+        p = log_p.float().exp()
         keep = mask & (p > tau) & (p <= tau_high)
     elif selection == "dft":
+        p = log_p.float().exp()
         return torch.where(mask, p, torch.zeros_like(p))
     elif selection == "entropy":
         if entropy is None:
@@ -88,8 +91,9 @@ def token_weights(
             scores = entropy.detach().float().masked_fill(~mask, float("-inf")).flatten()
             keep.view(-1)[scores.topk(k).indices] = True
     else:  # random
-        draws = torch.rand(p.shape, generator=generator, device=p.device if generator is None else generator.device)
-        keep = mask & (draws.to(p.device) < top_ratio)
+        device = log_p.device if generator is None else generator.device
+        draws = torch.rand(log_p.shape, generator=generator, device=device)
+        keep = mask & (draws.to(log_p.device) < top_ratio)
     return keep.float()
 
 
@@ -115,21 +119,13 @@ def selection_loss(
 
 
 def selection_stats(log_probs: torch.Tensor, label_mask: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Sums behind the logged metrics, as one tensor so a trainer can gather it across ranks in one call.
+    """Sums behind the logged metrics, as one tensor, so a trainer can add them up on the device and gather them once.
 
-    Returns [supervised, kept, sum p of kept, dropped, sum p of dropped, weight mass]; "kept" means weight > 0.
+    Returns [supervised, sum p over supervised, kept, sum p over kept, weight mass, sum w*p]; "kept" means weight > 0
+    (weights are 0 outside the mask). Dropped counts are supervised - kept. One (3, N) @ (N, 2) product does all six
+    sums: the metrics run every micro-batch, so they cost a handful of kernels, not one per number.
     """
-    mask = label_mask.bool()
     p = log_probs.detach().float().exp()
-    kept = mask & (weights > 0)
-    dropped = mask & ~kept
-    return torch.stack(
-        [
-            mask.sum().float(),
-            kept.sum().float(),
-            (p * kept).sum(),
-            dropped.sum().float(),
-            (p * dropped).sum(),
-            (weights.float() * mask).sum(),
-        ]
-    )
+    rows = torch.stack([label_mask.float(), (weights > 0).float(), weights.float()]).flatten(1)
+    cols = torch.stack([torch.ones_like(p), p]).flatten(1)
+    return (rows @ cols.T).flatten()

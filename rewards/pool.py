@@ -69,13 +69,16 @@ def _parse_pred(pred: str):
     return parse("\\boxed{" + pred + "}", parsing_timeout=None)
 
 
-def score_answer(gold: str, completion: str, *, extracted: bool = False, fallback: str = "answer_is") -> tuple[str, float | None]:
+def score_answer(
+    gold: str, completion: str, *, extracted: bool = False, fallback: str = "answer_is", shortcut: bool = True
+) -> tuple[str, float | None]:
     """Score one completion against one gold answer, in this process, with no deadline: (outcome, score).
 
     `gold` may be a bare answer or a GSM8K/MATH solution (see `answers.gold_answer`). `completion` is a model
     completion, or an already extracted answer when `extracted=True`. Score 1.0 when math-verify judges the answers
     equivalent (or their normalised strings are equal), 0.0 when not or when the completion has no answer, None when
-    the gold itself cannot be parsed.
+    the gold itself cannot be parsed. `shortcut=False` skips the equal-strings shortcut, so that every item goes
+    through sympy (benchmarks use it to time math-verify itself).
     """
     from math_verify import verify
 
@@ -88,7 +91,7 @@ def score_answer(gold: str, completion: str, *, extracted: bool = False, fallbac
     pred_norm = normalize_answer(pred)
     if not pred_norm:
         return NO_ANSWER, 0.0
-    if pred_norm == gold_norm:
+    if shortcut and pred_norm == gold_norm:
         return OK, 1.0
     if len(pred_norm) > MAX_ANSWER_CHARS:
         return TOO_LONG, 0.0
@@ -101,11 +104,28 @@ def score_answer(gold: str, completion: str, *, extracted: bool = False, fallbac
     return OK, float(verify(gold_parsed, pred_parsed, timeout_seconds=None))
 
 
+# One of each kind of answer, so that sympy's lazily imported parts load once in the fork server, not in every worker.
+_WARM_UP_ITEMS = [
+    ("\\frac{1}{2}", "0.5"),
+    ("2\\sqrt{3}", "\\sqrt{12}"),
+    ("(1, 2]", "x \\in (1,2]"),
+    ("\\{1, 2\\}", "\\{2, 1\\}"),
+    ("x = 5", "5"),
+    ("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}"),
+    ("\\frac{\\pi}{3}", "60^\\circ"),
+    ("3x^2 + 2\\sin(x)", "2\\sin x + 3x^{2}"),
+    ("10\\%", "0.1"),
+    ("x > 2", "(2, \\infty)"),
+    ("\\log_2 8", "3"),
+    ("2 + 3i", "3i + 2"),
+]
+
+
 def warm_up() -> None:
     """Import math-verify and build its parsers by scoring one item (a cold first item can take over a second)."""
     logging.getLogger("math_verify").setLevel(logging.ERROR)  # we disable its timeouts on purpose; don't warn
-    score_answer("\\frac{1}{2}", "\\boxed{0.5}")
-    score_answer("(1, 2]", "\\boxed{x=(1,2]}")
+    for gold, pred in _WARM_UP_ITEMS:
+        score_answer(gold, pred, extracted=True, shortcut=False)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -193,9 +213,9 @@ def _worker_main(conn, caller_pid: int, memory_mb: int | None) -> None:
             return
         if job is None:
             return
-        index, gold, completion, extracted, fallback = job
+        index, gold, completion, extracted, fallback, shortcut = job
         try:
-            outcome, score = score_answer(gold, completion, extracted=extracted, fallback=fallback)
+            outcome, score = score_answer(gold, completion, extracted=extracted, fallback=fallback, shortcut=shortcut)
             reply = (index, outcome, score, None)
         except BaseException as exc:  # MemoryError, RecursionError, sympy internals: the item scores 0, we go on
             reply = (index, ERROR, 0.0, f"{type(exc).__name__}: {str(exc)[:200]}")
@@ -282,6 +302,8 @@ class VerifierPool:
     """multiprocessing start method: 'forkserver' (default), 'spawn', or 'fork' (unsafe with CUDA or threads)."""
     startup_timeout: float = 120.0
     """Seconds a new worker may take to start (it re-imports the caller's __main__ module)."""
+    shortcut: bool = True
+    """Score equal normalised strings 1.0 without sympy. False: every item through math-verify (for benchmarks)."""
     totals: PoolStats = field(default_factory=PoolStats, init=False)
 
     def __post_init__(self):
@@ -404,7 +426,7 @@ class VerifierPool:
                     worker.job, worker.dispatched = index, time.monotonic()
                     worker.deadline = worker.dispatched + self.timeout
                     try:
-                        worker.conn.send((index, gold, completion, extracted, fallback))
+                        worker.conn.send((index, gold, completion, extracted, fallback, self.shortcut))
                     except (OSError, ValueError):  # died while idle: replace it, retry the item
                         queue.appendleft(index)
                         worker.job = None

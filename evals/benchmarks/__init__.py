@@ -17,6 +17,8 @@ REGISTRY = {
     "gpqa": "evals.benchmarks.gpqa:GPQADiamond",
     # IFEval: checkers and scoring in evals/ifeval/, adapted to this interface in evals/benchmarks/ifeval.py
     "ifeval": "evals.benchmarks.ifeval:IFEval",
+    # the embedded default's synthetic test set (built by profit_rl.embedded.build; no hub copy)
+    "embedded": "evals.benchmarks.embedded:EmbeddedMath",
 }
 DEFAULT_BENCHMARKS = ["math500", "gsm8k", "aime24", "gpqa"]
 

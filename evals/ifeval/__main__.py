@@ -11,15 +11,13 @@ metrics are printed and written (with per-row results) to `--output`; `--output-
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
 
-from evals.ifeval.data import HUB_ID, IFEvalDataError, load_prompts, read_responses
-from evals.ifeval.scoring import METRIC_NAMES, aggregate, score_response
-
-logger = logging.getLogger("evals.ifeval")
+from evals.ifeval.data import HUB_ID, IFEvalDataError
+from evals.ifeval.runner import score_response_file
+from evals.ifeval.scoring import METRIC_NAMES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,71 +42,14 @@ def _input_source(args: argparse.Namespace) -> str:
     return str(data_dir / "ifeval" if (data_dir / "ifeval").is_dir() else data_dir)
 
 
-def _reference_row(prompt, response: str, followed: list[bool]) -> str:
-    # The reference writes the OutputExample fields in alphabetical order.
-    return json.dumps(
-        {
-            "follow_all_instructions": all(followed),
-            "follow_instruction_list": followed,
-            "instruction_id_list": prompt.instruction_id_list,
-            "prompt": prompt.prompt,
-            "response": response,
-        }
-    )
-
-
-def run(args: argparse.Namespace) -> dict:
-    source = _input_source(args)
-    prompts = load_prompts(source)
-    responses = read_responses(args.responses)
-    missing = [prompt for prompt in prompts if prompt.prompt not in responses]
-    if missing and not args.allow_missing:
-        keys = ", ".join(str(prompt.key) for prompt in missing[:10])
-        raise IFEvalDataError(
-            f"{args.responses}: no response for {len(missing)} of {len(prompts)} prompts of {source} (keys {keys}"
-            f"{', ...' if len(missing) > 10 else ''}); responses are matched by exact prompt text. "
-            "Pass --allow-missing to score them as empty."
-        )
-    known = {prompt.prompt for prompt in prompts}
-    unmatched = sum(1 for text in responses if text not in known)
-    if unmatched:
-        logger.warning("%s: %d responses match no prompt of %s and are ignored", args.responses, unmatched, source)
-    if missing:
-        logger.warning("%d prompts have no response and are scored as empty", len(missing))
-
-    rows, strict_lines, loose_lines, scores = [], [], [], []
-    for prompt in prompts:
-        response = responses.get(prompt.prompt, "")
-        score = score_response(prompt, response)
-        scores.append(score)
-        rows.append({"prompt": prompt.prompt, "response": response, **score.to_dict()})
-        strict_lines.append(_reference_row(prompt, response, score.strict))
-        loose_lines.append(_reference_row(prompt, response, score.loose))
-    result = {
-        **aggregate(scores),
-        "num_missing_responses": len(missing),
-        "num_unmatched_responses": unmatched,
-        "input_data": source,
-        "responses": str(args.responses),
-        "rows": rows,
-    }
-    if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(json.dumps(result, indent=1) + "\n")
-    if args.output_dir:
-        out_dir = Path(args.output_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "eval_results_strict.jsonl").write_text("".join(line + "\n" for line in strict_lines))
-        (out_dir / "eval_results_loose.jsonl").write_text("".join(line + "\n" for line in loose_lines))
-    return result
-
-
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
-        result = run(args)
-    except (IFEvalDataError, FileNotFoundError) as error:
+        result = score_response_file(
+            args.responses, _input_source(args), args.output, args.output_dir, allow_missing=args.allow_missing
+        )
+    except (IFEvalDataError, FileNotFoundError, ConnectionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"IFEval: {result['num_prompts']} prompts, {result['num_instructions']} instructions ({args.responses})")

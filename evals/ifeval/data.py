@@ -36,7 +36,7 @@ class IFEvalPrompt:
     prompt: str
     instruction_id_list: list[str]
     kwargs: list[dict[str, Any]]
-    _checkers: list[Callable[[str], bool]] | None = field(default=None, repr=False, compare=False)
+    _checkers: list[Callable[[str], bool]] | None = field(default=None, init=False, repr=False, compare=False)
 
     def checkers(self) -> list[Callable[[str], bool]]:
         """One `response -> bool` checker per instruction (built once)."""
@@ -69,7 +69,9 @@ def _prompt_from_row(row: Any, where: str) -> IFEvalPrompt:
         try:
             build_checker(instruction_id, kw)
         except InstructionError as error:
-            raise IFEvalDataError(f"{where}: field 'kwargs'[{index}] / 'instruction_id_list'[{index}]: {error}") from None
+            raise IFEvalDataError(
+                f"{where}: field 'kwargs'[{index}] / 'instruction_id_list'[{index}]: {error}"
+            ) from None
     return prompt
 
 
@@ -104,7 +106,13 @@ def load_prompts(source: str | os.PathLike = HUB_ID) -> list[IFEvalPrompt]:
     else:
         import datasets
 
-        dataset = datasets.load_dataset(str(source), split="train")
+        try:
+            dataset = datasets.load_dataset(str(source), split="train")
+        except Exception as error:  # offline, unknown id, no access: say how to use a local copy instead
+            raise ConnectionError(
+                f"IFEval: could not load hub dataset {source!r} ({type(error).__name__}: {error}). Pass a local copy "
+                f"of the reference's {INPUT_FILENAME} instead, e.g. --input-data ../shared/data/ifeval/{INPUT_FILENAME}"
+            ) from error
         located = [(f"{source}[train][{index}]", row) for index, row in enumerate(dataset)]
     prompts = [_prompt_from_row(row, where) for where, row in located]
     if not prompts:

