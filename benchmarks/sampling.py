@@ -1,23 +1,26 @@
-"""Grouped sampling vs k separate calls, transformers backend on CPU, tiny Qwen3: the ratio from one run.
+"""Grouped sampling vs k separate calls, transformers backend on CPU, tiny Qwen3: the ratios from one run.
 
-    .venv/bin/python benchmarks/sampling.py [--prompts 32] [--k 8] [--batch-size 8] [--new-tokens 256] [--threads N]
+    .venv/bin/python benchmarks/sampling.py [--prompts 32] [--k 8] [--batch-size 8] [--new-tokens 128] [--threads N]
 
-Both arms generate exactly the same number of tokens (min_new_tokens = max_new_tokens, so an early EOS cannot
-favour either) for the same 32 MATH-500 prompts (synthetic prompts if ../shared/data is absent):
-- grouped:  one call per group of `batch_size` prompts returning k samples each: what TransformersSampler does
-            (each prompt prefilled once, its KV cache copied k times, then one batched decode of batch_size*k rows)
-- separate: k calls per group, each returning one sample per prompt (num_return_sequences=1)
+Every arm generates exactly the same number of tokens (min_new_tokens = max_new_tokens, so an early EOS cannot
+favour any) for the same 32 MATH-500 prompts (synthetic prompts if ../shared/data is absent), k=8 samples each:
+- grouped:  one call per prompt group (a prompt's k samples): the prompt is prefilled once, its KV cache copied k
+            times, then k rows decode together (TransformersSampler.generate; same samples as num_return_sequences=k)
+- separate: k calls per prompt, one sample each
+- sampler:  what `profit-rl eval` does: `batch_size` length-sorted prompts per call, k samples each
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the repo's packages, not this folder's rewards.py, answer to `import rewards`
 DATA = REPO.parent / "shared" / "data" / "math500" / "test.jsonl"
 
 
@@ -35,8 +38,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--prompts", type=int, default=32)
     p.add_argument("--k", type=int, default=8)
-    p.add_argument("--batch-size", type=int, default=8, help="prompts per group")
-    p.add_argument("--new-tokens", type=int, default=256, help="tokens per sample (evals generate thousands; 64 understates decode)")
+    p.add_argument("--batch-size", type=int, default=8, help="prompts per call in the eval-sampler arm")
+    p.add_argument("--new-tokens", type=int, default=128, help="tokens per sample")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: torch's choice; on a shared, loaded machine 1 is steadier)")
     p.add_argument("--model", default=None, help="default: a freshly built tiny Qwen3 (profit_rl.embedded.tiny)")
@@ -56,43 +59,46 @@ def main():
         model = str(build_tiny_model(Path(tempfile.mkdtemp()) / "tiny", seed=0))
     settings = SamplingSettings(max_new_tokens=args.new_tokens, batch_size=args.batch_size)
     sampler = TransformersSampler(model, settings, device="cpu")
-    # Groups of similar-length prompts, as TransformersSampler.sample forms them; both arms use the same groups.
-    texts = sorted((sampler.render(m) for m in load_prompts(args.prompts)), key=lambda t: -len(sampler.tokenizer(t)["input_ids"]))
-    groups = [texts[i : i + args.batch_size] for i in range(0, len(texts), args.batch_size)]
+    # Prompts longest first, as TransformersSampler.sample orders them; every arm sees the same prompts.
+    texts = sorted((sampler.render(m) for m in load_prompts(args.prompts)),
+                   key=lambda t: -len(sampler.tokenizer(t)["input_ids"]))
+    batches = [texts[i : i + args.batch_size] for i in range(0, len(texts), args.batch_size)]
     fixed = dict(min_new_tokens=args.new_tokens)
+    k = args.k
 
-    def grouped():
-        for group in groups:
-            sampler.generate(group, args.k, settings, **fixed)
-
-    def separate():
-        for group in groups:
-            for _ in range(args.k):
-                sampler.generate(group, 1, settings, **fixed)
-
+    arms = {
+        # the GRPO sense of a group: one prompt's k samples in one call (prefill once, decode k rows)
+        "grouped": (lambda: [sampler.generate([t], k, settings, **fixed) for t in texts], len(texts)),
+        # the same k samples as k calls of one sample each
+        "separate": (lambda: [sampler.generate([t], 1, settings, **fixed) for t in texts for _ in range(k)],
+                     len(texts) * k),
+        # what `profit-rl eval` does: batch_size prompts per call, k samples each
+        "sampler": (lambda: [sampler.generate(b, k, settings, **fixed) for b in batches], len(batches)),
+    }
     torch.manual_seed(0)
-    sampler.generate(groups[0][:2], 2, settings, **fixed)  # warm-up (first-call allocations)
+    sampler.generate(texts[:2], 2, settings, **fixed)  # warm-up (first-call allocations)
     timings = {}
-    for name, fn in (("grouped", grouped), ("separate", separate)):
+    for name, (fn, _) in arms.items():
         start = time.perf_counter()
         fn()
         timings[name] = time.perf_counter() - start
-    n_samples = args.prompts * args.k
+    n_samples = len(texts) * k
     result = {
-        "prompts": args.prompts, "k": args.k, "batch_size": args.batch_size, "new_tokens": args.new_tokens,
+        "prompts": len(texts), "k": k, "batch_size": args.batch_size, "new_tokens": args.new_tokens,
         "torch_threads": torch.get_num_threads(),
-        "grouped_s": round(timings["grouped"], 2), "separate_s": round(timings["separate"], 2),
-        "grouped_samples_per_s": round(n_samples / timings["grouped"], 1),
-        "separate_samples_per_s": round(n_samples / timings["separate"], 1),
-        "speedup": round(timings["separate"] / timings["grouped"], 2),
+        **{f"{name}_s": round(t, 2) for name, t in timings.items()},
+        "speedup_grouped_vs_separate": round(timings["separate"] / timings["grouped"], 2),
+        "speedup_sampler_vs_separate": round(timings["separate"] / timings["sampler"], 2),
     }
-    print(f"{n_samples} samples ({args.prompts} prompts x k={args.k}, {args.new_tokens} new tokens each, "
-          f"groups of {args.batch_size} prompts, CPU, {torch.get_num_threads()} threads)")
-    print(f"  grouped  (num_return_sequences={args.k}, {len(groups)} calls): {timings['grouped']:.2f} s")
-    print(f"  separate (num_return_sequences=1, {len(groups) * args.k} calls): {timings['separate']:.2f} s")
-    print(f"  speedup: {result['speedup']:.2f}x")
+    print(f"{n_samples} samples ({len(texts)} prompts x k={k}, {args.new_tokens} new tokens each, CPU, "
+          f"{torch.get_num_threads()} threads)")
+    labels = {"grouped": f"grouped: one call per prompt, k={k} samples", "separate": f"separate: k={k} calls per prompt",
+              "sampler": f"eval sampler: {args.batch_size} prompts x k={k} per call"}
+    for name, (_, calls) in arms.items():
+        print(f"  {labels[name]:<44} {calls:>4} calls  {timings[name]:7.2f} s  {n_samples / timings[name]:6.1f} samples/s")
+    print(f"  grouped vs separate: {result['speedup_grouped_vs_separate']:.2f}x   "
+          f"eval sampler vs separate: {result['speedup_sampler_vs_separate']:.2f}x")
     print(json.dumps(result))
-
 
 if __name__ == "__main__":
     main()
