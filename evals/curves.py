@@ -2,7 +2,7 @@
 
 Every `checkpoint-N` folder of every run is evaluated (or read from its cache: samples live in
 `<RUN_DIR>/eval/checkpoint-N/<benchmark>/samples.jsonl`, so a rerun, or a rerun after more checkpoints appear, only
-samples what is new). Writes `curves.csv` (one row per run, checkpoint and benchmark) and `curves.png` (Avg@k and
+samples what is new). `--base-models` adds each run's starting model at step 0. Writes `curves.csv` (one row per run, checkpoint and benchmark) and `curves.png` (Avg@k and
 Pass@k against step, one labelled line per run with its 95% CI band): the paper's Figure 7, ProFit-init vs
 baseline-init GRPO.
 """
@@ -43,15 +43,19 @@ def find_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def evaluate_run(run_dir: Path, label: str, benchmarks, problems, k_arg, settings, backend, cache_root, n_boot):
+def evaluate_run(run_dir: Path, label: str, benchmarks, problems, k_arg, settings, backend, cache_root, n_boot,
+                 base_model: str | None = None):
     checkpoints = find_checkpoints(run_dir)
     if not checkpoints:
         raise FileNotFoundError(f"{run_dir}: no checkpoint-N folders with a config.json (is this a training output "
                                 "dir? TRL saves checkpoint-N there every save_steps)")
+    if base_model:  # the model the run started from, drawn at step 0
+        checkpoints = [(0, Path(base_model))] + [(step, ckpt) for step, ckpt in checkpoints if step != 0]
     rows = []
     for step, ckpt in checkpoints:
+        name = "base" if base_model and step == 0 else ckpt.name
         # under --cache-dir, runs are told apart by label (two runs are often both called "grpo")
-        cache_dir = (cache_root / label.replace("/", "__") / ckpt.name) if cache_root else run_dir / "eval" / ckpt.name
+        cache_dir = (cache_root / label.replace("/", "__") / name) if cache_root else run_dir / "eval" / name
         holder = {}
 
         def factory(ckpt=ckpt, holder=holder):
@@ -130,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="where curves.csv/png go (default: RUN_DIR/eval for one run, else <common parent>/curves)")
     p.add_argument("--cache-dir", default=None,
                    help="root for per-checkpoint samples (default: RUN_DIR/eval/checkpoint-N/)")
+    p.add_argument("--base-models", default=None,
+                   help="comma-separated, one per RUN_DIR: the model each run started from (e.g. its SFT "
+                        "checkpoint), evaluated and drawn at step 0")
     p.add_argument("--bootstrap", type=int, default=metrics.DEFAULT_BOOTSTRAP, help="bootstrap replicates")
     add_sampling_args(p)
     args = p.parse_args(argv)
@@ -139,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     labels = args.labels.split(",") if args.labels else unique_labels(run_dirs)
     if len(labels) != len(run_dirs):
         print(f"profit-rl curves: {len(labels)} labels for {len(run_dirs)} runs", file=sys.stderr)
+        return 2
+    bases = args.base_models.split(",") if args.base_models else [None] * len(run_dirs)
+    if len(bases) != len(run_dirs):
+        print(f"profit-rl curves: {len(bases)} --base-models for {len(run_dirs)} runs", file=sys.stderr)
         return 2
     if args.output_dir:
         out_dir = Path(args.output_dir)
@@ -151,9 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         benchmarks = [get_benchmark(n.strip()) for n in args.benchmark.split(",") if n.strip()]
         problems = {b.name: b.load(args.data_dir)[: args.limit] for b in benchmarks}
         rows = []
-        for run_dir, label in zip(run_dirs, labels):
+        for run_dir, label, base in zip(run_dirs, labels, bases):
             rows += evaluate_run(run_dir, label, benchmarks, problems, args.k, settings, args.backend,
-                                 Path(args.cache_dir) if args.cache_dir else None, args.bootstrap)
+                                 Path(args.cache_dir) if args.cache_dir else None, args.bootstrap, base_model=base)
     except (MissingDataError, RowError, CacheMismatchError, FileNotFoundError, ValueError) as err:
         print(f"profit-rl curves: {err}", file=sys.stderr)
         return 1

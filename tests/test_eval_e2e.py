@@ -216,12 +216,13 @@ def test_curves_over_two_checkpoints(tiny_model_dir, shared_data, tmp_path):
         tokenizer.save_pretrained(run / f"checkpoint-{step}")
     out = tmp_path / "curves"
     argv = [str(run), "--benchmark", "gsm8k", "--k", "2", "--limit", "2", "--data-dir", str(shared_data),
-            "--output-dir", str(out), "--bootstrap", "100", *FAST]
+            "--output-dir", str(out), "--bootstrap", "100", "--base-models", str(tiny_model_dir), *FAST]
     assert curves.main(argv) == 0
     with open(out / "curves.csv") as f:
         rows = list(csv.DictReader(f))
     assert [(r["step"], r["benchmark"], r["k"], r["n_problems"]) for r in rows] == [
-        ("5", "gsm8k", "2", "2"), ("10", "gsm8k", "2", "2")]
+        ("0", "gsm8k", "2", "2"), ("5", "gsm8k", "2", "2"), ("10", "gsm8k", "2", "2")]
+    assert rows[0]["checkpoint"] == str(tiny_model_dir) and (run / "eval" / "base" / "gsm8k").is_dir()
     assert all(0.0 <= float(r["avg_at_k"]) <= 1.0 for r in rows)
     png = (out / "curves.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
