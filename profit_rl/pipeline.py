@@ -200,7 +200,8 @@ def plan(profile: Profile, methods: list[str], output_root: Path) -> list[Step]:
         steps.append(Step("sft", f"sft/{method}", [
             *launcher(profile, "profit_rl.sft"), "--config", rel(recipe), *extra,
             "--model_name_or_path", profile.base_model, "--dataset_name", str(sft_data),
-            "--output_dir", str(out), *seed_args(profile, "--seed"), *profile.extra_sft,
+            "--output_dir", str(out), "--resume_from_checkpoint", "last", *seed_args(profile, "--seed"),
+            *profile.extra_sft,
         ], out, eta.get("sft", 0)))
 
     # 3. eval of the base model and of each SFT model
