@@ -36,6 +36,7 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
+from multiprocessing.connection import wait as wait_for_any
 
 from .answers import MAX_COMPLETION_CHARS, extract_answer, gold_answer, normalize_answer, tail
 
@@ -328,6 +329,9 @@ class VerifierPool:
         """Start the workers and wait until they are ready (otherwise the first call does it)."""
         if self._closed:
             raise RuntimeError("this VerifierPool is closed")
+        for worker in list(self._workers):  # an item left in flight by an interrupted call: state unknown, replace
+            if worker.job is not None:
+                self._replace(worker)
         while len(self._workers) < self.num_workers:
             self._workers.append(_Worker(self._ctx, self.memory_mb))
         for worker in self._workers:
@@ -407,6 +411,7 @@ class VerifierPool:
             if jobs:
                 started = time.monotonic()
                 self.start()
+                # If this raises (Ctrl-C mid-batch), workers keep their item in flight; the next start() replaces them.
                 self._dispatch(jobs, scores, stats)
                 stats.seconds = time.monotonic() - started
             self.totals.add(stats)
@@ -439,7 +444,7 @@ class VerifierPool:
                 if now > worker.started + self.startup_timeout:
                     raise RuntimeError(f"a verifier worker did not start within {self.startup_timeout:.0f} s")
             wait_s = min((w.deadline for w in busy.values()), default=now + 1.0) - now
-            ready = multiprocessing.connection.wait(list(busy) + list(starting), timeout=max(0.0, wait_s))
+            ready = wait_for_any(list(busy) + list(starting), timeout=max(0.0, wait_s))
             for conn in ready:
                 if conn in starting:  # a replacement is ready (a worker that cannot start is a setup error: raise)
                     self._await_ready(starting.pop(conn))
