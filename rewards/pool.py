@@ -27,7 +27,6 @@ from __future__ import annotations
 import atexit
 import logging
 import multiprocessing
-import multiprocessing.connection
 import os
 import signal
 import sys
