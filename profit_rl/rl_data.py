@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rewards.answers import BOXED_INSTRUCTION, gold_answer
+from rewards.answers import BOXED_INSTRUCTION, gold_answer, math_user_message
 
 logger = logging.getLogger(__name__)
 
@@ -226,7 +226,7 @@ def decontaminate(rows: list[MathRow], reference: set[str]) -> tuple[list[MathRo
 def build_prompt(problem: str, instruction: str = BOXED_INSTRUCTION, prompt_format: str = "chat"):
     """One prompt: chat messages (TRL applies the model's chat template) or plain text for template-less models."""
     if prompt_format == "chat":
-        return [{"role": "user", "content": f"{problem}\n\n{instruction}"}]
+        return [{"role": "user", "content": math_user_message(problem, instruction)}]
     if prompt_format == "plain":
         return f"Problem: {problem}\n{instruction}\nSolution:"
     raise ValueError(f"prompt_format must be 'chat' or 'plain', got {prompt_format!r}")
