@@ -78,6 +78,9 @@ def test_gold_unparseable_scores_none(pool):
 
 def test_verify_extracted_pairs(pool):
     assert pool.verify([("\\frac{1}{2}", "0.5"), ("3", "4"), ("\\pi", "\\pi")]) == [1.0, 0.0, 1.0]
+    scores, outcomes, stats = pool.verify_detailed([("1", "1"), ("", "1"), ("1", "2^{2^{2^{2^{2^{2}}}}}")])
+    assert scores == [1.0, None, 0.0] and stats.timeouts == 1
+    assert [o for o, _ in outcomes] == ["ok", "gold_unparseable", "timeout"] and "deadline" in outcomes[2][1]
 
 
 def test_accuracy_reward_trl_signature(pool):
