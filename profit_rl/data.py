@@ -145,7 +145,7 @@ class SFTDataArguments:
 def select_rows(dataset, num_samples: int | None, score_column: str | None = None, seed: int = 0):
     """The paper's selection: the top-N rows by a score column, or a seeded random N when there is no score."""
     if num_samples is None or num_samples >= len(dataset):
-        if num_samples is not None:
+        if num_samples is not None and num_samples > len(dataset):
             logger.warning("asked for %d rows, the dataset has only %d: keeping all", num_samples, len(dataset))
         return dataset
     if score_column is not None:

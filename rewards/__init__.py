@@ -1,0 +1,26 @@
+"""Answer extraction, math-verify scoring under a hard deadline, and GRPO reward functions (TRL signature).
+
+Layering: `rewards` imports neither `evals` nor `profit_rl` (nor torch or TRL).
+    rewards.answers  extract_answer, gold_answer, normalize_answer: pure string functions, shared with evals
+    rewards.pool     VerifierPool, verify_batch, get_default_pool: math-verify in worker processes
+    rewards.math     accuracy_reward, format_reward, make_overlong_penalty: TRL reward functions
+"""
+
+from .answers import extract_answer, gold_answer, normalize_answer
+from .math import accuracy_reward, completion_text, format_reward, make_overlong_penalty
+from .pool import PoolStats, VerifierPool, configure_default_pool, get_default_pool, verify_batch
+
+__all__ = [
+    "PoolStats",
+    "VerifierPool",
+    "accuracy_reward",
+    "completion_text",
+    "configure_default_pool",
+    "extract_answer",
+    "format_reward",
+    "get_default_pool",
+    "gold_answer",
+    "make_overlong_penalty",
+    "normalize_answer",
+    "verify_batch",
+]

@@ -1,0 +1,30 @@
+"""The embedded default's held-out synthetic test set (profit_rl.embedded): story problems with integer answers.
+
+It has no hub copy: `python -m profit_rl.embedded.build` writes it as `<out-dir>/test.jsonl` (`id`, `problem`,
+`answer`), and `--data-dir <out-dir>` or the file path reads it. Prompt and scoring are the math benchmarks' own, which
+is the layout the embedded SFT set was written in, so what SFT trains is what this measures.
+"""
+
+from __future__ import annotations
+
+from .base import MissingDataError, Problem, first_field
+from .mathlike import MathBenchmark
+
+
+class EmbeddedMath(MathBenchmark):
+    name = "embedded"
+    title = "Embedded (synthetic)"
+    local_path = "test.jsonl"
+    default_k = 4
+    max_new_tokens = 160  # references are 40-110 tokens
+
+    def read_hub(self):
+        raise MissingDataError(
+            f"{self.title} ({self.name}) exists only locally: build it with `python -m profit_rl.embedded.build "
+            "--out-dir outputs/embedded/base`, then pass --data-dir outputs/embedded/base"
+        )
+
+    def to_problem(self, index: int, row: dict) -> Problem:
+        return Problem(
+            id=str(first_field(row, "id")), question=str(first_field(row, "problem")), gold=str(first_field(row, "answer"))
+        )

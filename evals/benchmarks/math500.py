@@ -1,0 +1,23 @@
+"""MATH-500 (HuggingFaceH4/MATH-500): the PRM800K test split of MATH; scored with math-verify."""
+
+from __future__ import annotations
+
+from .base import Problem, first_field
+from .mathlike import MathBenchmark
+
+
+class MATH500(MathBenchmark):
+    name = "math500"
+    title = "MATH-500"
+    hub_id = "HuggingFaceH4/MATH-500"
+    hub_split = "test"
+    local_path = "math500/test.jsonl"
+    max_new_tokens = 4096
+
+    def to_problem(self, index: int, row: dict) -> Problem:
+        return Problem(
+            id=str(first_field(row, "unique_id", "id")),
+            question=str(first_field(row, "problem")),
+            gold=str(first_field(row, "answer")),
+            meta={"subject": row.get("subject"), "level": row.get("level")},
+        )

@@ -1,0 +1,170 @@
+"""`profit-rl curves RUN_DIR [RUN_DIR ...] --benchmark math500 --k 4`: Avg@k and Pass@k against training step.
+
+Every `checkpoint-N` folder of every run is evaluated (or read from its cache: samples live in
+`<RUN_DIR>/eval/checkpoint-N/<benchmark>/samples.jsonl`, so a rerun, or a rerun after more checkpoints appear, only
+samples what is new). Writes `curves.csv` (one row per run, checkpoint and benchmark) and `curves.png` (Avg@k and
+Pass@k against step, one labelled line per run with its 95% CI band): the paper's Figure 7, ProFit-init vs
+baseline-init GRPO.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gc
+import logging
+import os
+import re
+import sys
+from pathlib import Path
+
+from . import metrics
+from .benchmarks import REGISTRY, MissingDataError, RowError, get_benchmark
+from .cli import add_sampling_args, settings_from_args
+from .compare import unique_labels
+from .results import CacheMismatchError
+from .runner import run_benchmark
+from .sampling import build_sampler
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+CSV_FIELDS = ["run", "run_dir", "step", "checkpoint", "benchmark", "k", "n_problems", "avg_at_k", "avg_at_k_low",
+              "avg_at_k_high", "pass_at_k", "pass_at_k_low", "pass_at_k_high", "n_errors"]
+
+
+def find_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
+    """(step, path) of every checkpoint-N folder holding a model, by step."""
+    found = []
+    for child in run_dir.iterdir() if run_dir.is_dir() else []:
+        match = CHECKPOINT.match(child.name)
+        if match and child.is_dir() and (child / "config.json").is_file():
+            found.append((int(match.group(1)), child))
+    return sorted(found)
+
+
+def evaluate_run(run_dir: Path, label: str, benchmarks, problems, k_arg, settings, backend, cache_root, n_boot):
+    checkpoints = find_checkpoints(run_dir)
+    if not checkpoints:
+        raise FileNotFoundError(f"{run_dir}: no checkpoint-N folders with a config.json (is this a training output "
+                                "dir? TRL saves checkpoint-N there every save_steps)")
+    rows = []
+    for step, ckpt in checkpoints:
+        # under --cache-dir, runs are told apart by label (two runs are often both called "grpo")
+        cache_dir = (cache_root / label.replace("/", "__") / ckpt.name) if cache_root else run_dir / "eval" / ckpt.name
+        holder = {}
+
+        def factory(ckpt=ckpt, holder=holder):
+            if "sampler" not in holder:
+                holder["sampler"] = build_sampler(backend, str(ckpt), settings)
+            return holder["sampler"]
+
+        for bench in benchmarks:
+            k = k_arg or bench.default_k
+            s = run_benchmark(bench, problems[bench.name], str(ckpt), settings, k, cache_dir, factory, n_boot=n_boot)
+            rows.append({
+                "run": label, "run_dir": str(run_dir), "step": step, "checkpoint": str(ckpt), "benchmark": bench.name,
+                "k": k, "n_problems": s["n_problems"],
+                "avg_at_k": s["avg_at_k"], "avg_at_k_low": s["avg_at_k_ci"][0], "avg_at_k_high": s["avg_at_k_ci"][1],
+                "pass_at_k": s["pass_at_k"], "pass_at_k_low": s["pass_at_k_ci"][0],
+                "pass_at_k_high": s["pass_at_k_ci"][1], "n_errors": s["n_errors"],
+            })
+        sampler = holder.pop("sampler", None)
+        if sampler is not None:  # free this checkpoint's weights before loading the next
+            if hasattr(sampler, "close"):
+                sampler.close()
+            del sampler
+            gc.collect()
+    return rows
+
+
+def write_csv(rows: list[dict], path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def plot(rows: list[dict], path: Path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    benchmarks = list(dict.fromkeys(r["benchmark"] for r in rows))
+    runs = list(dict.fromkeys(r["run"] for r in rows))
+    fig, axes = plt.subplots(len(benchmarks), 2, figsize=(10, 3.6 * len(benchmarks)), squeeze=False)
+    for i, bench in enumerate(benchmarks):
+        for j, (metric, name) in enumerate((("avg_at_k", "Avg"), ("pass_at_k", "Pass"))):
+            ax = axes[i][j]
+            for run in runs:
+                pts = sorted((r for r in rows if r["run"] == run and r["benchmark"] == bench), key=lambda r: r["step"])
+                if not pts:
+                    continue
+                steps = [r["step"] for r in pts]
+                line, = ax.plot(steps, [100 * r[metric] for r in pts], marker="o", label=run)
+                ax.fill_between(steps, [100 * r[f"{metric}_low"] for r in pts],
+                                [100 * r[f"{metric}_high"] for r in pts], color=line.get_color(), alpha=0.15)
+            k = next(r["k"] for r in rows if r["benchmark"] == bench)
+            ax.set_title(f"{bench}: {name}@{k}")
+            ax.set_xlabel("training step")
+            ax.set_ylabel(f"{name}@{k} (%)")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="profit-rl curves", description=__doc__.split("\n\n")[0])
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="training output dirs holding checkpoint-N folders")
+    p.add_argument("--benchmark", default="math500", help=f"one or more (comma-separated) of {','.join(REGISTRY)}")
+    p.add_argument("--k", type=int, default=None, help="samples per problem (default: the benchmark's)")
+    p.add_argument("--data-dir", default=None, help="local data laid out like ../shared/data; default: hub ids")
+    p.add_argument("--limit", type=int, default=None, help="only the first N problems")
+    p.add_argument("--labels", default=None, help="comma-separated line labels, one per RUN_DIR")
+    p.add_argument("--output-dir", default=None,
+                   help="where curves.csv/png go (default: RUN_DIR/eval for one run, else <common parent>/curves)")
+    p.add_argument("--cache-dir", default=None,
+                   help="root for per-checkpoint samples (default: RUN_DIR/eval/checkpoint-N/)")
+    p.add_argument("--bootstrap", type=int, default=metrics.DEFAULT_BOOTSTRAP, help="bootstrap replicates")
+    add_sampling_args(p)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    run_dirs = [Path(d) for d in args.run_dirs]
+    labels = args.labels.split(",") if args.labels else unique_labels(run_dirs)
+    if len(labels) != len(run_dirs):
+        print(f"profit-rl curves: {len(labels)} labels for {len(run_dirs)} runs", file=sys.stderr)
+        return 2
+    if args.output_dir:
+        out_dir = Path(args.output_dir)
+    elif len(run_dirs) == 1:
+        out_dir = run_dirs[0] / "eval"
+    else:
+        out_dir = Path(os.path.commonpath([d.resolve() for d in run_dirs])) / "curves"
+    settings = settings_from_args(args)
+    try:
+        benchmarks = [get_benchmark(n.strip()) for n in args.benchmark.split(",") if n.strip()]
+        problems = {b.name: b.load(args.data_dir)[: args.limit] for b in benchmarks}
+        rows = []
+        for run_dir, label in zip(run_dirs, labels):
+            rows += evaluate_run(run_dir, label, benchmarks, problems, args.k, settings, args.backend,
+                                 Path(args.cache_dir) if args.cache_dir else None, args.bootstrap)
+    except (MissingDataError, RowError, CacheMismatchError, FileNotFoundError, ValueError) as err:
+        print(f"profit-rl curves: {err}", file=sys.stderr)
+        return 1
+    write_csv(rows, out_dir / "curves.csv")
+    plot(rows, out_dir / "curves.png")
+    for r in rows:
+        print(f"{r['run']:<24} step {r['step']:>6}  {r['benchmark']}  Avg@{r['k']} {100 * r['avg_at_k']:5.1f}  "
+              f"Pass@{r['k']} {100 * r['pass_at_k']:5.1f}")
+    print(f"written: {out_dir / 'curves.csv'} and {out_dir / 'curves.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Per-sample JSONL cache (append as made, resume), per-benchmark and run-level results.json, markdown tables.
+
+Layout of an eval run directory (`--output-dir`):
+
+    <run>/<benchmark>/samples.jsonl   one line per sample: problem id, sample index, completion, extracted answer,
+                                      score, correct, error, settings, fingerprint (appended and flushed per batch)
+    <run>/<benchmark>/results.json    Avg@k / Pass@k with CIs, per-problem values (what compare and curves read)
+    <run>/results.json                every benchmark plus the average column
+    <run>/results.md                  the same as a markdown table
+
+A sample is reused when its fingerprint (model, benchmark, settings that change the completion distribution) matches.
+k and --limit are not in the fingerprint: asking for k=8 after k=4 draws only the 4 missing samples per problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+SAMPLES_FILE = "samples.jsonl"
+RESULTS_FILE = "results.json"
+TABLE_FILE = "results.md"
+
+
+class CacheMismatchError(ValueError):
+    """samples.jsonl holds samples made with other settings; mixing them would corrupt the metrics."""
+
+
+def fingerprint_hash(fingerprint: dict) -> str:
+    return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class SampleCache:
+    """Append-only per-sample JSONL for one benchmark of one run."""
+
+    def __init__(self, path: str | os.PathLike, fingerprint: dict, overwrite: bool = False):
+        self.path = Path(path)
+        self.fingerprint = fingerprint
+        self.key = fingerprint_hash(fingerprint)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if overwrite and self.path.exists():
+            self.path.unlink()
+        self.rows: dict[str, dict[int, dict]] = {}
+        self.n_dropped_partial = 0
+        if self.path.exists():
+            self._load()
+
+    def _load(self):
+        raw = self.path.read_bytes()
+        if raw and not raw.endswith(b"\n"):
+            # a kill -9 during a write leaves a partial last line: drop it (and only it) so appends stay valid JSONL
+            cut = raw.rfind(b"\n") + 1
+            logger.warning("%s: dropping a partial last line (%d bytes) left by an interrupted write",
+                           self.path, len(raw) - cut)
+            with open(self.path, "r+b") as f:
+                f.truncate(cut)
+            raw = raw[:cut]
+            self.n_dropped_partial = 1
+        for lineno, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{self.path} line {lineno}: not valid JSON ({err}); fix or delete the file") from None
+            if row.get("fingerprint") != self.key:
+                theirs = row.get("settings", {})
+                diff = {k: (theirs.get(k), v) for k, v in self.fingerprint.items() if theirs.get(k) != v}
+                raise CacheMismatchError(
+                    f"{self.path} line {lineno} was made with other settings ({{field: (cached, now)}}: {diff}). "
+                    "Use another --output-dir for these settings, or pass --overwrite to discard the cached samples."
+                )
+            self.rows.setdefault(str(row["problem_id"]), {})[int(row["sample_index"])] = row
+
+    def done(self, problem_id: str) -> int:
+        """How many consecutive samples (0, 1, ...) this problem already has."""
+        have = self.rows.get(problem_id, {})
+        n = 0
+        while n in have:
+            n += 1
+        return n
+
+    def append(self, rows: list[dict]):
+        """Write rows and flush them to disk before returning."""
+        with open(self.path, "a", encoding="utf-8") as f:
+            for row in rows:
+                row = dict(row, settings=self.fingerprint, fingerprint=self.key)
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                self.rows.setdefault(str(row["problem_id"]), {})[int(row["sample_index"])] = row
+            f.flush()
+            os.fsync(f.fileno())
+
+    def scores(self, problem_ids: list[str], k: int) -> dict[str, list[float]]:
+        """The first k scores of each problem (problems must have them)."""
+        out = {}
+        for pid in problem_ids:
+            have = self.rows.get(pid, {})
+            missing = [i for i in range(k) if i not in have]
+            if missing:
+                raise ValueError(f"{self.path}: problem {pid!r} lacks samples {missing}")
+            out[pid] = [float(have[i]["score"]) for i in range(k)]
+        return out
+
+    def errors(self, problem_ids: list[str], k: int) -> list[dict]:
+        return [self.rows[pid][i] for pid in problem_ids for i in range(k)
+                if self.rows.get(pid, {}).get(i, {}).get("error")]
+
+
+def write_json(path: str | os.PathLike, data: dict):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)  # atomic: a reader never sees half a results.json
+
+
+def read_run(run_dir: str | os.PathLike) -> dict:
+    """A run's results.json; for a folder with only per-benchmark results (a checkpoint evaluated by `curves`),
+    the run is assembled from `<benchmark>/results.json`."""
+    path = Path(run_dir) / RESULTS_FILE
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    per_benchmark = sorted(Path(run_dir).glob(f"*/{RESULTS_FILE}"))
+    if not per_benchmark:
+        raise FileNotFoundError(f"{path} not found: is {run_dir} an eval run directory (made by `profit-rl eval`)?")
+    return {"benchmarks": {p.parent.name: json.loads(p.read_text(encoding="utf-8")) for p in per_benchmark}}
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def ci_text(ci) -> str:
+    return f"[{pct(ci[0])}, {pct(ci[1])}]"
+
+
+def markdown_table(run: dict) -> str:
+    """One row per benchmark (Avg@k, Pass@k with 95% CIs, samples that errored), then the average over benchmarks."""
+    if run.get("responses"):
+        lines = [f"Responses scored from `{run['responses']}` (no generation)", ""]
+    else:
+        lines = [
+            f"Model: `{run.get('model')}` (backend: {run.get('backend')})  ",
+            f"Settings: {json.dumps(run.get('settings', {}), sort_keys=True)}",
+            "",
+        ]
+    lines += [
+        "| Benchmark | k | Problems | Avg@k | 95% CI | Pass@k | 95% CI | Errors (scored 0) | Max new tokens |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, s in run["benchmarks"].items():
+        lines.append(
+            f"| {s.get('title', name)} | {s['k']} | {s['n_problems']} | {pct(s['avg_at_k'])} | {ci_text(s['avg_at_k_ci'])}"
+            f" | {pct(s['pass_at_k'])} | {ci_text(s['pass_at_k_ci'])} | {s.get('n_errors', 0)}"
+            f" | {(s.get('settings') or {}).get('max_new_tokens', '-')} |"
+        )
+    avg = run.get("average")
+    if avg and len(run["benchmarks"]) > 1:
+        lines.append(
+            f"| **Average ({len(avg['benchmarks'])})** | | | {pct(avg['avg_at_k'])} | {ci_text(avg['avg_at_k_ci'])}"
+            f" | {pct(avg['pass_at_k'])} | {ci_text(avg['pass_at_k_ci'])} | | |"
+        )
+    lines.append("")
+    lines.append("Avg@k: mean score over k samples; Pass@k: unbiased estimator (Chen et al. 2021); "
+                 "CIs: 95% bootstrap over problems. Values in %.")
+    return "\n".join(lines) + "\n"

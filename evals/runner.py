@@ -1,0 +1,175 @@
+"""Evaluate one benchmark: draw the samples the cache lacks, score each batch as it lands, summarise.
+
+Used by `profit-rl eval` (evals.cli) and `profit-rl curves` (evals.curves). The sampler is built lazily, only when
+some sample is missing, so re-running a finished evaluation loads no model at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from . import metrics
+from .benchmarks.base import Benchmark, Problem, RowError
+from .results import RESULTS_FILE, SAMPLES_FILE, SampleCache, write_json
+from .sampling import SamplingSettings
+
+logger = logging.getLogger(__name__)
+
+
+def model_identity(model: str) -> str:
+    """Local checkpoints are identified by absolute path (so `cd` does not invalidate a cache), hub ids as given."""
+    return str(Path(model).resolve()) if Path(model).exists() else model
+
+
+def resolved_settings(benchmark: Benchmark, settings: SamplingSettings) -> SamplingSettings:
+    return replace(settings, max_new_tokens=settings.max_new_tokens or benchmark.max_new_tokens)
+
+
+def fingerprint(benchmark: Benchmark, model: str, settings: SamplingSettings) -> dict:
+    return {"model": model_identity(model), "benchmark": benchmark.name, "prompt_version": benchmark.prompt_version,
+            "scorer": benchmark.scorer, **settings.fingerprint()}
+
+
+def score_rows(benchmark: Benchmark, pairs: list[tuple[Problem, str]], first_index: list[int]) -> list[dict]:
+    """Cache rows for (problem, completion) pairs; sample indices start at first_index[i] per pair."""
+    scored = benchmark.score_many(pairs)
+    rows = []
+    for (problem, completion), (extracted, score, error), index in zip(pairs, scored, first_index):
+        if error:
+            logger.warning("%s problem %s sample %d: scoring failed (scored 0): %s", benchmark.name, problem.id,
+                           index, error)
+        rows.append({
+            "problem_id": problem.id,
+            "sample_index": index,
+            "completion": completion,
+            "extracted": extracted,
+            "score": score,
+            "correct": metrics.is_correct(score),
+            "error": error,
+        })
+    return rows
+
+
+def run_benchmark(
+    benchmark: Benchmark,
+    problems: list[Problem],
+    model: str,
+    settings: SamplingSettings,
+    k: int,
+    out_dir: str | os.PathLike,
+    sampler_factory: Callable[[], object],
+    overwrite: bool = False,
+    n_boot: int = metrics.DEFAULT_BOOTSTRAP,
+) -> dict:
+    """Sample what is missing (k per problem), score, write <out_dir>/<benchmark>/{samples.jsonl,results.json}."""
+    settings = resolved_settings(benchmark, settings)
+    bench_dir = Path(out_dir) / benchmark.name
+    cache = SampleCache(bench_dir / SAMPLES_FILE, fingerprint(benchmark, model, settings), overwrite=overwrite)
+
+    # Problems that already have s samples need k - s more; group them by s so each group is one sample() call.
+    by_start: dict[int, list[Problem]] = {}
+    for problem in problems:
+        have = cache.done(problem.id)
+        if have < k:
+            by_start.setdefault(have, []).append(problem)
+    n_missing = sum((k - s) * len(group) for s, group in by_start.items())
+    n_cached = len(problems) * k - n_missing
+    if n_cached:
+        logger.info("%s: %d of %d samples already in %s", benchmark.name, n_cached, len(problems) * k, cache.path)
+
+    if by_start:
+        sampler = sampler_factory()
+        for start, group in sorted(by_start.items()):
+            # A prompt that fills the model's whole context cannot be sampled: its samples are recorded as empty,
+            # scored 0 and counted as errors, so the run goes on and the table says how many there were.
+            unfit = [(p, sampler.context_error(benchmark.prompt(p))) for p in group]
+            unfit = [(p, reason) for p, reason in unfit if reason]
+            if unfit:
+                logger.warning("%s: %d of %d prompts do not fit the model's context and score 0 (first: problem %s, "
+                               "%s)", benchmark.name, len(unfit), len(group), unfit[0][0].id, unfit[0][1])
+                cache.append([{"problem_id": p.id, "sample_index": start + j, "completion": "", "extracted": None,
+                               "score": 0.0, "correct": False, "error": reason}
+                              for p, reason in unfit for j in range(k - start)])
+                skip = {p.id for p, _ in unfit}
+                group = [p for p in group if p.id not in skip]
+                if not group:
+                    continue
+            prompts = [benchmark.prompt(p) for p in group]
+
+            def on_batch(positions, completions, group=group, start=start):
+                pairs, indices = [], []
+                for problem, samples in zip([group[i] for i in positions], completions):
+                    for j, completion in enumerate(samples):
+                        pairs.append((problem, completion))
+                        indices.append(start + j)
+                cache.append(score_rows(benchmark, pairs, indices))
+
+            sampler.sample(prompts, k - start, settings, on_batch=on_batch, desc=f"{benchmark.name} (k={k})")
+
+    return summarise(benchmark, problems, cache, k, model, settings, bench_dir, n_boot=n_boot)
+
+
+def summarise(benchmark, problems, cache: SampleCache, k: int, model: str, settings, bench_dir: Path,
+              n_boot: int = metrics.DEFAULT_BOOTSTRAP) -> dict:
+    ids = [p.id for p in problems]
+    scores = cache.scores(ids, k)
+    errors = cache.errors(ids, k)
+    if errors:
+        logger.warning("%s: %d of %d samples could not be sampled or scored and count as 0 (see 'error' in %s)",
+                       benchmark.name, len(errors), len(ids) * k, cache.path)
+    summary = metrics.summarize(scores, k, n_boot=n_boot)
+    summary.update(
+        benchmark=benchmark.name,
+        title=benchmark.title,
+        model=model_identity(model) if model else None,
+        settings=settings.to_dict() if hasattr(settings, "to_dict") else settings,
+        n_errors=len(errors),
+        n_no_answer=sum(1 for pid in ids for i in range(k) if cache.rows[pid][i].get("extracted") is None),
+        samples=str(cache.path),
+    )
+    write_json(bench_dir / RESULTS_FILE, summary)
+    return summary
+
+
+def score_responses(
+    benchmark: Benchmark,
+    problems: list[Problem],
+    responses: dict[str, list[str]],
+    out_dir: str | os.PathLike,
+    k: int | None,
+    source: str,
+    n_boot: int = metrics.DEFAULT_BOOTSTRAP,
+) -> dict:
+    """Score completions produced elsewhere (no generation). Problems without responses are left out, loudly."""
+    by_id = {p.id: p for p in problems}
+    unknown = [pid for pid in responses if pid not in by_id]
+    if unknown:
+        raise RowError(f"{source}: {len(unknown)} problem id(s) are not in {benchmark.title} "
+                         f"(first: {unknown[:3]}); ids must match the benchmark's ids")
+    scored_problems = [p for p in problems if p.id in responses]
+    if not scored_problems:
+        raise RowError(f"{source}: no responses for {benchmark.title}")
+    if len(scored_problems) < len(problems):
+        logger.warning("%s: %d of %d problems have no response in %s; metrics cover the %d that do",
+                       benchmark.name, len(problems) - len(scored_problems), len(problems), source,
+                       len(scored_problems))
+    n_min = min(len(responses[p.id]) for p in scored_problems)
+    k = k or n_min
+    if k > n_min:
+        short = next(p.id for p in scored_problems if len(responses[p.id]) < k)
+        raise RowError(f"{source}: --k {k} but problem {short!r} has only {len(responses[short])} responses")
+    bench_dir = Path(out_dir) / benchmark.name
+    cache = SampleCache(bench_dir / SAMPLES_FILE,
+                        {"responses": str(Path(source).resolve()), "benchmark": benchmark.name}, overwrite=True)
+    pairs, indices = [], []
+    for problem in scored_problems:
+        for i, completion in enumerate(responses[problem.id][:k]):
+            pairs.append((problem, completion))
+            indices.append(i)
+    for start in range(0, len(pairs), 512):  # score in slices so progress is visible on long files
+        cache.append(score_rows(benchmark, pairs[start : start + 512], indices[start : start + 512]))
+    return summarise(benchmark, scored_problems, cache, k, None, {"responses": str(source)}, bench_dir, n_boot=n_boot)

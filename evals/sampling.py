@@ -1,0 +1,375 @@
+"""One Sampler interface, two backends: transformers (CPU or one GPU) and vLLM (GPUs, tensor/data parallel).
+
+`sampler.sample(prompts, k, settings, on_batch=None) -> list[list[str]]` returns k completions per prompt. The
+sampler owns batching, padding and the progress bar; it never scores. `on_batch(start, completions)` is called after
+every generated batch (completions for prompts[start:start+len(completions)]) so the caller can append them to its
+cache at once: a kill -9 then loses at most the batch in flight.
+
+Prompts are chat messages; both backends render them with the model's own chat template, so they see the same text.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+logger = logging.getLogger(__name__)
+
+OnBatch = Callable[[list[int], list[list[str]]], None]
+
+
+@dataclass
+class SamplingSettings:
+    """Sampling settings. The defaults are the paper's (ProFit, arXiv 2601.09195): temperature 0.7, top_p 0.8,
+    top_k 20; k lives with the benchmark (8, and 32 on AIME'24)."""
+
+    temperature: float = field(default=0.7, metadata={"help": "Softmax temperature; 0 means greedy decoding."})
+    top_p: float = field(default=0.8, metadata={"help": "Nucleus sampling mass."})
+    top_k: int = field(default=20, metadata={"help": "Keep the k most likely tokens (0 or -1: no limit)."})
+    max_new_tokens: int | None = field(
+        default=None, metadata={"help": "Completion length cap; None uses the benchmark's default."}
+    )
+    seed: int = field(default=0, metadata={"help": "Sampling seed (a resumed run draws fresh, equally valid samples)."})
+    chat_template: bool = field(
+        default=True, metadata={"help": "Render prompts with the tokenizer's chat template (False: the raw user text)."}
+    )
+    batch_size: int = field(
+        default=8, metadata={"help": "transformers: prompts per generate() call (each with k sequences)."}
+    )
+    vllm_chunk: int = field(default=256, metadata={"help": "vLLM: prompts per generate() call (the resume granularity)."})
+    tensor_parallel_size: int = field(default=1, metadata={"help": "vLLM: GPUs per model replica."})
+    data_parallel_size: int = field(default=1, metadata={"help": "vLLM: model replicas, each on its own GPUs."})
+    gpu_memory_utilization: float = field(default=0.9, metadata={"help": "vLLM: fraction of GPU memory to use."})
+    dtype: str = field(default="auto", metadata={"help": "Model dtype: auto (bf16 on GPU, fp32 on CPU), bf16, fp16, fp32."})
+
+    def fingerprint(self) -> dict:
+        """The settings that change the distribution of completions; only these decide whether cached samples are
+        reusable. (seed, batching, parallelism and backend do not: a sample drawn with another seed is as good.)"""
+        return {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "top_k": self.top_k,
+            "max_new_tokens": self.max_new_tokens,
+            "chat_template": self.chat_template,
+        }
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def render_prompt(tokenizer, messages: list[dict], chat_template: bool = True) -> str:
+    if not chat_template:
+        return "\n\n".join(m["content"] for m in messages)
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError(
+            "the tokenizer has no chat template; evaluation prompts use the model's chat template. "
+            "Pass --no-chat-template to send the raw question text instead."
+        )
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def progress_bar(total: int, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="sample", dynamic_ncols=True, smoothing=0.1)
+
+
+def context_error(tokenizer, text: str, max_len: int | None) -> str | None:
+    n = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    if max_len and n >= max_len:
+        return f"prompt is {n} tokens, the model's context is {max_len}: no room to generate"
+    return None
+
+
+class TransformersSampler:
+    """Batched, left-padded `generate(num_return_sequences=k)`: one forward pass per token serves k samples of
+    `batch_size` prompts (see benchmarks/sampling.py for the speed-up over k separate calls)."""
+
+    def __init__(self, model_name_or_path: str, settings: SamplingSettings | None = None, device: str | None = None,
+                 share_prefill: bool = True):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.settings = settings or SamplingSettings()
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = {"auto": torch.bfloat16 if self.device != "cpu" else torch.float32, "bf16": torch.bfloat16,
+                 "fp16": torch.float16, "fp32": torch.float32}[self.settings.dtype]
+        self.tokenizer = AutoTokenizer.from_pretrained(model_name_or_path)
+        self.tokenizer.padding_side = "left"  # generation appends on the right, so prompts must end aligned
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model = AutoModelForCausalLM.from_pretrained(model_name_or_path, dtype=dtype).to(self.device).eval()
+        self.max_positions = getattr(self.model.config, "max_position_embeddings", None)
+        self.warned_context = False
+        # transformers renamed generate()/forward()'s `past_key_values` to `cache`; use whichever this version has
+        forward_params = inspect.signature(self.model.forward).parameters
+        self.cache_kwarg = "cache" if "cache" in forward_params else "past_key_values"
+        self.share_prefill = share_prefill
+
+    def render(self, messages: list[dict]) -> str:
+        return render_prompt(self.tokenizer, messages, self.settings.chat_template)
+
+    def context_error(self, messages: list[dict]) -> str | None:
+        """Why this prompt cannot be sampled (it fills the model's whole context), or None."""
+        return context_error(self.tokenizer, self.render(messages), self.max_positions)
+
+    def sample(
+        self, prompts: list[list[dict]], k: int, settings: SamplingSettings | None = None, on_batch: OnBatch | None = None,
+        desc: str = "sampling",
+    ) -> list[list[str]]:
+        import torch
+
+        settings = settings or self.settings
+        texts = [self.render(p) for p in prompts]
+        # Batch prompts of similar length together (longest first, so a too-long batch fails early): left padding to
+        # the longest prompt of a batch is wasted compute on every decoding step.
+        lengths = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        order = sorted(range(len(texts)), key=lambda i: -lengths[i])
+        torch.manual_seed(settings.seed)
+        results: list[list[str] | None] = [None] * len(texts)
+        bar = progress_bar(len(texts) * k, desc)
+        try:
+            for start in range(0, len(order), settings.batch_size):
+                indices = order[start : start + settings.batch_size]
+                completions = self.generate([texts[i] for i in indices], k, settings)
+                for i, c in zip(indices, completions):
+                    results[i] = c
+                if on_batch is not None:
+                    on_batch(indices, completions)
+                bar.update(len(indices) * k)
+        finally:
+            bar.close()
+        return results
+
+    def prefill(self, ids, mask):
+        """Run the prompts (all but their last token) through the model; returns the filled KV cache."""
+        from transformers import DynamicCache
+
+        cache = DynamicCache(config=self.model.config)
+        positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)  # as generate() computes them
+        self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                   **{self.cache_kwarg: cache})
+        return cache
+
+    def generate(self, texts: list[str], k: int, settings: SamplingSettings, **extra) -> list[list[str]]:
+        """One generate() call: k completions for each text."""
+        import torch
+
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        prompt_len = enc["input_ids"].shape[1]
+        max_new = settings.max_new_tokens or 1024
+        if self.max_positions and prompt_len + max_new > self.max_positions:
+            room = self.max_positions - prompt_len
+            if room <= 0:  # the runner never sends these (see context_error); a direct caller gets told
+                raise ValueError(f"a prompt of {prompt_len} tokens does not fit the model's {self.max_positions} positions")
+            if not self.warned_context:
+                self.warned_context = True
+                logger.warning("prompt (%d tokens) + max_new_tokens (%d) exceeds the model's context (%d): completions "
+                               "stop where the context ends, as vLLM's do", prompt_len, max_new, self.max_positions)
+            max_new = room
+        greedy = settings.temperature == 0
+        kwargs = dict(
+            max_new_tokens=max_new,
+            num_return_sequences=k,
+            pad_token_id=self.tokenizer.pad_token_id,
+            do_sample=not greedy,
+        )
+        if not greedy:
+            kwargs.update(temperature=settings.temperature, top_p=settings.top_p,
+                          top_k=settings.top_k if settings.top_k and settings.top_k > 0 else None)
+        kwargs.update(extra)
+        with torch.inference_mode():
+            if k > 1 and prompt_len > 1 and self.share_prefill:
+                # Prefill each prompt once and copy its KV cache k times, instead of letting generate() prefill k
+                # identical copies: the k samples of a prompt share everything up to the first sampled token.
+                ids, mask = enc["input_ids"], enc["attention_mask"]
+                cache = self.prefill(ids[:, :-1], mask[:, :-1])
+                cache.batch_repeat_interleave(k)
+                kwargs["num_return_sequences"] = 1
+                out = self.model.generate(input_ids=ids.repeat_interleave(k, 0),
+                                          attention_mask=mask.repeat_interleave(k, 0),
+                                          **{self.cache_kwarg: cache}, **kwargs)
+            else:
+                out = self.model.generate(**enc, **kwargs)
+        decoded = self.tokenizer.batch_decode(out[:, prompt_len:], skip_special_tokens=True)
+        # generate() returns the k sequences of prompt i contiguously: rows i*k .. i*k+k-1
+        return [decoded[i * k : (i + 1) * k] for i in range(len(texts))]
+
+
+class VLLMSampler:
+    """vLLM offline engine: `SamplingParams(n=k)` per prompt. `tensor_parallel_size` shards one replica over GPUs;
+    `data_parallel_size` > 1 starts that many replicas in worker processes, each pinned to its own GPUs, and splits
+    every chunk of prompts between them. vLLM is imported only here, and only when this backend is chosen."""
+
+    def __init__(self, model_name_or_path: str, settings: SamplingSettings | None = None):
+        self.model = model_name_or_path
+        self.settings = settings or SamplingSettings()
+        try:
+            import vllm  # noqa: F401
+        except ImportError as err:
+            raise ImportError(
+                "--backend vllm needs vLLM on a GPU node: pip install -e '.[vllm]' (CPU machines: --backend transformers)"
+            ) from err
+        from transformers import AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(model_name_or_path)
+        self.workers = None
+        if self.settings.data_parallel_size > 1:
+            self.workers = DataParallelWorkers(model_name_or_path, self.settings)
+        else:
+            self.llm = make_llm(model_name_or_path, self.settings)
+        try:
+            self.max_len = self.llm.llm_engine.model_config.max_model_len
+        except AttributeError:  # data-parallel (engines live in workers) or another vLLM layout: the config's context
+            from transformers import AutoConfig
+
+            self.max_len = getattr(AutoConfig.from_pretrained(model_name_or_path), "max_position_embeddings", None)
+
+    def render(self, messages: list[dict]) -> str:
+        return render_prompt(self.tokenizer, messages, self.settings.chat_template)
+
+    def context_error(self, messages: list[dict]) -> str | None:
+        """vLLM rejects a prompt longer than its max_model_len (and would fail the whole batch): screen it first."""
+        return context_error(self.tokenizer, self.render(messages), self.max_len)
+
+    def sample(
+        self, prompts: list[list[dict]], k: int, settings: SamplingSettings | None = None, on_batch: OnBatch | None = None,
+        desc: str = "sampling",
+    ) -> list[list[str]]:
+        settings = settings or self.settings
+        # Token ids, not text: vLLM would tokenize text with special tokens added (a second BOS after the template's).
+        texts = [{"prompt_token_ids": self.tokenizer(self.render(p), add_special_tokens=False)["input_ids"]}
+                 for p in prompts]
+        results: list[list[str]] = []
+        bar = progress_bar(len(texts) * k, desc)
+        try:
+            for start in range(0, len(texts), settings.vllm_chunk):
+                chunk = texts[start : start + settings.vllm_chunk]
+                params = sampling_params_dict(settings, k)
+                if self.workers is not None:
+                    completions = self.workers.generate(chunk, params)
+                else:
+                    completions = vllm_generate(self.llm, chunk, params)
+                results.extend(completions)
+                if on_batch is not None:
+                    on_batch(list(range(start, start + len(chunk))), completions)
+                bar.update(len(chunk) * k)
+        finally:
+            bar.close()
+        return results
+
+    def close(self):
+        if self.workers is not None:
+            self.workers.close()
+
+
+def sampling_params_dict(settings: SamplingSettings, k: int) -> dict:
+    """vLLM SamplingParams for k samples per prompt. No per-request seed: one seed for every request would correlate
+    the noise across problems; the engine is seeded once instead (LLM(seed=...), one seed per data-parallel rank)."""
+    greedy = settings.temperature == 0
+    return dict(
+        n=k,
+        temperature=settings.temperature,
+        top_p=1.0 if greedy else settings.top_p,
+        top_k=-1 if greedy or not settings.top_k or settings.top_k <= 0 else settings.top_k,
+        max_tokens=settings.max_new_tokens or 1024,
+    )
+
+
+def make_llm(model: str, settings: SamplingSettings, rank: int = 0):
+    from vllm import LLM
+
+    return LLM(
+        model=model,
+        tensor_parallel_size=settings.tensor_parallel_size,
+        gpu_memory_utilization=settings.gpu_memory_utilization,
+        dtype={"auto": "auto", "bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}[settings.dtype],
+        seed=settings.seed + rank,
+    )
+
+
+def vllm_generate(llm, prompts: list[dict], params: dict) -> list[list[str]]:
+    """prompts: [{"prompt_token_ids": [...]}, ...] (vLLM's TokensPrompt)."""
+    from vllm import SamplingParams
+
+    outputs = llm.generate(prompts, SamplingParams(**params), use_tqdm=False)
+    # vLLM returns outputs in prompt order; each carries its n completions
+    return [[c.text for c in out.outputs] for out in outputs]
+
+
+def _dp_worker(rank: int, gpus: str, model: str, settings: SamplingSettings, inbox, outbox):
+    os.environ["CUDA_VISIBLE_DEVICES"] = gpus  # set before vLLM initialises CUDA in this process
+    llm = make_llm(model, settings, rank)
+    outbox.put((rank, "ready"))
+    while True:
+        job = inbox.get()
+        if job is None:
+            return
+        texts, params = job
+        outbox.put((rank, vllm_generate(llm, texts, params)))
+
+
+class DataParallelWorkers:
+    """`data_parallel_size` vLLM replicas in spawned processes; replica r gets GPUs [r*tp, (r+1)*tp)."""
+
+    def __init__(self, model: str, settings: SamplingSettings):
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        tp, dp = settings.tensor_parallel_size, settings.data_parallel_size
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        devices = visible.split(",") if visible else [str(i) for i in range(tp * dp)]
+        if len(devices) < tp * dp:
+            raise ValueError(f"data_parallel_size={dp} x tensor_parallel_size={tp} needs {tp * dp} GPUs, "
+                             f"found {len(devices)} ({devices})")
+        self.outbox = ctx.Queue()
+        self.inboxes, self.procs = [], []
+        for rank in range(dp):
+            inbox = ctx.Queue()
+            gpus = ",".join(devices[rank * tp : (rank + 1) * tp])
+            proc = ctx.Process(target=_dp_worker, args=(rank, gpus, model, settings, inbox, self.outbox), daemon=True)
+            proc.start()
+            self.inboxes.append(inbox)
+            self.procs.append(proc)
+        for _ in range(dp):
+            self._get()  # wait for every replica to load
+
+    def _get(self):
+        import queue
+
+        while True:
+            try:
+                return self.outbox.get(timeout=10)
+            except queue.Empty:
+                dead = [r for r, p in enumerate(self.procs) if not p.is_alive()]
+                if dead:
+                    raise RuntimeError(f"vLLM data-parallel worker(s) {dead} died; see their log above") from None
+
+    def generate(self, texts: list[dict], params: dict) -> list[list[str]]:
+        dp = len(self.procs)
+        per = math.ceil(len(texts) / dp)
+        shards = [texts[r * per : (r + 1) * per] for r in range(dp)]
+        for rank, shard in enumerate(shards):
+            self.inboxes[rank].put((shard, params))
+        by_rank = dict(self._get() for _ in range(dp))
+        return [c for rank in range(dp) for c in by_rank[rank]]
+
+    def close(self):
+        for inbox in self.inboxes:
+            inbox.put(None)
+        deadline = time.time() + 30
+        for proc in self.procs:
+            proc.join(timeout=max(0.0, deadline - time.time()))
+
+
+def build_sampler(backend: str, model: str, settings: SamplingSettings):
+    if backend == "transformers":
+        return TransformersSampler(model, settings)
+    if backend == "vllm":
+        return VLLMSampler(model, settings)
+    raise ValueError(f"unknown backend {backend!r} (choose transformers or vllm)")

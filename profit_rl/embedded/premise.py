@@ -1,0 +1,91 @@
+"""Measure ProFit's premise on the embedded task: are the trivial (phrasing) tokens the low-probability ones?
+
+For each single-reference SFT completion we know, character by character, which text is core (numbers, operators,
+the boxed answer) and which is a free phrasing choice (`task.render_solution`). This module scores every reference
+token with a model, in exactly the chat layout SFT trains on, and splits the probabilities by that label.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def _token_labels(offsets, completion_start: int, completion_end: int, core_chars: list[bool], text: str):
+    """For each token: None outside the solution text, else True (core) / False (trivial).
+
+    A token is core when any non-space character it covers is core; digits are single tokens, so in practice a
+    token is entirely one or the other.
+    """
+    labels = []
+    for start, end in offsets:
+        if start >= completion_end or end <= completion_start or end <= start:
+            labels.append(None)
+            continue
+        chars = [
+            core_chars[i - completion_start]
+            for i in range(max(start, completion_start), min(end, completion_end))
+            if not text[i].isspace()
+        ]
+        labels.append(any(chars) if chars else False)
+    return labels
+
+
+@torch.no_grad()
+def reference_token_probs(model, tokenizer, prompts: list[list[dict]], segments: list[list[tuple[str, bool]]],
+                          batch_size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """p(reference token | prefix) for every solution token, and whether it is core.
+
+    Args:
+        prompts: the chat prompts (lists of messages) of the references.
+        segments: `task.render_solution` output of each reference, in the same order.
+
+    Returns:
+        (probs, is_core): 1-D float and bool tensors over all solution tokens of all references.
+    """
+    model.eval()
+    all_p, all_core = [], []
+    for lo in range(0, len(prompts), batch_size):
+        texts, spans = [], []
+        for prompt, segs in zip(prompts[lo : lo + batch_size], segments[lo : lo + batch_size]):
+            solution = "".join(t for t, _ in segs)
+            prefix = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+            texts.append(prefix + solution)
+            spans.append((len(prefix), len(prefix) + len(solution), [c for t, core in segs for c in [core] * len(t)]))
+        enc = tokenizer(texts, return_offsets_mapping=True, padding=True, return_tensors="pt")
+        logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits.float()
+        log_probs = logits[:, :-1].log_softmax(-1).gather(-1, enc["input_ids"][:, 1:, None]).squeeze(-1)
+        for row, (start, end, core_chars) in enumerate(spans):
+            labels = _token_labels(enc["offset_mapping"][row].tolist(), start, end, core_chars, texts[row])
+            for pos, label in enumerate(labels):
+                if label is None or pos == 0 or not enc["attention_mask"][row, pos]:
+                    continue
+                all_p.append(log_probs[row, pos - 1].exp().item())
+                all_core.append(label)
+    return torch.tensor(all_p), torch.tensor(all_core, dtype=torch.bool)
+
+
+def premise_stats(probs: torch.Tensor, is_core: torch.Tensor, tau: float = 0.1) -> dict:
+    """The numbers the README quotes: mean p of core and trivial tokens, and who sits at or below tau."""
+    core, trivial = probs[is_core], probs[~is_core]
+    low = probs <= tau
+    n_low = int(low.sum())
+
+    def mean(x):
+        return float(x.mean()) if x.numel() else math.nan
+
+    return {
+        "tau": tau,
+        "n_core_tokens": int(core.numel()),
+        "n_trivial_tokens": int(trivial.numel()),
+        "mean_p_core": mean(core),
+        "mean_p_trivial": mean(trivial),
+        "median_p_core": float(core.median()) if core.numel() else math.nan,
+        "median_p_trivial": float(trivial.median()) if trivial.numel() else math.nan,
+        "frac_core_at_or_below_tau": mean((core <= tau).float()),
+        "frac_trivial_at_or_below_tau": mean((trivial <= tau).float()),
+        # Of the tokens ProFit drops (p <= tau), the share that is phrasing: the premise says most.
+        "trivial_share_of_dropped": float((~is_core & low).sum()) / n_low if n_low else math.nan,
+        "trivial_share_of_all": float((~is_core).float().mean()) if probs.numel() else math.nan,
+    }

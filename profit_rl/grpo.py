@@ -1,0 +1,300 @@
+"""GRPO warm start from an SFT checkpoint, rewarded by math-verify (TRL GRPOTrainer).
+
+    profit-rl grpo --config recipes/Qwen3-0.6B-Base/grpo/math.yaml --model_name_or_path outputs/.../sft
+    accelerate launch --config_file recipes/accelerate_configs/zero2.yaml -m profit_rl.grpo --config ...
+    python -m profit_rl.grpo --config recipes/Qwen3-0.6B-Base/grpo/math_cpu.yaml --max_steps 2
+
+Arguments come from three dataclasses, as in TRL's and open-r1's scripts: `GRPOScriptArguments` (below: data,
+rewards, adapters), TRL's `GRPOConfig` (training and generation) and TRL's `ModelConfig` (dtype, attention, optional
+LoRA). A YAML recipe sets their values; `--key value` on the command line overrides it.
+
+The model is an SFT output folder (or any hub id). A folder holding a LoRA adapter (adapter_config.json) is merged
+into its base model (`--adapter merge`, the default: GRPO then trains the full model) or loaded as a trainable
+adapter (`--adapter load`: GRPO trains the adapter; checkpoints are adapters). Prompts are chat messages that the
+model's chat template renders, asking for the final answer in `\\boxed{}`. Checkpoints land in
+`output_dir/checkpoint-N` every `save_steps` (these feed the Pass@k curves); a rerun of the same command resumes
+from the newest complete checkpoint.
+
+Heavy imports stay inside functions: the reward pool's worker processes re-import this module as their `__main__`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rewards.answers import BOXED_INSTRUCTION
+
+logger = logging.getLogger("profit_rl.grpo")
+
+REWARD_FUNCS = ("accuracy", "format", "overlong")
+
+
+@dataclass
+class GRPOScriptArguments:
+    """What `profit-rl grpo` adds to TRL's GRPOConfig and ModelConfig."""
+
+    dataset_name: str = field(
+        default="agentica-org/DeepScaleR-Preview-Dataset",
+        metadata={"help": "Training problems: hub dataset id, or a local .jsonl/.json/.parquet file or folder "
+                  "(e.g. ../shared/data/math_train12k/train.jsonl). The paper used DeepScaleR-Preview."},
+    )
+    dataset_config: str | None = field(default=None, metadata={"help": "Hub dataset configuration name, if any."})
+    dataset_split: str = field(default="train", metadata={"help": "Split to read (hub) or file stem (folder)."})
+    problem_field: str | None = field(
+        default=None, metadata={"help": "Column with the problem. Default: first of problem, question, prompt."}
+    )
+    answer_field: str | None = field(
+        default=None,
+        metadata={"help": "Column with the gold. Default: answer, else solution (its last \\boxed{} or #### N)."},
+    )
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Keep only the first N rows after decontamination (smoke runs)."}
+    )
+    decontaminate_against: list[str] = field(
+        default_factory=lambda: ["HuggingFaceH4/MATH-500"],
+        metadata={"help": "Evaluation sets (hub ids or local files) whose problems are removed from the training "
+                  "data, matched on normalised problem text. Pass 'none' to disable."},
+    )
+    decontamination_split: str = field(default="test", metadata={"help": "Split of the decontamination sets."})
+    bad_gold: str = field(
+        default="drop",
+        metadata={"help": "A row whose gold answer is empty: 'drop' (warn, name the row, count it in "
+                  "rl_data_report.json) or 'error' (stop with the file, row and field)."},
+    )
+    instruction: str = field(
+        default=BOXED_INSTRUCTION, metadata={"help": "Appended to every problem in the user message."}
+    )
+    prompt_format: str = field(
+        default="chat",
+        metadata={"help": "'chat': messages rendered by the model's chat template (required for SFT checkpoints); "
+                  "'plain': 'Problem: ... Solution:' text for a tokenizer without a chat template."},
+    )
+    reward_funcs: list[str] = field(
+        default_factory=lambda: ["accuracy", "format"],
+        metadata={"help": "Reward functions, weighted by GRPOConfig.reward_weights: accuracy (math-verify), format "
+                  "(a closed \\boxed{}), overlong (DAPO soft length penalty, needs overlong_buffer > 0)."},
+    )
+    overlong_buffer: int = field(
+        default=0,
+        metadata={"help": "Tokens before max_completion_length where the overlong penalty starts (0: no penalty)."},
+    )
+    reward_timeout: float = field(
+        default=5.0, metadata={"help": "Hard deadline per scored completion, seconds; over it the item scores 0."}
+    )
+    reward_workers: int | None = field(
+        default=None, metadata={"help": "Verifier processes per rank. Default: CPU cores / ranks on the node."}
+    )
+    adapter: str = field(
+        default="merge",
+        metadata={"help": "When model_name_or_path holds a LoRA adapter: 'merge' it into the base model and train "
+                  "the full model, or 'load' it and keep training the adapter."},
+    )
+    resume: bool = field(
+        default=True,
+        metadata={"help": "Resume from the newest complete checkpoint in output_dir when there is one (unless "
+                  "resume_from_checkpoint names another)."},
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def last_complete_checkpoint(output_dir: str | os.PathLike) -> Path | None:
+    """The newest `checkpoint-N` with a trainer_state.json (written last, so a checkpoint killed mid-save is skipped)."""
+    root = Path(output_dir)
+    if not root.is_dir():
+        return None
+    candidates = []
+    for path in root.glob("checkpoint-*"):
+        step = path.name.split("-", 1)[1]
+        if step.isdigit() and (path / "trainer_state.json").is_file():
+            candidates.append((int(step), path))
+    return max(candidates)[1] if candidates else None
+
+
+def is_adapter_dir(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, "adapter_config.json"))
+
+
+def load_policy(model_args, script_args, training_args):
+    """The model to train: a path string for TRL to load, or a loaded model when the path holds a LoRA adapter."""
+    import torch
+
+    path = model_args.model_name_or_path
+    dtype = model_args.dtype if model_args.dtype in ("auto", None) else getattr(torch, model_args.dtype)
+    init_kwargs = {"dtype": dtype, "revision": model_args.model_revision}
+    if model_args.attn_implementation:
+        init_kwargs["attn_implementation"] = model_args.attn_implementation
+    if not is_adapter_dir(path):
+        training_args.model_init_kwargs = {**init_kwargs, **(training_args.model_init_kwargs or {})}
+        return path
+    from peft import PeftConfig, PeftModel
+    from transformers import AutoModelForCausalLM
+
+    if script_args.adapter not in ("merge", "load"):
+        raise ValueError(f"--adapter must be 'merge' or 'load', got {script_args.adapter!r}")
+    base_path = PeftConfig.from_pretrained(path).base_model_name_or_path
+    logger.info("%s is a LoRA adapter on %s: %s", path, base_path, script_args.adapter)
+    base = AutoModelForCausalLM.from_pretrained(base_path, **{k: v for k, v in init_kwargs.items() if k != "revision"})
+    model = PeftModel.from_pretrained(base, path, is_trainable=script_args.adapter == "load")
+    if script_args.adapter == "load":
+        return model
+    merged = model.merge_and_unload()
+    merged.requires_grad_(True)  # PEFT froze the base weights; after merging, GRPO trains all of them
+    return merged
+
+
+def load_tokenizer(model_args):
+    from transformers import AutoTokenizer
+
+    path = model_args.model_name_or_path
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left", truncation_side="left")
+    except (OSError, ValueError):
+        if not is_adapter_dir(path):
+            raise
+        from peft import PeftConfig  # an adapter folder saved without its tokenizer: use the base model's
+
+        base_path = PeftConfig.from_pretrained(path).base_model_name_or_path
+        tokenizer = AutoTokenizer.from_pretrained(base_path, padding_side="left", truncation_side="left")
+    return tokenizer
+
+
+def build_reward_funcs(script_args, training_args) -> list:
+    import rewards
+
+    unknown = [name for name in script_args.reward_funcs if name not in REWARD_FUNCS]
+    if unknown:
+        raise ValueError(f"unknown reward_funcs {unknown}; choose from {list(REWARD_FUNCS)}")
+    funcs = []
+    for name in script_args.reward_funcs:
+        if name == "accuracy":
+            funcs.append(rewards.accuracy_reward)
+        elif name == "format":
+            funcs.append(rewards.format_reward)
+        elif name == "overlong":
+            if script_args.overlong_buffer <= 0:
+                raise ValueError("reward 'overlong' needs --overlong_buffer > 0")
+            funcs.append(rewards.make_overlong_penalty(training_args.max_completion_length, script_args.overlong_buffer))
+    if script_args.overlong_buffer > 0 and "overlong" not in script_args.reward_funcs:
+        raise ValueError("--overlong_buffer is set but 'overlong' is not in --reward_funcs")
+    weights = training_args.reward_weights
+    if weights is not None and len(weights) != len(funcs):
+        raise ValueError(f"reward_weights has {len(weights)} entries for {len(funcs)} reward_funcs {script_args.reward_funcs}")
+    return funcs
+
+
+def parse_args(argv: list[str] | None):
+    from trl import GRPOConfig, ModelConfig, TrlParser
+
+    parser = TrlParser((GRPOScriptArguments, GRPOConfig, ModelConfig))
+    return parser.parse_args_and_config(argv)
+
+
+def build_trainer(script_args, training_args, model_args):
+    """Everything up to `trainer.train()`: (trainer, checkpoint to resume from or None, reward pool)."""
+    import datasets
+    import transformers
+    from trl import GRPOTrainer, get_peft_config
+
+    from rewards.pool import configure_default_pool, get_default_pool
+
+    from .rl_data import load_rl_dataset
+
+    logging.basicConfig(
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        level=training_args.get_process_log_level(),
+        handlers=[logging.StreamHandler(sys.stdout)],
+    )
+    transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
+    rank, world = training_args.process_index, training_args.world_size
+    # Our own progress messages (data counts, resume point) on the main process; warnings from every rank.
+    for name in ("profit_rl", "rewards"):
+        logging.getLogger(name).setLevel(logging.INFO if training_args.should_log else logging.WARNING)
+    logger.info("GRPO process rank %d of %d on %s", rank, world, training_args.device)
+    if model_args.model_name_or_path is None:
+        raise ValueError("--model_name_or_path is required: an SFT output folder (or a hub id)")
+
+    # Start the verifier workers before the model takes memory: forking a small process is cheap.
+    configure_default_pool(num_workers=script_args.reward_workers, timeout=script_args.reward_timeout)
+    pool = get_default_pool().start()
+
+    sources = [s for s in script_args.decontaminate_against if s.lower() != "none"]
+    rows, report = load_rl_dataset(
+        script_args.dataset_name,
+        script_args.dataset_split,
+        config=script_args.dataset_config,
+        decontaminate_against=sources,
+        decontamination_split=script_args.decontamination_split,
+        problem_field=script_args.problem_field,
+        answer_field=script_args.answer_field,
+        bad_gold=script_args.bad_gold,
+        max_rows=script_args.max_train_samples,
+        instruction=script_args.instruction,
+        prompt_format=script_args.prompt_format,
+    )
+    train_dataset = datasets.Dataset.from_list(rows)
+
+    tokenizer = load_tokenizer(model_args)
+    if script_args.prompt_format == "chat" and tokenizer.chat_template is None:
+        raise ValueError(
+            f"{model_args.model_name_or_path} has no chat template; GRPO prompts are chat messages. Start from an SFT "
+            "checkpoint (it saves the template) or pass --prompt_format plain."
+        )
+    model = load_policy(model_args, script_args, training_args)
+    reward_funcs = build_reward_funcs(script_args, training_args)
+
+    resume_from = training_args.resume_from_checkpoint
+    if resume_from is None and script_args.resume:
+        last = last_complete_checkpoint(training_args.output_dir)
+        resume_from = str(last) if last else None
+    if resume_from:
+        if not (Path(resume_from) / "optimizer.pt").exists():
+            logger.warning("%s has no optimizer state (save_only_model?): resuming weights and step count only, the "
+                           "optimizer restarts from zero", resume_from)
+        logger.info("Resuming from %s", resume_from)
+
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=reward_funcs,
+        args=training_args,
+        train_dataset=train_dataset,
+        processing_class=tokenizer,
+        peft_config=get_peft_config(model_args),
+    )
+    if trainer.is_world_process_zero():
+        os.makedirs(training_args.output_dir, exist_ok=True)
+        with open(os.path.join(training_args.output_dir, "rl_data_report.json"), "w") as f:
+            json.dump(report.as_dict(), f, indent=2)
+    return trainer, resume_from, pool
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    script_args, training_args, model_args = parse_args(argv)
+    trainer, resume_from, pool = build_trainer(script_args, training_args, model_args)
+    rank, world = training_args.process_index, training_args.world_size
+    try:
+        result = trainer.train(resume_from_checkpoint=resume_from)
+        trainer.log_metrics("train", result.metrics)
+        trainer.save_metrics("train", result.metrics)
+        trainer.save_state()
+        trainer.save_model(training_args.output_dir)
+    finally:
+        # Each rank scores its own completions on its own pool: one file per rank, so nothing is hidden by a mean.
+        totals = {"rank": rank, "world_size": world, **pool.totals.as_dict()}
+        logger.info("reward verifier totals (rank %d): %s", rank, totals)
+        stats_dir = Path(training_args.output_dir) / "reward_stats"
+        stats_dir.mkdir(parents=True, exist_ok=True)
+        (stats_dir / f"rank{rank}.json").write_text(json.dumps(totals, indent=2))
+        pool.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,253 @@
+"""The one answer extractor: what a completion's final answer is, and what a dataset's gold answer is.
+
+Used by the GRPO rewards (`rewards.math`, through `rewards.pool`) and by every benchmark in `evals/`, so that training
+and evaluation read answers the same way. Pure string functions: no sympy here, nothing that can hang. Every function
+runs in time linear in its input, and completions are cut to their last `MAX_COMPLETION_CHARS` characters first.
+
+Extraction order for a completion (`extract_answer`):
+  1. the content of the LAST top-level `\\boxed{...}` / `\\fbox{...}` (balanced braces, `\\{`/`\\}` are literal
+     braces, a box that only wraps another box is unwrapped). A box that is opened but never closed (a completion cut
+     off while writing its answer) means "no answer": we do not fall back to an earlier box or to any fallback.
+  2. GSM8K style: the text after the last `#### ` up to the end of its line.
+  3. fallback="answer_is": the last "final answer is X" / "answer: X" phrase, up to the end of its line.
+  4. fallback="last_number" (the default): the last number in the text.
+Each step runs only if the ones before found nothing. The GRPO reward uses fallback="answer_is" (credit only for an
+answer the model marked as its answer); the default suits evals such as GSM8K, where the usual protocol also accepts
+the last number.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+# A completion longer than this (in characters) is cut to its tail: the final answer is at the end, and a 1 MB
+# completion must never reach a regex or sympy whole. 64 Ki characters is far above any max_completion_length in use.
+MAX_COMPLETION_CHARS = 64 * 1024
+
+# What the GRPO prompts (and the math benchmarks' prompts) ask for, so that `extract_answer` and `format_reward` find
+# the answer where the model was told to put it. The wording is Qwen2.5-Math's / DeepSeek-R1's.
+BOXED_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
+
+
+def math_user_message(problem: str, instruction: str = BOXED_INSTRUCTION) -> str:
+    """THE user turn of every math prompt: SFT data, the GRPO prompts and the evals all build it here, so a model is
+    evaluated on exactly the prompt it was trained on (Qwen2.5-Math's evaluation format: one newline)."""
+    return f"{problem}\n{instruction}"
+
+Fallback = Literal["none", "answer_is", "last_number"]
+FALLBACKS = ("none", "answer_is", "last_number")
+_MAX_UNWRAP = 4
+
+_BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
+_GSM8K_RE = re.compile(r"####[ \t]*([^\n]*)")
+_CALC_ANNOTATION_RE = re.compile(r"<<[^<>]*>>")
+_ANSWER_IS_RE = re.compile(
+    r"(?:final\s+answer|answer)\s*(?:is\s*:?|:|=)\s*([^\n]+)",
+    re.IGNORECASE,
+)
+_NUMBER_RE = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?(?:/\d+)?")
+
+
+def tail(text: str, limit: int = MAX_COMPLETION_CHARS) -> str:
+    """The last `limit` characters of `text` (the whole text when it is shorter)."""
+    return text if len(text) <= limit else text[-limit:]
+
+
+def _balanced_group(text: str, open_index: int) -> int | None:
+    """Index just past the `}` that closes the `{` at `open_index`, or None if it never closes.
+
+    A backslash escapes the next character, so `\\{` and `\\}` (literal braces in LaTeX set notation) do not count, and
+    `\\\\{` (a line break, then a group) does.
+    """
+    depth = 0
+    i, n = open_index, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return None
+
+
+def _box_content(text: str, start: int) -> tuple[str | None, int]:
+    """Parse the argument of the box command ending at `start`: (content, end) or (None, len(text)) if unclosed."""
+    i = start
+    while i < len(text) and text[i] in " \t":
+        i += 1
+    if i < len(text) and text[i] == "{":
+        end = _balanced_group(text, i)
+        if end is None:
+            return None, len(text)
+        return text[i + 1 : end - 1], end
+    # `\boxed 5`: TeX takes the next token as the argument. Accept it when a space separates it from the command.
+    if i > start:
+        m = re.match(r"[^\s$]+", text[i:])
+        if m:
+            return m.group(0), i + m.end()
+    return "", i
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last top-level `\\boxed{}`/`\\fbox{}` in `text`, or None (no box, or the last box is unclosed)."""
+    content: str | None = None
+    cursor = 0
+    for match in _BOX_RE.finditer(text):
+        if match.start() < cursor:  # inside the previous box: only top-level boxes count
+            continue
+        inner, cursor = _box_content(text, match.end())
+        if inner is None:  # opened and never closed: the completion was cut off mid-answer
+            return None
+        content = inner
+    if content is None:
+        return None
+    content = content.strip()
+    # `\boxed{\boxed{5}}`: unwrap a box that only wraps another box. Bounded, so that 20k nested boxes stay linear.
+    for _ in range(_MAX_UNWRAP):
+        m = _BOX_RE.match(content)
+        if not m:
+            break
+        inner, end = _box_content(content, m.end())
+        if inner is None or content[end:].strip():
+            break
+        content = inner.strip()
+    return content
+
+
+def _strip_math_delimiters(s: str) -> str:
+    s = s.strip()
+    for left, right in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
+        if len(s) >= len(left) + len(right) and s.startswith(left) and s.endswith(right):
+            s = s[len(left) : len(s) - len(right)].strip()
+    return s
+
+
+def _gsm8k_answer(text: str) -> str | None:
+    matches = _GSM8K_RE.findall(text)
+    if not matches:
+        return None
+    answer = _CALC_ANNOTATION_RE.sub("", matches[-1]).strip()
+    return answer or None
+
+
+def _answer_is(text: str) -> str | None:
+    matches = _ANSWER_IS_RE.findall(text)
+    if not matches:
+        return None
+    answer = matches[-1].strip()
+    # "The answer is $\frac{1}{2}$." -> "\frac{1}{2}"
+    answer = answer.rstrip(" .")
+    if answer.startswith("$") and not answer.startswith("$$") and answer.count("$") >= 2:
+        answer = answer[: answer.index("$", 1) + 1]  # "$5$ dollars" -> "$5$"
+    answer = _strip_math_delimiters(answer).rstrip(" .")
+    return answer or None
+
+
+def _last_number(text: str) -> str | None:
+    last = None
+    for last in _NUMBER_RE.finditer(text):
+        pass
+    return last.group(0) if last else None
+
+
+def extract_answer(text: str, *, fallback: Fallback = "last_number") -> str | None:
+    """The final answer of a model completion, as written (LaTeX kept), or None when there is none.
+
+    See the module docstring for the order of rules. `fallback` picks how far to go when there is neither a box nor a
+    `####` line: "none" stops there, "answer_is" also reads "the answer is X", "last_number" (default) also takes the
+    last number. Whitespace and surrounding `$...$` are stripped; use `normalize_answer` to compare strings.
+    """
+    if fallback not in FALLBACKS:
+        raise ValueError(f"fallback must be one of {FALLBACKS}, got {fallback!r}")
+    if not isinstance(text, str) or not text:
+        return None
+    text = tail(text)
+    if _BOX_RE.search(text):
+        boxed = last_boxed(text)
+        return _strip_math_delimiters(boxed) if boxed else None
+    answer = _gsm8k_answer(text)
+    if answer is None and fallback in ("answer_is", "last_number"):
+        answer = _answer_is(text)
+    if answer is None and fallback == "last_number":
+        answer = _last_number(text)
+    return answer
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Normalisation: cheap, conservative string clean-up. math-verify does the real equivalence (fractions vs decimals,
+# sets, intervals); this only removes what is not part of the value (units, degree marks, currency, spacing,
+# zero padding) so that exact string matches and string-compared benchmarks work.
+
+_TEXT_CMD = r"\\(?:text|textbf|textit|mbox|mathrm|mathbf|operatorname)"
+_UNIT_AFTER_VALUE_RE = re.compile(
+    r"(?<=[0-9})\]])\s*" + _TEXT_CMD + r"\s*\{\s*[A-Za-z][A-Za-z .\-/]*\}(?:\s*\^\s*\{?\s*[23]\s*\}?)?\s*$"
+)
+_WHOLE_TEXT_RE = re.compile(r"^" + _TEXT_CMD + r"\s*\{([^{}]*)\}$")
+_DEGREE_RE = re.compile(r"\s*(?:\^\s*\{?\s*\\circ\s*\}?|\\circ|°|\\degree(?![A-Za-z])|\^\s*\{\s*\\text\{\s*o\s*\}\s*\})")
+_SPACING_RE = re.compile(r"\\[,;:!](?![A-Za-z])|\\quad(?![A-Za-z])|\\qquad(?![A-Za-z])|~")
+_LEFT_RIGHT_RE = re.compile(r"\\(?:left|right)(?![A-Za-z])")
+_THOUSANDS_RE = re.compile(r"^-?\d{1,3}(?:, ?\d{3})+(?:\.\d+)?$")
+_PADDED_INT_RE = re.compile(r"^(-?)0+(\d+)$")
+
+
+def strip_units(answer: str) -> str:
+    """Drop a trailing unit written as text (`5\\text{ cm}`, `5 \\mbox{inches}^2`) and degree marks (`30^\\circ`).
+
+    A string that is only `\\text{...}` keeps its text (`\\text{Evelyn}` -> `Evelyn`): that is the answer itself.
+    """
+    s = _DEGREE_RE.sub("", answer)
+    previous = None
+    while previous != s:  # `5\text{ m}\text{/s}`: strip repeatedly
+        previous = s
+        s = _UNIT_AFTER_VALUE_RE.sub("", s).strip()
+    whole = _WHOLE_TEXT_RE.match(s)
+    if whole:
+        s = whole.group(1).strip()
+    return s
+
+
+def normalize_answer(answer: str) -> str:
+    """Canonical string form of an answer (prediction or gold) for exact comparison. Never changes the value."""
+    s = _strip_math_delimiters(answer)
+    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    s = s.replace("{,}", ",")
+    s = _SPACING_RE.sub(lambda m: "" if m.group(0) == "\\!" else " ", s)
+    s = _LEFT_RIGHT_RE.sub("", s)
+    s = strip_units(s)
+    s = re.sub(r"^\\\$\s*|^\$\s*", "", s)  # currency: \$18
+    s = s.strip().rstrip(".").strip()
+    s = re.sub(r"\s+", " ", s)
+    if _THOUSANDS_RE.match(s):
+        s = s.replace(",", "").replace(" ", "")
+    padded = _PADDED_INT_RE.match(s)
+    if padded:  # AIME "025" -> "25"
+        s = padded.group(1) + padded.group(2)
+        if s == "-0":
+            s = "0"
+    return s
+
+
+def gold_answer(gold: str) -> str:
+    """Normalise a gold answer from any dataset to the form `normalize_answer` gives a prediction.
+
+    Accepts a bare answer ("025", "\\frac{1}{2}", "5\\text{ cm}"), a GSM8K solution ending in `#### N` (calculator
+    annotations `<<...>>` removed), or a MATH-style solution with `\\boxed{}` (its last box). Returns "" when nothing is
+    left; loaders reject such rows with an error naming the row.
+    """
+    if not isinstance(gold, str):
+        gold = str(gold)
+    text = tail(gold)
+    if "####" in text:
+        answer = _gsm8k_answer(text) or ""
+    elif _BOX_RE.search(text):
+        answer = last_boxed(text) or ""
+    else:
+        answer = text
+    return normalize_answer(answer)

@@ -1,0 +1,93 @@
+"""A miniature embedded build (seconds of pretraining) loads, generates, is cached, and rebuilds when settings change."""
+
+import dataclasses
+import json
+
+import pytest
+
+from profit_rl.embedded import task as T
+from profit_rl.embedded.build import EmbeddedConfig, build_embedded, cached_key
+
+# Same code path as the default build, scaled down to a few seconds.
+MINI = EmbeddedConfig(
+    n_test=6, n_grpo=5, n_sft=12, vocab_size=400, tokenizer_documents=300, hidden_size=32, num_hidden_layers=2,
+    intermediate_size=64, num_attention_heads=2, num_key_value_heads=1, head_dim=16, pretrain_steps=8, batch_size=4,
+    seq_len=64, warmup_steps=2, premise_rows=6,
+)
+
+
+@pytest.fixture(scope="module")
+def mini_build(tmp_path_factory):
+    out = tmp_path_factory.mktemp("embedded") / "base"
+    return build_embedded(out, seed=0, config=MINI)
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in open(path)]
+
+
+def test_build_writes_model_data_and_measurements(mini_build):
+    sft, grpo, test = read_jsonl(mini_build.sft), read_jsonl(mini_build.grpo), read_jsonl(mini_build.test)
+    assert (len(sft), len(grpo), len(test)) == (12, 5, 6)
+    assert set(sft[0]) == {"prompt", "completion"} and sft[0]["completion"][0]["role"] == "assistant"
+    assert set(grpo[0]) == set(test[0]) == {"problem", "answer", "id"}
+    info = json.loads(mini_build.build_info.read_text())
+    assert info["cache_key"] == MINI.cache_key(0) and EmbeddedConfig.from_dict(info["config"]) == MINI
+    assert len(info["pretrain_log"]) >= 1 and all(e["loss"] > 0 for e in info["pretrain_log"])
+    premise = info["premise_base_model"]
+    assert premise["n_core_tokens"] > 0 and premise["n_trivial_tokens"] > 0
+    assert 0 <= premise["mean_p_core"] <= 1 and 0 <= premise["mean_p_trivial"] <= 1
+    # The jsonl files are exactly the task's splits for this seed.
+    splits = T.make_splits(0, MINI.task, MINI.n_test, MINI.n_grpo, MINI.n_sft)
+    assert [r["answer"] for r in test] == [str(p.answer) for p in splits.test]
+
+
+def test_built_model_loads_and_generates_from_a_chat_prompt(mini_build):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(mini_build.model_dir)
+    model = AutoModelForCausalLM.from_pretrained(mini_build.model_dir)
+    prompt = read_jsonl(mini_build.sft)[0]["prompt"]
+    ids = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    torch.manual_seed(0)
+    out = model.generate(**ids, max_new_tokens=8, do_sample=True, pad_token_id=tokenizer.pad_token_id)
+    assert out.shape[1] > ids["input_ids"].shape[1]
+    assert tokenizer.eos_token == "<|im_end|>" and model.config.eos_token_id == tokenizer.eos_token_id
+    # The corpus-trained tokenizer covers the task's words and round-trips them.
+    text = read_jsonl(mini_build.sft)[0]["completion"][0]["content"]
+    assert tokenizer.decode(tokenizer(text)["input_ids"]) == text
+
+
+def test_cached_build_is_reused_and_other_settings_rebuild(mini_build, tmp_path):
+    weights = mini_build.model_dir / "model.safetensors"
+    mtime = weights.stat().st_mtime_ns
+    again = build_embedded(mini_build.root, seed=0, config=MINI)
+    assert again == mini_build and weights.stat().st_mtime_ns == mtime
+    other = dataclasses.replace(MINI, pretrain_steps=MINI.pretrain_steps + 1)
+    assert other.cache_key(0) != MINI.cache_key(0) and MINI.cache_key(1) != MINI.cache_key(0)
+    assert dataclasses.replace(MINI, task=T.TaskConfig(max_ops=3)).cache_key(0) != MINI.cache_key(0)
+    # A stale build in the same folder is replaced, not reused.
+    copy = tmp_path / "base"
+    build_embedded(copy, seed=0, config=MINI)
+    rebuilt = build_embedded(copy, seed=0, config=other)
+    assert cached_key(copy) == other.cache_key(0) and rebuilt.root == copy
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folders left behind
+
+
+def test_eval_benchmark_reads_the_test_set_and_prompts_like_the_sft_set(mini_build):
+    from evals.benchmarks import get_benchmark
+
+    bench = get_benchmark("embedded")
+    problems = bench.load(mini_build.root)  # --data-dir layout: <dir>/test.jsonl
+    assert problems == bench.load(mini_build.test)
+    test = read_jsonl(mini_build.test)
+    assert [p.id for p in problems] == [r["id"] for r in test] and [p.gold for p in problems] == [r["answer"] for r in test]
+    # The eval prompt of a problem is exactly the user turn the SFT set trains on.
+    sft_user = read_jsonl(mini_build.sft)[0]["prompt"]
+    statement = sft_user[0]["content"].split("\n")[0]
+    assert bench.prompt(type(problems[0])(id="x", question=statement, gold="0")) == sft_user
+    right = f"So the answer is \\boxed{{{problems[0].gold}}}."
+    wrong = f"So the answer is \\boxed{{{int(problems[0].gold) + 1}}}."
+    scores = [score for _, score, _ in bench.score_many([(problems[0], right), (problems[0], wrong)])]
+    assert scores == [1.0, 0.0]
