@@ -87,32 +87,15 @@ class InspectConfig:
 
 
 def load_rows(config: InspectConfig) -> list[dict]:
-    """The SFT rows to inspect, through the trainer's loader pieces (`profit_rl.data`), with their source row and id."""
-    from . import data as sft_data
+    """The SFT rows to inspect, through the trainer's own loader (`profit_rl.data`), with their source row and id.
 
-    raw = sft_data.load_rows(config.data, config.split, config.data_config)
-    layout = sft_data.detect_layout(raw.column_names)
-    raw = raw.add_column("_source_row", list(range(len(raw))))
-    # The same seeded sample the trainer's `num_samples` draws: a file sorted by source is seen across its sources.
-    raw = sft_data.select_rows(raw, config.limit, None, config.seed)
-    rows, skipped = [], 0
-    for example in raw:
-        try:
-            row = sft_data.to_prompt_completion(example, layout, config.data, example["_source_row"])
-        except sft_data.RowError as err:
-            if not config.skip_bad_rows:
-                raise
-            skipped += 1
-            logger.warning("skipping bad row: %s", err)
-            continue
-        row["source_row"] = example["_source_row"]
-        row["id"] = str(example.get("id", example["_source_row"]))
-        rows.append(row)
-    if skipped:
-        logger.warning("%s: skipped %d bad rows (--skip-bad-rows)", config.data, skipped)
-    if not rows:
-        raise ValueError(f"{config.data}: no usable SFT rows")
-    return rows
+    `--limit` draws the same seeded sample as the trainer's `num_samples`: a file sorted by source is seen across its
+    sources."""
+    from .data import SFTDataArguments, load_sft_dataset
+
+    args = SFTDataArguments(dataset_name=config.data, dataset_config=config.data_config, dataset_split=config.split,
+                            num_samples=config.limit, sample_seed=config.seed, skip_bad_rows=config.skip_bad_rows)
+    return list(load_sft_dataset(args, keep_source=True))
 
 
 # ---------------------------------------------------------------------------------------------------------------------
