@@ -34,7 +34,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .losses import SELECTIONS, token_weights, validate_selection
-from .token_stats import TABLE_TAUS, class_stats, kept_summary, mann_whitney_u, token_core_labels
+from .token_stats import TABLE_TAUS, class_stats, kept_summary, token_core_labels
 
 logger = logging.getLogger(__name__)
 
@@ -87,32 +87,15 @@ class InspectConfig:
 
 
 def load_rows(config: InspectConfig) -> list[dict]:
-    """The SFT rows to inspect, through the trainer's loader pieces (`profit_rl.data`), with their source row and id."""
-    from . import data as sft_data
+    """The SFT rows to inspect, through the trainer's own loader (`profit_rl.data`), with their source row and id.
 
-    raw = sft_data.load_rows(config.data, config.split, config.data_config)
-    layout = sft_data.detect_layout(raw.column_names)
-    raw = raw.add_column("_source_row", list(range(len(raw))))
-    # The same seeded sample the trainer's `num_samples` draws: a file sorted by source is seen across its sources.
-    raw = sft_data.select_rows(raw, config.limit, None, config.seed)
-    rows, skipped = [], 0
-    for example in raw:
-        try:
-            row = sft_data.to_prompt_completion(example, layout, config.data, example["_source_row"])
-        except sft_data.RowError as err:
-            if not config.skip_bad_rows:
-                raise
-            skipped += 1
-            logger.warning("skipping bad row: %s", err)
-            continue
-        row["source_row"] = example["_source_row"]
-        row["id"] = str(example.get("id", example["_source_row"]))
-        rows.append(row)
-    if skipped:
-        logger.warning("%s: skipped %d bad rows (--skip-bad-rows)", config.data, skipped)
-    if not rows:
-        raise ValueError(f"{config.data}: no usable SFT rows")
-    return rows
+    `--limit` draws the same seeded sample as the trainer's `num_samples`: a file sorted by source is seen across its
+    sources."""
+    from .data import SFTDataArguments, load_sft_dataset
+
+    args = SFTDataArguments(dataset_name=config.data, dataset_config=config.data_config, dataset_split=config.split,
+                            num_samples=config.limit, sample_seed=config.seed, skip_bad_rows=config.skip_bad_rows)
+    return list(load_sft_dataset(args, keep_source=True))
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -160,7 +143,9 @@ def prepare(config: InspectConfig, rows: list[dict]):
         lost = [rows[i]["id"] for i in range(len(rows)) if i not in kept_rows]
         logger.warning(
             "%d rows have no supervised token left after truncation to max_length=%s and are not inspected: %s",
-            len(lost), config.max_length, lost[:10],
+            len(lost),
+            config.max_length,
+            lost[:10],
         )
     examples = [{"input_ids": ex["input_ids"], "labels": ex["labels"], "_row": ex["_row"]} for ex in prepared]
     return trainer.model.to(config.device), tokenizer, trainer.data_collator, examples
@@ -300,8 +285,10 @@ def summarise(config: InspectConfig, scored: list[dict], unlabelled: int, eos_to
         raise ValueError("no supervised tokens to inspect (every row empty after tokenisation)")
 
     def rule_weights(tau: float) -> np.ndarray:
-        params = dict(tau=tau, tau_high=config.tau_high, top_ratio=config.top_ratio)
-        return token_weights(torch.from_numpy(log_p)[None], torch.ones(1, len(p), dtype=torch.bool), config.selection, **params)[0].numpy()
+        params = {"tau": tau, "tau_high": config.tau_high, "top_ratio": config.top_ratio}
+        return token_weights(
+            torch.from_numpy(log_p)[None], torch.ones(1, len(p), dtype=torch.bool), config.selection, **params
+        )[0].numpy()
 
     table = []
     if config.selection in TAU_RULES:
@@ -319,13 +306,15 @@ def summarise(config: InspectConfig, scored: list[dict], unlabelled: int, eos_to
     return {
         "config": asdict(config),
         "rows": len(scored),
-        "supervised_tokens": int(len(p)),
+        "supervised_tokens": len(p),
         "mean_p": float(p.mean()),
         "median_p": float(np.median(p)),
         "mean_entropy": float(entropy.mean()),
         "table": table,
         "classes": class_stats(p[labelled], is_core[labelled], shown_weights[labelled] > 0),
-        "labelling": "built-in heuristic (digits, operators, LaTeX math = core)" if config.labels is None else config.labels,
+        "labelling": "built-in heuristic (digits, operators, LaTeX math = core)"
+        if config.labels is None
+        else config.labels,
         "unlabelled_tokens": unlabelled,
         "p_entropy_spearman": spearman(p, entropy),
         "eos": eos_summary(scored, config.selection, eos_token_id),
@@ -376,14 +365,25 @@ def write_csv(path: Path, rows: list[dict], scored: list[dict]) -> None:
     rules = list(scored[0]["weights"]) if scored else []
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(["row", "id", "position", "token_id", "token", "p", "log_p", "entropy", "class"] + [f"w_{r}" for r in rules])
+        writer.writerow(
+            ["row", "id", "position", "token_id", "token", "p", "log_p", "entropy", "class"] + [f"w_{r}" for r in rules]
+        )
         for r in scored:
             row_id = rows[r["row"]]["id"]
             for j, pos in enumerate(r["positions"]):
                 label = ("core" if r["is_core"][j] else "trivial") if r["labelled"][j] else ""
                 writer.writerow(
-                    [r["row"], row_id, int(pos), int(r["token_ids"][j]), r["pieces"][j], f"{math.exp(r['log_p'][j]):.6g}",
-                     f"{r['log_p'][j]:.6g}", f"{r['entropy'][j]:.6g}", label]
+                    [
+                        r["row"],
+                        row_id,
+                        int(pos),
+                        int(r["token_ids"][j]),
+                        r["pieces"][j],
+                        f"{math.exp(r['log_p'][j]):.6g}",
+                        f"{r['log_p'][j]:.6g}",
+                        f"{r['entropy'][j]:.6g}",
+                        label,
+                    ]
                     + [f"{r['weights'][name][j]:.6g}" for name in rules]
                 )
 
@@ -433,8 +433,11 @@ def run(config: InspectConfig) -> dict[str, Path]:
     scored = score(model, collator, examples, config)
     unlabelled = attach_text_and_classes(scored, tokenizer, labels)
     if unlabelled:
-        logger.warning("%s: %d supervised tokens have no label; they are left out of the core/trivial statistics",
-                       config.labels, unlabelled)
+        logger.warning(
+            "%s: %d supervised tokens have no label; they are left out of the core/trivial statistics",
+            config.labels,
+            unlabelled,
+        )
     summary = summarise(config, scored, unlabelled, tokenizer.eos_token_id)
     summary["eos"]["token"] = tokenizer.eos_token
 
@@ -461,24 +464,50 @@ def build_parser() -> argparse.ArgumentParser:
         "Writes inspect.html, token_stats.csv, p_histogram.png and summary.json.",
     )
     parser.add_argument("--model", required=True, help="hub id or local checkpoint folder (model + tokenizer)")
-    parser.add_argument("--data", required=True, help="SFT data: hub id or local .jsonl/.json/.parquet (any layout profit-rl sft reads)")
-    parser.add_argument("--tau", dest="taus", type=float, nargs="+", default=d.taus,
-                        help="threshold(s); the first drives the kept/dropped marks, all are marked on the histogram and tabulated")
-    parser.add_argument("--selection", default=d.selection, choices=list(SELECTIONS), help="rule whose kept/dropped tokens the report shows")
+    parser.add_argument(
+        "--data", required=True, help="SFT data: hub id or local .jsonl/.json/.parquet (any layout profit-rl sft reads)"
+    )
+    parser.add_argument(
+        "--tau",
+        dest="taus",
+        type=float,
+        nargs="+",
+        default=d.taus,
+        help="threshold(s); the first drives the kept/dropped marks, all are marked on the histogram and tabulated",
+    )
+    parser.add_argument(
+        "--selection",
+        default=d.selection,
+        choices=list(SELECTIONS),
+        help="rule whose kept/dropped tokens the report shows",
+    )
     parser.add_argument("--tau-high", type=float, default=d.tau_high, help="upper threshold of the band rule")
-    parser.add_argument("--top-ratio", type=float, default=d.top_ratio, help="fraction kept by the entropy and random rules")
-    parser.add_argument("--limit", type=int, default=d.limit, help="rows to inspect (a seeded sample; default %(default)s)")
-    parser.add_argument("--show", type=int, default=d.show, help="rows rendered token by token in the HTML (default %(default)s)")
-    parser.add_argument("--labels", default=d.labels,
-                        help="CSV with row, position, class (core|trivial), e.g. an edited token_stats.csv; default: built-in heuristic")
+    parser.add_argument(
+        "--top-ratio", type=float, default=d.top_ratio, help="fraction kept by the entropy and random rules"
+    )
+    parser.add_argument(
+        "--limit", type=int, default=d.limit, help="rows to inspect (a seeded sample; default %(default)s)"
+    )
+    parser.add_argument(
+        "--show", type=int, default=d.show, help="rows rendered token by token in the HTML (default %(default)s)"
+    )
+    parser.add_argument(
+        "--labels",
+        default=d.labels,
+        help="CSV with row, position, class (core|trivial), e.g. an edited token_stats.csv; default: built-in heuristic",
+    )
     parser.add_argument("--output-dir", default=d.output_dir)
     parser.add_argument("--data-config", default=d.data_config, help="hub dataset config")
     parser.add_argument("--split", default=d.split, help="hub dataset split")
-    parser.add_argument("--skip-bad-rows", action="store_true", help="skip (and count) rows with missing fields instead of failing")
+    parser.add_argument(
+        "--skip-bad-rows", action="store_true", help="skip (and count) rows with missing fields instead of failing"
+    )
     parser.add_argument("--batch-size", type=int, default=d.batch_size)
     parser.add_argument("--max-length", type=int, default=d.max_length, help="the trainer's max_length (truncation)")
     parser.add_argument("--device", default=d.device, help="cpu (default), cuda, cuda:1, mps, ...")
-    parser.add_argument("--dtype", default=d.dtype, help="auto (float32 on CPU, bfloat16 elsewhere), float32, bfloat16, float16")
+    parser.add_argument(
+        "--dtype", default=d.dtype, help="auto (float32 on CPU, bfloat16 elsewhere), float32, bfloat16, float16"
+    )
     parser.add_argument("--seed", type=int, default=d.seed, help="row sample and random-rule seed")
     return parser
 

@@ -61,7 +61,7 @@ const tip = document.getElementById('tip');
 let current = 0;
 function mark(i) {
   current = i;
-  document.querySelectorAll('.tok').forEach(t => t.classList.toggle('dropped', t.dataset.k[i] === '0'));
+  document.querySelectorAll('.completion .tok').forEach(t => t.classList.toggle('dropped', t.dataset.k[i] === '0'));
   document.querySelectorAll('.controls button').forEach((b, j) => b.classList.toggle('on', j === i));
   document.querySelectorAll('tr[data-tau-index]').forEach(r => r.classList.toggle('current', +r.dataset.tauIndex === i));
   document.querySelectorAll('.example').forEach(ex => {
@@ -71,8 +71,11 @@ function mark(i) {
   });
 }
 document.querySelectorAll('.controls button').forEach((b, j) => b.addEventListener('click', () => mark(j)));
+// A link to the page with #tau=0.2 opens with that tau's marks (and the headless-browser check uses it).
+const wanted = parseFloat((location.hash.match(/tau=([0-9.]+)/) || [])[1]);
+if (!isNaN(wanted) && taus.indexOf(wanted) >= 0) mark(taus.indexOf(wanted));
 document.addEventListener('mouseover', e => {
-  const t = e.target.closest('.tok'); if (!t) { tip.style.display = 'none'; return; }
+  const t = e.target.closest('.completion .tok'); if (!t) { tip.style.display = 'none'; return; }
   const kept = t.dataset.k[current] === '1';
   tip.textContent = 'p        ' + t.dataset.p + '\\nentropy  ' + t.dataset.h + ' nats\\nclass    ' + t.dataset.c +
     '\\n' + (kept ? 'kept' : 'dropped') + (taus[current] === null ? '' : ' at tau=' + taus[current]);
@@ -120,8 +123,10 @@ def kept_flags(config, summary: dict, r: dict) -> list[str]:
         log_p = torch.from_numpy(r["log_p"])[None]
         mask = torch.ones_like(log_p, dtype=torch.bool)
         columns = [
-            token_weights(log_p, mask, config.selection, tau=t, tau_high=config.tau_high, top_ratio=config.top_ratio)[0]
-            .numpy() > 0
+            token_weights(log_p, mask, config.selection, tau=t, tau_high=config.tau_high, top_ratio=config.top_ratio)[
+                0
+            ].numpy()
+            > 0
             for t in taus
         ]
     return ["".join("1" if col[j] else "0" for col in columns) for j in range(len(r["log_p"]))]
@@ -185,10 +190,14 @@ def render_report(config, summary: dict, rows: list[dict], scored: list[dict], h
     if eos.get("tokens"):
         eos_note = (
             f'<p class="{"warn" if eos["dropped_fraction"] > 0 else "note"}">The end-of-turn token '
-            f'<code>{esc(str(eos.get("token")))}</code> ({eos["tokens"]} in these rows, mean p {_fmt(eos["mean_p"])}) '
-            f'is dropped in {_pct(eos["dropped_fraction"])} of the rows at τ={config.tau:g}'
-            + (": a dropped end-of-turn token is never trained, so the model does not learn to stop there."
-               if eos["dropped_fraction"] > 0 else ".") + "</p>"
+            f"<code>{esc(str(eos.get('token')))}</code> ({eos['tokens']} in these rows, mean p {_fmt(eos['mean_p'])}) "
+            f"is dropped in {_pct(eos['dropped_fraction'])} of the rows at τ={config.tau:g}"
+            + (
+                ": a dropped end-of-turn token is never trained, so the model does not learn to stop there."
+                if eos["dropped_fraction"] > 0
+                else "."
+            )
+            + "</p>"
         )
 
     examples = []
@@ -205,13 +214,15 @@ def render_report(config, summary: dict, rows: list[dict], scored: list[dict], h
             f'<div class="completion">{render_tokens(config, summary, r, tau_index)}</div></article>'
         )
     buttons = "".join(
-        f'<button{" class=on" if i == tau_index else ""}>τ={t:g}</button>' for i, t in enumerate(taus) if t is not None
+        f"<button{' class=on' if i == tau_index else ''}>τ={t:g}</button>" for i, t in enumerate(taus) if t is not None
     )
     ramp = ", ".join(p_colour(x / 10) for x in range(11))
     png = base64.b64encode(histogram_png).decode("ascii")
     unlabelled = (
         f"<p class=note>{summary['unlabelled_tokens']} supervised tokens have no label in the labelling file and are "
-        "left out of these statistics.</p>" if summary["unlabelled_tokens"] else ""
+        "left out of these statistics.</p>"
+        if summary["unlabelled_tokens"]
+        else ""
     )
     taus_json = "[" + ", ".join("null" if t is None else repr(float(t)) for t in taus) + "]"
     return f"""<!doctype html>
@@ -219,9 +230,9 @@ def render_report(config, summary: dict, rows: list[dict], scored: list[dict], h
 <title>profit-rl inspect: {esc(config.model)}</title><style>{CSS}</style></head>
 <body><main>
 <h1>Which tokens does the rule keep?</h1>
-<p class="meta">model <code>{esc(config.model)}</code> · data <code>{esc(config.data)}</code> · {summary['rows']} rows ·
-{summary['supervised_tokens']} supervised tokens · rule <code>{esc(rule)}</code> · mean p {_fmt(summary['mean_p'])} ·
-mean entropy {_fmt(summary['mean_entropy'])} nats</p>
+<p class="meta">model <code>{esc(config.model)}</code> · data <code>{esc(config.data)}</code> · {summary["rows"]} rows ·
+{summary["supervised_tokens"]} supervised tokens · rule <code>{esc(rule)}</code> · mean p {_fmt(summary["mean_p"])} ·
+mean entropy {_fmt(summary["mean_entropy"])} nats</p>
 <div class="cards">{card_html}</div>
 
 <h2>Choosing τ</h2>
@@ -240,11 +251,11 @@ carry (low-p tokens carry most of it, so it falls much faster than the kept frac
 <table><tr><th>class</th><th>tokens</th><th>mean p</th><th>median p</th><th>dropped at τ={config.tau:g}</th></tr>{class_rows}</table>
 {unlabelled}</div><div>
 <p><b>Mann-Whitney U</b> (p of core vs trivial tokens, two-sided, normal approximation with tie correction):
-U = {_fmt(mwu['u'], 1)}, z = {_fmt(mwu['z'], 2)}, p = {_p_value(mwu['p'])};
-P(a core token has higher p than a trivial one) = {_fmt(mwu['effect'], 3)}.</p>
+U = {_fmt(mwu["u"], 1)}, z = {_fmt(mwu["z"], 2)}, p = {_p_value(mwu["p"])};
+P(a core token has higher p than a trivial one) = {_fmt(mwu["effect"], 3)}.</p>
 <p>{verdict}</p>
-<p class="note">Labels: {esc(summary['labelling'])}. Of the tokens the rule drops, {_pct(classes['trivial_share_of_dropped'])}
-are trivial (they are {_pct(classes['trivial_share_of_all'])} of all supervised tokens). The paper (arXiv 2601.09195)
+<p class="note">Labels: {esc(summary["labelling"])}. Of the tokens the rule drops, {_pct(classes["trivial_share_of_dropped"])}
+are trivial (they are {_pct(classes["trivial_share_of_all"])} of all supervised tokens). The paper (arXiv 2601.09195)
 reports mean p 0.485 for trivial and 0.768 for core tokens.</p>
 </div></div>
 
@@ -253,8 +264,8 @@ reports mean p 0.485 for trivial and 0.768 for core tokens.</p>
 <span class="legend">p = 0 <span class="ramp" style="background:linear-gradient(to right, {ramp})"></span> p = 1</span>
 <span class="legend"><span class="tok dropped" style="background:{p_colour(0.05)}">dropped</span>
 <span class="tok" style="background:{p_colour(0.9)}">kept</span> · hover a token for p and entropy</span></div>
-{''.join(examples)}
-<p class="note">{len(examples)} of {summary['rows']} rows shown (<code>--show</code>); every row is in token_stats.csv.</p>
+{"".join(examples)}
+<p class="note">{len(examples)} of {summary["rows"]} rows shown (<code>--show</code>); every row is in token_stats.csv.</p>
 </main><div id="tip"></div>
 <script id="taus" type="application/json">{taus_json}</script>
 <script>{JS}</script>
@@ -268,10 +279,16 @@ def premise_sentence(classes: dict, mwu: dict) -> str:
     if math.isnan(core) or math.isnan(trivial) or math.isnan(mwu["p"]):
         return "Not enough tokens of both classes to compare."
     if mwu["p"] < 0.01 and mwu["effect"] > 0.5:
-        return (f"Core tokens are predicted with higher probability than trivial ones ({_fmt(core)} vs {_fmt(trivial)}): "
-                "the premise holds here, so a p threshold drops mostly phrasing.")
+        return (
+            f"Core tokens are predicted with higher probability than trivial ones ({_fmt(core)} vs {_fmt(trivial)}): "
+            "the premise holds here, so a p threshold drops mostly phrasing."
+        )
     if mwu["p"] < 0.01:
-        return (f"Core tokens have <b>lower</b> p than trivial ones ({_fmt(core)} vs {_fmt(trivial)}): a p threshold "
-                "would drop content first. Check the labels, or prefer a lower τ.")
-    return (f"No significant difference between core and trivial tokens ({_fmt(core)} vs {_fmt(trivial)}): on this "
-            "model and data, p does not separate content from phrasing.")
+        return (
+            f"Core tokens have <b>lower</b> p than trivial ones ({_fmt(core)} vs {_fmt(trivial)}): a p threshold "
+            "would drop content first. Check the labels, or prefer a lower τ."
+        )
+    return (
+        f"No significant difference between core and trivial tokens ({_fmt(core)} vs {_fmt(trivial)}): on this "
+        "model and data, p does not separate content from phrasing."
+    )

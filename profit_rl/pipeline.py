@@ -150,18 +150,22 @@ def grpo_recipe(profile: Profile) -> Path:
     return profile.recipes / "grpo" / ("math.yaml" if profile.num_gpus else "math_cpu.yaml")
 
 
-def eval_argv(profile: Profile, model: str, out: Path) -> list[str]:
-    argv = [sys.executable, "-m", "evals.cli", "--model", model, "--benchmarks", ",".join(profile.benchmarks),
-            "--output-dir", str(out), *seed_args(profile, "--seed")]
-    if profile.eval_k:
-        argv += ["--k", str(profile.eval_k)]
+def sampling_args(profile: Profile) -> list[str]:
+    """What `profit-rl eval` and `profit-rl curves` share: data, problem limit, backend, seed, overrides."""
+    argv = seed_args(profile, "--seed")
     if profile.data_dir:
         argv += ["--data-dir", profile.data_dir]
     if profile.eval_limit:
         argv += ["--limit", str(profile.eval_limit)]
-    if profile.num_gpus:
+    if profile.num_gpus:  # vLLM, one replica per GPU
         argv += ["--backend", "vllm", "--data-parallel-size", str(profile.num_gpus)]
     return argv + profile.extra_eval
+
+
+def eval_argv(profile: Profile, model: str, out: Path) -> list[str]:
+    k = ["--k", str(profile.eval_k)] if profile.eval_k else []  # None: each benchmark's paper default
+    return [sys.executable, "-m", "evals.cli", "--model", model, "--benchmarks", ",".join(profile.benchmarks),
+            "--output-dir", str(out), *k, *sampling_args(profile)]
 
 
 def seed_args(profile: Profile, flag: str) -> list[str]:
@@ -200,7 +204,8 @@ def plan(profile: Profile, methods: list[str], output_root: Path) -> list[Step]:
         steps.append(Step("sft", f"sft/{method}", [
             *launcher(profile, "profit_rl.sft"), "--config", rel(recipe), *extra,
             "--model_name_or_path", profile.base_model, "--dataset_name", str(sft_data),
-            "--output_dir", str(out), *seed_args(profile, "--seed"), *profile.extra_sft,
+            "--output_dir", str(out), "--resume_from_checkpoint", "last", *seed_args(profile, "--seed"),
+            *profile.extra_sft,
         ], out, eta.get("sft", 0)))
 
     # 3. eval of the base model and of each SFT model
@@ -227,14 +232,8 @@ def plan(profile: Profile, methods: list[str], output_root: Path) -> list[Step]:
     curves = root / "curves"
     argv = [sys.executable, "-m", "evals.curves", *[str(grpo_dirs[m]) for m in methods],
             "--labels", ",".join(f"{m}-init" for m in methods), "--benchmark", profile.curve_benchmark,
-            "--k", str(profile.eval_k or 4), "--output-dir", str(curves), *seed_args(profile, "--seed")]
-    if profile.data_dir:
-        argv += ["--data-dir", profile.data_dir]
-    if profile.eval_limit:
-        argv += ["--limit", str(profile.eval_limit)]
-    if profile.num_gpus:
-        argv += ["--backend", "vllm", "--data-parallel-size", str(profile.num_gpus)]
-    steps.append(Step("curves", "curves", argv + profile.extra_eval, curves, eta.get("curves", 0)))
+            "--k", str(profile.eval_k or 4), "--output-dir", str(curves), *sampling_args(profile)]
+    steps.append(Step("curves", "curves", argv, curves, eta.get("curves", 0)))
 
     # 6. the report
     steps.append(Step("report", "report", [

@@ -11,7 +11,7 @@ problem, or with a non-string field, is an error naming the file, row and field.
 normalisation (MATH has two: `\\boxed{}` in the source) is either an error or dropped with a warning naming it
 (`bad_gold="error" | "drop"`); the count is always reported. Nothing is dropped silently.
 
-`RowError` is kept small on purpose; it may later move next to the SFT loader's own row errors.
+`RowError` is the SFT loader's (profit_rl.data): one error type, file/row/field, for all training data.
 """
 
 from __future__ import annotations
@@ -25,20 +25,13 @@ from pathlib import Path
 
 from rewards.answers import BOXED_INSTRUCTION, gold_answer, math_user_message
 
+from .data import RowError  # one row error for all training data (re-exported here)
+
 logger = logging.getLogger(__name__)
 
 PROBLEM_FIELDS = ("problem", "question", "prompt")
 ANSWER_FIELDS = ("answer", "solution")
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet")
-
-
-class RowError(ValueError):
-    """A bad row in a data file: the message names the file, the row (1-based) and the field."""
-
-    def __init__(self, source: str, row: int, field_name: str | None, problem: str):
-        self.source, self.row, self.field = source, row, field_name
-        where = f"{source}, row {row}" + (f", field {field_name!r}" if field_name else "")
-        super().__init__(f"{where}: {problem}")
 
 
 @dataclass

@@ -158,7 +158,7 @@ def kept_summary(p: np.ndarray, weights: np.ndarray, is_core: np.ndarray | None 
     kept = weights > 0
     nll = -np.log(np.clip(p, 1e-45, 1.0))
     summary = {
-        "tokens": int(len(p)),
+        "tokens": len(p),
         "kept_fraction": _mean(kept),
         "weight_mass": _mean(weights),
         "loss_mass_kept": float((weights * nll).sum() / nll.sum()) if nll.sum() > 0 else math.nan,

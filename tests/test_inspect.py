@@ -73,7 +73,15 @@ def test_core_heuristic():
     assert "$100 and $15" not in marked and "100" in marked  # currency is not a formula, its digits are core
     assert "$x^2 + \\frac{a}{b}$" in marked and "5-3" in marked
     # per token: any non-space core character makes the token core; a space token inside math is core
-    assert token_core_labels([" the", " 72", " apples", "$x", " ", "+1$", " so"]) == [False, True, False, True, True, True, False]
+    assert token_core_labels([" the", " 72", " apples", "$x", " ", "+1$", " so"]) == [
+        False,
+        True,
+        False,
+        True,
+        True,
+        True,
+        False,
+    ]
 
 
 def test_class_and_kept_statistics_by_hand():
@@ -149,8 +157,14 @@ class TokenSpans(HTMLParser):
 def report(tiny_model_dir, shared_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("inspect")
     config = InspectConfig(
-        model=str(tiny_model_dir), data=str(shared_data / "sft_mix" / "train.jsonl"), taus=[TAU, 0.1],
-        limit=4, show=4, max_length=192, batch_size=2, output_dir=str(out),
+        model=str(tiny_model_dir),
+        data=str(shared_data / "sft_mix" / "train.jsonl"),
+        taus=[TAU, 0.1],
+        limit=4,
+        show=4,
+        max_length=512,
+        batch_size=2,
+        output_dir=str(out),
     )
     paths = run(config)
     with open(paths["csv"], newline="") as f:
@@ -159,7 +173,7 @@ def report(tiny_model_dir, shared_data, tmp_path_factory):
 
 
 def test_html_has_one_span_per_supervised_token_with_the_rule_marks(report):
-    config, paths, tokens = report
+    _config, paths, tokens = report
     html = paths["html"].read_text()
     parser = TokenSpans()
     parser.feed(html)
@@ -189,13 +203,17 @@ def test_p_matches_an_independent_forward_pass(report, tiny_model_dir):
 
     from profit_rl.inspect import load_rows
 
-    config, paths, tokens = report
+    config, _paths, tokens = report
     rows = load_rows(config)
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
     row = int(tokens[0]["row"])
-    prompt_ids = tok.apply_chat_template(rows[row]["prompt"], add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
-    full_ids = tok.apply_chat_template(rows[row]["prompt"] + rows[row]["completion"], tokenize=True, return_dict=True)["input_ids"]
+    prompt_ids = tok.apply_chat_template(
+        rows[row]["prompt"], add_generation_prompt=True, tokenize=True, return_dict=True
+    )["input_ids"]
+    full_ids = tok.apply_chat_template(rows[row]["prompt"] + rows[row]["completion"], tokenize=True, return_dict=True)[
+        "input_ids"
+    ]
     full_ids = full_ids[: config.max_length]
     with torch.no_grad():
         log_probs = model(torch.tensor([full_ids])).logits[0].float().log_softmax(-1)
@@ -208,7 +226,7 @@ def test_p_matches_an_independent_forward_pass(report, tiny_model_dir):
 
 
 def test_summary_matches_the_csv(report):
-    config, paths, tokens = report
+    _config, paths, tokens = report
     summary = json.loads(paths["json"].read_text())
     p = np.array([float(t["p"]) for t in tokens])
     assert summary["supervised_tokens"] == len(tokens)
@@ -218,12 +236,16 @@ def test_summary_matches_the_csv(report):
     core = np.array([t["class"] == "core" for t in tokens])
     assert summary["classes"]["core"]["tokens"] == core.sum() > 0
     assert summary["classes"]["core"]["mean_p"] == pytest.approx(p[core].mean(), rel=1e-4)
-    assert summary["classes"]["mann_whitney"]["u"] == pytest.approx(mann_whitney_u(p[core], p[~core])["u"], rel=1e-6)
+    eos = np.array([t["token"] == "<|im_end|>" for t in tokens])  # the tiny model's end-of-turn token
+    assert summary["eos"]["tokens"] == eos.sum() > 0
+    assert summary["eos"]["dropped_fraction"] == pytest.approx((p[eos] <= TAU).mean())
+    # the CSV rounds p to 6 digits, which can tie a few pairs the full-precision run does not
+    assert summary["classes"]["mann_whitney"]["u"] == pytest.approx(mann_whitney_u(p[core], p[~core])["u"], rel=1e-4)
 
 
 @pytest.mark.slow
 def test_cli_end_to_end_with_a_user_labelling(report, tiny_model_dir, shared_data, tmp_path, capsys):
-    config, paths, tokens = report
+    _config, _paths, tokens = report
     # The user's labelling: the first run's token_stats.csv with every token relabelled "core" except the first row.
     labels = tmp_path / "labels.csv"
     first = tokens[0]["row"]
@@ -234,12 +256,28 @@ def test_cli_end_to_end_with_a_user_labelling(report, tiny_model_dir, shared_dat
             writer.writerow([t["row"], t["position"], "trivial" if t["row"] == first else "core"])
     out = tmp_path / "out"
     argv = [
-        "--model", str(tiny_model_dir), "--data", str(shared_data / "sft_mix" / "train.jsonl"), "--limit", "4",
-        "--tau", str(TAU), "--max-length", "192", "--labels", str(labels), "--output-dir", str(out), "--show", "2",
+        "--model",
+        str(tiny_model_dir),
+        "--data",
+        str(shared_data / "sft_mix" / "train.jsonl"),
+        "--limit",
+        "4",
+        "--tau",
+        str(TAU),
+        "--max-length",
+        "512",
+        "--labels",
+        str(labels),
+        "--output-dir",
+        str(out),
+        "--show",
+        "2",
     ]
     assert main(argv) == 0
     printed = capsys.readouterr().out.split()
-    assert printed == [str(out / name) for name in ("inspect.html", "token_stats.csv", "p_histogram.png", "summary.json")]
+    assert printed == [
+        str(out / name) for name in ("inspect.html", "token_stats.csv", "p_histogram.png", "summary.json")
+    ]
     summary = json.loads((out / "summary.json").read_text())
     n_first = sum(t["row"] == first for t in tokens)
     assert summary["classes"]["trivial"]["tokens"] == n_first

@@ -78,6 +78,9 @@ def test_gold_unparseable_scores_none(pool):
 
 def test_verify_extracted_pairs(pool):
     assert pool.verify([("\\frac{1}{2}", "0.5"), ("3", "4"), ("\\pi", "\\pi")]) == [1.0, 0.0, 1.0]
+    scores, outcomes, stats = pool.verify_detailed([("1", "1"), ("", "1"), ("1", "2^{2^{2^{2^{2^{2}}}}}")])
+    assert scores == [1.0, None, 0.0] and stats.timeouts == 1
+    assert [o for o, _ in outcomes] == ["ok", "gold_unparseable", "timeout"] and "deadline" in outcomes[2][1]
 
 
 def test_accuracy_reward_trl_signature(pool):
@@ -200,3 +203,21 @@ def test_timeouts_reach_the_trainer_metrics():
         )
     assert scores == [0.0, 1.0]
     assert logged["rewards/timeouts"] == 1.0 and logged["rewards/errors"] == 0.0
+
+
+def test_interrupted_batch_leaves_a_working_pool(monkeypatch):
+    """An exception mid-batch (Ctrl-C in the trainer) must not leave workers holding stale items."""
+    import rewards.pool as pool_module
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with VerifierPool(num_workers=1, timeout=5.0) as p:
+        stale = p.worker_pids()
+        with monkeypatch.context() as patch:
+            patch.setattr(pool_module, "wait_for_any", interrupt)
+            with pytest.raises(KeyboardInterrupt):
+                p.score(["1"], ["\\boxed{1}"])
+        scores, stats = p.score(["1", "2"], ["\\boxed{1}", "\\boxed{3}"])
+        assert scores == [1.0, 0.0] and stats.errors == 0
+        assert p.worker_pids() != stale  # the worker that held the interrupted item was replaced
