@@ -152,3 +152,18 @@ def test_ifeval_through_the_benchmark_interface(shared_data, tmp_path):
     assert results[0][0] == "strict 1/1 loose 1/1" and results[2][2]  # a non-string response is an error, scored 0
     with pytest.raises(MissingDataError, match=r"IFEval \(ifeval\)"):
         bench.load(tmp_path)
+
+
+def test_a_verifier_timeout_scores_zero_and_is_recorded_on_its_sample():
+    from rewards.pool import configure_default_pool
+
+    configure_default_pool(timeout=1.0)
+    try:
+        bench = get_benchmark("math500")
+        problem = Problem(id="x", question="q", gold="5")
+        hang = "\\boxed{2^{2^{2^{2^{2^{2}}}}}}"  # sympy computes a giant integer in one C call (Math-Verify #65)
+        (ext_bad, bad, err_bad), (ext_ok, ok, err_ok) = bench.score_many([(problem, hang), (problem, "\\boxed{5}")])
+        assert bad == 0.0 and err_bad and "timeout" in err_bad
+        assert ok == 1.0 and err_ok is None
+    finally:
+        configure_default_pool()

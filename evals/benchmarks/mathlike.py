@@ -9,35 +9,9 @@ from __future__ import annotations
 
 from .base import Benchmark, Problem
 
-
-
 # Completions without a box or "####" line fall back to "the answer is X", then the last number: the usual protocol
 # for GSM8K-style evals (rewards.answers documents the order; the GRPO reward stops at "answer_is").
 FALLBACK = "last_number"
-
-_pool = None
-
-
-def verifier_pool():
-    """One math-verify pool per process (workers start on first use, close at exit)."""
-    global _pool
-    if _pool is None or _pool._closed:
-        from rewards.pool import VerifierPool
-
-        class OutcomePool(VerifierPool):
-            """The shared pool, remembering each item's outcome so a timeout or error is recorded on its sample."""
-
-            def verify_with_outcomes(self, pairs):
-                self.outcomes = {}
-                scores = self.verify(pairs)
-                return [(score, *self.outcomes.get(i, ("ok", ""))) for i, score in enumerate(scores)]
-
-            def _record(self, index, outcome, score, detail, jobs, scores, stats):
-                self.outcomes[index] = (outcome, detail)
-                VerifierPool._record(index, outcome, score, detail, jobs, scores, stats)
-
-        _pool = OutcomePool()
-    return _pool
 
 
 class MathBenchmark(Benchmark):
@@ -73,8 +47,12 @@ class MathBenchmark(Benchmark):
         todo = [i for i, e in enumerate(extracted) if e is not None]
         scores = [0.0] * len(pairs)
         if todo:
-            verdicts = verifier_pool().verify_with_outcomes([(gold_answer(pairs[i][0].gold), extracted[i]) for i in todo])
-            for i, (score, outcome, detail) in zip(todo, verdicts):
+            from rewards.pool import get_default_pool
+
+            # the process-wide pool (workers start on first use); outcomes say which item timed out or errored
+            verdicts, outcomes, _ = get_default_pool().verify_detailed(
+                [(gold_answer(pairs[i][0].gold), extracted[i]) for i in todo])
+            for i, score, (outcome, detail) in zip(todo, verdicts, outcomes):
                 if score is None:  # the gold itself does not parse: a data problem, counted on every sample
                     scores[i], errors[i] = 0.0, f"gold answer {pairs[i][0].gold!r} could not be parsed"
                 else:
