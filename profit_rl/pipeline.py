@@ -232,6 +232,7 @@ def plan(profile: Profile, methods: list[str], output_root: Path) -> list[Step]:
     curves = root / "curves"
     argv = [sys.executable, "-m", "evals.curves", *[str(grpo_dirs[m]) for m in methods],
             "--labels", ",".join(f"{m}-init" for m in methods), "--benchmark", profile.curve_benchmark,
+            "--base-models", ",".join(str(sft_dirs[m]) for m in methods),  # step 0: the SFT model itself
             "--k", str(profile.eval_k or 4), "--output-dir", str(curves), *sampling_args(profile)]
     steps.append(Step("curves", "curves", argv, curves, eta.get("curves", 0)))
 

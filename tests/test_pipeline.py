@@ -77,8 +77,8 @@ def test_smoke_run_writes_every_artifact_and_a_rerun_skips_everything(tmp_path):
         assert (root / method / "grpo" / "checkpoint-2" / "config.json").is_file()
     assert (root / "base" / "eval" / "results.json").is_file()
     rows = list(csv.DictReader((root / "curves" / "curves.csv").open()))
-    assert sorted((r["run"], r["step"]) for r in rows) == [
-        ("profit-init", "1"), ("profit-init", "2"), ("sft-init", "1"), ("sft-init", "2")]
+    assert sorted((r["run"], r["step"]) for r in rows) == [  # step 0 is the SFT model each run started from
+        (run, step) for run in ("profit-init", "sft-init") for step in ("0", "1", "2")]
     assert (root / "curves" / "curves.png").stat().st_size > 5000
     report = (root / "report.md").read_text()
     for section in ("After SFT (Table 1)", "profit SFT − sft SFT", "GRPO from each SFT checkpoint",
