@@ -2,8 +2,9 @@
 
     python benchmarks/rewards.py [--data ../shared/data/math500/test.jsonl] [--workers N] [--repeat 2]
 
-Workload: the 500 MATH-500 reference solutions scored against their own answers (every item should score 1.0).
-Printed:
+Workload: the 500 MATH-500 reference solutions scored against their own answers (every item should score 1.0),
+measured in steady state: each scorer first scores one half (warm-up), then the other half is timed; both halves
+are timed that way and summed. Printed:
   1. plain math-verify, one process, the usual call (`verify(parse(gold), parse(solution))`, its own signal timeouts);
   2. our per-item function in one process, every item through sympy (`score_answer(..., shortcut=False)`);
   3. the pool, every item through sympy (same work as 2, in N workers, with the hard deadline);
@@ -52,34 +53,63 @@ def clear_caches() -> None:
     clear_cache()  # sympy's own global memo (SYMPY_CACHE)
 
 
-def timed(fn, *args, repeat: int = 1, setup=clear_caches):
+def timed_after_warmup(make_scorer, warm: tuple, timed: tuple, repeat: int):
+    """Best-of-`repeat` wall time of scoring `timed` with a scorer that has just scored `warm`.
+
+    Steady state, as in a training run: every scorer (in-process or pool) has loaded sympy's lazily imported parts and
+    filled its caches on the warm-up items, and none has seen the timed items (caches are cleared for every repeat;
+    a pool is started afresh)."""
     best, out = float("inf"), None
     for _ in range(repeat):
-        context = setup()
+        clear_caches()
+        scorer, close = make_scorer()
+        scorer(*warm)
         start = time.perf_counter()
-        out = fn(*args) if context is None else fn(context, *args)
+        out = scorer(*timed)
         best = min(best, time.perf_counter() - start)
-        if context is not None:
-            context.close()
+        close()
     return best, out
 
 
-def fresh_pool(**kwargs):
-    """A started pool whose workers have cold caches (forked from the warm fork server, as in training)."""
+def _burn(n: int) -> float:
+    start, x = time.perf_counter(), 0
+    for i in range(n):
+        x += i * i
+    return time.perf_counter() - start
+
+
+def parallel_capacity(workers: int, n: int = 3_000_000) -> float:
+    """How much faster `workers` processes finish `workers` pure-Python loops than one process does: the ceiling any
+    process pool can reach on this machine right now (below `workers` when cores are shared or throttled)."""
+    import multiprocessing
+
+    one = _burn(n)
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        start = time.perf_counter()
+        pool.map(_burn, [n] * workers)
+        many = time.perf_counter() - start
+    return workers * one / many
+
+
+def in_process_scorer(fn):
+    return lambda: (fn, lambda: None)
+
+
+def pool_scorer(**kwargs):
     from rewards.pool import VerifierPool
 
-    return lambda: VerifierPool(**kwargs).start()
+    def make():
+        pool = VerifierPool(**kwargs).start()
+        return (lambda golds, completions: pool.score(golds, completions)[0]), pool.close
 
-
-def pool_score(pool, golds, completions):
-    return pool.score(golds, completions)
+    return make
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="MATH-500 jsonl (problem, solution, answer)")
     parser.add_argument("--workers", type=int, default=None, help="pool workers (default: cores on this machine)")
-    parser.add_argument("--repeat", type=int, default=2, help="best of N timings")
+    parser.add_argument("--repeat", type=int, default=3, help="best of N timings")
     parser.add_argument("--timeout", type=float, default=5.0)
     args = parser.parse_args(argv)
 
@@ -95,19 +125,29 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{n} MATH-500 reference solutions vs their answers; {workers} pool workers; "
           f"{len(os.sched_getaffinity(0))} cores; best of {args.repeat}")
 
-    warm_up()  # both sides start warm: imports and parser construction are not timed
-    plain_mv = plain_math_verify(golds[:5], solutions[:5])
-    t_plain, plain_scores = timed(plain_math_verify, golds, solutions, repeat=args.repeat)
-    t_inproc, inproc_scores = timed(in_process, golds, solutions, repeat=args.repeat)
-    sympy_pool = fresh_pool(num_workers=workers, timeout=args.timeout, shortcut=False)
-    reward_pool = fresh_pool(num_workers=workers, timeout=args.timeout)
-    t_pool, (pool_scores, pool_stats) = timed(pool_score, golds, solutions, repeat=args.repeat, setup=sympy_pool)
-    t_fast, (fast_scores, fast_stats) = timed(pool_score, golds, solutions, repeat=args.repeat, setup=reward_pool)
-    batch = slice(0, 64)
-    t_inproc64, _ = timed(in_process, golds[batch], solutions[batch], repeat=args.repeat)
-    t_pool64, _ = timed(pool_score, golds[batch], solutions[batch], repeat=args.repeat, setup=sympy_pool)
-    t_dispatch64, _ = timed(pool_score, golds[batch], solutions[batch], repeat=args.repeat, setup=reward_pool)
-    del plain_mv
+    warm_up()
+    halves = [(slice(n // 2, n), slice(0, n // 2)), (slice(0, n // 2), slice(n // 2, n))]  # (warm-up, timed)
+    scorers = {
+        "plain": in_process_scorer(plain_math_verify),
+        "inproc": in_process_scorer(in_process),
+        "pool": pool_scorer(num_workers=workers, timeout=args.timeout, shortcut=False),
+        "reward": pool_scorer(num_workers=workers, timeout=args.timeout),
+    }
+    seconds = dict.fromkeys(scorers, 0.0)
+    scores = {name: [] for name in scorers}
+    for warm, timed in halves:
+        for name, make in scorers.items():
+            t, out = timed_after_warmup(make, (golds[warm], solutions[warm]), (golds[timed], solutions[timed]), args.repeat)
+            seconds[name] += t
+            scores[name] += out
+    t_plain, t_inproc, t_pool, t_fast = (seconds[k] for k in ("plain", "inproc", "pool", "reward"))
+    plain_scores, inproc_scores, pool_scores, fast_scores = (scores[k] for k in ("plain", "inproc", "pool", "reward"))
+    warm, batch = (golds[64:], solutions[64:]), (golds[:64], solutions[:64])
+    t_inproc64, _ = timed_after_warmup(scorers["inproc"], warm, batch, args.repeat)
+    t_pool64, _ = timed_after_warmup(scorers["pool"], warm, batch, args.repeat)
+    t_dispatch64, _ = timed_after_warmup(scorers["reward"], warm, batch, args.repeat)
+
+    capacity = parallel_capacity(workers)
 
     def line(name, seconds, scores):
         correct = sum(1 for s in scores if s == 1.0)
@@ -118,11 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     line("2. score_answer in-process, all through sympy", t_inproc, inproc_scores)
     line(f"3. VerifierPool x{workers}, all through sympy", t_pool, pool_scores)
     line(f"4. VerifierPool x{workers}, as the reward runs it", t_fast, fast_scores)
+    print(f"  this machine's ceiling for {workers} processes now (pure-Python loops): {capacity:.2f}x")
     print(f"  ratio 3/1 (pool vs plain math-verify, same sympy work): {t_plain / t_pool:.2f}x")
     print(f"  ratio 3/2 (pool vs the same function in-process):        {t_inproc / t_pool:.2f}x")
     print(f"  ratio 4/1 (pool as used by the reward vs plain):          {t_plain / t_fast:.2f}x")
-    print(f"  pool timeouts/errors: {pool_stats.timeouts}/{pool_stats.errors} (sympy), "
-          f"{fast_stats.timeouts}/{fast_stats.errors} (reward)")
     ideal = t_inproc64 / workers
     print("latency, one batch of 64 completions")
     print(f"  in-process: {t_inproc64 * 1e3:7.1f} ms   pool: {t_pool64 * 1e3:7.1f} ms   "

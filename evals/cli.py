@@ -178,7 +178,9 @@ def main(argv: list[str] | None = None) -> int:
         "model": model_identity(args.model) if args.model else None,
         "responses": args.responses,
         "backend": None if args.responses else args.backend,
-        "settings": {} if args.responses else settings.fingerprint(),
+        # max_new_tokens is per benchmark unless given: each benchmark's results.json has the value it used
+        "settings": {} if args.responses else {k: v for k, v in settings.fingerprint().items()
+                                                if not (k == "max_new_tokens" and v is None)},
         "benchmarks": {name: {key: v for key, v in s.items() if key != "per_problem"} for name, s in summaries.items()},
         "average": metrics.average_over_benchmarks(summaries, n_boot=args.bootstrap) if summaries else None,
     }

@@ -120,10 +120,15 @@ def write_json(path: str | os.PathLike, data: dict):
 
 
 def read_run(run_dir: str | os.PathLike) -> dict:
+    """A run's results.json; for a folder with only per-benchmark results (a checkpoint evaluated by `curves`),
+    the run is assembled from `<benchmark>/results.json`."""
     path = Path(run_dir) / RESULTS_FILE
-    if not path.is_file():
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    per_benchmark = sorted(Path(run_dir).glob(f"*/{RESULTS_FILE}"))
+    if not per_benchmark:
         raise FileNotFoundError(f"{path} not found: is {run_dir} an eval run directory (made by `profit-rl eval`)?")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return {"benchmarks": {p.parent.name: json.loads(p.read_text(encoding="utf-8")) for p in per_benchmark}}
 
 
 def pct(x: float) -> str:
@@ -145,19 +150,20 @@ def markdown_table(run: dict) -> str:
             "",
         ]
     lines += [
-        "| Benchmark | k | Problems | Avg@k | 95% CI | Pass@k | 95% CI | Errors (scored 0) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| Benchmark | k | Problems | Avg@k | 95% CI | Pass@k | 95% CI | Errors (scored 0) | Max new tokens |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, s in run["benchmarks"].items():
         lines.append(
             f"| {s.get('title', name)} | {s['k']} | {s['n_problems']} | {pct(s['avg_at_k'])} | {ci_text(s['avg_at_k_ci'])}"
-            f" | {pct(s['pass_at_k'])} | {ci_text(s['pass_at_k_ci'])} | {s.get('n_errors', 0)} |"
+            f" | {pct(s['pass_at_k'])} | {ci_text(s['pass_at_k_ci'])} | {s.get('n_errors', 0)}"
+            f" | {(s.get('settings') or {}).get('max_new_tokens', '-')} |"
         )
     avg = run.get("average")
     if avg and len(run["benchmarks"]) > 1:
         lines.append(
             f"| **Average ({len(avg['benchmarks'])})** | | | {pct(avg['avg_at_k'])} | {ci_text(avg['avg_at_k_ci'])}"
-            f" | {pct(avg['pass_at_k'])} | {ci_text(avg['pass_at_k_ci'])} | |"
+            f" | {pct(avg['pass_at_k'])} | {ci_text(avg['pass_at_k_ci'])} | | |"
         )
     lines.append("")
     lines.append("Avg@k: mean score over k samples; Pass@k: unbiased estimator (Chen et al. 2021); "

@@ -24,11 +24,13 @@ SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistan
 
 
 class RowError(ValueError):
-    """A training row that cannot be used; the message names the source, the row (0-based) and the field."""
+    """A training row that cannot be used: the message names the source, the row (1-based, the line of a .jsonl file)
+    and the field. The SFT and RL loaders both raise it."""
 
-    def __init__(self, source: str, row: int, field_name: str, problem: str):
+    def __init__(self, source: str, row: int, field_name: str | None, problem: str):
         self.source, self.row, self.field = source, row, field_name
-        super().__init__(f"{source}: row {row}: field {field_name!r} {problem}")
+        where = f"{source}, row {row}" + (f", field {field_name!r}" if field_name else "")
+        super().__init__(f"{where}: {problem}")
 
 
 def load_rows(source: str, split: str = "train", config: str | None = None):
@@ -145,7 +147,7 @@ class SFTDataArguments:
 def select_rows(dataset, num_samples: int | None, score_column: str | None = None, seed: int = 0):
     """The paper's selection: the top-N rows by a score column, or a seeded random N when there is no score."""
     if num_samples is None or num_samples >= len(dataset):
-        if num_samples is not None:
+        if num_samples is not None and num_samples > len(dataset):
             logger.warning("asked for %d rows, the dataset has only %d: keeping all", num_samples, len(dataset))
         return dataset
     if score_column is not None:
@@ -155,25 +157,33 @@ def select_rows(dataset, num_samples: int | None, score_column: str | None = Non
     return dataset.shuffle(seed=seed).select(range(num_samples))
 
 
-def load_sft_dataset(args: SFTDataArguments):
-    """Load, select and convert SFT rows to conversational prompt/completion. Returns a `datasets.Dataset`."""
+def load_sft_dataset(args: SFTDataArguments, keep_source: bool = False):
+    """Load, select and convert SFT rows to conversational prompt/completion. Returns a `datasets.Dataset`.
+
+    With `keep_source`, each row also carries `source_row` (1-based) and `id` (the source's, else the row number),
+    for tools that point back into the file (`profit-rl inspect`)."""
     from datasets import Dataset
 
     source = args.dataset_name
     raw = load_rows(source, args.dataset_split, args.dataset_config)
     layout = detect_layout(raw.column_names)
     # Selection first: the paper picks rows from the pool, and converting millions of hub rows to pick 2,000 is waste.
-    # The row numbers in errors are those of the source file, kept through the selection.
-    raw = raw.add_column("_source_row", list(range(len(raw))))
+    # The row numbers in errors are those of the source file (1-based), kept through the selection.
+    raw = raw.add_column("_source_row", list(range(1, len(raw) + 1)))
     raw = select_rows(raw, args.num_samples, args.score_column, args.sample_seed)
     rows, skipped = [], []
     for example in raw:
         try:
-            rows.append(to_prompt_completion(example, layout, source, example["_source_row"]))
+            row = to_prompt_completion(example, layout, source, example["_source_row"])
         except RowError as err:
             if not args.skip_bad_rows:
                 raise
             skipped.append(err)
+            continue
+        if keep_source:
+            row["source_row"] = example["_source_row"]
+            row["id"] = str(example.get("id", example["_source_row"]))
+        rows.append(row)
     if skipped:
         logger.warning("%s: skipped %d bad rows (skip_bad_rows=True); first: %s", source, len(skipped), skipped[0])
     logger.info("%s: %d SFT rows (%s layout), %d skipped", source, len(rows), layout, len(skipped))

@@ -43,6 +43,7 @@ class GRPOScriptArguments:
         metadata={"help": "Training problems: hub dataset id, or a local .jsonl/.json/.parquet file or folder "
                   "(e.g. ../shared/data/math_train12k/train.jsonl). The paper used DeepScaleR-Preview."},
     )
+    dataset_config: str | None = field(default=None, metadata={"help": "Hub dataset configuration name, if any."})
     dataset_split: str = field(default="train", metadata={"help": "Split to read (hub) or file stem (folder)."})
     problem_field: str | None = field(
         default=None, metadata={"help": "Column with the problem. Default: first of problem, question, prompt."}
@@ -141,7 +142,11 @@ def load_policy(model_args, script_args, training_args):
     logger.info("%s is a LoRA adapter on %s: %s", path, base_path, script_args.adapter)
     base = AutoModelForCausalLM.from_pretrained(base_path, **{k: v for k, v in init_kwargs.items() if k != "revision"})
     model = PeftModel.from_pretrained(base, path, is_trainable=script_args.adapter == "load")
-    return model.merge_and_unload() if script_args.adapter == "merge" else model
+    if script_args.adapter == "load":
+        return model
+    merged = model.merge_and_unload()
+    merged.requires_grad_(True)  # PEFT froze the base weights; after merging, GRPO trains all of them
+    return merged
 
 
 def load_tokenizer(model_args):
@@ -191,10 +196,8 @@ def parse_args(argv: list[str] | None):
     return parser.parse_args_and_config(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    script_args, training_args, model_args = parse_args(argv)
-
+def build_trainer(script_args, training_args, model_args):
+    """Everything up to `trainer.train()`: (trainer, checkpoint to resume from or None, reward pool)."""
     import datasets
     import transformers
     from trl import GRPOTrainer, get_peft_config
@@ -225,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     rows, report = load_rl_dataset(
         script_args.dataset_name,
         script_args.dataset_split,
+        config=script_args.dataset_config,
         decontaminate_against=sources,
         decontamination_split=script_args.decontamination_split,
         problem_field=script_args.problem_field,
@@ -267,7 +271,14 @@ def main(argv: list[str] | None = None) -> int:
         os.makedirs(training_args.output_dir, exist_ok=True)
         with open(os.path.join(training_args.output_dir, "rl_data_report.json"), "w") as f:
             json.dump(report.as_dict(), f, indent=2)
+    return trainer, resume_from, pool
 
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    script_args, training_args, model_args = parse_args(argv)
+    trainer, resume_from, pool = build_trainer(script_args, training_args, model_args)
+    rank, world = training_args.process_index, training_args.world_size
     try:
         result = trainer.train(resume_from_checkpoint=resume_from)
         trainer.log_metrics("train", result.metrics)

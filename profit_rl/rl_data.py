@@ -11,7 +11,7 @@ problem, or with a non-string field, is an error naming the file, row and field.
 normalisation (MATH has two: `\\boxed{}` in the source) is either an error or dropped with a warning naming it
 (`bad_gold="error" | "drop"`); the count is always reported. Nothing is dropped silently.
 
-`RowError` is kept small on purpose; it may later move next to the SFT loader's own row errors.
+`RowError` is the SFT loader's (profit_rl.data): one error type, file/row/field, for all training data.
 """
 
 from __future__ import annotations
@@ -23,22 +23,15 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rewards.answers import BOXED_INSTRUCTION, gold_answer
+from rewards.answers import BOXED_INSTRUCTION, gold_answer, math_user_message
+
+from .data import RowError  # one row error for all training data (re-exported here)
 
 logger = logging.getLogger(__name__)
 
 PROBLEM_FIELDS = ("problem", "question", "prompt")
 ANSWER_FIELDS = ("answer", "solution")
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet")
-
-
-class RowError(ValueError):
-    """A bad row in a data file: the message names the file, the row (1-based) and the field."""
-
-    def __init__(self, source: str, row: int, field_name: str | None, problem: str):
-        self.source, self.row, self.field = source, row, field_name
-        where = f"{source}, row {row}" + (f", field {field_name!r}" if field_name else "")
-        super().__init__(f"{where}: {problem}")
 
 
 @dataclass
@@ -82,8 +75,8 @@ def _resolve_local(path: Path, split: str) -> Path:
     raise FileNotFoundError(f"{path}: no {split}.jsonl, {split}.json or {split}.parquet in this folder")
 
 
-def read_records(source: str, split: str = "train") -> tuple[list[dict], str]:
-    """Records from a local file/folder or a hub dataset id, and a name for error messages."""
+def read_records(source: str, split: str = "train", config: str | None = None) -> tuple[list[dict], str]:
+    """Records from a local file/folder or a hub dataset id (with an optional hub `config`), and a name for errors."""
     if is_local(source):
         path = _resolve_local(Path(os.path.expanduser(source)), split)
         name = str(path)
@@ -113,12 +106,12 @@ def read_records(source: str, split: str = "train") -> tuple[list[dict], str]:
     from datasets import load_dataset
 
     try:
-        dataset = load_dataset(source, split=split)
+        dataset = load_dataset(source, config, split=split)
     except Exception as exc:
         offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
         hint = " (HF_HUB_OFFLINE is set: pass a local .jsonl/.json/.parquet path instead)" if offline else ""
         raise RuntimeError(f"could not load dataset {source!r} split {split!r} from the hub{hint}: {exc}") from exc
-    return list(dataset), f"{source}[{split}]"
+    return list(dataset), f"{source}[{split}]" if config is None else f"{source}/{config}[{split}]"
 
 
 def _check_objects(numbered: list[tuple[int, object]], name: str) -> list[dict]:
@@ -142,6 +135,7 @@ def load_math_rows(
     source: str,
     split: str = "train",
     *,
+    config: str | None = None,
     problem_field: str | None = None,
     answer_field: str | None = None,
     bad_gold: str = "drop",
@@ -151,7 +145,7 @@ def load_math_rows(
     """Problems and normalised gold answers from `source` (hub id, file or folder). See the module docstring."""
     if bad_gold not in ("drop", "error"):
         raise ValueError(f"bad_gold must be 'drop' or 'error', got {bad_gold!r}")
-    records, name = read_records(source, split)
+    records, name = read_records(source, split, config)
     if report is not None:
         report.source = name
     rows: list[MathRow] = []
@@ -225,7 +219,7 @@ def decontaminate(rows: list[MathRow], reference: set[str]) -> tuple[list[MathRo
 def build_prompt(problem: str, instruction: str = BOXED_INSTRUCTION, prompt_format: str = "chat"):
     """One prompt: chat messages (TRL applies the model's chat template) or plain text for template-less models."""
     if prompt_format == "chat":
-        return [{"role": "user", "content": f"{problem}\n\n{instruction}"}]
+        return [{"role": "user", "content": math_user_message(problem, instruction)}]
     if prompt_format == "plain":
         return f"Problem: {problem}\n{instruction}\nSolution:"
     raise ValueError(f"prompt_format must be 'chat' or 'plain', got {prompt_format!r}")
@@ -240,6 +234,7 @@ def load_rl_dataset(
     source: str,
     split: str = "train",
     *,
+    config: str | None = None,
     decontaminate_against: list[str] | None = None,
     decontamination_split: str = "test",
     problem_field: str | None = None,
@@ -252,7 +247,8 @@ def load_rl_dataset(
     """Everything above in order: load, decontaminate, build prompts. Returns (rows, report); logs the counts."""
     report = DataReport(source=source)
     rows = load_math_rows(
-        source, split, problem_field=problem_field, answer_field=answer_field, bad_gold=bad_gold, report=report
+        source, split, config=config, problem_field=problem_field, answer_field=answer_field, bad_gold=bad_gold,
+        report=report,
     )
     if decontaminate_against:
         reference = load_reference_problems(decontaminate_against, decontamination_split)

@@ -10,6 +10,7 @@ Everything else (data preparation, packing, PEFT, DeepSpeed/FSDP, checkpoints, T
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -38,6 +39,11 @@ class ProFitConfig(SFTConfig):
             Fraction of supervised tokens kept by `"entropy"` and `"random"`; in (0, 1].
         selection_seed (`int` or `None`, *optional*, defaults to `None`):
             Seed of the `"random"` rule's draws (offset by the process index); `None` uses `seed`.
+        keep_end_of_turn (`bool`, *optional*, defaults to `False`):
+            Always keep (weight 1) the end-of-turn token(s): the tokenizer's EOS, the generation config's EOS ids and
+            `<|im_end|>`. A base model has never seen the chat template's end token, gives it p ~ 0, and ProFit drops
+            it in every row, so the SFT model never learns to stop. The paper's rule has no such exception, so this
+            is off by default; the trainer warns once when every end-of-turn token of a batch is dropped.
     """
 
     selection: str = field(
@@ -48,6 +54,12 @@ class ProFitConfig(SFTConfig):
     tau_high: float | None = field(default=None, metadata={"help": "Upper threshold of band (tau < tau_high <= 1)."})
     top_ratio: float = field(default=0.2, metadata={"help": "Fraction of tokens kept by entropy and random."})
     selection_seed: int | None = field(default=None, metadata={"help": "Seed of the random rule; None uses seed."})
+    keep_end_of_turn: bool = field(
+        default=False,
+        metadata={"help": "Always train the end-of-turn token(s), whatever the rule says. A base model gives "
+                  "<|im_end|> p ~ 0, so a p rule drops it in every row and the model never learns to stop. "
+                  "Off by default: the paper's rule has no exception (a warning says when it bites)."},
+    )
 
     def __post_init__(self):
         # Fail at config time, before any model is loaded.
@@ -60,6 +72,19 @@ class ProFitConfig(SFTConfig):
         if self.label_smoothing_factor:
             raise ValueError("ProFitConfig does not support label smoothing: it needs full logits, ProFit never builds them.")
         super().__post_init__()
+
+
+def end_of_turn_ids(tokenizer, model) -> list[int]:
+    """Token ids that end an assistant turn: the tokenizer's EOS, the generation config's EOS ids, `<|im_end|>`."""
+    ids = set()
+    if getattr(tokenizer, "eos_token_id", None) is not None:
+        ids.add(tokenizer.eos_token_id)
+    generation_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids.update([generation_eos] if isinstance(generation_eos, int) else generation_eos or [])
+    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>") if hasattr(tokenizer, "convert_tokens_to_ids") else None
+    if isinstance(im_end, int) and im_end != getattr(tokenizer, "unk_token_id", None):
+        ids.add(im_end)
+    return sorted(ids)
 
 
 class _SelectedForward:
@@ -75,7 +100,10 @@ class _SelectedForward:
     def __call__(self, *args, **kwargs):
         outputs = self.model(*args, **kwargs)
         if kwargs.get("fused_lm_head"):
-            weights = self.trainer.selection_weights(outputs)
+            # the next-token labels the fused head scored: shifted here unless the caller pre-shifted them
+            labels, shift_labels = kwargs.get("labels"), kwargs.get("shift_labels")
+            next_tokens = shift_labels if shift_labels is not None else None if labels is None else labels[:, 1:]
+            weights = self.trainer.selection_weights(outputs, next_tokens)
             outputs.log_probs = outputs.log_probs * weights.to(outputs.log_probs.dtype)
         return outputs
 
@@ -100,11 +128,13 @@ class ProFitSFTTrainer(SFTTrainer):
         pc = getattr(self.accelerator, "parallelism_config", None)
         if pc is not None and getattr(pc, "sp_enabled", False) and pc.sp_backend == "deepspeed":
             raise ValueError("ProFitSFTTrainer does not support DeepSpeed sequence parallelism yet.")
+        self._end_of_turn_ids = end_of_turn_ids(self.processing_class, self.model)
+        self._end_of_turn_checked = False
         seed = self.args.seed if self.args.selection_seed is None else self.args.selection_seed
         self._selection_generator = torch.Generator(device="cpu").manual_seed(seed + self.accelerator.process_index)
         self._selection_sums: dict[str, torch.Tensor] = {}  # per mode: selection_stats summed since the last log
 
-    def selection_weights(self, outputs) -> torch.Tensor:
+    def selection_weights(self, outputs, next_tokens: torch.Tensor | None = None) -> torch.Tensor:
         """Weights of the configured rule for one fused-head output; records the selection metrics."""
         args = self.args
         if args.selection == "random":  # drawn on CPU so runs are reproducible across devices
@@ -121,7 +151,25 @@ class ProFitSFTTrainer(SFTTrainer):
             top_ratio=args.top_ratio,
             generator=self._selection_generator,
         ).to(outputs.log_probs.device)
+        if next_tokens is not None and self._end_of_turn_ids and next_tokens.shape == weights.shape:
+            weights = self._end_of_turn(weights, next_tokens.to(weights.device), outputs.label_mask)
         self._log_selection(outputs.log_probs, outputs.label_mask, weights)
+        return weights
+
+    def _end_of_turn(self, weights, next_tokens, label_mask) -> torch.Tensor:
+        ids = torch.tensor(self._end_of_turn_ids, device=next_tokens.device)
+        is_end = torch.isin(next_tokens, ids) & label_mask.bool()
+        if self.args.keep_end_of_turn:
+            return torch.where(is_end, torch.ones_like(weights), weights)
+        if not self._end_of_turn_checked and self.model.training and bool(is_end.any()):
+            self._end_of_turn_checked = True  # one host sync, on the first batch that has an end token
+            if bool((weights[is_end] == 0).all()):
+                warnings.warn(
+                    f"selection={self.args.selection!r} drops every end-of-turn token of the first batch (the model "
+                    "gives them p below tau): the SFT model will not learn to stop. Set keep_end_of_turn=True to "
+                    "always train them (a departure from the paper's rule), or check with `profit-rl inspect`.",
+                    stacklevel=2,
+                )
         return weights
 
     def _log_selection(self, log_probs, label_mask, weights) -> None:

@@ -29,6 +29,12 @@ MAX_COMPLETION_CHARS = 64 * 1024
 # the answer where the model was told to put it. The wording is Qwen2.5-Math's / DeepSeek-R1's.
 BOXED_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
 
+
+def math_user_message(problem: str, instruction: str = BOXED_INSTRUCTION) -> str:
+    """THE user turn of every math prompt: SFT data, the GRPO prompts and the evals all build it here, so a model is
+    evaluated on exactly the prompt it was trained on (Qwen2.5-Math's evaluation format: one newline)."""
+    return f"{problem}\n{instruction}"
+
 Fallback = Literal["none", "answer_is", "last_number"]
 FALLBACKS = ("none", "answer_is", "last_number")
 _MAX_UNWRAP = 4

@@ -11,6 +11,9 @@ from __future__ import annotations
 from .answers import extract_answer, last_boxed, tail
 from .pool import VerifierPool, get_default_pool
 
+# Where the reward looks for the answer: the box (or ####) only. Evals may be more lenient (see rewards.answers).
+REWARD_FALLBACK = "none"
+
 
 def completion_text(completion) -> str:
     """The text of one completion: a string, or the content of the last message of a conversational completion."""
@@ -31,13 +34,14 @@ def accuracy_reward(
 ) -> list[float | None]:
     """1.0 when math-verify judges the completion's final answer equivalent to the gold in `answer`, else 0.0.
 
-    The final answer is the last `\\boxed{}` (or a `####` line, or an explicit "the answer is X"; never a stray
-    trailing number: see `rewards.answers`). None when the gold itself cannot be parsed (the RL loader rejects such
-    rows, so this is rare; TRL treats None as "no reward from this function"). An item over the pool's deadline or
-    whose scoring fails scores 0.0 and is counted in the logged metrics.
+    The final answer is the last `\\boxed{}` (or a GSM8K `####` line), the form the prompt asks for: an answer
+    written any other way earns nothing here (`fallback="none"` in `rewards.answers`), so the policy is never paid for
+    ignoring the instruction, and free text never reaches sympy. None when the gold itself cannot be parsed (the RL
+    loader rejects such rows, so this is rare; TRL treats None as "no reward from this function"). An item over the
+    pool's deadline or whose scoring fails scores 0.0 and is counted in the logged metrics.
     """
     texts = [completion_text(c) for c in completions]
-    scores, stats = (pool or get_default_pool()).score(list(answer), texts, fallback="answer_is")
+    scores, stats = (pool or get_default_pool()).score(list(answer), texts, fallback=REWARD_FALLBACK)
     if log_metric is not None:
         log_metric("rewards/timeouts", float(stats.timeouts))
         log_metric("rewards/errors", float(stats.errors))
@@ -68,4 +72,4 @@ def make_overlong_penalty(max_completion_length: int, buffer: int):
 
 def has_answer(completion) -> bool:
     """Whether a completion states a final answer the accuracy reward can read."""
-    return extract_answer(completion_text(completion), fallback="answer_is") is not None
+    return extract_answer(completion_text(completion), fallback=REWARD_FALLBACK) is not None

@@ -27,7 +27,6 @@ from __future__ import annotations
 import atexit
 import logging
 import multiprocessing
-import multiprocessing.connection
 import os
 import signal
 import sys
@@ -36,6 +35,7 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
+from multiprocessing.connection import wait as wait_for_any
 
 from .answers import MAX_COMPLETION_CHARS, extract_answer, gold_answer, normalize_answer, tail
 
@@ -328,6 +328,9 @@ class VerifierPool:
         """Start the workers and wait until they are ready (otherwise the first call does it)."""
         if self._closed:
             raise RuntimeError("this VerifierPool is closed")
+        for worker in list(self._workers):  # an item left in flight by an interrupted call: state unknown, replace
+            if worker.job is not None:
+                self._replace(worker)
         while len(self._workers) < self.num_workers:
             self._workers.append(_Worker(self._ctx, self.memory_mb))
         for worker in self._workers:
@@ -391,28 +394,36 @@ class VerifierPool:
         if len(golds) != len(completions):
             raise ValueError(f"{len(golds)} golds but {len(completions)} completions")
         jobs = [(str(g), tail(c) if isinstance(c, str) else "", False, fallback) for g, c in zip(golds, completions)]
-        return self._run(jobs)
+        return self._run(jobs)[:2]
 
     def verify(self, pairs: list[tuple[str, str]]) -> list[float | None]:
         """Score already extracted answers: `pairs` is [(gold, predicted_answer), ...]. Counts go to `totals`."""
-        jobs = [(str(g), tail(str(p)), True, "none") for g, p in pairs]
-        return self._run(jobs)[0]
+        return self.verify_detailed(pairs)[0]
 
-    def _run(self, jobs: list[tuple]) -> tuple[list[float | None], PoolStats]:
+    def verify_detailed(self, pairs: list[tuple[str, str]]) -> tuple[list[float | None], list[tuple[str, str | None]], PoolStats]:
+        """`verify` plus each item's (outcome, detail): outcome is one of "ok", "no_answer", "gold_unparseable",
+        "too_long", "timeout", "error"; detail says why for the last two. For evals that record it per sample."""
+        jobs = [(str(g), tail(str(p)), True, "none") for g, p in pairs]
+        scores, stats, outcomes = self._run(jobs)
+        return scores, outcomes, stats
+
+    def _run(self, jobs: list[tuple]) -> tuple[list[float | None], PoolStats, list[tuple[str, str | None]]]:
         with self._lock:
             if self._closed:
                 raise RuntimeError("this VerifierPool is closed")
             stats = PoolStats(items=len(jobs))
             scores: list[float | None] = [0.0] * len(jobs)
+            outcomes: list[tuple[str, str | None]] = [(OK, None)] * len(jobs)
             if jobs:
                 started = time.monotonic()
                 self.start()
-                self._dispatch(jobs, scores, stats)
+                # If this raises (Ctrl-C mid-batch), workers keep their item in flight; the next start() replaces them.
+                self._dispatch(jobs, scores, stats, outcomes)
                 stats.seconds = time.monotonic() - started
             self.totals.add(stats)
-            return scores, stats
+            return scores, stats, outcomes
 
-    def _dispatch(self, jobs: list[tuple], scores: list, stats: PoolStats) -> None:
+    def _dispatch(self, jobs: list[tuple], scores: list, stats: PoolStats, outcomes: list) -> None:
         queue = deque(range(len(jobs)))
         busy: dict = {}  # conn -> worker with an item in flight
         starting: dict = {}  # conn -> replacement worker not ready yet
@@ -439,7 +450,7 @@ class VerifierPool:
                 if now > worker.started + self.startup_timeout:
                     raise RuntimeError(f"a verifier worker did not start within {self.startup_timeout:.0f} s")
             wait_s = min((w.deadline for w in busy.values()), default=now + 1.0) - now
-            ready = multiprocessing.connection.wait(list(busy) + list(starting), timeout=max(0.0, wait_s))
+            ready = wait_for_any(list(busy) + list(starting), timeout=max(0.0, wait_s))
             for conn in ready:
                 if conn in starting:  # a replacement is ready (a worker that cannot start is a setup error: raise)
                     self._await_ready(starting.pop(conn))
@@ -455,6 +466,7 @@ class VerifierPool:
                     fresh = self._replace(worker)
                     starting[fresh.conn] = fresh
                 self._record(index, outcome, score, detail, jobs, scores, stats)
+                outcomes[index] = (outcome, detail)
             now = time.monotonic()
             for conn, worker in list(busy.items()):  # deadlines: kill, replace, score 0
                 if now >= worker.deadline:
@@ -463,7 +475,9 @@ class VerifierPool:
                     stats.max_item_seconds = max(stats.max_item_seconds, now - worker.dispatched)
                     fresh = self._replace(worker)
                     starting[fresh.conn] = fresh
-                    self._record(index, TIMEOUT, 0.0, f"over the {self.timeout:g} s deadline", jobs, scores, stats)
+                    detail = f"over the {self.timeout:g} s deadline"
+                    self._record(index, TIMEOUT, 0.0, detail, jobs, scores, stats)
+                    outcomes[index] = (TIMEOUT, detail)
         # Replacements that are still starting become ready in the background; the next call waits for them.
 
     @staticmethod

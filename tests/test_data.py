@@ -53,13 +53,13 @@ def test_bad_row_error_names_file_row_and_field(tmp_path):
     args = SFTDataArguments(dataset_name=str(path), num_samples=None)
     with pytest.raises(RowError) as err:
         load_sft_dataset(args)
-    assert (err.value.source, err.value.row, err.value.field) == (str(path), 1, "output")
-    assert str(path) in str(err.value) and "row 1" in str(err.value) and "'output'" in str(err.value)
+    assert (err.value.source, err.value.row, err.value.field) == (str(path), 2, "output")  # rows are file lines
+    assert str(path) in str(err.value) and "row 2" in str(err.value) and "'output'" in str(err.value)
 
 
 def test_sharegpt_bad_speaker_names_the_turn(tmp_path):
     path = write_jsonl(tmp_path / "s.jsonl", [{"conversations": [{"from": "robot", "value": "x"}]}])
-    with pytest.raises(RowError, match=r"row 0: field 'conversations\[0\]\.from'"):
+    with pytest.raises(RowError, match=r"row 1, field 'conversations\[0\]\.from'"):
         load_sft_dataset(SFTDataArguments(dataset_name=str(path), num_samples=None))
 
 

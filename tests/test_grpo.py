@@ -145,8 +145,6 @@ def test_lora_adapter_is_merged_or_loaded(tiny_model_dir, rl_files, tmp_path, mo
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from profit_rl.grpo import main
-
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     adapter_dir = tmp_path / "sft-lora"
     base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
@@ -154,13 +152,23 @@ def test_lora_adapter_is_merged_or_loaded(tiny_model_dir, rl_files, tmp_path, mo
     lora.save_pretrained(adapter_dir)
     AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(adapter_dir)
 
+    from profit_rl.grpo import build_trainer, parse_args
+
     merged = tmp_path / "merged"
-    assert main(grpo_args(adapter_dir, rl_files, merged, max_steps=1, save_steps=1)) == 0
+    trainer, _, pool = build_trainer(*parse_args(grpo_args(adapter_dir, rl_files, merged, max_steps=1, save_steps=1)))
+    params = dict(trainer.model.named_parameters())
+    assert not any("lora" in name for name in params) and all(p.requires_grad for p in params.values())
+    trainer.train()
     assert (merged / "checkpoint-1" / "model.safetensors").is_file()
     assert not (merged / "checkpoint-1" / "adapter_config.json").exists()
 
     loaded = tmp_path / "loaded"
-    assert main(grpo_args(adapter_dir, rl_files, loaded, max_steps=1, save_steps=1, adapter="load")) == 0
+    trainer, _, pool = build_trainer(
+        *parse_args(grpo_args(adapter_dir, rl_files, loaded, max_steps=1, save_steps=1, adapter="load"))
+    )
+    trainable = [name for name, p in trainer.model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora" in name for name in trainable)
+    trainer.train()
     assert (loaded / "checkpoint-1" / "adapter_config.json").is_file()
 
 
@@ -172,5 +180,6 @@ def test_recipes_parse(recipe):
     script_args, training_args, model_args = parse_args(["--config", str(recipe), "--use_cpu", "true", "--bf16", "false"])
     assert training_args.num_generations >= 2 and training_args.max_completion_length > 0
     assert training_args.loss_type and training_args.beta >= 0
-    assert len(build_reward_funcs(script_args, training_args)) == len(training_args.reward_weights)
+    funcs = build_reward_funcs(script_args, training_args)
+    assert funcs and (training_args.reward_weights is None or len(funcs) == len(training_args.reward_weights))
     assert model_args.model_name_or_path

@@ -47,8 +47,9 @@ EQUIVALENCE_TABLE = [
     ("10,\\!080", "\\boxed{10080}", 1.0),
     ("7", "\\boxed{8}", 0.0),  # wrong
     ("7", "first \\boxed{7}, no wait, \\boxed{8}", 0.0),  # last box counts
-    ("7", "the answer is 7", 1.0),  # an explicit answer phrase is read
-    ("7", "I computed 3 + 4 = 7", 0.0),  # a stray number is not an answer
+    ("7", "the answer is 7", 0.0),  # the prompt asks for \\boxed{}: an unboxed answer earns nothing
+    ("7", "I computed 3 + 4 = 7", 0.0),  # nor does a stray number
+    ("7", "so\n#### 7", 1.0),  # a GSM8K-style final line is read
     ("7", "", 0.0),  # no answer at all
     ("7", "\\boxed{7", 0.0),  # box never closed
 ]
@@ -57,13 +58,17 @@ EQUIVALENCE_TABLE = [
 def test_equivalence_table(pool):
     golds = [g for g, _, _ in EQUIVALENCE_TABLE]
     completions = [c for _, c, _ in EQUIVALENCE_TABLE]
-    scores, stats = pool.score(golds, completions)
+    scores = accuracy_reward(completions, answer=golds, pool=pool)
+    scores_again, stats = pool.score(golds, completions, fallback="none")
     wrong = [(g, c, s, e) for (g, c, e), s in zip(EQUIVALENCE_TABLE, scores) if s != e]
     assert wrong == []
     assert stats.timeouts == 0 and stats.errors == 0
     assert stats.correct == sum(e for *_, e in EQUIVALENCE_TABLE)
     # the in-process function gives the same answers: the pool only adds the deadline
-    assert [score_answer(g, c)[1] for g, c in zip(golds, completions)] == scores
+    assert scores_again == scores == [score_answer(g, c, fallback="none")[1] for g, c in zip(golds, completions)]
+    # evals may read "the answer is X" (fallback="answer_is"): same table, one more item right
+    lenient, _ = pool.score(golds, completions, fallback="answer_is")
+    assert [i for i, (a, b) in enumerate(zip(scores, lenient)) if a != b] == [golds.index("7") + 2]
 
 
 def test_gold_unparseable_scores_none(pool):
@@ -73,6 +78,9 @@ def test_gold_unparseable_scores_none(pool):
 
 def test_verify_extracted_pairs(pool):
     assert pool.verify([("\\frac{1}{2}", "0.5"), ("3", "4"), ("\\pi", "\\pi")]) == [1.0, 0.0, 1.0]
+    scores, outcomes, stats = pool.verify_detailed([("1", "1"), ("", "1"), ("1", "2^{2^{2^{2^{2^{2}}}}}")])
+    assert scores == [1.0, None, 0.0] and stats.timeouts == 1
+    assert [o for o, _ in outcomes] == ["ok", "gold_unparseable", "timeout"] and "deadline" in outcomes[2][1]
 
 
 def test_accuracy_reward_trl_signature(pool):
@@ -180,3 +188,36 @@ def test_killed_caller_leaves_no_orphans():
     while any(_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(_alive(p) for p in pids)
+
+
+@pytest.mark.slow
+def test_timeouts_reach_the_trainer_metrics():
+    """A completion that hangs sympy scores 0 and is counted in `rewards/timeouts` through TRL's log_metric."""
+    logged = {}
+    with VerifierPool(num_workers=2, timeout=0.5) as fast_deadline:
+        scores = accuracy_reward(
+            ["\\boxed{2^{2^{2^{2^{2^{2}}}}}}", "\\boxed{4}"],
+            answer=["4", "4"],
+            log_metric=lambda name, value: logged.__setitem__(name, value),
+            pool=fast_deadline,
+        )
+    assert scores == [0.0, 1.0]
+    assert logged["rewards/timeouts"] == 1.0 and logged["rewards/errors"] == 0.0
+
+
+def test_interrupted_batch_leaves_a_working_pool(monkeypatch):
+    """An exception mid-batch (Ctrl-C in the trainer) must not leave workers holding stale items."""
+    import rewards.pool as pool_module
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with VerifierPool(num_workers=1, timeout=5.0) as p:
+        stale = p.worker_pids()
+        with monkeypatch.context() as patch:
+            patch.setattr(pool_module, "wait_for_any", interrupt)
+            with pytest.raises(KeyboardInterrupt):
+                p.score(["1"], ["\\boxed{1}"])
+        scores, stats = p.score(["1", "2"], ["\\boxed{1}", "\\boxed{3}"])
+        assert scores == [1.0, 0.0] and stats.errors == 0
+        assert p.worker_pids() != stale  # the worker that held the interrupted item was replaced

@@ -12,7 +12,7 @@ from profit_rl.rl_data import (
     load_rl_dataset,
     normalize_problem,
 )
-from rewards.answers import BOXED_INSTRUCTION
+from rewards.answers import BOXED_INSTRUCTION, math_user_message
 
 
 def write_jsonl(path, rows):
@@ -72,7 +72,8 @@ def test_decontamination_and_prompts(tmp_path):
     test = write_jsonl(tmp_path / "test.jsonl", [{"problem": "what is  \\frac{1}{2} + 1 ?", "answer": "1.5"}])
     rows, report = load_rl_dataset(str(train), decontaminate_against=[str(test)])
     assert report.decontaminated == 1 and report.kept == 1
-    assert rows == [{"prompt": [{"role": "user", "content": f"Compute 2+2.\n\n{BOXED_INSTRUCTION}"}], "answer": "4"}]
+    assert rows == [{"prompt": [{"role": "user", "content": math_user_message("Compute 2+2.")}], "answer": "4"}]
+    assert math_user_message("Compute 2+2.") == f"Compute 2+2.\n{BOXED_INSTRUCTION}"  # the one math prompt (evals, SFT)
     plain, _ = load_rl_dataset(str(train), decontaminate_against=[], prompt_format="plain", max_rows=1)
     assert plain[0]["prompt"].startswith("Problem: What is") and plain[0]["prompt"].endswith("Solution:")
 

@@ -195,3 +195,22 @@ def test_checkpoint_save_and_resume_gives_the_same_model(tiny_model_dir, tmp_pat
 def test_config_errors(tmp_path, overrides, message):
     with pytest.raises(ValueError, match=message):
         config(tmp_path, **overrides)
+
+
+def test_end_of_turn_is_kept_on_request_and_its_loss_is_warned_about(tiny_model_dir, tmp_path):
+    # tau 0.5 drops every token of a random model, the end-of-turn one included
+    warn_run = ProFitSFTTrainer(str(tiny_model_dir), args=config(tmp_path / "a", tau=0.5), train_dataset=sft_rows())
+    with pytest.warns(UserWarning, match="will not learn to stop"):
+        first_batch_loss_and_grads(warn_run)
+    assert warn_run._selection_sums["train"][2] == 0  # nothing kept
+
+    keep_run = ProFitSFTTrainer(
+        str(tiny_model_dir), args=config(tmp_path / "b", tau=0.5, keep_end_of_turn=True), train_dataset=sft_rows()
+    )
+    batch = keep_run._prepare_inputs(next(iter(keep_run.get_train_dataloader())))
+    end_id = keep_run.processing_class.convert_tokens_to_ids("<|im_end|>")
+    n_end = int(((batch["labels"][:, 1:] == end_id)).sum())
+    assert n_end == 4  # one per completion of the batch
+    keep_run.model.train()
+    loss = keep_run.compute_loss(keep_run.model, batch)
+    assert keep_run._selection_sums["train"][2] == n_end and loss > 0  # exactly the end-of-turn tokens are trained

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from .base import Benchmark, Problem
 
-INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
 
 
 # Completions without a box or "####" line fall back to "the answer is X", then the last number: the usual protocol
@@ -45,7 +44,9 @@ class MathBenchmark(Benchmark):
     scorer = f"rewards.answers.extract_answer(fallback={FALLBACK})+rewards.pool(math-verify)"
 
     def prompt(self, problem: Problem) -> list[dict]:
-        return [{"role": "user", "content": f"{problem.question}\n{INSTRUCTION}"}]
+        from rewards.answers import math_user_message
+
+        return [{"role": "user", "content": math_user_message(problem.question)}]
 
     def extract(self, problem: Problem, completion: str) -> str | None:
         from rewards.answers import extract_answer

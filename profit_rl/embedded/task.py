@@ -22,10 +22,11 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from rewards.answers import math_user_message
+
 # The user turn of the SFT set is `user_message(statement)`: the statement, a newline, then Qwen's math instruction,
 # exactly what the evals' math benchmarks send (evals/benchmarks/mathlike.py), so a model trained here is prompted the
 # same way at test time. The GRPO and test sets carry the bare statement and let their loaders add the instruction.
-INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
 
 NAMES = [
     ("Mia", "she"), ("Noah", "he"), ("Ava", "she"), ("Liam", "he"), ("Zoe", "she"), ("Omar", "he"), ("Lena", "she"),
@@ -270,7 +271,7 @@ def core_char_mask(segments: list[tuple[str, bool]]) -> list[bool]:
 
 def user_message(problem_statement: str) -> str:
     """The user turn: the statement, then the math instruction."""
-    return f"{problem_statement}\n{INSTRUCTION}"
+    return math_user_message(problem_statement)
 
 
 def pretraining_document(problem: Problem, solution: str) -> str:

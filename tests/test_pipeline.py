@@ -1,0 +1,93 @@
+"""The pipeline: the dry-run plan of a multi-GPU model, skip-when-done, and a smoke run of every stage."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from profit_rl.pipeline import DONE, Step, main as pipeline_main, parse_args, plan, resolve_profile
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_dry_run_prints_the_multi_gpu_plan_through_make():
+    out = subprocess.run(
+        ["make", "-s", "sft-then-rl", "MODEL=Qwen3-0.6B-Base", "NUM_GPUS=8", "DRY_RUN=1"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = [line for line in out.stdout.splitlines() if line and not line.startswith("#")]
+    commands = [line for line in lines if " -m " in line]
+    assert len(commands) == 10, out.stdout
+    sft = [c for c in commands if "profit_rl.sft" in c]
+    assert len(sft) == 2 and all("accelerate.commands.launch --config_file recipes/accelerate_configs/zero2.yaml "
+                                 "--num_processes 8" in c for c in sft)
+    assert any("--config recipes/Qwen3-0.6B-Base/sft/profit.yaml" in c for c in sft)
+    assert any("--config recipes/Qwen3-0.6B-Base/sft/sft.yaml" in c for c in sft)
+    grpo = [c for c in commands if "profit_rl.grpo" in c]
+    assert len(grpo) == 2 and all("--config recipes/Qwen3-0.6B-Base/grpo/math.yaml" in c for c in grpo)
+    evals = [c for c in commands if "evals.cli" in c or "evals.curves" in c]
+    assert len(evals) == 4 and all("--backend vllm --data-parallel-size 8" in c for c in evals)
+    # the GPU recipe really samples with vLLM (colocated with training)
+    assert "use_vllm: true" in (REPO / "recipes/Qwen3-0.6B-Base/grpo/math.yaml").read_text()
+
+
+def test_dry_run_is_the_plan_the_real_run_executes(tmp_path, capsys):
+    pipeline_main(["--model", "Qwen3-4B-Base", "--num-gpus", "4", "--dry-run", "--output-root", str(tmp_path)])
+    printed = [line for line in capsys.readouterr().out.splitlines() if line and not line.startswith("#")]
+    args = parse_args(["--model", "Qwen3-4B-Base", "--num-gpus", "4", "--output-root", str(tmp_path)])
+    steps = plan(resolve_profile(args), ["profit", "sft"], tmp_path)
+    assert printed == [step.shell() for step in steps]
+    assert not any(tmp_path.iterdir())  # nothing was run or written
+
+
+def test_methods_without_a_recipe_use_the_baseline_recipe_with_their_rule(tmp_path):
+    args = parse_args(["--model", "Qwen3-0.6B-Base", "--output-root", str(tmp_path)])
+    steps = plan(resolve_profile(args), ["band", "sft"], tmp_path)
+    band = next(s for s in steps if s.name == "sft/band")
+    assert "recipes/Qwen3-0.6B-Base/sft/sft.yaml" in band.argv and band.argv[band.argv.index("--selection") + 1] == "band"
+    with pytest.raises(SystemExit, match="unknown method"):
+        plan(resolve_profile(args), ["nonsense"], tmp_path)
+
+
+def test_step_is_done_only_with_a_marker_for_the_same_command(tmp_path):
+    step = Step("sft", "x", ["python", "-c", "pass"], tmp_path / "out")
+    assert not step.done()
+    step.mark_done(1.0)
+    assert step.done()
+    changed = Step("sft", "x", ["python", "-c", "pass", "--tau", "0.2"], tmp_path / "out")
+    assert not changed.done()  # a changed command reruns
+
+
+@pytest.mark.slow
+def test_smoke_run_writes_every_artifact_and_a_rerun_skips_everything(tmp_path):
+    cmd = [sys.executable, "-m", "profit_rl.pipeline", "--smoke", "--output-root", str(tmp_path)]
+    first = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    root = tmp_path / "embedded"
+    assert (root / "base" / "model" / "config.json").is_file()
+    assert sum(1 for _ in (root / "base" / "sft.jsonl").open()) >= 1000
+    for method in ("profit", "sft"):
+        assert (root / method / "sft" / "model.safetensors").is_file()
+        assert json.loads((root / method / "eval" / "sft" / "results.json").read_text())["benchmarks"]["embedded"]
+        assert (root / method / "grpo" / "checkpoint-1" / "config.json").is_file()
+        assert (root / method / "grpo" / "checkpoint-2" / "config.json").is_file()
+    assert (root / "base" / "eval" / "results.json").is_file()
+    rows = list(csv.DictReader((root / "curves" / "curves.csv").open()))
+    assert sorted((r["run"], r["step"]) for r in rows) == [
+        ("profit-init", "1"), ("profit-init", "2"), ("sft-init", "1"), ("sft-init", "2")]
+    assert (root / "curves" / "curves.png").stat().st_size > 5000
+    report = (root / "report.md").read_text()
+    for section in ("After SFT (Table 1)", "profit SFT − sft SFT", "GRPO from each SFT checkpoint",
+                    "Final GRPO checkpoint: profit-init − sft-init", "Settings", "report/curves.png"):
+        assert section in report
+    assert (root / "report" / "curves.png").is_file()
+    assert f"report: {root / 'report.md'}" in first.stdout
+
+    second = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0
+    assert second.stdout.count("done, skipped") == 10
+    assert len(list(root.rglob(DONE))) == 10
