@@ -108,23 +108,25 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--methods", default="sft,profit")
     parser.add_argument("--skip-base-eval", action="store_true")
+    parser.add_argument("--as-is", action="store_true",
+                        help="use the build in --base even if its cache key is not the current code's (design studies)")
     parser.add_argument("overrides", nargs="*", help="extra SFT flags, e.g. --learning_rate 5e-4")
     args, extra = parser.parse_known_args()
     torch.set_num_threads(args.threads)
 
     from profit_rl.embedded import task as T
-    from profit_rl.embedded.build import EmbeddedConfig, build_embedded, make_splits_for
+    from profit_rl.embedded.build import EmbeddedConfig, build_embedded, make_splits_for, paths_for
 
     t0 = time.time()
-    base = build_embedded(args.base, seed=args.seed)
+    base = paths_for(Path(args.base)) if args.as_is else build_embedded(args.base, seed=args.seed)
     info = json.loads(base.build_info.read_text())
     build_s = time.time() - t0
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     test_rows = [json.loads(line) for line in open(base.test)][: args.test_n]
     sft_rows = [json.loads(line) for line in open(base.sft)]
-    splits = make_splits_for(EmbeddedConfig.from_dict(info["config"]), args.seed)
-    segments = T.sft_segments(splits.sft, args.seed)
+    splits = make_splits_for(EmbeddedConfig.from_dict(info["config"]), info["seed"])
+    segments = T.sft_segments(splits.sft, info["seed"])
     assert [T.solution_text(s) for s in segments] == [r["completion"][0]["content"] for r in sft_rows]
 
     report = {"build_s": round(build_s, 1), "build": info["timings"], "premise": {"base": info["premise_base_model"]}}

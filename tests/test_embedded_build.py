@@ -12,7 +12,7 @@ from profit_rl.embedded.build import EmbeddedConfig, build_embedded, cached_key
 MINI = EmbeddedConfig(
     n_test=6, n_grpo=5, n_sft=12, vocab_size=400, tokenizer_documents=300, hidden_size=32, num_hidden_layers=2,
     intermediate_size=64, num_attention_heads=2, num_key_value_heads=1, head_dim=16, pretrain_steps=8, batch_size=4,
-    seq_len=64, warmup_steps=2, premise_rows=6,
+    seq_len=64, warmup_steps=2, premise_rows=6, check_problems=4,
 )
 
 
@@ -37,6 +37,7 @@ def test_build_writes_model_data_and_measurements(mini_build):
     premise = info["premise_base_model"]
     assert premise["n_core_tokens"] > 0 and premise["n_trivial_tokens"] > 0
     assert 0 <= premise["mean_p_core"] <= 1 and 0 <= premise["mean_p_trivial"] <= 1
+    assert 0 <= info["base_plain_greedy_accuracy"] <= 1
     # The jsonl files are exactly the task's splits for this seed.
     splits = T.make_splits(0, MINI.task, MINI.n_test, MINI.n_grpo, MINI.n_sft)
     assert [r["answer"] for r in test] == [str(p.answer) for p in splits.test]

@@ -72,6 +72,9 @@ def test_core_segments_hold_all_the_math_and_trivial_ones_none():
         for seg, core in segments:
             if not core:
                 assert not re.search(r"\d|\\boxed|finds|loses|buys|gives away|wins|sells", seg), seg
+        # every decision is a core token: each step opens with the pronoun, the conclusion with "So"
+        core_segments = [seg for seg, core in segments if core]
+        assert core_segments.count(problem.pron.capitalize()) == len(problem.events) and "So" in core_segments
         # each event of the problem appears literally, as core text, in problem order
         core_text = " | ".join(seg for seg, core in segments if core)
         assert re.findall(r"(?:finds|loses|buys|gives away|wins|sells) \d+", core_text) == [

@@ -89,3 +89,34 @@ def premise_stats(probs: torch.Tensor, is_core: torch.Tensor, tau: float = 0.1) 
         "trivial_share_of_dropped": float((~is_core & low).sum()) / n_low if n_low else math.nan,
         "trivial_share_of_all": float((~is_core).float().mean()) if probs.numel() else math.nan,
     }
+
+
+@torch.no_grad()
+def plain_format_accuracy(model, tokenizer, problems, max_new_tokens: int = 128, batch_size: int = 64) -> float:
+    """Greedy accuracy of a *base* model in its own pretraining layout ("Problem: ...\nSolution:"), last box vs gold.
+
+    A base model that has learned the task reads each event's amount from the problem; one that has not (pretraining
+    too short for the copying circuit to form) still writes fluent solutions with made-up amounts and scores near 0.
+    Chat-layout accuracy cannot tell these apart before SFT, this can.
+    """
+    import re
+
+    from .task import pretraining_document
+
+    boxed = re.compile(r"\\boxed\{([^{}]*)\}")
+    eos = [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|endoftext|>")]
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    correct = 0
+    try:
+        for lo in range(0, len(problems), batch_size):
+            chunk = problems[lo : lo + batch_size]
+            prompts = [pretraining_document(p, "").rstrip() for p in chunk]
+            enc = tokenizer(prompts, return_tensors="pt", padding=True)
+            out = model.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens, eos_token_id=eos,
+                                 pad_token_id=tokenizer.pad_token_id)
+            for problem, text in zip(chunk, tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :])):
+                found = boxed.findall(text.split("<|endoftext|>")[0])
+                correct += bool(found) and found[-1].strip() == str(problem.answer)
+    finally:
+        tokenizer.padding_side = side
+    return correct / max(1, len(problems))

@@ -107,12 +107,12 @@ class TaskConfig:
     """
 
     min_ops: int = 2
-    max_ops: int = 4
+    max_ops: int = 5
     start_min: int = 2
     start_max: int = 20
     operand_min: int = 1
-    operand_max: int = 9
-    max_value: int = 30
+    operand_max: int = 15
+    max_value: int = 60
     phrasings_per_problem: int = 1
     terse_fraction: float = 0.0
 
