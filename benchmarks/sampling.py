@@ -66,22 +66,25 @@ def main():
     fixed = dict(min_new_tokens=args.new_tokens)
     k = args.k
 
+    # The arms are interleaved batch by batch (sampler, grouped, separate on the same 8 prompts, then the next 8), so
+    # a change in machine load during the run hits every arm alike; each arm's time is the sum over batches.
     arms = {
         # the GRPO sense of a group: one prompt's k samples in one call (prefill once, decode k rows)
-        "grouped": (lambda: [sampler.generate([t], k, settings, **fixed) for t in texts], len(texts)),
+        "grouped": (lambda batch: [sampler.generate([t], k, settings, **fixed) for t in batch], len(texts)),
         # the same k samples as k calls of one sample each
-        "separate": (lambda: [sampler.generate([t], 1, settings, **fixed) for t in texts for _ in range(k)],
+        "separate": (lambda batch: [sampler.generate([t], 1, settings, **fixed) for t in batch for _ in range(k)],
                      len(texts) * k),
         # what `profit-rl eval` does: batch_size prompts per call, k samples each
-        "sampler": (lambda: [sampler.generate(b, k, settings, **fixed) for b in batches], len(batches)),
+        "sampler": (lambda batch: sampler.generate(batch, k, settings, **fixed), len(batches)),
     }
     torch.manual_seed(0)
     sampler.generate(texts[:2], 2, settings, **fixed)  # warm-up (first-call allocations)
-    timings = {}
-    for name, (fn, _) in arms.items():
-        start = time.perf_counter()
-        fn()
-        timings[name] = time.perf_counter() - start
+    timings = dict.fromkeys(arms, 0.0)
+    for batch in batches:
+        for name, (fn, _) in arms.items():
+            start = time.perf_counter()
+            fn(batch)
+            timings[name] += time.perf_counter() - start
     n_samples = len(texts) * k
     result = {
         "prompts": len(texts), "k": k, "batch_size": args.batch_size, "new_tokens": args.new_tokens,

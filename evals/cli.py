@@ -38,6 +38,8 @@ def add_sampling_args(p: argparse.ArgumentParser):
     g.add_argument("--no-chat-template", action="store_true", help="send raw question text, no chat template")
     g.add_argument("--batch-size", type=int, default=d.batch_size,
                    help="transformers: prompts per generate() call, each with k sequences (default: %(default)s)")
+    g.add_argument("--cpu-threads", type=int, default=None,
+                   help="transformers on CPU: torch threads (default: torch's; use 1 on a CPU shared with other jobs)")
     g.add_argument("--dtype", default=d.dtype, choices=["auto", "bf16", "fp16", "fp32"], help="default: %(default)s")
     g.add_argument("--tensor-parallel-size", type=int, default=d.tensor_parallel_size, help="vllm (default: 1)")
     g.add_argument("--data-parallel-size", type=int, default=d.data_parallel_size, help="vllm (default: 1)")
@@ -78,6 +80,7 @@ def settings_from_args(args) -> SamplingSettings:
     return SamplingSettings(
         temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, max_new_tokens=args.max_new_tokens,
         seed=args.seed, chat_template=not args.no_chat_template, batch_size=args.batch_size, dtype=args.dtype,
+        cpu_threads=args.cpu_threads,
         tensor_parallel_size=args.tensor_parallel_size, data_parallel_size=args.data_parallel_size,
         gpu_memory_utilization=args.gpu_memory_utilization, vllm_chunk=args.vllm_chunk,
     )

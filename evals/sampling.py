@@ -46,6 +46,9 @@ class SamplingSettings:
     tensor_parallel_size: int = field(default=1, metadata={"help": "vLLM: GPUs per model replica."})
     data_parallel_size: int = field(default=1, metadata={"help": "vLLM: model replicas, each on its own GPUs."})
     gpu_memory_utilization: float = field(default=0.9, metadata={"help": "vLLM: fraction of GPU memory to use."})
+    cpu_threads: int | None = field(
+        default=None, metadata={"help": "transformers on CPU: torch threads (None: torch's default). On a CPU shared "
+                                        "with other jobs, fewer threads than cores avoids oversubscription."})
     dtype: str = field(default="auto", metadata={"help": "Model dtype: auto (bf16 on GPU, fp32 on CPU), bf16, fp16, fp32."})
 
     def fingerprint(self) -> dict:
@@ -98,6 +101,8 @@ class TransformersSampler:
 
         self.settings = settings or SamplingSettings()
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if self.settings.cpu_threads:
+            torch.set_num_threads(self.settings.cpu_threads)
         dtype = {"auto": torch.bfloat16 if self.device != "cpu" else torch.float32, "bf16": torch.bfloat16,
                  "fp16": torch.float16, "fp32": torch.float32}[self.settings.dtype]
         self.tokenizer = AutoTokenizer.from_pretrained(model_name_or_path)
