@@ -252,9 +252,13 @@ def banner(index: int, steps: list[Step], started: float) -> str:
             f"(elapsed {(time.time() - started) / 60:.1f} min{eta}) ===")
 
 
-def run(steps: list[Step], dry_run: bool = False) -> None:
+def run(steps: list[Step], dry_run: bool = False, cpu: bool = False) -> None:
     started = time.time()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    if cpu:
+        # One OpenMP thread per process on CPU: tiny models gain nothing from two, and two spin-waiting threads beside
+        # the reward workers ran a step ~10x slower (docs: the embedded default). An explicit setting wins.
+        env.setdefault("OMP_NUM_THREADS", "1")
     for index, step in enumerate(steps):
         if dry_run:
             print(f"# [{index + 1}/{len(steps)}] {step.stage}: {step.name} -> {step.output}")
@@ -302,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         args.seed = seed
         profile = resolve_profile(args)
         steps = plan(profile, methods, Path(args.output_root))
-        run(steps, dry_run=args.dry_run)
+        run(steps, dry_run=args.dry_run, cpu=profile.num_gpus == 0)
         roots.append(Path(args.output_root) / profile.name)
     if args.seeds and not args.dry_run:
         from .report import aggregate_seeds
