@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 
 from rewards.answers import math_user_message
 
-# The user turn of the SFT set is `user_message(statement)`: the statement, a newline, then Qwen's math instruction,
-# exactly what the evals' math benchmarks send (evals/benchmarks/mathlike.py), so a model trained here is prompted the
-# same way at test time. The GRPO and test sets carry the bare statement and let their loaders add the instruction.
+# The user turn of the SFT set is `user_message(statement)` = `rewards.answers.math_user_message`: the statement, a
+# newline, then Qwen's boxed instruction, exactly what the GRPO loader and the evals build from the bare statement
+# that the GRPO and test sets carry, so a model is evaluated on the prompt it was trained on.
 
 NAMES = [
     ("Mia", "she"), ("Noah", "he"), ("Ava", "she"), ("Liam", "he"), ("Zoe", "she"), ("Omar", "he"), ("Lena", "she"),
@@ -96,7 +96,7 @@ class TaskConfig:
 
     Args:
         min_ops, max_ops: number of events (distinct roles, at most 6) in a chain; accuracy compounds over them,
-            so this is the difficulty knob.
+            so this is the difficulty knob (with max_value, which sets how many steps carry or borrow).
         start_min, start_max: range of the starting amount.
         operand_min, operand_max: range of each added or removed amount.
         max_value: no intermediate value exceeds it (and none goes below 0), which bounds the arithmetic facts the
@@ -111,7 +111,7 @@ class TaskConfig:
     start_min: int = 2
     start_max: int = 20
     operand_min: int = 1
-    operand_max: int = 15
+    operand_max: int = 9   # one digit: 1-15 left a 1,000-step base copying only 31-45% of the amounts right
     max_value: int = 60
     phrasings_per_problem: int = 1
     terse_fraction: float = 0.0
