@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 
 from rewards.answers import math_user_message
 
-# The user turn of the SFT set is `user_message(statement)`: the statement, a newline, then Qwen's math instruction,
-# exactly what the evals' math benchmarks send (evals/benchmarks/mathlike.py), so a model trained here is prompted the
-# same way at test time. The GRPO and test sets carry the bare statement and let their loaders add the instruction.
+# The user turn of the SFT set is `user_message(statement)` = `rewards.answers.math_user_message`: the statement, a
+# newline, then Qwen's boxed instruction, exactly what the GRPO loader and the evals build from the bare statement
+# that the GRPO and test sets carry, so a model is evaluated on the prompt it was trained on.
 
 NAMES = [
     ("Mia", "she"), ("Noah", "he"), ("Ava", "she"), ("Liam", "he"), ("Zoe", "she"), ("Omar", "he"), ("Lena", "she"),
@@ -96,24 +96,27 @@ class TaskConfig:
 
     Args:
         min_ops, max_ops: number of events (distinct roles, at most 6) in a chain; accuracy compounds over them,
-            so this is the difficulty knob.
+            so this is the difficulty knob (with max_value, which sets how many steps carry or borrow).
         start_min, start_max: range of the starting amount.
         operand_min, operand_max: range of each added or removed amount.
         max_value: no intermediate value exceeds it (and none goes below 0), which bounds the arithmetic facts the
             model must learn.
-        phrasings_per_problem: how many independently drawn solution phrasings each pretraining problem gets.
+        phrasings_per_problem: how many independently drawn solution phrasings each pretraining problem gets, one
+            document each, adjacent in the packed corpus. Two make the events and equations recur literally, which
+            is what the copying circuit learns from (measured at 1,000 steps: 1 of 2 seeds learned to copy the
+            amounts with one phrasing per problem; with two, seed 0, which had failed, reached 98%).
         terse_fraction: share of pretraining documents whose solution is terse ("loses 4: 17 - 4 = 13. ..."), no
             phrasing at all; they carry the same copying and arithmetic in a third of the tokens.
     """
 
     min_ops: int = 2
     max_ops: int = 5
-    start_min: int = 2
-    start_max: int = 20
+    start_min: int = 100
+    start_max: int = 900
     operand_min: int = 1
-    operand_max: int = 15
-    max_value: int = 60
-    phrasings_per_problem: int = 1
+    operand_max: int = 9   # one digit: 1-15 left a 1,000-step base copying only 31-45% of the amounts right
+    max_value: int = 999   # three digits: with values up to 60 a base that reads the problem gets 99.7% of steps right
+    phrasings_per_problem: int = 2
     terse_fraction: float = 0.0
 
     def __post_init__(self):
