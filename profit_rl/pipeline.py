@@ -82,8 +82,8 @@ def resolve_profile(args) -> Profile:
         profile = Profile(
             name=root, recipes=RECIPES / "embedded", base_model=str(out / "model"), num_gpus=0, data_dir=str(out),
             benchmarks=["embedded"], curve_benchmark="embedded", eval_k=4, embedded=True, seed=seed,
-            # measured on 2 CPU cores (docs/readme/embedded.md); only used for the banner's ETA
-            eta={"data": 240, "sft": 90, "eval": 45, "grpo": 150, "curves": 60, "report": 5},
+            # seconds measured by `make sft-then-rl` on 2 shared CPU cores (README); only the banner's ETA uses them
+            eta={"data": 270, "sft": 40, "eval": 15, "grpo": 115, "curves": 70, "report": 5},
         )
     else:
         recipe_dir = RECIPES / model
