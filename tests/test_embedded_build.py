@@ -16,6 +16,18 @@ MINI = EmbeddedConfig(
 )
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Tiny models are all small-op overhead: 2 OpenMP threads on a shared 2-core machine ran this module ~20x slower
+    (120 s vs 5 s measured), so it runs with 1, as the embedded build itself does."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def mini_build(tmp_path_factory):
     out = tmp_path_factory.mktemp("embedded") / "base"

@@ -50,7 +50,15 @@ def smollm2_dir(out_dir: str | Path = DEFAULT_OUT_DIR) -> Path:
         raise ModuleNotFoundError("reading GGUF needs the gguf package: pip install gguf") from err
     logger.info("converting %s to %s (dequantising to float32; about a minute)", gguf, out_dir)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    # transformers flags a GGUF-loaded model as quantized and refuses to save it, although its weights are already
+    # dequantised float32: copy them into a plain model of the same config.
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(loaded.state_dict(), strict=True)
+    model.generation_config = loaded.generation_config
     staging = out_dir.with_name(out_dir.name + ".partial")
     tokenizer.save_pretrained(staging)
     model.save_pretrained(staging)
