@@ -16,6 +16,7 @@ NUM_GPUS ?= 0
 DRY_RUN ?= 0
 SEEDS ?= 3
 SMOKE ?= 0
+DATA_DIR ?=
 PIPELINE_ARGS ?=
 
 export HF_HUB_DISABLE_TELEMETRY := 1
@@ -39,7 +40,8 @@ test: install
 
 sft-then-rl: install
 	$(PY) -m profit_rl.pipeline --model "$(MODEL)" --methods "$(METHODS)" --num-gpus $(NUM_GPUS) \
-		$(if $(filter 1,$(DRY_RUN)),--dry-run,) $(if $(filter 1,$(SMOKE)),--smoke,) $(PIPELINE_ARGS)
+		$(if $(filter 1,$(DRY_RUN)),--dry-run,) $(if $(filter 1,$(SMOKE)),--smoke,) \
+		$(if $(DATA_DIR),--data-dir $(DATA_DIR),) $(PIPELINE_ARGS)
 
 reproduce-embedded: install
 	$(PY) -m profit_rl.pipeline --model embedded --methods "$(METHODS)" --seeds $(SEEDS) $(PIPELINE_ARGS)
