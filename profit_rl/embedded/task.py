@@ -61,7 +61,7 @@ STATEMENT_QUESTION = ["How many {items} does {name} have now?"]
 # make the next core token compete with the slot's options and put it in the low-p tail too). A first version opened
 # steps with a free connective ("Then", "Next", ...) and the conclusion with a free closer ("Therefore", ...): the
 # stop/continue decision then lived in low-p phrasing tokens, which ProFit drops by design, and ProFit SFT lost to
-# plain SFT by 18 points, almost all of it on stopping after the wrong number of steps (docs/readme/embedded.md).
+# plain SFT by 18 points, almost all of it on stopping after the wrong number of steps (README.md).
 # That is the paper's premise failing, not holding; the layout below is the one where it holds.
 OPENINGS = [
     "Let's solve it step by step. ", "We go through it in order. ", "Okay, let's count. ", "Here is how it goes. ",
