@@ -7,8 +7,6 @@ token with a model, in exactly the chat layout SFT trains on, and splits the pro
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 
@@ -67,27 +65,27 @@ def reference_token_probs(model, tokenizer, prompts: list[list[dict]], segments:
 
 
 def premise_stats(probs: torch.Tensor, is_core: torch.Tensor, tau: float = 0.1) -> dict:
-    """The numbers the README quotes: mean p of core and trivial tokens, and who sits at or below tau."""
-    core, trivial = probs[is_core], probs[~is_core]
-    low = probs <= tau
-    n_low = int(low.sum())
+    """The numbers the README quotes: mean p of core and trivial tokens, and who sits at or below tau.
 
-    def mean(x):
-        return float(x.mean()) if x.numel() else math.nan
+    A flat view of `profit_rl.token_stats.class_stats` (the statistics `profit-rl inspect` reports) with ProFit's
+    rule at tau: a token is dropped when p <= tau."""
+    from ..token_stats import class_stats
 
+    p, core = probs.double().numpy(), is_core.bool().numpy()
+    stats = class_stats(p, core, kept=p > tau)
     return {
         "tau": tau,
-        "n_core_tokens": int(core.numel()),
-        "n_trivial_tokens": int(trivial.numel()),
-        "mean_p_core": mean(core),
-        "mean_p_trivial": mean(trivial),
-        "median_p_core": float(core.median()) if core.numel() else math.nan,
-        "median_p_trivial": float(trivial.median()) if trivial.numel() else math.nan,
-        "frac_core_at_or_below_tau": mean((core <= tau).float()),
-        "frac_trivial_at_or_below_tau": mean((trivial <= tau).float()),
+        "n_core_tokens": stats["core"]["tokens"],
+        "n_trivial_tokens": stats["trivial"]["tokens"],
+        "mean_p_core": stats["core"]["mean_p"],
+        "mean_p_trivial": stats["trivial"]["mean_p"],
+        "median_p_core": stats["core"]["median_p"],
+        "median_p_trivial": stats["trivial"]["median_p"],
+        "frac_core_at_or_below_tau": stats["core"]["dropped_fraction"],
+        "frac_trivial_at_or_below_tau": stats["trivial"]["dropped_fraction"],
         # Of the tokens ProFit drops (p <= tau), the share that is phrasing: the premise says most.
-        "trivial_share_of_dropped": float((~is_core & low).sum()) / n_low if n_low else math.nan,
-        "trivial_share_of_all": float((~is_core).float().mean()) if probs.numel() else math.nan,
+        "trivial_share_of_dropped": stats["trivial_share_of_dropped"],
+        "trivial_share_of_all": stats["trivial_share_of_all"],
     }
 
 
