@@ -104,3 +104,35 @@ def test_eval_benchmark_reads_the_test_set_and_prompts_like_the_sft_set(mini_bui
     wrong = f"So the answer is \\boxed{{{int(problems[0].gold) + 1}}}."
     scores = [score for _, score, _ in bench.score_many([(problems[0], right), (problems[0], wrong)])]
     assert scores == [1.0, 0.0]
+
+
+def test_data_only_writes_the_builds_exact_files_and_no_model(mini_build, tmp_path):
+    """`--data-only` (the SmolLM2 profile's data step) gives a pretrained model the embedded default's problems."""
+    from profit_rl.embedded.build import main, paths_for, write_task_data
+
+    only = paths_for(tmp_path / "mini")
+    write_task_data(only, MINI, seed=0)
+    for name in ("sft", "grpo", "test"):
+        assert getattr(only, name).read_bytes() == getattr(mini_build, name).read_bytes(), name
+    assert not only.model_dir.exists() and not only.build_info.exists()
+
+    assert main(["--data-only", "--out-dir", str(tmp_path / "default")]) == 0  # the CLI, default task sizes
+    default = EmbeddedConfig()
+    sizes = [sum(1 for _ in open(tmp_path / "default" / f"{n}.jsonl")) for n in ("sft", "grpo", "test")]
+    assert sizes == [default.n_sft, default.n_grpo, default.n_test]
+    assert not (tmp_path / "default" / "model").exists()
+
+
+def test_task_overrides_change_the_problems_and_bad_ones_fail_by_name(tmp_path):
+    from profit_rl.embedded.build import main, task_config
+
+    assert task_config(["max_ops=3", "start_min=10", "start_max=90", "max_value=99"]) == T.TaskConfig(
+        max_ops=3, start_min=10, start_max=90, max_value=99)
+    assert main(["--data-only", "--out-dir", str(tmp_path), "--task", "max_ops=2", "--task", "start_min=10",
+                 "--task", "start_max=90", "--task", "max_value=99"]) == 0
+    rows = read_jsonl(tmp_path / "test.jsonl")
+    assert all(0 <= int(r["answer"]) <= 99 and r["problem"].count(". ") <= 3 for r in rows)
+    for bad, message in ((["nope=1"], "FIELD=VALUE"), (["max_ops=x"], "not a number"), (["max_ops=9"], "max_ops"),
+                         (["start_max=90"], "start_min <= start_max")):
+        with pytest.raises(SystemExit, match=message):
+            task_config(bad)

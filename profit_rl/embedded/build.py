@@ -145,6 +145,18 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
             f.write(json.dumps(row) + "\n")
 
 
+def write_task_data(paths: EmbeddedPaths, config: EmbeddedConfig, seed: int) -> tuple[T.Splits, list[dict]]:
+    """Write the task's SFT, GRPO and test files (no model): what `--data-only` gives a pretrained model such as
+    SmolLM2-135M, so it trains and is evaluated on exactly the problems of the embedded default with the same seed."""
+    splits = make_splits_for(config, seed)
+    sft_rows = T.sft_rows(splits.sft, seed)
+    paths.root.mkdir(parents=True, exist_ok=True)
+    write_jsonl(paths.sft, sft_rows)
+    write_jsonl(paths.grpo, T.grpo_rows(splits.grpo))
+    write_jsonl(paths.test, T.test_rows(splits.test))
+    return splits, sft_rows
+
+
 def _lr_at(step: int, config: EmbeddedConfig) -> float:
     if step < config.warmup_steps:
         return config.learning_rate * (step + 1) / config.warmup_steps
@@ -262,12 +274,8 @@ def build_embedded(
     t0 = time.time()
 
     # 1. Data. Test first so resizing the SFT or GRPO set never changes the test problems.
-    splits = make_splits_for(config, seed)
+    splits, sft_rows = write_task_data(staged, config, seed)
     reserved = {p.key for p in splits.test + splits.grpo + splits.sft}
-    sft_rows = T.sft_rows(splits.sft, seed)
-    write_jsonl(staged.sft, sft_rows)
-    write_jsonl(staged.grpo, T.grpo_rows(splits.grpo))
-    write_jsonl(staged.test, T.test_rows(splits.test))
 
     # 2. Tokenizer, on corpus text plus the chat prompt's instruction (so it is a few tokens, not dozens).
     tokenizer_texts = list(T.pretraining_corpus(seed + 10_000, config.task, config.tokenizer_documents, reserved))
@@ -346,12 +354,34 @@ def build_embedded(
     return paths
 
 
+def task_config(overrides: list[str]) -> T.TaskConfig:
+    """`["max_ops=3", "max_value=99"]` -> a TaskConfig with those fields changed (and validated by it)."""
+    fields = {f.name: f.type for f in dataclasses.fields(T.TaskConfig)}
+    values = {}
+    for item in overrides:
+        name, sep, value = item.partition("=")
+        if not sep or name not in fields:
+            raise SystemExit(f"--task {item!r}: expected FIELD=VALUE with FIELD one of {', '.join(fields)}")
+        try:
+            values[name] = float(value) if "float" in str(fields[name]) else int(value)
+        except ValueError:
+            raise SystemExit(f"--task {item!r}: {value!r} is not a number") from None
+    try:
+        return T.TaskConfig(**values)
+    except ValueError as err:
+        raise SystemExit(f"--task: {err}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out-dir", default=str(DEFAULT_OUT_DIR), help="where the model and data go (%(default)s)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pretrain-steps", type=int, default=None, help="override the pretraining budget")
     parser.add_argument("--force", action="store_true", help="rebuild even if cached")
+    parser.add_argument("--task", action="append", default=[], metavar="FIELD=VALUE",
+                        help="override a task.TaskConfig field (repeatable), e.g. --task max_ops=3 --task max_value=99")
+    parser.add_argument("--data-only", action="store_true",
+                        help="write only sft.jsonl, grpo.jsonl and test.jsonl (seconds; for a pretrained model)")
     parser.add_argument(
         "--threads", type=int, default=1,
         help="torch intra-op threads (default 1: on a shared 2-core machine, 2 OpenMP threads spin-wait and run ~10x slower)",
@@ -364,6 +394,13 @@ def main(argv: list[str] | None = None) -> int:
     config = EmbeddedConfig()
     if args.pretrain_steps is not None:
         config = dataclasses.replace(config, pretrain_steps=args.pretrain_steps)
+    if args.task:
+        config = dataclasses.replace(config, task=task_config(args.task))
+    if args.data_only:
+        paths = paths_for(Path(args.out_dir))
+        splits, _ = write_task_data(paths, config, args.seed)
+        print(f"{len(splits.sft)} SFT, {len(splits.grpo)} GRPO, {len(splits.test)} test problems -> {paths.root}")
+        return 0
     paths = build_embedded(args.out_dir, seed=args.seed, config=config, force=args.force)
     print(json.dumps({k: str(v) for k, v in dataclasses.asdict(paths).items()}, indent=2))
     print(json.dumps(json.loads(paths.build_info.read_text())["premise_base_model"], indent=2))
