@@ -33,12 +33,17 @@ CSV_FIELDS = ["run", "run_dir", "step", "checkpoint", "benchmark", "k", "n_probl
               "avg_at_k_high", "pass_at_k", "pass_at_k_low", "pass_at_k_high", "n_errors"]
 
 
+# A checkpoint holds a full model (config.json) or a LoRA adapter (adapter_config.json: transformers loads its base
+# model from the path the adapter names, then the adapter).
+MODEL_FILES = ("config.json", "adapter_config.json")
+
+
 def find_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
-    """(step, path) of every checkpoint-N folder holding a model, by step."""
+    """(step, path) of every checkpoint-N folder holding a model or an adapter, by step."""
     found = []
     for child in run_dir.iterdir() if run_dir.is_dir() else []:
         match = CHECKPOINT.match(child.name)
-        if match and child.is_dir() and (child / "config.json").is_file():
+        if match and child.is_dir() and any((child / name).is_file() for name in MODEL_FILES):
             found.append((int(match.group(1)), child))
     return sorted(found)
 
@@ -47,8 +52,8 @@ def evaluate_run(run_dir: Path, label: str, benchmarks, problems, k_arg, setting
                  base_model: str | None = None):
     checkpoints = find_checkpoints(run_dir)
     if not checkpoints:
-        raise FileNotFoundError(f"{run_dir}: no checkpoint-N folders with a config.json (is this a training output "
-                                "dir? TRL saves checkpoint-N there every save_steps)")
+        raise FileNotFoundError(f"{run_dir}: no checkpoint-N folders with a config.json or adapter_config.json (is "
+                                "this a training output dir? TRL saves checkpoint-N there every save_steps)")
     if base_model:  # the model the run started from, drawn at step 0
         checkpoints = [(0, Path(base_model))] + [(step, ckpt) for step, ckpt in checkpoints if step != 0]
     rows = []

@@ -18,6 +18,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,18 @@ class SamplingSettings:
         return asdict(self)
 
 
+def load_causal_lm(model_name_or_path: str, dtype):
+    """A full checkpoint, or a LoRA adapter folder (a LoRA SFT output, or a GRPO checkpoint that trained one) merged
+    into the base model its adapter_config.json names: merged, sampling costs what the full model costs."""
+    from transformers import AutoModelForCausalLM
+
+    if not (Path(model_name_or_path) / "adapter_config.json").is_file():
+        return AutoModelForCausalLM.from_pretrained(model_name_or_path, dtype=dtype)
+    from peft import AutoPeftModelForCausalLM
+
+    return AutoPeftModelForCausalLM.from_pretrained(model_name_or_path, dtype=dtype).merge_and_unload()
+
+
 def render_prompt(tokenizer, messages: list[dict], chat_template: bool = True) -> str:
     if not chat_template:
         return "\n\n".join(m["content"] for m in messages)
@@ -97,7 +110,7 @@ class TransformersSampler:
     def __init__(self, model_name_or_path: str, settings: SamplingSettings | None = None, device: str | None = None,
                  share_prefill: bool = True):
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
 
         self.settings = settings or SamplingSettings()
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -109,7 +122,7 @@ class TransformersSampler:
         self.tokenizer.padding_side = "left"  # generation appends on the right, so prompts must end aligned
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(model_name_or_path, dtype=dtype).to(self.device).eval()
+        self.model = load_causal_lm(model_name_or_path, dtype).to(self.device).eval()
         self.max_positions = getattr(self.model.config, "max_position_embeddings", None)
         self.warned_context = False
         # transformers renamed generate()/forward()'s `past_key_values` to `cache`; use whichever this version has
@@ -288,6 +301,10 @@ def sampling_params_dict(settings: SamplingSettings, k: int) -> dict:
 
 
 def make_llm(model: str, settings: SamplingSettings, rank: int = 0):
+    if (Path(model) / "adapter_config.json").is_file():
+        raise ValueError(f"{model} is a LoRA adapter: the vLLM backend needs a full model. Evaluate it with --backend "
+                         "transformers (which merges the adapter), or merge it first (peft: merge_and_unload, "
+                         "save_pretrained)")
     from vllm import LLM
 
     return LLM(

@@ -237,3 +237,45 @@ def test_curves_over_two_checkpoints(tiny_model_dir, shared_data, tmp_path):
         assert curves.main(argv) == 0
     finally:
         evals.curves.build_sampler = original
+
+
+def test_lora_adapter_checkpoints_are_evaluated_merged_into_their_base(tiny_model_dir, shared_data, tmp_path):
+    """LoRA SFT outputs and GRPO checkpoints that trained an adapter hold adapter_config.json, not config.json: the
+    curves find them, and the sampler evaluates base + adapter (not the bare base, not a load error)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from evals.sampling import SamplingSettings, TransformersSampler
+
+    run = tmp_path / "grpo"
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    peft_model = get_peft_model(base, LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False))
+    peft_model.save_pretrained(run / "checkpoint-3")
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(run / "checkpoint-3")
+    assert not (run / "checkpoint-3" / "config.json").exists()
+    assert curves.find_checkpoints(run) == [(3, run / "checkpoint-3")]
+
+    sampler = TransformersSampler(str(run / "checkpoint-3"), SamplingSettings(), device="cpu")
+    ids = torch.tensor([[1, 2, 3, 4]])
+    with torch.no_grad():
+        merged = sampler.model(ids).logits
+        expected = peft_model.eval()(ids).logits
+        bare = AutoModelForCausalLM.from_pretrained(tiny_model_dir)(ids).logits
+    assert not hasattr(sampler.model, "peft_config")  # merged into plain weights: full-model sampling speed
+    assert torch.allclose(merged, expected, atol=1e-4) and not torch.allclose(merged, bare, atol=1e-3)
+
+    out = tmp_path / "curves"
+    argv = [str(run), "--benchmark", "gsm8k", "--k", "2", "--limit", "2", "--data-dir", str(shared_data),
+            "--output-dir", str(out), "--bootstrap", "100", *FAST]
+    assert curves.main(argv) == 0
+    with open(out / "curves.csv") as f:
+        assert [(r["step"], r["n_problems"]) for r in csv.DictReader(f)] == [("3", "2")]
+
+
+def test_vllm_backend_refuses_an_adapter_folder_by_name(tmp_path):
+    from evals.sampling import SamplingSettings, make_llm
+
+    (tmp_path / "adapter_config.json").write_text("{}")
+    with pytest.raises(ValueError, match="LoRA adapter.*--backend transformers"):
+        make_llm(str(tmp_path), SamplingSettings())
