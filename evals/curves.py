@@ -49,7 +49,7 @@ def find_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
 
 
 def evaluate_run(run_dir: Path, label: str, benchmarks, problems, k_arg, settings, backend, cache_root, n_boot,
-                 base_model: str | None = None):
+                 base_model: str | None = None, base_cache: Path | None = None):
     checkpoints = find_checkpoints(run_dir)
     if not checkpoints:
         raise FileNotFoundError(f"{run_dir}: no checkpoint-N folders with a config.json or adapter_config.json (is "
@@ -61,6 +61,8 @@ def evaluate_run(run_dir: Path, label: str, benchmarks, problems, k_arg, setting
         name = "base" if base_model and step == 0 else ckpt.name
         # under --cache-dir, runs are told apart by label (two runs are often both called "grpo")
         cache_dir = (cache_root / label.replace("/", "__") / name) if cache_root else run_dir / "eval" / name
+        if step == 0 and base_model and base_cache:  # the step-0 model's own eval output: its samples are reused
+            cache_dir = base_cache
         holder = {}
 
         def factory(ckpt=ckpt, holder=holder):
@@ -142,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--base-models", default=None,
                    help="comma-separated, one per RUN_DIR: the model each run started from (e.g. its SFT "
                         "checkpoint), evaluated and drawn at step 0")
+    p.add_argument("--base-cache-dirs", default=None,
+                   help="comma-separated, one per --base-models entry: an eval output dir of that model (profit-rl "
+                        "eval --output-dir) whose cached samples serve step 0; the sampling settings must match, "
+                        "else the cache refuses")
     p.add_argument("--bootstrap", type=int, default=metrics.DEFAULT_BOOTSTRAP, help="bootstrap replicates")
     add_sampling_args(p)
     args = p.parse_args(argv)
@@ -156,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     if len(bases) != len(run_dirs):
         print(f"profit-rl curves: {len(bases)} --base-models for {len(run_dirs)} runs", file=sys.stderr)
         return 2
+    base_caches = [Path(d) for d in args.base_cache_dirs.split(",")] if args.base_cache_dirs else [None] * len(bases)
+    if len(base_caches) != len(bases) or (args.base_cache_dirs and not args.base_models):
+        print("profit-rl curves: --base-cache-dirs needs one dir per --base-models entry", file=sys.stderr)
+        return 2
     if args.output_dir:
         out_dir = Path(args.output_dir)
     elif len(run_dirs) == 1:
@@ -167,9 +177,10 @@ def main(argv: list[str] | None = None) -> int:
         benchmarks = [get_benchmark(n.strip()) for n in args.benchmark.split(",") if n.strip()]
         problems = {b.name: b.load(args.data_dir)[: args.limit] for b in benchmarks}
         rows = []
-        for run_dir, label, base in zip(run_dirs, labels, bases):
+        for run_dir, label, base, base_cache in zip(run_dirs, labels, bases, base_caches):
             rows += evaluate_run(run_dir, label, benchmarks, problems, args.k, settings, args.backend,
-                                 Path(args.cache_dir) if args.cache_dir else None, args.bootstrap, base_model=base)
+                                 Path(args.cache_dir) if args.cache_dir else None, args.bootstrap, base_model=base,
+                                 base_cache=base_cache)
     except (MissingDataError, RowError, CacheMismatchError, FileNotFoundError, ValueError) as err:
         print(f"profit-rl curves: {err}", file=sys.stderr)
         return 1

@@ -73,6 +73,7 @@ class Profile:
     extra_grpo: list[str] = field(default_factory=list)
     extra_eval: list[str] = field(default_factory=list)
     extra_build: list[str] = field(default_factory=list)
+    task: list[str] = field(default_factory=list)  # FIELD=VALUE overrides of the embedded task (`build --task`)
     eta: dict = field(default_factory=dict)
 
 
@@ -117,6 +118,10 @@ def resolve_profile(args) -> Profile:
         )
     if args.eval_limit is not None:
         profile.eval_limit = args.eval_limit
+    if args.task:
+        if not (profile.embedded or profile.pretrained):
+            raise SystemExit("--task changes the embedded task: it applies to --model embedded or smollm2-135m only")
+        profile.task = args.task
     if args.smoke:  # a few tiny steps of everything: checks the wiring and every artifact in a few minutes
         profile.extra_build = ["--pretrain-steps", "20"]
         profile.extra_sft = ["--max_steps", "3", "--per_device_train_batch_size", "8", "--logging_steps", "1"]
@@ -185,6 +190,10 @@ def eval_argv(profile: Profile, model: str, out: Path) -> list[str]:
             "--output-dir", str(out), *k, *sampling_args(profile)]
 
 
+def task_args(profile: Profile) -> list[str]:
+    return [arg for item in profile.task for arg in ("--task", item)]
+
+
 def seed_args(profile: Profile, flag: str) -> list[str]:
     return [] if profile.seed is None else [flag, str(profile.seed)]
 
@@ -200,7 +209,7 @@ def plan(profile: Profile, methods: list[str], output_root: Path) -> list[Step]:
         data = Path(profile.data_dir)
         steps.append(Step("data", "embedded base model + data", [
             sys.executable, "-m", "profit_rl.embedded.build", "--out-dir", str(data), "--seed", "0",
-            *profile.extra_build,
+            *profile.extra_build, *task_args(profile),
         ], data, eta.get("data", 0)))
         sft_data, rl_data = data / "sft.jsonl", data / "grpo.jsonl"
     elif profile.pretrained:
@@ -212,6 +221,7 @@ def plan(profile: Profile, methods: list[str], output_root: Path) -> list[Step]:
         data = Path(profile.data_dir)
         steps.append(Step("data", "task data (embedded problems)", [
             sys.executable, "-m", "profit_rl.embedded.build", "--data-only", "--out-dir", str(data), "--seed", "0",
+            *task_args(profile),
         ], data, 1))
         sft_data, rl_data = data / "sft.jsonl", data / "grpo.jsonl"
     else:
@@ -239,8 +249,9 @@ def plan(profile: Profile, methods: list[str], output_root: Path) -> list[Step]:
     # 3. eval of the base model and of each SFT model
     steps.append(Step("eval", "eval/base", eval_argv(profile, profile.base_model, root / "base" / "eval"),
                       root / "base" / "eval", eta.get("eval", 0)))
+    sft_evals = {}
     for method in methods:
-        out = root / method / "eval" / "sft"
+        out = sft_evals[method] = root / method / "eval" / "sft"
         steps.append(Step("eval", f"eval/{method}-sft", eval_argv(profile, str(sft_dirs[method]), out), out,
                           eta.get("eval", 0)))
 
@@ -262,6 +273,8 @@ def plan(profile: Profile, methods: list[str], output_root: Path) -> list[Step]:
             "--labels", ",".join(f"{m}-init" for m in methods), "--benchmark", profile.curve_benchmark,
             "--base-models", ",".join(str(sft_dirs[m]) for m in methods),  # step 0: the SFT model itself
             "--k", str(profile.eval_k or 4), "--output-dir", str(curves), *sampling_args(profile)]
+    if profile.eval_k:  # same k and settings as the eval stage: step 0 reuses its samples instead of drawing anew
+        argv += ["--base-cache-dirs", ",".join(str(sft_evals[m]) for m in methods)]
     steps.append(Step("curves", "curves", argv, curves, eta.get("curves", 0)))
 
     # 6. the report
@@ -321,6 +334,8 @@ def parse_args(argv):
     p.add_argument("--eval-limit", type=int, default=None, help="only the first N problems of each benchmark")
     p.add_argument("--seed", type=int, default=None, help="default: 0 for the embedded model, the recipes' own otherwise")
     p.add_argument("--seeds", type=int, default=None, help="run seeds 0..N-1 and aggregate (make reproduce-embedded)")
+    p.add_argument("--task", action="append", default=[], metavar="FIELD=VALUE",
+                   help="embedded / smollm2-135m: override a field of the synthetic task (repeatable), e.g. max_ops=3")
     p.add_argument("--smoke", action="store_true", help="a few steps per stage (make test uses it)")
     p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     p.add_argument("--output-root", default=str(REPO / "outputs"))

@@ -279,3 +279,34 @@ def test_vllm_backend_refuses_an_adapter_folder_by_name(tmp_path):
     (tmp_path / "adapter_config.json").write_text("{}")
     with pytest.raises(ValueError, match="LoRA adapter.*--backend transformers"):
         make_llm(str(tmp_path), SamplingSettings())
+
+
+def test_curves_step_zero_reuses_the_eval_output_of_the_start_model(tiny_model_dir, shared_data, tmp_path, monkeypatch):
+    """The pipeline evaluates each SFT model, then draws it again at step 0 of its GRPO curve: --base-cache-dirs
+    serves step 0 from that eval's samples, so only the GRPO checkpoints are sampled."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    common = ["--k", "2", "--limit", "2", "--data-dir", str(shared_data), "--bootstrap", "100", *FAST]
+    eval_dir = tmp_path / "sft-eval"
+    assert cli.main(["--model", str(tiny_model_dir), "--benchmarks", "gsm8k", "--output-dir", str(eval_dir), *common]) == 0
+    eval_rows = read_jsonl(eval_dir / "gsm8k" / "samples.jsonl")
+    run = tmp_path / "grpo"
+    AutoModelForCausalLM.from_pretrained(tiny_model_dir).save_pretrained(run / "checkpoint-4")
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(run / "checkpoint-4")
+
+    sampled = []
+    original = curves.build_sampler
+    monkeypatch.setattr(curves, "build_sampler", lambda backend, model, settings: sampled.append(model) or
+                        original(backend, model, settings))
+    argv = [str(run), "--benchmark", "gsm8k", "--base-models", str(tiny_model_dir), "--base-cache-dirs",
+            str(eval_dir), "--output-dir", str(tmp_path / "curves"), *common]
+    assert curves.main(argv) == 0
+    assert sampled == [str(run / "checkpoint-4")]  # step 0 came from the eval's cache
+    assert read_jsonl(eval_dir / "gsm8k" / "samples.jsonl") == eval_rows  # and the cache was only read
+    with open(tmp_path / "curves" / "curves.csv") as f:
+        assert [r["step"] for r in csv.DictReader(f)] == ["0", "4"]
+
+    # settings that differ from the eval's are refused by the cache, not silently mixed
+    other = [a if a != "8" else "9" for a in argv]  # --max-new-tokens 9
+    assert curves.main(other) == 1
+    assert curves.main(argv[:-len(common)] + ["--base-cache-dirs", "a,b"] + common) == 2
