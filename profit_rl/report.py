@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import shutil
 import statistics
 import sys
@@ -20,6 +21,7 @@ from evals.compare import compare
 from evals.results import read_run
 
 DONE = ".done.json"
+SEED_ROOT = re.compile(r"^seed-\d+$")
 
 
 def pct(x: float) -> str:
@@ -73,7 +75,9 @@ def curve_table(csv_path: Path) -> str:
 
 
 def commands(root: Path) -> str:
-    found = sorted(root.rglob(DONE), key=lambda p: p.stat().st_mtime)
+    # Seeds other than 0 run as their own pipelines in <root>/seed-N/: their steps belong to their own reports.
+    found = sorted((m for m in root.rglob(DONE) if not any(SEED_ROOT.match(part) for part in m.relative_to(root).parts)),
+                   key=lambda p: p.stat().st_mtime)
     lines = []
     for marker in found:
         info = json.loads(marker.read_text())

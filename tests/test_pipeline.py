@@ -55,6 +55,15 @@ def test_smollm2_plan_converts_the_wheel_and_reuses_the_embedded_task(tmp_path):
     assert profile.cpu_threads == 2 and profile.num_gpus == 0
     seeded = resolve_profile(parse_args(["--model", "smollm2-135m", "--seed", "1", "--output-root", str(tmp_path)]))
     assert seeded.name == "smollm2-135m/seed-1" and seeded.base_model == profile.base_model  # one converted model
+    curves = next(s.argv for s in steps if s.stage == "curves")  # step 0 reuses the SFT evals' samples
+    assert curves[curves.index("--base-cache-dirs") + 1] == f"{root / 'profit' / 'eval' / 'sft'},{root / 'sft' / 'eval' / 'sft'}"
+
+    easier = parse_args(["--model", "smollm2-135m", "--task", "max_ops=3", "--task", "max_value=99",
+                         "--output-root", str(tmp_path)])
+    data_argv = plan(resolve_profile(easier), ["profit"], tmp_path)[1].argv
+    assert data_argv[-4:] == ["--task", "max_ops=3", "--task", "max_value=99"]
+    with pytest.raises(SystemExit, match="--task changes the embedded task"):
+        resolve_profile(parse_args(["--model", "Qwen3-0.6B-Base", "--task", "max_ops=3"]))
 
 
 def test_dry_run_is_the_plan_the_real_run_executes(tmp_path, capsys):
@@ -113,3 +122,16 @@ def test_smoke_run_writes_every_artifact_and_a_rerun_skips_everything(tmp_path):
     assert second.returncode == 0
     assert second.stdout.count("done, skipped") == 10
     assert len(list(root.rglob(DONE))) == 10
+
+
+def test_report_lists_only_its_own_runs_commands_not_a_nested_seed_runs(tmp_path):
+    """Seed N > 0 runs in <root>/seed-N/ (make reproduce-embedded): its steps must not appear in seed 0's report."""
+    from profit_rl.report import commands
+
+    root = tmp_path / "embedded"
+    Step("sft", "sft/profit", ["python", "-m", "profit_rl.sft", "--seed", "0"], root / "profit" / "sft").mark_done(1.0)
+    Step("sft", "sft/profit", ["python", "-m", "profit_rl.sft", "--seed", "1"],
+         root / "seed-1" / "profit" / "sft").mark_done(1.0)
+    listed = commands(root)
+    assert "--seed 0" in listed and "--seed 1" not in listed and "profit/sft (1.0 s)" in listed
+    assert "--seed 1" in commands(root / "seed-1")
