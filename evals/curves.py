@@ -24,7 +24,7 @@ from .cli import add_sampling_args, settings_from_args
 from .compare import unique_labels
 from .results import CacheMismatchError
 from .runner import run_benchmark
-from .sampling import build_sampler
+from .sampling import build_sampler, is_adapter_dir
 
 logger = logging.getLogger(__name__)
 
@@ -33,17 +33,13 @@ CSV_FIELDS = ["run", "run_dir", "step", "checkpoint", "benchmark", "k", "n_probl
               "avg_at_k_high", "pass_at_k", "pass_at_k_low", "pass_at_k_high", "n_errors"]
 
 
-# A checkpoint holds a full model (config.json) or a LoRA adapter (adapter_config.json: transformers loads its base
-# model from the path the adapter names, then the adapter).
-MODEL_FILES = ("config.json", "adapter_config.json")
-
-
 def find_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
     """(step, path) of every checkpoint-N folder holding a model or an adapter, by step."""
     found = []
     for child in run_dir.iterdir() if run_dir.is_dir() else []:
         match = CHECKPOINT.match(child.name)
-        if match and child.is_dir() and any((child / name).is_file() for name in MODEL_FILES):
+        # a full model, or a LoRA adapter (the sampler merges it into the base model its config names)
+        if match and child.is_dir() and ((child / "config.json").is_file() or is_adapter_dir(child)):
             found.append((int(match.group(1)), child))
     return sorted(found)
 

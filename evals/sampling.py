@@ -67,12 +67,18 @@ class SamplingSettings:
         return asdict(self)
 
 
+def is_adapter_dir(path: str | os.PathLike) -> bool:
+    """A LoRA adapter folder (PEFT's adapter_config.json), not a full model: what LoRA SFT saves, and every checkpoint
+    of a GRPO run that trains an adapter. GRPO (profit_rl.grpo), the samplers and the curves all ask here."""
+    return (Path(path) / "adapter_config.json").is_file()
+
+
 def load_causal_lm(model_name_or_path: str, dtype):
     """A full checkpoint, or a LoRA adapter folder (a LoRA SFT output, or a GRPO checkpoint that trained one) merged
     into the base model its adapter_config.json names: merged, sampling costs what the full model costs."""
     from transformers import AutoModelForCausalLM
 
-    if not (Path(model_name_or_path) / "adapter_config.json").is_file():
+    if not is_adapter_dir(model_name_or_path):
         return AutoModelForCausalLM.from_pretrained(model_name_or_path, dtype=dtype)
     from peft import AutoPeftModelForCausalLM
 
@@ -301,7 +307,7 @@ def sampling_params_dict(settings: SamplingSettings, k: int) -> dict:
 
 
 def make_llm(model: str, settings: SamplingSettings, rank: int = 0):
-    if (Path(model) / "adapter_config.json").is_file():
+    if is_adapter_dir(model):
         raise ValueError(f"{model} is a LoRA adapter: the vLLM backend needs a full model. Evaluate it with --backend "
                          "transformers (which merges the adapter), or merge it first (peft: merge_and_unload, "
                          "save_pretrained)")

@@ -27,6 +27,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from evals.sampling import is_adapter_dir
 from rewards.answers import BOXED_INSTRUCTION
 
 logger = logging.getLogger("profit_rl.grpo")
@@ -115,10 +116,6 @@ def last_complete_checkpoint(output_dir: str | os.PathLike) -> Path | None:
         if step.isdigit() and (path / "trainer_state.json").is_file():
             candidates.append((int(step), path))
     return max(candidates)[1] if candidates else None
-
-
-def is_adapter_dir(path: str) -> bool:
-    return os.path.isfile(os.path.join(path, "adapter_config.json"))
 
 
 def load_policy(model_args, script_args, training_args):
