@@ -43,6 +43,8 @@ def test_smollm2_plan_converts_the_wheel_and_reuses_the_embedded_task(tmp_path):
     convert, data = steps[0], steps[1]
     assert convert.argv[1:] == ["-m", "profit_rl.embedded.smollm2", "--out-dir", str(root / "model")]
     assert data.argv[1:4] == ["-m", "profit_rl.embedded.build", "--data-only"] and data.output == root / "data"
+    assert data.argv[-8:] == ["--task", "max_ops=3", "--task", "start_min=10", "--task", "start_max=90",
+                              "--task", "max_value=99"]  # two-digit problems: the band SmolLM2 learns in 64 steps
     sft = {s.name: s.argv for s in steps if s.stage == "sft"}
     assert "recipes/smollm2-135m/sft/profit.yaml" in sft["sft/profit"]
     assert "recipes/smollm2-135m/sft/sft.yaml" in sft["sft/sft"]
@@ -58,10 +60,9 @@ def test_smollm2_plan_converts_the_wheel_and_reuses_the_embedded_task(tmp_path):
     curves = next(s.argv for s in steps if s.stage == "curves")  # step 0 reuses the SFT evals' samples
     assert curves[curves.index("--base-cache-dirs") + 1] == f"{root / 'profit' / 'eval' / 'sft'},{root / 'sft' / 'eval' / 'sft'}"
 
-    easier = parse_args(["--model", "smollm2-135m", "--task", "max_ops=3", "--task", "max_value=99",
-                         "--output-root", str(tmp_path)])
-    data_argv = plan(resolve_profile(easier), ["profit"], tmp_path)[1].argv
-    assert data_argv[-4:] == ["--task", "max_ops=3", "--task", "max_value=99"]
+    harder = parse_args(["--model", "smollm2-135m", "--task", "max_ops=5", "--output-root", str(tmp_path)])
+    data_argv = plan(resolve_profile(harder), ["profit"], tmp_path)[1].argv
+    assert data_argv[-2:] == ["--task", "max_ops=5"] and data_argv.count("--task") == 1  # replaces the profile's
     with pytest.raises(SystemExit, match="--task changes the embedded task"):
         resolve_profile(parse_args(["--model", "Qwen3-0.6B-Base", "--task", "max_ops=3"]))
 
