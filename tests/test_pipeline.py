@@ -136,3 +136,21 @@ def test_report_lists_only_its_own_runs_commands_not_a_nested_seed_runs(tmp_path
     listed = commands(root)
     assert "--seed 0" in listed and "--seed 1" not in listed and "profit/sft (1.0 s)" in listed
     assert "--seed 1" in commands(root / "seed-1")
+
+
+def test_a_step_reruns_when_a_step_it_reads_finished_after_it(tmp_path):
+    """Markers key on the command; a rerun upstream step (other data) must not leave downstream models silently stale."""
+    from profit_rl.pipeline import newer_inputs
+    import os
+
+    data = Step("data", "data", ["python", "-m", "build", "--out-dir", str(tmp_path / "data")], tmp_path / "data")
+    sft = Step("sft", "sft", ["python", "-m", "sft", "--dataset_name", str(tmp_path / "data" / "sft.jsonl"),
+                              "--output_dir", str(tmp_path / "sft")], tmp_path / "sft")
+    other = Step("eval", "eval/base", ["python", "-m", "eval", "--output-dir", str(tmp_path / "base")], tmp_path / "base")
+    for step in (data, sft, other):
+        step.mark_done(1.0)
+    assert newer_inputs(sft, [data]) == [] and newer_inputs(other, [data, sft]) == []
+    later = (sft.output / DONE).stat().st_mtime + 5
+    os.utime(data.output / DONE, (later, later))  # the data step reran after the SFT finished
+    assert newer_inputs(sft, [data]) == [data]
+    assert newer_inputs(other, [data, sft]) == []  # a step that does not read the data stays done
