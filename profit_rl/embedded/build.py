@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..prepare import write_jsonl  # atomic: a killed build never leaves half a file
 from . import task as T
 
 logger = logging.getLogger(__name__)
@@ -137,12 +138,6 @@ def paths_for(root: Path) -> EmbeddedPaths:
 def make_splits_for(config: EmbeddedConfig, seed: int) -> T.Splits:
     """The test / GRPO / SFT problems of a build (the same ones its jsonl files hold)."""
     return T.make_splits(seed, config.task, config.n_test, config.n_grpo, config.n_sft)
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    with open(path, "w") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
 
 
 def write_task_data(paths: EmbeddedPaths, config: EmbeddedConfig, seed: int) -> tuple[T.Splits, list[dict]]:
