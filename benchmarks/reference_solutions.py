@@ -28,10 +28,10 @@ def main():
 
     from evals import cli
     from evals.benchmarks import get_benchmark
-    from evals.benchmarks.base import read_table
+    from evals.io import read_file
 
     bench = get_benchmark(args.benchmark)
-    rows = read_table(Path(args.data_dir) / bench.local_path)
+    rows = read_file(Path(args.data_dir) / bench.local_path)
     problems = bench.load(args.data_dir)  # ids and golds as the benchmark defines them, in file order
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)

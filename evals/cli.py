@@ -8,19 +8,34 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections import defaultdict
 from pathlib import Path
 
 from . import metrics
-from .benchmarks import DEFAULT_BENCHMARKS, REGISTRY, MissingDataError, RowError, get_benchmark
-from .results import RESULTS_FILE, TABLE_FILE, CacheMismatchError, markdown_table, write_json
+from .benchmarks import DEFAULT_BENCHMARKS, REGISTRY, Problem, get_benchmark
+from .folders import inside, output_folder
+from .io import DataError, InputError, looks_like_hub_id, read_file
+from .models import check_model_path
+from .results import RESULTS_FILE, TABLE_FILE, markdown_table, write_json
 from .runner import model_identity, run_benchmark, score_responses
 from .sampling import SamplingSettings, build_sampler
 
+DEFAULT_ROOT = Path("outputs/eval")
+
 logger = logging.getLogger("evals")
+
+
+def positive_int(text: str) -> int:
+    """argparse type of --k, --limit and other counts: an integer >= 1, checked before anything runs."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, found {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, found {value}")
+    return value
 
 
 def add_sampling_args(p: argparse.ArgumentParser):
@@ -36,7 +51,7 @@ def add_sampling_args(p: argparse.ArgumentParser):
                    help="default: per benchmark (math500 4096, gsm8k 2048, aime24 8192, gpqa 4096)")
     g.add_argument("--seed", type=int, default=d.seed, help="default: %(default)s")
     g.add_argument("--no-chat-template", action="store_true", help="send raw question text, no chat template")
-    g.add_argument("--batch-size", type=int, default=d.batch_size,
+    g.add_argument("--batch-size", type=positive_int, default=d.batch_size,
                    help="transformers: prompts per generate() call, each with k sequences (default: %(default)s)")
     g.add_argument("--cpu-threads", type=int, default=None,
                    help="transformers on CPU: torch threads (default: torch's; use 1 on a CPU shared with other jobs)")
@@ -59,19 +74,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="hub id or local checkpoint (not needed with --responses)")
     p.add_argument("--benchmarks", default=",".join(DEFAULT_BENCHMARKS),
                    help=f"comma-separated, from {','.join(REGISTRY)} (default: %(default)s)")
-    p.add_argument("--k", type=int, default=None,
+    p.add_argument("--k", type=positive_int, default=None,
                    help="samples per problem (default: the benchmark's, 8, and 32 on aime24); "
                         "with --responses, default: the fewest responses any problem has")
     p.add_argument("--data-dir", default=None,
                    help="local data laid out like ../shared/data (math500/test.jsonl, ...); default: the hub ids")
-    p.add_argument("--limit", type=int, default=None, help="only the first N problems of each benchmark")
+    p.add_argument("--limit", type=positive_int, default=None, help="only the first N problems of each benchmark")
     p.add_argument("--output-dir", default=None, help="default: outputs/eval/<model name>")
     p.add_argument("--overwrite", action="store_true", help="discard cached samples instead of resuming")
     p.add_argument("--responses", default=None,
                    help="score completions from this JSONL instead of generating: one row per completion "
                         "{id, completion} or per problem {id, completions: [...]}; optional 'benchmark' field")
     add_sampling_args(p)
-    p.add_argument("--bootstrap", type=int, default=metrics.DEFAULT_BOOTSTRAP,
+    p.add_argument("--bootstrap", type=positive_int, default=metrics.DEFAULT_BOOTSTRAP,
                    help="bootstrap replicates for the CIs (default: %(default)s)")
     return p
 
@@ -86,51 +101,50 @@ def settings_from_args(args) -> SamplingSettings:
     )
 
 
-def read_responses(path: str, benchmark_names: list[str]) -> dict[str, dict[str, list[str]]]:
-    """benchmark -> problem id -> completions, from one row per completion or one row per problem."""
+def read_responses(path: str, problems: dict[str, list[Problem]]) -> dict[str, dict[str, list[str]]]:
+    """benchmark -> problem id -> completions, from one row per completion or one row per problem. Every row names a
+    problem of a benchmark asked for (`problems`), else it is an error naming its line."""
     out: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     skipped: dict[str, int] = defaultdict(int)
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            where = f"{path} line {lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise RowError(f"{where}: not valid JSON ({err})") from None
-            bench = row.get("benchmark")
-            if bench is None:
-                if len(benchmark_names) != 1:
-                    raise RowError(f"{where}: no 'benchmark' field, and --benchmarks names {len(benchmark_names)} "
-                                   "benchmarks; add the field or pass one benchmark")
-                bench = benchmark_names[0]
-            if bench not in benchmark_names:
-                skipped[bench] += 1  # rows for benchmarks not asked for: counted and reported below
-                continue
-            pid = next((row[key] for key in ("problem_id", "id", "unique_id") if key in row), None)
-            if pid is None:
-                raise RowError(f"{where}: missing field 'problem_id' (or 'id')")
-            if "completions" in row or "responses" in row:
-                completions = row.get("completions", row.get("responses"))
-                if not isinstance(completions, list) or not all(isinstance(c, str) for c in completions):
-                    raise RowError(f"{where}: field 'completions' must be a list of strings")
-                out[bench][str(pid)].extend(completions)
-            else:
-                completion = next((row[key] for key in ("completion", "response") if key in row), None)
-                if not isinstance(completion, str):
-                    raise RowError(f"{where}: missing string field 'completion' (or 'response', or a list "
-                                   "'completions')")
-                out[bench][str(pid)].append(completion)
+    ids = {name: {p.id for p in group} for name, group in problems.items()}
+    for row in read_file(path):
+        bench = row.text("benchmark", required=False)
+        if bench is None:
+            if len(problems) != 1:
+                raise row.error("benchmark", f"expected the benchmark's name, as --benchmarks names {len(problems)} "
+                                "benchmarks; add the field or pass one benchmark")
+            bench = next(iter(problems))
+        if bench not in problems:
+            skipped[bench] += 1  # rows for benchmarks not asked for: counted and reported below
+            continue
+        id_field, _ = row.pick("problem_id", "id", "unique_id", expected="a problem id")
+        pid = row.scalar(id_field)
+        if pid not in ids[bench]:
+            raise row.error(id_field, f"expected a problem id of {bench} (as it loads with these --data-dir and "
+                            f"--limit), found {pid!r}")
+        if row.get("completions") is not None or row.get("responses") is not None:
+            out[bench][pid].extend(row.string_list("completions", "responses"))
+        else:
+            out[bench][pid].append(row.text("completion", "response", empty=True))
     for bench, n in skipped.items():
         logger.warning("%s: %d rows for benchmark %r skipped (not in --benchmarks)", path, n, bench)
     return out
 
 
 def default_output_dir(args) -> Path:
+    """outputs/eval/<name>: the model folder's own name (resolved: `a/b/..` is `a`), a hub id's model name, or the
+    --responses file's stem; always a folder inside outputs/eval."""
     if args.responses:
-        return Path("outputs/eval") / Path(args.responses).stem
-    return Path("outputs/eval") / Path(args.model.rstrip("/")).name
+        name = Path(args.responses).stem
+    elif looks_like_hub_id(args.model) and not Path(args.model).exists():
+        name = args.model.split("/")[-1]
+    else:
+        name = Path(args.model).resolve().name
+    path = DEFAULT_ROOT / name
+    inside(DEFAULT_ROOT, path, "the default output folder of --model")
+    if path.resolve() == DEFAULT_ROOT.resolve():
+        raise InputError(f"cannot name an output folder after {args.model or args.responses!r}; pass --output-dir")
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,39 +158,48 @@ def main(argv: list[str] | None = None) -> int:
     if not args.model and not args.responses:
         print("profit-rl eval: pass --model (to generate) or --responses (to score a file)", file=sys.stderr)
         return 2
-    out_dir = Path(args.output_dir) if args.output_dir else default_output_dir(args)
     settings = settings_from_args(args)
-
     try:
+        if args.model and not args.responses:
+            check_model_path(args.model)
+        out_dir = Path(args.output_dir) if args.output_dir else default_output_dir(args)
         benchmarks = {name: get_benchmark(name) for name in names}
         problems = {}
         for name, bench in benchmarks.items():
             problems[name] = bench.load(args.data_dir)[: args.limit]  # load all first: a missing file fails early
-        responses = read_responses(args.responses, names) if args.responses else None
-
-        sampler = None
-
-        def sampler_factory():
-            nonlocal sampler
-            if sampler is None:
-                sampler = build_sampler(args.backend, args.model, settings)
-            return sampler
-
-        summaries = {}
-        for name, bench in benchmarks.items():
-            if responses is not None:
-                if not responses.get(name):
-                    raise RowError(f"{args.responses}: no responses for {name}")
-                summaries[name] = score_responses(bench, problems[name], responses[name], out_dir, args.k,
-                                                  args.responses, n_boot=args.bootstrap)
-            else:
-                k = args.k or bench.default_k
-                summaries[name] = run_benchmark(bench, problems[name], args.model, settings, k, out_dir,
-                                                sampler_factory, overwrite=args.overwrite, n_boot=args.bootstrap)
-    except (MissingDataError, RowError, CacheMismatchError) as err:
+        responses = read_responses(args.responses, problems) if args.responses else None
+        with output_folder(out_dir, "profit-rl eval " + " ".join(sys.argv[1:] if argv is None else argv)):
+            run = evaluate(args, benchmarks, problems, responses, settings, out_dir)
+    except InputError as err:
         print(f"profit-rl eval: {err}", file=sys.stderr)
         return 1
+    table = markdown_table(run)
+    print(table)
+    print(f"results: {out_dir / RESULTS_FILE}  table: {out_dir / TABLE_FILE}")
+    return 0
 
+
+def evaluate(args, benchmarks, problems, responses, settings, out_dir: Path) -> dict:
+    """Sample (or read) and score every benchmark into out_dir; write results.json and results.md; return the run."""
+    sampler = None
+
+    def sampler_factory():
+        nonlocal sampler
+        if sampler is None:
+            sampler = build_sampler(args.backend, args.model, settings)
+        return sampler
+
+    summaries = {}
+    for name, bench in benchmarks.items():
+        if responses is not None:
+            if not responses.get(name):
+                raise DataError(args.responses, f"expected responses for {name}, found none")
+            summaries[name] = score_responses(bench, problems[name], responses[name], out_dir, args.k,
+                                              args.responses, n_boot=args.bootstrap)
+        else:
+            k = args.k or bench.default_k
+            summaries[name] = run_benchmark(bench, problems[name], args.model, settings, k, out_dir,
+                                            sampler_factory, overwrite=args.overwrite, n_boot=args.bootstrap)
     run = {
         "model": model_identity(args.model) if args.model else None,
         "responses": args.responses,
@@ -188,11 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         "average": metrics.average_over_benchmarks(summaries, n_boot=args.bootstrap) if summaries else None,
     }
     write_json(out_dir / RESULTS_FILE, run)
-    table = markdown_table(run)
-    (out_dir / TABLE_FILE).write_text(table, encoding="utf-8")
-    print(table)
-    print(f"results: {out_dir / RESULTS_FILE}  table: {out_dir / TABLE_FILE}")
-    return 0
+    (out_dir / TABLE_FILE).write_text(markdown_table(run), encoding="utf-8")
+    return run
 
 
 if __name__ == "__main__":

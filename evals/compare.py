@@ -15,8 +15,9 @@ import os
 import sys
 from pathlib import Path
 
+from . import markdown as md
 from . import metrics
-from .results import RESULTS_FILE, pct, read_run, write_json
+from .results import RESULTS_FILE, read_run, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -76,28 +77,24 @@ def compare(run_a: Path, run_b: Path, n_boot: int = metrics.DEFAULT_BOOTSTRAP) -
     return {"run_a": str(run_a), "run_b": str(run_b), "benchmarks": rows, "average": average}
 
 
-def signed(x: float) -> str:
-    return f"{100 * x:+.1f}"
-
-
 def markdown(result: dict, label_a: str, label_b: str) -> str:
     rows = result["benchmarks"]
     header = ["Model"]
     for row in rows.values():
-        header += [f"{row['title']} {template.format(k=row['k'])}" for _, _, template in METRICS]
+        header += [f"{md.text(row['title'])} {template.format(k=row['k'])}" for _, _, template in METRICS]
     header += ["Avg Avg@k", "Avg Pass@k"]
-    cells = {"a": [f"A: {label_a}"], "b": [f"B: {label_b}"], "d": ["Δ (B − A) [95% CI]"]}
+    cells = {"a": [f"A: {md.text(label_a)}"], "b": [f"B: {md.text(label_b)}"], "d": ["Δ (B − A) [95% CI]"]}
     for entry in [*rows.values(), result["average"]]:
         for metric, _, _ in METRICS:
             m = entry[metric]
-            cells["a"].append(pct(m["a"]))
-            cells["b"].append(pct(m["b"]))
-            cells["d"].append(f"{signed(m['delta'])} [{signed(m['ci'][0])}, {signed(m['ci'][1])}]")
+            cells["a"].append(md.pct(m["a"]))
+            cells["b"].append(md.pct(m["b"]))
+            cells["d"].append(f"{md.signed(m['delta'])} [{md.signed(m['ci'][0])}, {md.signed(m['ci'][1])}]")
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     lines += ["| " + " | ".join(cells[key]) + " |" for key in ("a", "b", "d")]
     lines += [
         "",
-        f"A = `{result['run_a']}`, B = `{result['run_b']}`. Values in %. Avg@k: mean accuracy over k samples; "
+        f"A = {md.code(result['run_a'])}, B = {md.code(result['run_b'])}. Values in %. Avg@k: mean accuracy over k samples; "
         "Pass@k: unbiased estimator (Chen et al. 2021). Δ CI: paired bootstrap over shared problems; the average "
         "columns weigh every benchmark equally.",
     ]
@@ -105,6 +102,8 @@ def markdown(result: dict, label_a: str, label_b: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .cli import positive_int
+
     p = argparse.ArgumentParser(prog="profit-rl compare", description=__doc__.split("\n\n")[0])
     p.add_argument("run_a", help="eval output dir of the baseline (A)")
     p.add_argument("run_b", help="eval output dir of the other model (B); deltas are B - A")
@@ -112,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output", default=None,
                    help="markdown file to write (default: compare.md in the runs' common parent directory); "
                         "a .json with the numbers is written beside it")
-    p.add_argument("--bootstrap", type=int, default=metrics.DEFAULT_BOOTSTRAP, help="bootstrap replicates")
+    p.add_argument("--bootstrap", type=positive_int, default=metrics.DEFAULT_BOOTSTRAP, help="bootstrap replicates")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     run_a, run_b = Path(args.run_a), Path(args.run_b)

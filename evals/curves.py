@@ -19,12 +19,14 @@ import sys
 from pathlib import Path
 
 from . import metrics
-from .benchmarks import REGISTRY, MissingDataError, RowError, get_benchmark
-from .cli import add_sampling_args, settings_from_args
+from .benchmarks import REGISTRY, get_benchmark
+from .cli import add_sampling_args, positive_int, settings_from_args
 from .compare import unique_labels
-from .results import CacheMismatchError
+from .folders import folder_name, inside, output_folder
+from .io import InputError
 from .runner import run_benchmark
-from .sampling import build_sampler, is_adapter_dir
+from .models import check_model_path, is_adapter_dir
+from .sampling import build_sampler
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +58,10 @@ def evaluate_run(run_dir: Path, label: str, benchmarks, problems, k_arg, setting
     for step, ckpt in checkpoints:
         name = "base" if base_model and step == 0 else ckpt.name
         # under --cache-dir, runs are told apart by label (two runs are often both called "grpo")
-        cache_dir = (cache_root / label.replace("/", "__") / name) if cache_root else run_dir / "eval" / name
+        if cache_root:
+            cache_dir = inside(cache_root, cache_root / folder_name(label, "--labels entry") / name, "--labels entry")
+        else:
+            cache_dir = run_dir / "eval" / name
         if step == 0 and base_model and base_cache:  # the step-0 model's own eval output: its samples are reused
             cache_dir = base_cache
         holder = {}
@@ -66,9 +71,11 @@ def evaluate_run(run_dir: Path, label: str, benchmarks, problems, k_arg, setting
                 holder["sampler"] = build_sampler(backend, str(ckpt), settings)
             return holder["sampler"]
 
-        for bench in benchmarks:
+        with output_folder(cache_dir, "profit-rl curves " + " ".join(sys.argv[1:])):
+            summaries = [run_benchmark(bench, problems[bench.name], str(ckpt), settings, k_arg or bench.default_k,
+                                       cache_dir, factory, n_boot=n_boot) for bench in benchmarks]
+        for bench, s in zip(benchmarks, summaries):
             k = k_arg or bench.default_k
-            s = run_benchmark(bench, problems[bench.name], str(ckpt), settings, k, cache_dir, factory, n_boot=n_boot)
             rows.append({
                 "run": label, "run_dir": str(run_dir), "step": step, "checkpoint": str(ckpt), "benchmark": bench.name,
                 "k": k, "n_problems": s["n_problems"],
@@ -93,6 +100,12 @@ def write_csv(rows: list[dict], path: Path):
         writer.writerows(rows)
 
 
+def legend_label(label: str) -> str:
+    """A run label as matplotlib shows it literally: `$` would start mathtext, a leading `_` hides the line."""
+    label = label.replace("$", r"\$")
+    return " " + label if label.startswith("_") else label
+
+
 def plot(rows: list[dict], path: Path):
     import matplotlib
 
@@ -110,7 +123,7 @@ def plot(rows: list[dict], path: Path):
                 if not pts:
                     continue
                 steps = [r["step"] for r in pts]
-                line, = ax.plot(steps, [100 * r[metric] for r in pts], marker="o", label=run)
+                line, = ax.plot(steps, [100 * r[metric] for r in pts], marker="o", label=legend_label(run))
                 ax.fill_between(steps, [100 * r[f"{metric}_low"] for r in pts],
                                 [100 * r[f"{metric}_high"] for r in pts], color=line.get_color(), alpha=0.15)
             k = next(r["k"] for r in rows if r["benchmark"] == bench)
@@ -129,9 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="profit-rl curves", description=__doc__.split("\n\n")[0])
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="training output dirs holding checkpoint-N folders")
     p.add_argument("--benchmark", default="math500", help=f"one or more (comma-separated) of {','.join(REGISTRY)}")
-    p.add_argument("--k", type=int, default=None, help="samples per problem (default: the benchmark's)")
+    p.add_argument("--k", type=positive_int, default=None, help="samples per problem (default: the benchmark's)")
     p.add_argument("--data-dir", default=None, help="local data laid out like ../shared/data; default: hub ids")
-    p.add_argument("--limit", type=int, default=None, help="only the first N problems")
+    p.add_argument("--limit", type=positive_int, default=None, help="only the first N problems")
     p.add_argument("--labels", default=None, help="comma-separated line labels, one per RUN_DIR")
     p.add_argument("--output-dir", default=None,
                    help="where curves.csv/png go (default: RUN_DIR/eval for one run, else <common parent>/curves)")
@@ -144,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="comma-separated, one per --base-models entry: an eval output dir of that model (profit-rl "
                         "eval --output-dir) whose cached samples serve step 0; the sampling settings must match, "
                         "else the cache refuses")
-    p.add_argument("--bootstrap", type=int, default=metrics.DEFAULT_BOOTSTRAP, help="bootstrap replicates")
+    p.add_argument("--bootstrap", type=positive_int, default=metrics.DEFAULT_BOOTSTRAP, help="bootstrap replicates")
     add_sampling_args(p)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -170,18 +183,22 @@ def main(argv: list[str] | None = None) -> int:
         out_dir = Path(os.path.commonpath([d.resolve() for d in run_dirs])) / "curves"
     settings = settings_from_args(args)
     try:
+        for base in bases:
+            if base is not None:
+                check_model_path(base, "--base-models entry")
         benchmarks = [get_benchmark(n.strip()) for n in args.benchmark.split(",") if n.strip()]
         problems = {b.name: b.load(args.data_dir)[: args.limit] for b in benchmarks}
-        rows = []
-        for run_dir, label, base, base_cache in zip(run_dirs, labels, bases, base_caches):
-            rows += evaluate_run(run_dir, label, benchmarks, problems, args.k, settings, args.backend,
-                                 Path(args.cache_dir) if args.cache_dir else None, args.bootstrap, base_model=base,
-                                 base_cache=base_cache)
-    except (MissingDataError, RowError, CacheMismatchError, FileNotFoundError, ValueError) as err:
+        with output_folder(out_dir, "profit-rl curves " + " ".join(sys.argv[1:] if argv is None else argv)):
+            rows = []
+            for run_dir, label, base, base_cache in zip(run_dirs, labels, bases, base_caches):
+                rows += evaluate_run(run_dir, label, benchmarks, problems, args.k, settings, args.backend,
+                                     Path(args.cache_dir) if args.cache_dir else None, args.bootstrap,
+                                     base_model=base, base_cache=base_cache)
+            write_csv(rows, out_dir / "curves.csv")
+            plot(rows, out_dir / "curves.png")
+    except (InputError, FileNotFoundError, ValueError) as err:
         print(f"profit-rl curves: {err}", file=sys.stderr)
         return 1
-    write_csv(rows, out_dir / "curves.csv")
-    plot(rows, out_dir / "curves.png")
     for r in rows:
         print(f"{r['run']:<24} step {r['step']:>6}  {r['benchmark']}  Avg@{r['k']} {100 * r['avg_at_k']:5.1f}  "
               f"Pass@{r['k']} {100 * r['pass_at_k']:5.1f}")

@@ -20,6 +20,9 @@ import logging
 import os
 from pathlib import Path
 
+from . import markdown as md
+from .io import DataError, InputError, parse_jsonl
+
 logger = logging.getLogger(__name__)
 
 SAMPLES_FILE = "samples.jsonl"
@@ -27,7 +30,7 @@ RESULTS_FILE = "results.json"
 TABLE_FILE = "results.md"
 
 
-class CacheMismatchError(ValueError):
+class CacheMismatchError(InputError):
     """samples.jsonl holds samples made with other settings; mixing them would corrupt the metrics."""
 
 
@@ -61,21 +64,24 @@ class SampleCache:
                 f.truncate(cut)
             raw = raw[:cut]
             self.n_dropped_partial = 1
-        for lineno, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{self.path} line {lineno}: not valid JSON ({err}); fix or delete the file") from None
+        first_line: dict[tuple[str, int], int] = {}
+        for row in parse_jsonl(raw, str(self.path)):
             if row.get("fingerprint") != self.key:
-                theirs = row.get("settings", {})
+                theirs = row.get("settings") or {}
                 diff = {k: (theirs.get(k), v) for k, v in self.fingerprint.items() if theirs.get(k) != v}
                 raise CacheMismatchError(
-                    f"{self.path} line {lineno} was made with other settings ({{field: (cached, now)}}: {diff}). "
+                    f"{row.where} was made with other settings ({{field: (cached, now)}}: {diff}). "
                     "Use another --output-dir for these settings, or pass --overwrite to discard the cached samples."
                 )
-            self.rows.setdefault(str(row["problem_id"]), {})[int(row["sample_index"])] = row
+            key = (row.scalar("problem_id"), row.integer("sample_index", minimum=0))
+            if key in first_line:
+                # two runs wrote into one unlocked folder, or files were concatenated: which completion is the sample
+                # cannot be known, so the cache is refused rather than silently deduplicated
+                raise DataError(self.path, f"sample {key[1]} of problem {key[0]!r} appears twice (first at line "
+                                f"{first_line[key]}); delete the file or pass --overwrite", row=row.number,
+                                field="sample_index")
+            first_line[key] = row.number
+            self.rows.setdefault(key[0], {})[key[1]] = row
 
     def done(self, problem_id: str) -> int:
         """How many consecutive samples (0, 1, ...) this problem already has."""
@@ -131,22 +137,18 @@ def read_run(run_dir: str | os.PathLike) -> dict:
     return {"benchmarks": {p.parent.name: json.loads(p.read_text(encoding="utf-8")) for p in per_benchmark}}
 
 
-def pct(x: float) -> str:
-    return f"{100 * x:.1f}"
-
-
 def ci_text(ci) -> str:
-    return f"[{pct(ci[0])}, {pct(ci[1])}]"
+    return f"[{md.pct(ci[0])}, {md.pct(ci[1])}]"
 
 
 def markdown_table(run: dict) -> str:
     """One row per benchmark (Avg@k, Pass@k with 95% CIs, samples that errored), then the average over benchmarks."""
     if run.get("responses"):
-        lines = [f"Responses scored from `{run['responses']}` (no generation)", ""]
+        lines = [f"Responses scored from {md.code(run['responses'])} (no generation)", ""]
     else:
         lines = [
-            f"Model: `{run.get('model')}` (backend: {run.get('backend')})  ",
-            f"Settings: {json.dumps(run.get('settings', {}), sort_keys=True)}",
+            f"Model: {md.code(run.get('model'))} (backend: {md.text(run.get('backend'))})  ",
+            f"Settings: {md.code(json.dumps(run.get('settings', {}), sort_keys=True))}",
             "",
         ]
     lines += [
@@ -155,15 +157,15 @@ def markdown_table(run: dict) -> str:
     ]
     for name, s in run["benchmarks"].items():
         lines.append(
-            f"| {s.get('title', name)} | {s['k']} | {s['n_problems']} | {pct(s['avg_at_k'])} | {ci_text(s['avg_at_k_ci'])}"
-            f" | {pct(s['pass_at_k'])} | {ci_text(s['pass_at_k_ci'])} | {s.get('n_errors', 0)}"
+            f"| {md.text(s.get('title', name))} | {s['k']} | {s['n_problems']} | {md.pct(s['avg_at_k'])}"
+            f" | {ci_text(s['avg_at_k_ci'])} | {md.pct(s['pass_at_k'])} | {ci_text(s['pass_at_k_ci'])} | {s.get('n_errors', 0)}"
             f" | {(s.get('settings') or {}).get('max_new_tokens', '-')} |"
         )
     avg = run.get("average")
     if avg and len(run["benchmarks"]) > 1:
         lines.append(
-            f"| **Average ({len(avg['benchmarks'])})** | | | {pct(avg['avg_at_k'])} | {ci_text(avg['avg_at_k_ci'])}"
-            f" | {pct(avg['pass_at_k'])} | {ci_text(avg['pass_at_k_ci'])} | | |"
+            f"| **Average ({len(avg['benchmarks'])})** | | | {md.pct(avg['avg_at_k'])} | {ci_text(avg['avg_at_k_ci'])}"
+            f" | {md.pct(avg['pass_at_k'])} | {ci_text(avg['pass_at_k_ci'])} | | |"
         )
     lines.append("")
     lines.append("Avg@k: mean score over k samples; Pass@k: unbiased estimator (Chen et al. 2021); "

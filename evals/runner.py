@@ -13,7 +13,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import metrics
-from .benchmarks.base import Benchmark, Problem, RowError
+from .benchmarks.base import Benchmark, Problem
+from .io import DataError
 from .results import RESULTS_FILE, SAMPLES_FILE, SampleCache, write_json
 from .sampling import SamplingSettings
 
@@ -148,11 +149,11 @@ def score_responses(
     by_id = {p.id: p for p in problems}
     unknown = [pid for pid in responses if pid not in by_id]
     if unknown:
-        raise RowError(f"{source}: {len(unknown)} problem id(s) are not in {benchmark.title} "
-                         f"(first: {unknown[:3]}); ids must match the benchmark's ids")
+        raise DataError(source, f"expected problem ids of {benchmark.title}, found {len(unknown)} others (first: "
+                        f"{unknown[:3]})", field="problem_id")
     scored_problems = [p for p in problems if p.id in responses]
     if not scored_problems:
-        raise RowError(f"{source}: no responses for {benchmark.title}")
+        raise DataError(source, f"expected responses for {benchmark.title}, found none")
     if len(scored_problems) < len(problems):
         logger.warning("%s: %d of %d problems have no response in %s; metrics cover the %d that do",
                        benchmark.name, len(problems) - len(scored_problems), len(problems), source,
@@ -161,7 +162,8 @@ def score_responses(
     k = k or n_min
     if k > n_min:
         short = next(p.id for p in scored_problems if len(responses[p.id]) < k)
-        raise RowError(f"{source}: --k {k} but problem {short!r} has only {len(responses[short])} responses")
+        raise DataError(source, f"expected --k {k} responses per problem, found {len(responses[short])} for problem "
+                        f"{short!r}")
     bench_dir = Path(out_dir) / benchmark.name
     cache = SampleCache(bench_dir / SAMPLES_FILE,
                         {"responses": str(Path(source).resolve()), "benchmark": benchmark.name}, overwrite=True)

@@ -18,7 +18,8 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+
+from .models import is_adapter_dir
 
 logger = logging.getLogger(__name__)
 
@@ -65,12 +66,6 @@ class SamplingSettings:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def is_adapter_dir(path: str | os.PathLike) -> bool:
-    """A LoRA adapter folder (PEFT's adapter_config.json), not a full model: what LoRA SFT saves, and every checkpoint
-    of a GRPO run that trains an adapter. GRPO (profit_rl.grpo), the samplers and the curves all ask here."""
-    return (Path(path) / "adapter_config.json").is_file()
 
 
 def load_causal_lm(model_name_or_path: str, dtype):

@@ -6,118 +6,98 @@ Layouts understood (detected per dataset from its columns):
 - `conversations` (ShareGPT: `{"from": "human"|"gpt"|"system", "value": ...}`; Infinity-Instruct, the paper's data),
 - `instruction`/`input`/`output` (Alpaca; `../shared/data/sft_mix`).
 
-A source is a hub id (loaded with `datasets.load_dataset`) or a local `.jsonl`/`.json`/`.parquet` file or folder.
-A row with a missing or empty field raises `RowError` naming the file, row number and field, unless the caller asks
-to skip bad rows; skipped rows are counted and logged, never dropped silently.
+A source is a hub id or a local .jsonl/.json/.csv/.parquet file or folder, read by `evals.io` (the toolkit's one
+reader). A row with a missing, empty or wrongly typed field raises `DataError` naming the file, the line (the row of
+a parquet file or hub dataset) and the field, unless the caller asks to skip bad rows; skipped rows are counted and
+logged, never dropped silently.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
+
+import numpy as np
+
+from evals.io import MISSING, DataError, Row, Rows, read_rows
 
 logger = logging.getLogger(__name__)
 
-LOCAL_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
+LAYOUTS = (
+    ("prompt_completion", {"prompt", "completion"}),
+    ("messages", {"messages"}),
+    ("sharegpt", {"conversations"}),
+    ("alpaca", {"instruction", "output"}),
+)
 
 
-class RowError(ValueError):
-    """A training row that cannot be used: the message names the source, the row (1-based, the line of a .jsonl file)
-    and the field. The SFT and RL loaders both raise it."""
-
-    def __init__(self, source: str, row: int, field_name: str | None, problem: str):
-        self.source, self.row, self.field = source, row, field_name
-        where = f"{source}, row {row}" + (f", field {field_name!r}" if field_name else "")
-        super().__init__(f"{where}: {problem}")
-
-
-def load_rows(source: str, split: str = "train", config: str | None = None):
-    """Load a dataset from a local file/folder or the hub, as a `datasets.Dataset`."""
-    from datasets import load_dataset
-
-    path = Path(source)
-    if path.exists():
-        files = [path] if path.is_file() else sorted(p for p in path.iterdir() if p.suffix in LOCAL_FORMATS)
-        if not files or any(f.suffix not in LOCAL_FORMATS for f in files):
-            raise ValueError(f"{source}: expected .jsonl, .json or .parquet file(s), found {[f.name for f in files]}")
-        return load_dataset(LOCAL_FORMATS[files[0].suffix], data_files=[str(f) for f in files], split="train")
-    if source.startswith((".", "/", "~")) or source.endswith(tuple(LOCAL_FORMATS)):
-        raise FileNotFoundError(f"{source}: no such file or folder")
-    return load_dataset(source, config, split=split)
-
-
-def detect_layout(columns) -> str:
+def detect_layout(columns, source: str = "the SFT data") -> str:
     columns = set(columns)
-    for layout, needed in (
-        ("prompt_completion", {"prompt", "completion"}),
-        ("messages", {"messages"}),
-        ("sharegpt", {"conversations"}),
-        ("alpaca", {"instruction", "output"}),
-    ):
+    for layout, needed in LAYOUTS:
         if needed <= columns:
             return layout
-    raise ValueError(
-        f"unrecognised SFT layout with columns {sorted(columns)}; expected one of: prompt+completion, messages, "
-        "conversations (ShareGPT), instruction+input+output (Alpaca)"
+    raise DataError(
+        source, "expected the columns of one SFT layout: prompt+completion, messages, conversations (ShareGPT) or "
+        f"instruction+input+output (Alpaca); found columns {sorted(columns)}"
     )
 
 
-def _text(value, source: str, row: int, name: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise RowError(source, row, name, "is missing or empty")
-    return value
-
-
-def _as_messages(value, role: str, source: str, row: int, name: str) -> list[dict]:
+def _messages(row: Row, name: str, role: str) -> list[dict]:
+    """A string (one message of `role`) or a non-empty list of {role, content} messages."""
+    value = row.get(name, MISSING)
     if isinstance(value, str):
-        return [{"role": role, "content": _text(value, source, row, name)}]
+        return [{"role": role, "content": row.text(name)}]
     if not isinstance(value, list) or not value:
-        raise RowError(source, row, name, "is missing or empty")
+        raise row.wrong(name, "a non-empty string or a non-empty list of messages", value)
     for i, message in enumerate(value):
-        if not isinstance(message, dict) or "role" not in message:
-            raise RowError(source, row, f"{name}[{i}].role", "is missing")
-        _text(message.get("content"), source, row, f"{name}[{i}].content")
+        if not isinstance(message, dict):
+            raise row.wrong(f"{name}[{i}]", "a message object {role, content}", message)
+        if not isinstance(message.get("role"), str):
+            raise row.wrong(f"{name}[{i}].role", "a string", message.get("role", MISSING))
+        content = message.get("content", MISSING)
+        if not isinstance(content, str) or not content.strip():
+            raise row.wrong(f"{name}[{i}].content", "a non-empty string", content)
     return [{"role": m["role"], "content": m["content"]} for m in value]
 
 
-def _split_chat(messages: list[dict], source: str, row: int, name: str) -> dict:
-    if not messages or messages[-1]["role"] != "assistant":
-        raise RowError(source, row, name, "does not end with an assistant message")
+def _split_chat(row: Row, messages: list[dict], name: str) -> dict:
+    if messages[-1]["role"] != "assistant":
+        raise row.error(name, f"expected a last message from the assistant, found one from {messages[-1]['role']!r}")
     if len(messages) < 2:
-        raise RowError(source, row, name, "has no prompt before the assistant message")
+        raise row.error(name, "expected a prompt before the assistant message, found the assistant message alone")
     return {"prompt": messages[:-1], "completion": messages[-1:]}
 
 
-def to_prompt_completion(example: dict, layout: str, source: str, row: int) -> dict:
+def to_prompt_completion(row: Row, layout: str) -> dict:
     """One row in any supported layout -> `{"prompt": [messages], "completion": [assistant message]}`."""
     if layout == "prompt_completion":
-        return {
-            "prompt": _as_messages(example.get("prompt"), "user", source, row, "prompt"),
-            "completion": _as_messages(example.get("completion"), "assistant", source, row, "completion"),
-        }
+        return {"prompt": _messages(row, "prompt", "user"), "completion": _messages(row, "completion", "assistant")}
     if layout == "messages":
-        return _split_chat(_as_messages(example.get("messages"), "user", source, row, "messages"), source, row, "messages")
+        return _split_chat(row, _messages(row, "messages", "user"), "messages")
     if layout == "sharegpt":
-        turns = example.get("conversations")
+        turns = row.get("conversations", MISSING)
         if not isinstance(turns, list) or not turns:
-            raise RowError(source, row, "conversations", "is missing or empty")
+            raise row.wrong("conversations", "a non-empty list of turns", turns)
         messages = []
         for i, turn in enumerate(turns):
-            speaker = turn.get("from") if isinstance(turn, dict) else None
-            if speaker not in SHAREGPT_ROLES:
-                raise RowError(source, row, f"conversations[{i}].from", f"is {speaker!r}, not one of {sorted(SHAREGPT_ROLES)}")
-            content = _text(turn.get("value"), source, row, f"conversations[{i}].value")
+            if not isinstance(turn, dict):
+                raise row.wrong(f"conversations[{i}]", "a turn object {from, value}", turn)
+            speaker = turn.get("from", MISSING)
+            if not isinstance(speaker, str) or speaker not in SHAREGPT_ROLES:
+                raise row.wrong(f"conversations[{i}].from", f"one of {sorted(SHAREGPT_ROLES)}", speaker)
+            content = turn.get("value", MISSING)
+            if not isinstance(content, str) or not content.strip():
+                raise row.wrong(f"conversations[{i}].value", "a non-empty string", content)
             messages.append({"role": SHAREGPT_ROLES[speaker], "content": content})
-        return _split_chat(messages, source, row, "conversations")
-    # alpaca
-    instruction = _text(example.get("instruction"), source, row, "instruction")
-    extra = example.get("input") or ""
+        return _split_chat(row, messages, "conversations")
+    # alpaca: `input` is optional, but a string when present
+    instruction = row.text("instruction")
+    extra = row.text("input", required=False, empty=True) or ""
     user = f"{instruction}\n\n{extra}" if extra.strip() else instruction
     return {
         "prompt": [{"role": "user", "content": user}],
-        "completion": [{"role": "assistant", "content": _text(example.get("output"), source, row, "output")}],
+        "completion": [{"role": "assistant", "content": row.text("output")}],
     }
 
 
@@ -144,49 +124,58 @@ class SFTDataArguments:
     )
 
 
-def select_rows(dataset, num_samples: int | None, score_column: str | None = None, seed: int = 0):
-    """The paper's selection: the top-N rows by a score column, or a seeded random N when there is no score."""
-    if num_samples is None or num_samples >= len(dataset):
-        if num_samples is not None and num_samples > len(dataset):
-            logger.warning("asked for %d rows, the dataset has only %d: keeping all", num_samples, len(dataset))
-        return dataset
-    if score_column is not None:
-        if score_column not in dataset.column_names:
-            raise ValueError(f"score_column {score_column!r} not in the dataset's columns {dataset.column_names}")
-        return dataset.sort(score_column, reverse=True).select(range(num_samples))
-    return dataset.shuffle(seed=seed).select(range(num_samples))
+def select_indices(n: int, num_samples: int | None, scores: list[float] | None = None, seed: int = 0) -> list[int]:
+    """The paper's selection, as row indices: the top-N by score (ties keep file order), or a seeded random N (the
+    permutation `datasets.Dataset.shuffle(seed=...)` draws)."""
+    if num_samples is None or num_samples >= n:
+        if num_samples is not None and num_samples > n:
+            logger.warning("asked for %d rows, the dataset has only %d: keeping all", num_samples, n)
+        return list(range(n))
+    if scores is not None:
+        return sorted(range(n), key=lambda i: scores[i], reverse=True)[:num_samples]
+    return [int(i) for i in np.random.default_rng(seed).permutation(n)[:num_samples]]
+
+
+def score_values(rows: Rows, column: str) -> list[float]:
+    """The numbers of `column` (the top-N selection's key); a missing column or a non-number names the row."""
+    if column not in rows.columns:
+        raise DataError(rows.source, f"expected a column {column!r} (score_column), found columns {rows.columns}",
+                        field=column)
+    values = rows.column(column)
+    for i, value in enumerate(values):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            values[i] = rows[i].real(column)  # a CSV's numbers are text; anything else names its row
+    return values
 
 
 def load_sft_dataset(args: SFTDataArguments, keep_source: bool = False):
     """Load, select and convert SFT rows to conversational prompt/completion. Returns a `datasets.Dataset`.
 
-    With `keep_source`, each row also carries `source_row` (1-based) and `id` (the source's, else the row number),
-    for tools that point back into the file (`profit-rl inspect`)."""
+    With `keep_source`, each row also carries `source_row` (the line of a text file, the row of a parquet file or hub
+    dataset) and `id` (the source's, else that number), for tools that point back into the file (`profit-rl inspect`)."""
     from datasets import Dataset
 
-    source = args.dataset_name
-    raw = load_rows(source, args.dataset_split, args.dataset_config)
-    layout = detect_layout(raw.column_names)
+    rows = read_rows(args.dataset_name, args.dataset_split, args.dataset_config)
+    layout = detect_layout(rows.columns, rows.source)
     # Selection first: the paper picks rows from the pool, and converting millions of hub rows to pick 2,000 is waste.
-    # The row numbers in errors are those of the source file (1-based), kept through the selection.
-    raw = raw.add_column("_source_row", list(range(1, len(raw) + 1)))
-    raw = select_rows(raw, args.num_samples, args.score_column, args.sample_seed)
-    rows, skipped = [], []
-    for example in raw:
+    scores = score_values(rows, args.score_column) if args.score_column is not None else None
+    out, skipped = [], []
+    for index in select_indices(len(rows), args.num_samples, scores, args.sample_seed):
+        row = rows[index]
         try:
-            row = to_prompt_completion(example, layout, source, example["_source_row"])
-        except RowError as err:
+            converted = to_prompt_completion(row, layout)
+        except DataError as err:
             if not args.skip_bad_rows:
                 raise
             skipped.append(err)
             continue
         if keep_source:
-            row["source_row"] = example["_source_row"]
-            row["id"] = str(example.get("id", example["_source_row"]))
-        rows.append(row)
+            converted["source_row"] = row.number
+            converted["id"] = row.scalar("id", required=False) or str(row.number)
+        out.append(converted)
     if skipped:
-        logger.warning("%s: skipped %d bad rows (skip_bad_rows=True); first: %s", source, len(skipped), skipped[0])
-    logger.info("%s: %d SFT rows (%s layout), %d skipped", source, len(rows), layout, len(skipped))
-    if not rows:
-        raise ValueError(f"{source}: no usable SFT rows")
-    return Dataset.from_list(rows)
+        logger.warning("%s: skipped %d bad rows (skip_bad_rows=True); first: %s", rows.source, len(skipped), skipped[0])
+    logger.info("%s: %d SFT rows (%s layout), %d skipped", rows.source, len(out), layout, len(skipped))
+    if not out:
+        raise DataError(rows.source, f"expected usable SFT rows, found none ({len(skipped)} skipped as bad)")
+    return Dataset.from_list(out)

@@ -24,10 +24,13 @@ import json
 import logging
 import os
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evals.sampling import is_adapter_dir
+from evals.folders import output_folder
+from evals.io import InputError
+from evals.models import check_model_path, is_adapter_dir
 from rewards.answers import BOXED_INSTRUCTION
 
 logger = logging.getLogger("profit_rl.grpo")
@@ -216,10 +219,7 @@ def build_trainer(script_args, training_args, model_args):
     logger.info("GRPO process rank %d of %d on %s", rank, world, training_args.device)
     if model_args.model_name_or_path is None:
         raise ValueError("--model_name_or_path is required: an SFT output folder (or a hub id)")
-
-    # Start the verifier workers before the model takes memory: forking a small process is cheap.
-    configure_default_pool(num_workers=script_args.reward_workers, timeout=script_args.reward_timeout)
-    pool = get_default_pool().start()
+    check_model_path(model_args.model_name_or_path, "--model_name_or_path")
 
     sources = [s for s in script_args.decontaminate_against if s.lower() != "none"]
     rows, report = load_rl_dataset(
@@ -236,6 +236,11 @@ def build_trainer(script_args, training_args, model_args):
         prompt_format=script_args.prompt_format,
     )
     train_dataset = datasets.Dataset.from_list(rows)
+
+    # Bad data stops the run above, before any worker starts. The verifier workers start before the model takes
+    # memory: forking a small process is cheap.
+    configure_default_pool(num_workers=script_args.reward_workers, timeout=script_args.reward_timeout)
+    pool = get_default_pool().start()
 
     tokenizer = load_tokenizer(model_args)
     if script_args.prompt_format == "chat" and tokenizer.chat_template is None:
@@ -274,6 +279,17 @@ def build_trainer(script_args, training_args, model_args):
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     script_args, training_args, model_args = parse_args(argv)
+    try:
+        # the main process holds output_dir for the run: a second run on it stops instead of mixing checkpoints
+        with output_folder(training_args.output_dir, "profit-rl grpo " + " ".join(argv)) \
+                if training_args.process_index == 0 else nullcontext():
+            return train(script_args, training_args, model_args)
+    except InputError as err:
+        print(f"profit-rl grpo: {err}", file=sys.stderr)
+        return 1
+
+
+def train(script_args, training_args, model_args) -> int:
     trainer, resume_from, pool = build_trainer(script_args, training_args, model_args)
     rank, world = training_args.process_index, training_args.world_size
     try:

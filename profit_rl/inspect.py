@@ -33,6 +33,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from evals.cli import positive_int
+from evals.folders import output_folder
+from evals.io import InputError, read_file
+from evals.models import check_model_path
+
 from .losses import SELECTIONS, token_weights, validate_selection
 from .token_stats import TABLE_TAUS, class_stats, kept_summary, token_core_labels
 
@@ -230,22 +235,15 @@ def token_pieces(tokenizer, ids: list[int], start: int) -> list[str]:
 def read_labels(path: str) -> dict[tuple[int, int], bool]:
     """A labelling file: CSV with columns `row`, `position`, `class` (core|trivial), e.g. an edited token_stats.csv.
 
-    Returns {(row, position): is_core}. A bad line raises naming the file, line and field.
+    Returns {(row, position): is_core}. A bad line raises a DataError naming the file, line and field.
     """
     labels = {}
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = {"row", "position", "class"} - set(reader.fieldnames or [])
-        if missing:
-            raise ValueError(f"{path}: missing column(s) {sorted(missing)}; expected row, position, class")
-        for line, record in enumerate(reader, start=2):
-            for name in ("row", "position"):
-                if not str(record[name]).strip().isdigit():
-                    raise ValueError(f"{path}: line {line}: field {name!r} is {record[name]!r}, not a row number")
-            label = str(record["class"]).strip().lower()
-            if label not in LABELS:
-                raise ValueError(f"{path}: line {line}: field 'class' is {record['class']!r}, not one of {LABELS}")
-            labels[(int(record["row"]), int(record["position"]))] = label == "core"
+    for record in read_file(path):
+        row, position = record.integer("row", minimum=0), record.integer("position", minimum=0)
+        label = record.text("class").strip().lower()
+        if label not in LABELS:
+            raise record.wrong("class", f"one of {LABELS}", record["class"])
+        labels[(row, position)] = label == "core"
     return labels
 
 
@@ -427,6 +425,7 @@ def run(config: InspectConfig) -> dict[str, Path]:
     from .inspect_html import render_report
 
     config.validate()
+    check_model_path(config.model)
     labels = read_labels(config.labels) if config.labels else None
     rows = load_rows(config)
     model, tokenizer, collator, examples = prepare(config, rows)
@@ -486,7 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--top-ratio", type=float, default=d.top_ratio, help="fraction kept by the entropy and random rules"
     )
     parser.add_argument(
-        "--limit", type=int, default=d.limit, help="rows to inspect (a seeded sample; default %(default)s)"
+        "--limit", type=positive_int, default=d.limit, help="rows to inspect (a seeded sample; default %(default)s)"
     )
     parser.add_argument(
         "--show", type=int, default=d.show, help="rows rendered token by token in the HTML (default %(default)s)"
@@ -514,8 +513,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    paths = run(InspectConfig(**vars(args)))
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    try:
+        with output_folder(args.output_dir, "profit-rl inspect " + " ".join(argv)):
+            paths = run(InspectConfig(**vars(args)))
+    except InputError as err:
+        print(f"profit-rl inspect: {err}", file=sys.stderr)
+        return 1
     for kind in ("html", "csv", "png", "json"):
         print(paths[kind])
     return 0

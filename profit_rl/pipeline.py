@@ -35,8 +35,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from evals.cli import positive_int
+from evals.folders import check_name, inside, is_plain_name, output_folder
+from evals.io import InputError
+from evals.models import check_model_path
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes"
@@ -260,8 +266,9 @@ def recipe_profile(args, seed: int | None, recipe_dir: Path | None = None, base_
 
 def model_profile(args, seed: int | None) -> Profile:
     """A hub id or a local checkpoint: the Qwen3-0.6B-Base recipes with that model swapped in."""
-    model = args.model
-    name = Path(model).name if Path(model).exists() else model.split("/")[-1]
+    model = check_model_path(args.model)
+    # outputs/<name>: a local folder's own name (resolved: `a/..` is not `..`), or a hub id's model name
+    name = Path(model).resolve().name if Path(model).exists() else model.split("/")[-1]
     return recipe_profile(args, seed, recipe_dir=RECIPES / "Qwen3-0.6B-Base", base_model=model, name=name)
 
 
@@ -277,7 +284,7 @@ def resolve_profile(args, seed: int | None = None) -> Profile:
     seed = args.seed if seed is None else seed
     factory = PROFILES.get(args.model)
     if factory is None:
-        factory = recipe_profile if (RECIPES / args.model).is_dir() else model_profile
+        factory = recipe_profile if is_plain_name(args.model) and (RECIPES / args.model).is_dir() else model_profile
     return factory(args, seed)
 
 
@@ -588,14 +595,14 @@ def parse_args(argv):
     p.add_argument("--methods", default="profit sft", help="SFT methods (space or comma separated): recipe names "
                    "or selection rules (default: 'profit sft')")
     p.add_argument("--num-gpus", type=int, default=0, help="0: CPU; N: accelerate launch over N GPUs, vLLM sampling")
-    p.add_argument("--cpus", type=int, default=None, help="CPU slots that steps with no path between them share "
+    p.add_argument("--cpus", type=positive_int, default=None, help="CPU slots that steps with no path between them share "
                    f"(default: the machine's cores, {os.cpu_count()} here)")
     p.add_argument("--data-dir", default=None, help="local benchmark data (layout of ../shared/data); default: hub")
     p.add_argument("--benchmarks", default=DEFAULT_BENCHMARKS, help="eval benchmarks (real models)")
-    p.add_argument("--k", type=int, default=None, help="samples per problem in evals (default 4)")
-    p.add_argument("--eval-limit", type=int, default=None, help="only the first N problems of each benchmark")
+    p.add_argument("--k", type=positive_int, default=None, help="samples per problem in evals (default 4)")
+    p.add_argument("--eval-limit", type=positive_int, default=None, help="only the first N problems of each benchmark")
     p.add_argument("--seed", type=int, default=None, help="default: 0 for the embedded model, the recipes' own otherwise")
-    p.add_argument("--seeds", type=int, default=None, help="run seeds 0..N-1 and aggregate (make reproduce-embedded)")
+    p.add_argument("--seeds", type=positive_int, default=None, help="run seeds 0..N-1 and aggregate (make reproduce-embedded)")
     p.add_argument("--task", action="append", default=[], metavar="FIELD=VALUE",
                    help="embedded / smollm2-135m: fields of the synthetic task (repeatable), e.g. max_ops=3; replaces "
                         "the profile's own (smollm2-135m: " + " ".join(SMOLLM2_TASK) + ")")
@@ -606,15 +613,26 @@ def parse_args(argv):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
     methods = [m for m in args.methods.replace(",", " ").split() if m]
     seeds = list(range(args.seeds)) if args.seeds else [args.seed]
     roots = []
-    for seed in seeds:
-        profile = resolve_profile(args, seed)
-        run(plan(profile, methods), cpus=args.cpus, gpus=profile.num_gpus, dry_run=args.dry_run,
-            cpu_threads=not profile.num_gpus)
-        roots.append(profile.root)
+    try:
+        for method in methods:
+            check_name(method, "--methods entry")  # each names a folder under outputs/<model>/
+        profiles = [resolve_profile(args, seed) for seed in seeds]
+        for profile in profiles:
+            inside(args.output_root, profile.root, f"--model {args.model}: the output folder")
+        for profile in profiles:
+            # one pipeline per outputs/<model>: a second one stops, naming the first, instead of racing it step by step
+            with nullcontext() if args.dry_run else output_folder(profile.root, "profit-rl pipeline " + shlex.join(argv)):
+                run(plan(profile, methods), cpus=args.cpus, gpus=profile.num_gpus, dry_run=args.dry_run,
+                    cpu_threads=not profile.num_gpus)
+            roots.append(profile.root)
+    except InputError as err:
+        print(f"profit-rl pipeline: {err}", file=sys.stderr)
+        return 1
     if args.seeds and not args.dry_run:
         from .report import aggregate_seeds
 

@@ -16,6 +16,8 @@ import logging
 import sys
 from pathlib import Path
 
+from evals.io import InputError
+
 
 def write_jsonl(path: Path, rows) -> None:
     tmp = path.with_suffix(".tmp")
@@ -35,6 +37,15 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+    try:
+        prepare(args)
+    except InputError as err:
+        print(f"profit-rl prepare: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def prepare(args) -> None:
     from . import grpo, sft
     from .data import load_sft_dataset
     from .rl_data import DataReport, decontaminate, load_math_rows, load_reference_problems
@@ -64,7 +75,6 @@ def main(argv: list[str] | None = None) -> int:
     (out / "data_report.json").write_text(json.dumps(summary, indent=2))
     print(f"SFT: {len(sft_rows)} rows -> {out / 'sft.jsonl'}; RL: {report.kept} problems "
           f"({report.decontaminated} removed as in {', '.join(against) or 'nothing'}) -> {out / 'rl.jsonl'}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -17,15 +17,15 @@ import statistics
 import sys
 from pathlib import Path
 
+from evals import markdown as md
 from evals.compare import compare
+from evals.folders import check_name
+from evals.io import InputError
+from evals.markdown import pct
 from evals.results import read_run
 
 DONE = ".done.json"
 SEED_ROOT = re.compile(r"^seed-\d+$")
-
-
-def pct(x: float) -> str:
-    return f"{100 * x:.1f}"
 
 
 def table_one(rows: dict[str, Path]) -> str:
@@ -35,13 +35,14 @@ def table_one(rows: dict[str, Path]) -> str:
         return "_no eval results yet_\n"
     names = list(next(iter(runs.values()))["benchmarks"])
     k = next(iter(runs.values()))["benchmarks"][names[0]]["k"]
-    head = "| model | " + " | ".join(runs[next(iter(runs))]["benchmarks"][n].get("title", n) for n in names) + " | Avg |"
+    head = "| model | " + " | ".join(md.text(runs[next(iter(runs))]["benchmarks"][n].get("title", n)) for n in names)
+    head += " | Avg |"
     lines = [f"Avg@{k} (Pass@{k}), %", "", head, "|---" * (len(names) + 2) + "|"]
     for label, run in runs.items():
         cells = [f"{pct(run['benchmarks'][n]['avg_at_k'])} ({pct(run['benchmarks'][n]['pass_at_k'])})" for n in names]
         avg = run.get("average") or {}
         cells.append(f"{pct(avg['avg_at_k'])} ({pct(avg['pass_at_k'])})" if "avg_at_k" in avg else "-")
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines.append(f"| {md.text(label)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -53,24 +54,27 @@ def last_checkpoint_eval(run_dir: Path) -> Path | None:
 
 def paired(a: Path, b: Path, label_a: str, label_b: str) -> tuple[str, dict]:
     result = compare(a, b)
-    lines = [f"| benchmark | {label_a} Avg@k | {label_b} Avg@k | Δ Avg@k [95% CI] | Δ Pass@k [95% CI] | problems |",
+    lines = [f"| benchmark | {md.text(label_a)} Avg@k | {md.text(label_b)} Avg@k | Δ Avg@k [95% CI] | Δ Pass@k [95% CI] "
+             "| problems |",
              "|---|---|---|---|---|---|"]
     rows = list(result["benchmarks"].items()) + [("average", {**result["average"], "title": "Average"})]
     for name, row in rows:
         avg, pas = row["avg_at_k"], row["pass_at_k"]
         lines.append(
-            f"| {row.get('title', name)} | {pct(avg['a'])} | {pct(avg['b'])} | "
-            f"{100 * avg['delta']:+.1f} [{100 * avg['ci'][0]:+.1f}, {100 * avg['ci'][1]:+.1f}] | "
-            f"{100 * pas['delta']:+.1f} [{100 * pas['ci'][0]:+.1f}, {100 * pas['ci'][1]:+.1f}] | {row.get('n_shared', '')} |"
+            f"| {md.text(row.get('title', name))} | {pct(avg['a'])} | {pct(avg['b'])} | "
+            f"{md.signed(avg['delta'])} [{md.signed(avg['ci'][0])}, {md.signed(avg['ci'][1])}] | "
+            f"{md.signed(pas['delta'])} [{md.signed(pas['ci'][0])}, {md.signed(pas['ci'][1])}] | {row.get('n_shared', '')} |"
         )
     return "\n".join(lines) + "\n", result
 
 
 def curve_table(csv_path: Path) -> str:
-    rows = list(csv.DictReader(csv_path.open()))
+    with csv_path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
     lines = ["| run | step | Avg@k | Pass@k |", "|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['run']} | {r['step']} | {pct(float(r['avg_at_k']))} | {pct(float(r['pass_at_k']))} |")
+        lines.append(f"| {md.text(r['run'])} | {md.text(r['step'])} | {pct(float(r['avg_at_k']))} "
+                     f"| {pct(float(r['pass_at_k']))} |")
     return "\n".join(lines) + "\n"
 
 
@@ -83,14 +87,16 @@ def commands(root: Path) -> str:
         info = json.loads(marker.read_text())
         argv = ["python" if a.endswith(("python", "python3")) else a for a in info["argv"]]
         lines.append(f"# {marker.parent.relative_to(root)} ({info.get('seconds', '?')} s)\n" + " ".join(argv))
-    return "```\n" + "\n".join(lines) + "\n```\n" if lines else "_no finished steps_\n"
+    return md.fence("\n".join(lines)) if lines else "_no finished steps_\n"
 
 
 def write_report(root: Path, methods: list[str]) -> Path:
+    for method in methods:
+        check_name(method, "method")  # each names a folder under root
     out = root / "report"
     out.mkdir(parents=True, exist_ok=True)
     baseline, others = (methods[-1], methods[:-1]) if len(methods) > 1 else (methods[0], [])
-    parts = [f"# profit-rl report: {root.name}", "",
+    parts = [f"# profit-rl report: {md.text(root.name)}", "",
              f"Methods: {', '.join(methods)}; paired differences are `<method> − {baseline}` on the same problems.", ""]
 
     parts += ["## After SFT (Table 1)", "",
@@ -152,7 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("root", help="outputs/<model>")
     p.add_argument("--methods", default="profit,sft", help="comma-separated; the last one is the baseline")
     args = p.parse_args(argv)
-    path = write_report(Path(args.root), [m for m in args.methods.split(",") if m])
+    try:
+        path = write_report(Path(args.root), [m for m in args.methods.split(",") if m])
+    except InputError as err:
+        print(f"profit-rl report: {err}", file=sys.stderr)
+        return 1
     print(f"report: {path}")
     return 0
 

@@ -12,9 +12,14 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from contextlib import nullcontext
 
 from transformers.trainer_utils import get_last_checkpoint
 from trl import ModelConfig, TrlParser, get_peft_config
+
+from evals.folders import output_folder
+from evals.io import InputError
+from evals.models import check_model_path
 
 from .data import SFTDataArguments, load_sft_dataset
 from .trainer import ProFitConfig, ProFitSFTTrainer
@@ -35,6 +40,7 @@ def run(data_args: SFTDataArguments, training_args: ProFitConfig, model_args: Mo
     """Train and save; returns the output directory (model, tokenizer, trainer state)."""
     if model_args.model_name_or_path is None:
         raise ValueError("model_name_or_path is required (a hub id or a local checkpoint folder)")
+    check_model_path(model_args.model_name_or_path, "model_name_or_path")
     training_args.model_init_kwargs = {
         **(training_args.model_init_kwargs or {}),
         "revision": model_args.model_revision,
@@ -63,7 +69,16 @@ def parse(argv: list[str] | None = None):
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run(*parse(sys.argv[1:] if argv is None else argv))
+    argv = sys.argv[1:] if argv is None else argv
+    data_args, training_args, model_args = parse(argv)
+    try:
+        # the main process holds output_dir for the run: a second run on it stops instead of mixing checkpoints
+        with output_folder(training_args.output_dir, "profit-rl sft " + " ".join(argv)) \
+                if training_args.process_index == 0 else nullcontext():
+            run(data_args, training_args, model_args)
+    except InputError as err:
+        print(f"profit-rl sft: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

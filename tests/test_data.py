@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from profit_rl.data import RowError, SFTDataArguments, detect_layout, load_sft_dataset, to_prompt_completion
+from evals.io import DataError, Row
+from profit_rl.data import SFTDataArguments, detect_layout, load_sft_dataset, select_indices, to_prompt_completion
 
 REPO = Path(__file__).resolve().parents[1]
 USER = {"role": "user", "content": "hi"}
@@ -28,20 +29,20 @@ def write_jsonl(path, rows):
     ],
 )
 def test_every_layout_becomes_conversational_prompt_completion(row):
-    out = to_prompt_completion(row, detect_layout(row), "f.jsonl", 0)
+    out = to_prompt_completion(Row(row, "f.jsonl", 1), detect_layout(row))
     assert out == {"prompt": [USER], "completion": [BOT]}
 
 
 def test_system_and_multi_turn_prompts_are_kept():
     row = {"messages": [{"role": "system", "content": "be brief"}, USER, BOT, USER, BOT]}
-    out = to_prompt_completion(row, "messages", "f", 0)
+    out = to_prompt_completion(Row(row, "f", 1), "messages")
     assert [m["role"] for m in out["prompt"]] == ["system", "user", "assistant", "user"]
-    alpaca = to_prompt_completion({"instruction": "Sum", "input": "1 2", "output": "3"}, "alpaca", "f", 0)
+    alpaca = to_prompt_completion(Row({"instruction": "Sum", "input": "1 2", "output": "3"}, "f", 1), "alpaca")
     assert alpaca["prompt"][0]["content"] == "Sum\n\n1 2"
 
 
 def test_unknown_layout_lists_the_supported_ones():
-    with pytest.raises(ValueError, match="Alpaca"):
+    with pytest.raises(DataError, match="Alpaca"):
         detect_layout(["question", "answer"])
 
 
@@ -51,15 +52,15 @@ def test_bad_row_error_names_file_row_and_field(tmp_path):
         [{"instruction": "a", "input": "", "output": "b"}, {"instruction": "c", "input": "", "output": "  "}],
     )
     args = SFTDataArguments(dataset_name=str(path), num_samples=None)
-    with pytest.raises(RowError) as err:
+    with pytest.raises(DataError) as err:
         load_sft_dataset(args)
     assert (err.value.source, err.value.row, err.value.field) == (str(path), 2, "output")  # rows are file lines
-    assert str(path) in str(err.value) and "row 2" in str(err.value) and "'output'" in str(err.value)
+    assert str(path) in str(err.value) and "line 2" in str(err.value) and "'output'" in str(err.value)
 
 
 def test_sharegpt_bad_speaker_names_the_turn(tmp_path):
     path = write_jsonl(tmp_path / "s.jsonl", [{"conversations": [{"from": "robot", "value": "x"}]}])
-    with pytest.raises(RowError, match=r"row 1, field 'conversations\[0\]\.from'"):
+    with pytest.raises(DataError, match=r"line 1, field 'conversations\[0\]\.from'"):
         load_sft_dataset(SFTDataArguments(dataset_name=str(path), num_samples=None))
 
 
@@ -83,8 +84,16 @@ def test_top_n_by_score_and_seeded_sample(tmp_path):
     assert sample(0) == sample(0) and sample(0) != sample(1)
 
 
+def test_selection_is_the_datasets_shuffle_and_a_stable_top_n():
+    from datasets import Dataset
+
+    assert select_indices(50, 10, seed=3) == Dataset.from_dict({"i": list(range(50))}).shuffle(seed=3)["i"][:10]
+    assert select_indices(5, 3, scores=[1, 3, 3, 0, 3]) == [1, 2, 4]  # ties keep file order
+    assert select_indices(5, None) == select_indices(5, 9) == [0, 1, 2, 3, 4]
+
+
 def test_missing_local_file_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no such file"):
+    with pytest.raises(DataError, match="no such file"):
         load_sft_dataset(SFTDataArguments(dataset_name=str(tmp_path / "nope.jsonl")))
 
 

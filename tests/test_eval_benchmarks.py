@@ -9,7 +9,8 @@ from collections import Counter
 
 import pytest
 
-from evals.benchmarks import MissingDataError, Problem, RowError, get_benchmark
+from evals.benchmarks import DataError, MissingDataError, Problem, get_benchmark
+from evals.io import Row
 from evals.benchmarks.gpqa import choice_order, extract_letter
 
 
@@ -74,8 +75,8 @@ def test_gpqa_shuffle_is_reproducible_and_balanced():
     bench = get_benchmark("gpqa")
     rows = [{"id": f"rec{i}", "question": "made-up question?", "correct_answer": "right",
              "incorrect_answer_1": "w1", "incorrect_answer_2": "w2", "incorrect_answer_3": "w3"} for i in range(400)]
-    problems = [bench.to_problem(i, r) for i, r in enumerate(rows)]
-    again = [bench.to_problem(i, r) for i, r in enumerate(rows)]
+    problems = [bench.to_problem(i, Row(r, "gpqa.jsonl", i + 1)) for i, r in enumerate(rows)]
+    again = [bench.to_problem(i, Row(r, "gpqa.jsonl", i + 1)) for i, r in enumerate(rows)]
     assert [p.meta["choices"] for p in problems] == [p.meta["choices"] for p in again]
     for p in problems:
         assert p.meta["choices"]["ABCD".index(p.gold)] == "right"
@@ -85,7 +86,7 @@ def test_gpqa_shuffle_is_reproducible_and_balanced():
     # hub spelling of the fields gives the same problem
     hub_row = {"Record ID": "rec7", "Question": "made-up question?", "Correct Answer": "right",
                "Incorrect Answer 1": "w1", "Incorrect Answer 2": "w2", "Incorrect Answer 3": "w3"}
-    hub = bench.to_problem(0, hub_row)
+    hub = bench.to_problem(0, Row(hub_row, "Idavidrein/gpqa[train]", 1, "row"))
     assert (hub.id, hub.gold, hub.meta["choices"]) == (problems[7].id, problems[7].gold, problems[7].meta["choices"])
     (extracted, value, error), = bench.score_many([(hub, f"\\boxed{{{hub.gold}}}")])
     assert value == 1.0 and extracted == hub.gold
@@ -127,10 +128,10 @@ def test_bad_row_names_file_row_and_field(tmp_path):
     path = tmp_path / "gsm8k" / "test.jsonl"
     path.parent.mkdir()
     path.write_text(json.dumps({"question": "q", "answer": "#### 1"}) + "\n" + json.dumps({"question": "q2"}) + "\n")
-    with pytest.raises(RowError, match=r"test.jsonl row 1: missing field 'answer'"):
+    with pytest.raises(DataError, match=r"test.jsonl, line 2, field 'answer': expected a non-empty string, the field is"):
         get_benchmark("gsm8k").load(tmp_path)
     path.write_text(json.dumps({"question": "q", "answer": "no final answer"}) + "\n")
-    with pytest.raises(RowError, match=r"row 0: .*####"):
+    with pytest.raises(DataError, match=r"line 1, field 'answer': expected a solution ending in '#### <number>'"):
         get_benchmark("gsm8k").load(tmp_path)
 
 

@@ -187,10 +187,10 @@ def test_bad_prompt_rows_name_file_row_and_field(tmp_path):
     good = {"key": 1, "prompt": "p", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]}
     bad = {**good, "key": 2, "prompt": "q", "kwargs": [{"letter": "a"}]}
     path.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
-    with pytest.raises(IFEvalDataError, match=r"input_data.jsonl:2: field 'kwargs'\[0\]"):
+    with pytest.raises(IFEvalDataError, match=r"input_data.jsonl, line 2, field 'kwargs\[0\]'"):
         load_prompts(path)
     path.write_text(json.dumps({**good, "kwargs": []}) + "\n")
-    with pytest.raises(IFEvalDataError, match=r":1: 'instruction_id_list' has 1 entries but 'kwargs' has 0"):
+    with pytest.raises(IFEvalDataError, match=r", line 1, field 'kwargs': expected one entry per instruction \(1 in 'instruction_id_list'\), found 0"):
         load_prompts(path)
     with pytest.raises(FileNotFoundError):
         load_prompts(tmp_path / "missing.jsonl")
@@ -206,10 +206,10 @@ def test_unreachable_hub_dataset_points_to_a_local_copy(capsys, tmp_path):
 def test_bad_response_rows_name_file_row_and_field(tmp_path):
     path = tmp_path / "responses.jsonl"
     path.write_text(json.dumps({"prompt": "p", "response": "r"}) + "\n" + json.dumps({"prompt": "q"}) + "\n")
-    with pytest.raises(IFEvalDataError, match=r"responses.jsonl:2: missing field 'response'"):
+    with pytest.raises(IFEvalDataError, match=r"responses.jsonl, line 2, field 'response': expected a string, the field is missing"):
         read_responses(path)
     path.write_text(json.dumps({"prompt": "p", "response": None}) + "\n")
-    with pytest.raises(IFEvalDataError, match=r":1: field 'response' must be a string"):
+    with pytest.raises(IFEvalDataError, match=r", line 1, field 'response': expected a string, found null"):
         read_responses(path)
 
 

@@ -106,10 +106,10 @@ def test_class_and_kept_statistics_by_hand():
 def test_read_labels_names_file_line_and_field(tmp_path):
     path = tmp_path / "labels.csv"
     path.write_text("row,position,class\n0,5,core\n0,6,Trivial\n1,7,maybe\n")
-    with pytest.raises(ValueError, match=r"labels.csv: line 4: field 'class' is 'maybe'"):
+    with pytest.raises(ValueError, match=r"labels.csv, line 4, field 'class': expected one of .*, found str 'maybe'"):
         read_labels(str(path))
     path.write_text("row,position,class\n0,5,core\n0,x,trivial\n")
-    with pytest.raises(ValueError, match=r"line 3: field 'position'"):
+    with pytest.raises(ValueError, match=r"line 3, field 'position': expected an integer >= 0, found str 'x'"):
         read_labels(str(path))
     path.write_text("row,position,class\n0,5,core\n0,6,Trivial\n")
     assert read_labels(str(path)) == {(0, 5): True, (0, 6): False}

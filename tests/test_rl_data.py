@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from evals.io import DataError
 from profit_rl.rl_data import (
-    RowError,
     decontaminate,
     load_math_rows,
     load_reference_problems,
@@ -38,29 +38,29 @@ def test_fields_and_gold_forms(tmp_path):
 @pytest.mark.parametrize(
     "bad_line, row, field_name, message",
     [
-        ('{"answer": "1"}', 2, "problem/question/prompt", "missing problem field"),
-        ('{"problem": "p"}', 2, "answer/solution", "missing answer field"),
-        ('{"problem": 3, "answer": "1"}', 2, "problem", "non-empty string"),
-        ('{"problem": "p", "answer": ["1"]}', 2, "answer", "expected a string"),
-        ('{"problem": "p", "answer": "1"', 2, None, "invalid JSON"),
-        ('["p", "1"]', 2, None, "JSON object"),
+        ('{"answer": "1"}', 2, "problem or question or prompt", "the field is missing"),
+        ('{"problem": "p"}', 2, "answer or solution", "the field is missing"),
+        ('{"problem": 3, "answer": "1"}', 2, "problem", "non-empty string, found int 3"),
+        ('{"problem": "p", "answer": ["1"]}', 2, "answer", "expected a gold answer .* found list"),
+        ('{"problem": "p", "answer": "1"', 2, None, "not valid JSON"),
+        ('["p", "1"]', 2, None, "expected a JSON object, found list"),
     ],
 )
 def test_bad_rows_name_file_row_field(tmp_path, bad_line, row, field_name, message):
     path = write_jsonl(tmp_path / "bad.jsonl", ['{"problem": "ok", "answer": "1"}', bad_line])
-    with pytest.raises(RowError, match=message) as info:
+    with pytest.raises(DataError, match=message) as info:
         load_math_rows(str(path))
     err = info.value
     assert (err.source, err.row, err.field) == (str(path), row, field_name)
-    assert str(path) in str(err) and f"row {row}" in str(err)
+    assert str(path) in str(err) and f"line {row}" in str(err)
 
 
 def test_empty_gold_is_dropped_loudly_or_an_error(tmp_path, caplog):
     path = write_jsonl(tmp_path / "g.jsonl", [{"problem": "a", "answer": "1"}, {"problem": "b", "solution": "so $\\boxed{}$"}])
     rows, report = load_rl_dataset(str(path), decontaminate_against=[])
     assert len(rows) == 1 and report.bad_gold == [2] and report.loaded == 2 and report.kept == 1
-    assert "row 2" in caplog.text and "solution" in caplog.text
-    with pytest.raises(RowError, match="row 2, field 'solution'"):
+    assert "line 2" in caplog.text and "solution" in caplog.text
+    with pytest.raises(DataError, match="line 2, field 'solution'"):
         load_math_rows(str(path), bad_gold="error")
 
 

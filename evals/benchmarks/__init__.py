@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import importlib
 
-from .base import Benchmark, MissingDataError, Problem, RowError
+from ..io import DataError
+from .base import Benchmark, MissingDataError, Problem
 
 # name -> "module:Class"
 REGISTRY = {
@@ -30,4 +31,4 @@ def get_benchmark(name: str) -> Benchmark:
     return getattr(importlib.import_module(module_name), class_name)()
 
 
-__all__ = ["Benchmark", "MissingDataError", "Problem", "RowError", "REGISTRY", "DEFAULT_BENCHMARKS", "get_benchmark"]
+__all__ = ["Benchmark", "DataError", "MissingDataError", "Problem", "REGISTRY", "DEFAULT_BENCHMARKS", "get_benchmark"]

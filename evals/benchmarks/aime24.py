@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Problem, first_field
+from .base import Problem
 from .mathlike import MathBenchmark
 
 
@@ -16,12 +16,12 @@ class AIME24(MathBenchmark):
     max_new_tokens = 8192
 
     def to_problem(self, index: int, row: dict) -> Problem:
-        answer = str(first_field(row, "answer")).strip()
+        answer = row.scalar("answer").strip()
         if not answer.lstrip("-").isdigit():
-            raise ValueError(f"field 'answer' is not an integer: {answer!r}")
+            raise row.wrong("answer", "an integer", answer)
         return Problem(
-            id=str(row.get("id", index)),
-            question=str(first_field(row, "problem", "question")),
+            id=row.scalar("id", required=False) or str(index),
+            question=row.text("problem", "question"),
             gold=str(int(answer)),  # "025" -> "25": AIME answers compare as integers
             meta={"url": row.get("url")},
         )

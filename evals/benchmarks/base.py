@@ -7,19 +7,16 @@ Loaders accept three sources: None (the hub id, the default users get), a direct
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..io import DataError, InputError, Row, Rows, read_file
 
-class MissingDataError(FileNotFoundError):
+
+class MissingDataError(InputError, FileNotFoundError):
     """The benchmark's data is neither at the local path nor reachable on the hub; the message says how to get it."""
-
-
-class RowError(ValueError):
-    """A data row lacks a field or has a malformed one; the message names the file, row and field."""
 
 
 @dataclass
@@ -49,23 +46,25 @@ class Benchmark:
 
     # ---- loading -------------------------------------------------------------------------------------------------
     def load(self, source: str | os.PathLike | None = None) -> list[Problem]:
-        rows, where = self.read_rows(source)
-        problems = []
-        for index, row in enumerate(rows):
+        """Every problem, validated: a row with a missing field or a value of the wrong type is a `DataError` naming
+        the file, line and field; so is a problem id that appears twice."""
+        problems, first_seen = [], {}
+        for index, row in enumerate(self.read_rows(source)):
             try:
-                problems.append(self.to_problem(index, row))
-            except KeyError as err:
-                raise RowError(f"{self.title}: {where} row {index}: missing field {err.args[0]!r}") from None
-            except (TypeError, ValueError) as err:
-                raise RowError(f"{self.title}: {where} row {index}: {err}") from None
-        ids = [p.id for p in problems]
-        if len(set(ids)) != len(ids):
-            dup = next(i for i in ids if ids.count(i) > 1)
-            raise RowError(f"{self.title}: {where}: problem id {dup!r} appears more than once")
+                problem = self.to_problem(index, row)
+            except DataError:
+                raise
+            except (KeyError, TypeError, ValueError) as err:  # a benchmark's own check (e.g. GSM8K's '####')
+                raise row.error(None, str(err).strip("'\"")) from None
+            if problem.id in first_seen:
+                raise row.error(None, f"problem id {problem.id!r} appears twice (first at {first_seen[problem.id]}); "
+                                "ids key the sample cache and must be unique")
+            first_seen[problem.id] = f"{row.unit} {row.number}"
+            problems.append(problem)
         return problems
 
-    def read_rows(self, source) -> tuple[list[dict], str]:
-        """Rows as dicts, and a description of where they came from (for error messages)."""
+    def read_rows(self, source) -> Rows:
+        """The records of the local file (or `--data-dir` folder) or, for None, of the hub dataset."""
         if source is None:
             return self.read_hub()
         path = Path(source)
@@ -73,9 +72,9 @@ class Benchmark:
             path = path / self.local_path
         if not path.is_file():
             raise MissingDataError(self.missing_message(path))
-        return read_table(path), str(path)
+        return read_file(path)
 
-    def read_hub(self) -> tuple[list[dict], str]:
+    def read_hub(self) -> Rows:
         where = f"hub dataset {self.hub_id}" + (f" ({self.hub_config})" if self.hub_config else "")
         try:
             import datasets
@@ -83,7 +82,7 @@ class Benchmark:
             dataset = datasets.load_dataset(self.hub_id, self.hub_config, split=self.hub_split)
         except Exception as err:  # offline, gated, no network: all end the same way for the user
             raise MissingDataError(self.missing_message(None, reason=f"{type(err).__name__}: {err}")) from err
-        return [dict(row) for row in dataset], where
+        return Rows(where, dataset)
 
     def missing_message(self, looked_at: Path | None, reason: str = "") -> str:
         export = (
@@ -110,7 +109,8 @@ class Benchmark:
         return "\n".join(lines)
 
     # ---- per problem ---------------------------------------------------------------------------------------------
-    def to_problem(self, index: int, row: dict) -> Problem:
+    def to_problem(self, index: int, row: Row) -> Problem:
+        """One record -> a Problem; `row.text(...)` / `row.scalar(...)` raise a DataError naming the row and field."""
         raise NotImplementedError
 
     def prompt(self, problem: Problem) -> list[dict]:
@@ -135,40 +135,3 @@ class Benchmark:
             except Exception as err:  # one bad sample must never end a long run
                 out.append((None, 0.0, f"{type(err).__name__}: {err}"[:500]))
         return out
-
-
-def read_table(path: Path) -> list[dict]:
-    """Rows of a .jsonl / .json / .csv / .parquet file. Bad JSON names the line."""
-    suffix = path.suffix.lower()
-    if suffix == ".jsonl":
-        rows = []
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    raise RowError(f"{path} line {lineno}: not valid JSON ({err})") from None
-        return rows
-    if suffix == ".json":
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return data if isinstance(data, list) else data.get("data", data.get("rows"))
-    if suffix == ".csv":
-        import csv
-
-        with open(path, encoding="utf-8", newline="") as f:
-            return list(csv.DictReader(f))
-    if suffix == ".parquet":
-        import datasets
-
-        return [dict(r) for r in datasets.load_dataset("parquet", data_files=str(path), split="train")]
-    raise RowError(f"{path}: unsupported file type {suffix!r} (use .jsonl, .json, .csv or .parquet)")
-
-
-def first_field(row: dict, *names: str):
-    """The first of `names` present in the row: local files and hub datasets spell some fields differently."""
-    for name in names:
-        if name in row and row[name] is not None:
-            return row[name]
-    raise KeyError(" or ".join(names))

@@ -7,7 +7,7 @@ is the layout the embedded SFT set was written in, so what SFT trains is what th
 
 from __future__ import annotations
 
-from .base import MissingDataError, Problem, first_field
+from .base import MissingDataError, Problem
 from .mathlike import MathBenchmark
 
 
@@ -25,6 +25,4 @@ class EmbeddedMath(MathBenchmark):
         )
 
     def to_problem(self, index: int, row: dict) -> Problem:
-        return Problem(
-            id=str(first_field(row, "id")), question=str(first_field(row, "problem")), gold=str(first_field(row, "answer"))
-        )
+        return Problem(id=row.scalar("id"), question=row.text("problem"), gold=row.scalar("answer"))

@@ -12,7 +12,7 @@ import hashlib
 import random
 import re
 
-from .base import Benchmark, Problem, first_field
+from .base import Benchmark, Problem
 
 LETTERS = "ABCD"
 SHUFFLE_SALT = "profit-rl-gpqa-v1"  # part of the permutation seed; changing it changes every question's letter order
@@ -76,17 +76,17 @@ class GPQADiamond(Benchmark):
     scorer = "gpqa.extract_letter-v1"
 
     def to_problem(self, index: int, row: dict) -> Problem:
-        qid = str(first_field(row, "id", "Record ID"))
+        qid = row.scalar("id", "Record ID")
         options = [
-            first_field(row, "correct_answer", "Correct Answer"),
-            first_field(row, "incorrect_answer_1", "Incorrect Answer 1"),
-            first_field(row, "incorrect_answer_2", "Incorrect Answer 2"),
-            first_field(row, "incorrect_answer_3", "Incorrect Answer 3"),
+            row.scalar("correct_answer", "Correct Answer"),
+            row.scalar("incorrect_answer_1", "Incorrect Answer 1"),
+            row.scalar("incorrect_answer_2", "Incorrect Answer 2"),
+            row.scalar("incorrect_answer_3", "Incorrect Answer 3"),
         ]
         order = choice_order(qid)
-        choices = [str(options[i]).strip() for i in order]
+        choices = [options[i].strip() for i in order]
         gold = LETTERS[order.index(0)]
-        return Problem(id=qid, question=str(first_field(row, "question", "Question")).strip(), gold=gold,
+        return Problem(id=qid, question=row.text("question", "Question").strip(), gold=gold,
                        meta={"choices": choices, "domain": row.get("high_level_domain", row.get("High-level domain"))})
 
     def prompt(self, problem: Problem) -> list[dict]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Problem, first_field
+from .base import Problem
 from .mathlike import MathBenchmark
 
 
@@ -16,9 +16,9 @@ class GSM8K(MathBenchmark):
     max_new_tokens = 2048
 
     def to_problem(self, index: int, row: dict) -> Problem:
-        solution = str(first_field(row, "answer"))
+        solution = row.text("answer")
         if "####" not in solution:
-            raise ValueError("field 'answer' has no '####' final answer")
+            raise row.wrong("answer", "a solution ending in '#### <number>'", solution[-60:])
         gold = solution.rsplit("####", 1)[1].strip().replace(",", "")
         # GSM8K has no ids; the row index in the test split is stable (the hub and the upstream file share the order)
-        return Problem(id=str(row.get("id", index)), question=str(first_field(row, "question")), gold=gold)
+        return Problem(id=row.scalar("id", required=False) or str(index), question=row.text("question"), gold=gold)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import Benchmark, MissingDataError, Problem, RowError
+from .base import Benchmark, MissingDataError, Problem
 
 
 class IFEval(Benchmark):
@@ -23,7 +23,8 @@ class IFEval(Benchmark):
     scorer = "evals.ifeval.prompt_level_strict-v1"
 
     def load(self, source=None) -> list[Problem]:
-        from evals.ifeval.data import IFEvalDataError, load_prompts
+        from evals.ifeval.data import load_prompts
+        from evals.io import DataError
 
         if source is None:
             where = self.hub_id
@@ -34,8 +35,8 @@ class IFEval(Benchmark):
                 raise MissingDataError(self.missing_message(Path(where)))
         try:
             prompts = load_prompts(where)
-        except IFEvalDataError as err:
-            raise RowError(str(err)) from None
+        except DataError:
+            raise
         except Exception as err:  # hub unreachable / offline
             if source is None:
                 raise MissingDataError(self.missing_message(None, reason=f"{type(err).__name__}: {err}")) from err

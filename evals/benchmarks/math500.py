@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Problem, first_field
+from .base import Problem
 from .mathlike import MathBenchmark
 
 
@@ -16,8 +16,8 @@ class MATH500(MathBenchmark):
 
     def to_problem(self, index: int, row: dict) -> Problem:
         return Problem(
-            id=str(first_field(row, "unique_id", "id")),
-            question=str(first_field(row, "problem")),
-            gold=str(first_field(row, "answer")),
+            id=row.scalar("unique_id", "id"),
+            question=row.text("problem"),
+            gold=row.scalar("answer"),
             meta={"subject": row.get("subject"), "level": row.get("level")},
         )

@@ -7,7 +7,6 @@ before any scoring with the file, row and field named.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from evals.ifeval.instructions import InstructionError, build_checker
+from evals.io import DataError, Row, Rows, read_file
 
 logger = logging.getLogger(__name__)
 
@@ -24,8 +24,8 @@ INPUT_FILENAME = "input_data.jsonl"
 _HUB_ID_PATTERN = re.compile(r"[\w.-]+/[\w.-]+")
 
 
-class IFEvalDataError(ValueError):
-    """A prompt or response row that cannot be used; the message names the file, row and field."""
+# A prompt or response row that cannot be used: the toolkit's one data error, naming the file, line and field.
+IFEvalDataError = DataError
 
 
 @dataclass
@@ -49,44 +49,26 @@ class IFEvalPrompt:
                 "kwargs": self.kwargs}  # fmt: skip
 
 
-def _prompt_from_row(row: Any, where: str) -> IFEvalPrompt:
-    if not isinstance(row, dict):
-        raise IFEvalDataError(f"{where}: expected a JSON object, got {type(row).__name__}")
+def _prompt_from_row(row: Row) -> IFEvalPrompt:
     for name, kind in (("key", int), ("prompt", str), ("instruction_id_list", list), ("kwargs", list)):
         if name not in row:
-            raise IFEvalDataError(f"{where}: missing field {name!r}")
+            raise row.wrong(name, f"a {kind.__name__}")
         if not isinstance(row[name], kind) or isinstance(row[name], bool):
-            raise IFEvalDataError(f"{where}: field {name!r} must be {kind.__name__}, got {type(row[name]).__name__}")
+            raise row.wrong(name, f"a {kind.__name__}", row[name])
     if len(row["instruction_id_list"]) != len(row["kwargs"]):
-        raise IFEvalDataError(
-            f"{where}: 'instruction_id_list' has {len(row['instruction_id_list'])} entries but 'kwargs' has "
-            f"{len(row['kwargs'])}"
-        )
+        raise row.error("kwargs", f"expected one entry per instruction ({len(row['instruction_id_list'])} in "
+                        f"'instruction_id_list'), found {len(row['kwargs'])}")
     # The hub dataset stores every instruction's every key, unused ones as null: keep only the real ones.
+    if not all(isinstance(kw, dict) or kw is None for kw in row["kwargs"]):
+        raise row.wrong("kwargs", "a list of objects", row["kwargs"])
     kwargs = [{k: v for k, v in (kw or {}).items() if v is not None} for kw in row["kwargs"]]
     prompt = IFEvalPrompt(row["key"], row["prompt"], list(row["instruction_id_list"]), kwargs)
     for index, (instruction_id, kw) in enumerate(zip(prompt.instruction_id_list, kwargs)):
         try:
             build_checker(instruction_id, kw)
         except InstructionError as error:
-            raise IFEvalDataError(
-                f"{where}: field 'kwargs'[{index}] / 'instruction_id_list'[{index}]: {error}"
-            ) from None
+            raise row.error(f"kwargs[{index}]", f"{error} (instruction_id_list[{index}] = {instruction_id!r})") from None
     return prompt
-
-
-def _read_jsonl(path: Path) -> list[tuple[str, Any]]:
-    rows = []
-    with path.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{line_number}"
-            try:
-                rows.append((where, json.loads(line)))
-            except json.JSONDecodeError as error:
-                raise IFEvalDataError(f"{where}: not valid JSON ({error})") from None
-    return rows
 
 
 def load_prompts(source: str | os.PathLike = HUB_ID) -> list[IFEvalPrompt]:
@@ -100,7 +82,7 @@ def load_prompts(source: str | os.PathLike = HUB_ID) -> list[IFEvalPrompt]:
         if not path.is_file():
             raise FileNotFoundError(f"IFEval: no {INPUT_FILENAME} in directory {source}")
     if path.is_file():
-        located = _read_jsonl(path)
+        rows = read_file(path)
     elif not _HUB_ID_PATTERN.fullmatch(str(source)) or str(source).endswith((".jsonl", ".json")):
         raise FileNotFoundError(f"IFEval: prompt file {source} does not exist (and it is not a hub dataset id)")
     else:
@@ -113,14 +95,14 @@ def load_prompts(source: str | os.PathLike = HUB_ID) -> list[IFEvalPrompt]:
                 f"IFEval: could not load hub dataset {source!r} ({type(error).__name__}: {error}). Pass a local copy "
                 f"of the reference's {INPUT_FILENAME} instead, e.g. --input-data ../shared/data/ifeval/{INPUT_FILENAME}"
             ) from error
-        located = [(f"{source}[train][{index}]", row) for index, row in enumerate(dataset)]
-    prompts = [_prompt_from_row(row, where) for where, row in located]
+        rows = Rows(f"{source}[train]", dataset)
+    prompts = [_prompt_from_row(row) for row in rows]
     if not prompts:
-        raise IFEvalDataError(f"IFEval: {source} holds no prompts")
+        raise DataError(str(source), "expected IFEval prompts, found none")
     seen: dict[str, int] = {}
     for prompt in prompts:
         if prompt.prompt in seen:  # responses are matched to prompts by text, as in the reference
-            raise IFEvalDataError(f"{source}: keys {seen[prompt.prompt]} and {prompt.key} have the same prompt text")
+            raise DataError(str(source), f"keys {seen[prompt.prompt]} and {prompt.key} have the same prompt text")
         seen[prompt.prompt] = prompt.key
     return prompts
 
@@ -135,18 +117,10 @@ def read_responses(path: str | os.PathLike) -> dict[str, str]:
         raise FileNotFoundError(f"IFEval: response file {path} does not exist")
     responses: dict[str, str] = {}
     replaced = 0
-    for where, row in _read_jsonl(path):
-        if not isinstance(row, dict):
-            raise IFEvalDataError(f"{where}: expected a JSON object, got {type(row).__name__}")
-        for name in ("prompt", "response"):
-            if name not in row:
-                raise IFEvalDataError(f"{where}: missing field {name!r}")
-            if not isinstance(row[name], str):
-                raise IFEvalDataError(f"{where}: field {name!r} must be a string, got {type(row[name]).__name__}")
-        replaced += row["prompt"] in responses
-        responses[row["prompt"]] = row["response"]
-    if not responses:
-        raise IFEvalDataError(f"{path}: no response rows")
+    for row in read_file(path):
+        prompt, response = row.text("prompt"), row.text("response", empty=True)
+        replaced += prompt in responses
+        responses[prompt] = response
     if replaced:
         logger.warning("%s: %d rows repeat an earlier prompt; the later response is used, as the reference does",
                        path, replaced)  # fmt: skip

@@ -42,7 +42,7 @@ def score_response_file(
     if missing and not allow_missing:
         keys = ", ".join(str(prompt.key) for prompt in missing[:10])
         raise IFEvalDataError(
-            f"{responses_path}: no response for {len(missing)} of {len(prompts)} prompts of {input_data} (keys {keys}"
+            str(responses_path), f"no response for {len(missing)} of {len(prompts)} prompts of {input_data} (keys {keys}"
             f"{', ...' if len(missing) > 10 else ''}); responses are matched by exact prompt text. "
             "Pass --allow-missing to score them as empty."
         )
