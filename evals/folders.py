@@ -167,9 +167,14 @@ def output_folder(folder: str | os.PathLike, command: str | None = None):
 _NAME = re.compile(r"[A-Za-z0-9][\w.+-]*")
 
 
+def is_plain_name(name: str) -> bool:
+    """Letters, digits and `_ . + -`, starting with a letter or digit, without `..`: safe as one folder name."""
+    return bool(_NAME.fullmatch(name)) and ".." not in name
+
+
 def check_name(name: str, what: str) -> str:
-    """A user-given name used as one folder name (a method, a label): letters, digits, `_ . + -`, not `.` or `..`."""
-    if not _NAME.fullmatch(name) or ".." in name:
+    """A user-given name used as one folder name (a method, a recipe): `name` itself if plain, else an InputError."""
+    if not is_plain_name(name):
         raise InputError(f"{what} {name!r}: expected a plain name (letters, digits, '_', '.', '+', '-'; no '/' and no "
                          "'..'), as it names a folder")
     return name

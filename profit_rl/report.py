@@ -147,8 +147,8 @@ def aggregate_seeds(roots: list[Path], methods: list[str], path: Path) -> Path:
     for (m, stage), values in diffs.items():
         if values:
             sd = statistics.stdev(values) if len(values) > 1 else float("nan")
-            lines.append(f"- {m} − {baseline} after {stage}: {100 * statistics.mean(values):+.1f} ± {100 * sd:.1f} "
-                         f"points over {len(values)} seeds ({', '.join(f'{100 * v:+.1f}' for v in values)})")
+            lines.append(f"- {m} − {baseline} after {stage}: {md.signed(statistics.mean(values))} ± {pct(sd)} "
+                         f"points over {len(values)} seeds ({', '.join(md.signed(v) for v in values)})")
     path.write_text("\n".join(lines) + "\n")
     return path
 

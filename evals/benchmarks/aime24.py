@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Problem
+from .base import Problem, Row
 from .mathlike import MathBenchmark
 
 
@@ -15,7 +15,7 @@ class AIME24(MathBenchmark):
     default_k = 32  # the paper samples 32 on AIME: 30 problems make Avg@8 too noisy
     max_new_tokens = 8192
 
-    def to_problem(self, index: int, row: dict) -> Problem:
+    def to_problem(self, index: int, row: Row) -> Problem:
         answer = row.scalar("answer").strip()
         if not answer.lstrip("-").isdigit():
             raise row.wrong("answer", "an integer", answer)

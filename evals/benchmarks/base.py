@@ -54,8 +54,8 @@ class Benchmark:
                 problem = self.to_problem(index, row)
             except DataError:
                 raise
-            except (KeyError, TypeError, ValueError) as err:  # a benchmark's own check (e.g. GSM8K's '####')
-                raise row.error(None, str(err).strip("'\"")) from None
+            except (KeyError, TypeError, ValueError) as err:  # a subclass reading the row without its getters
+                raise row.error(None, f"cannot be read as a {self.title} problem ({type(err).__name__}: {err})") from None
             if problem.id in first_seen:
                 raise row.error(None, f"problem id {problem.id!r} appears twice (first at {first_seen[problem.id]}); "
                                 "ids key the sample cache and must be unique")

@@ -7,7 +7,7 @@ is the layout the embedded SFT set was written in, so what SFT trains is what th
 
 from __future__ import annotations
 
-from .base import MissingDataError, Problem
+from .base import MissingDataError, Problem, Row
 from .mathlike import MathBenchmark
 
 
@@ -24,5 +24,5 @@ class EmbeddedMath(MathBenchmark):
             "--out-dir outputs/embedded/base`, then pass --data-dir outputs/embedded/base"
         )
 
-    def to_problem(self, index: int, row: dict) -> Problem:
+    def to_problem(self, index: int, row: Row) -> Problem:
         return Problem(id=row.scalar("id"), question=row.text("problem"), gold=row.scalar("answer"))

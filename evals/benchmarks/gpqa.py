@@ -12,7 +12,7 @@ import hashlib
 import random
 import re
 
-from .base import Benchmark, Problem
+from .base import Benchmark, Problem, Row
 
 LETTERS = "ABCD"
 SHUFFLE_SALT = "profit-rl-gpqa-v1"  # part of the permutation seed; changing it changes every question's letter order
@@ -75,7 +75,7 @@ class GPQADiamond(Benchmark):
     max_new_tokens = 4096
     scorer = "gpqa.extract_letter-v1"
 
-    def to_problem(self, index: int, row: dict) -> Problem:
+    def to_problem(self, index: int, row: Row) -> Problem:
         qid = row.scalar("id", "Record ID")
         options = [
             row.scalar("correct_answer", "Correct Answer"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Problem
+from .base import Problem, Row
 from .mathlike import MathBenchmark
 
 
@@ -15,7 +15,7 @@ class GSM8K(MathBenchmark):
     local_path = "gsm8k/test.jsonl"
     max_new_tokens = 2048
 
-    def to_problem(self, index: int, row: dict) -> Problem:
+    def to_problem(self, index: int, row: Row) -> Problem:
         solution = row.text("answer")
         if "####" not in solution:
             raise row.wrong("answer", "a solution ending in '#### <number>'", solution[-60:])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Problem
+from .base import Problem, Row
 from .mathlike import MathBenchmark
 
 
@@ -14,7 +14,7 @@ class MATH500(MathBenchmark):
     local_path = "math500/test.jsonl"
     max_new_tokens = 4096
 
-    def to_problem(self, index: int, row: dict) -> Problem:
+    def to_problem(self, index: int, row: Row) -> Problem:
         return Problem(
             id=row.scalar("unique_id", "id"),
             question=row.text("problem"),
