@@ -347,9 +347,9 @@ def test_two_evals_on_one_folder_one_runs_the_other_is_refused(tiny_model_dir, t
 
 
 def test_a_live_holder_is_named_and_a_dead_ones_lock_is_taken_over(tiny_model_dir, tmp_path, capsys, caplog):
-    """Issue 14.11: eval, sft and grpo on a folder another process holds stop naming it; once that process is killed,
-    the next run takes the lock over with a log line."""
-    out = tmp_path / "out"
+    """Issue 14.11: eval, sft, grpo and the pipeline on a folder another process holds stop naming it; once that process
+    is killed, the next run takes the lock over with a log line."""
+    out = tmp_path / "outputs" / "embedded"  # also the embedded pipeline's root under --output-root outputs
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time; from evals.folders import acquire; acquire(sys.argv[1], 'holder-cmd');"
          " print('held', flush=True); time.sleep(600)", str(out)],
@@ -357,9 +357,11 @@ def test_a_live_holder_is_named_and_a_dead_ones_lock_is_taken_over(tiny_model_di
     try:
         assert holder.stdout.readline().strip() == "held"
         data = embedded_data(tmp_path / "data")
+        pipeline = ["--smoke", "--output-root", str(out.parent)]
         for code, err in (evaluate(tiny_model_dir, data, out, capsys),
                           sft(tiny_model_dir, write_lines(tmp_path / "sft.jsonl", [SFT_ROW]), out, capsys),
-                          grpo(tiny_model_dir, write_lines(tmp_path / "rl.jsonl", [RL_ROW]), out, capsys)):
+                          grpo(tiny_model_dir, write_lines(tmp_path / "rl.jsonl", [RL_ROW]), out, capsys),
+                          run_cli(pipeline_cli.main, pipeline, capsys)):
             assert code == 1
             assert f"{out} is in use by pid {holder.pid} on " in err and "(command: holder-cmd; started 20" in err
     finally:
