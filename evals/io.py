@@ -194,7 +194,8 @@ def parse_jsonl(raw: bytes, source: str) -> list[Row]:
         try:
             value = json.loads(line)
         except json.JSONDecodeError as err:
-            found = "CSV-like text" if line.count(",") and not line.lstrip().startswith(("{", "[")) else describe(line, 40)
+            csv_like = "," in line and not line.lstrip().startswith(("{", "["))
+            found = "CSV-like text" if csv_like else describe(line, 40)
             raise DataError(source, f"expected a JSON object, found {found} (not valid JSON: {err.msg} at column "
                             f"{err.colno})", row=number) from None
         if not isinstance(value, dict):

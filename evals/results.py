@@ -158,7 +158,8 @@ def markdown_table(run: dict) -> str:
     for name, s in run["benchmarks"].items():
         lines.append(
             f"| {md.text(s.get('title', name))} | {s['k']} | {s['n_problems']} | {md.pct(s['avg_at_k'])}"
-            f" | {ci_text(s['avg_at_k_ci'])} | {md.pct(s['pass_at_k'])} | {ci_text(s['pass_at_k_ci'])} | {s.get('n_errors', 0)}"
+            f" | {ci_text(s['avg_at_k_ci'])} | {md.pct(s['pass_at_k'])} | {ci_text(s['pass_at_k_ci'])}"
+            f" | {s.get('n_errors', 0)}"
             f" | {(s.get('settings') or {}).get('max_new_tokens', '-')} |"
         )
     avg = run.get("average")

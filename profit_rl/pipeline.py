@@ -624,9 +624,10 @@ def main(argv: list[str] | None = None) -> int:
         profiles = [resolve_profile(args, seed) for seed in seeds]
         for profile in profiles:
             inside(args.output_root, profile.root, f"--model {args.model}: the output folder")
+        command = "profit-rl pipeline " + shlex.join(argv)
         for profile in profiles:
             # one pipeline per outputs/<model>: a second one stops, naming the first, instead of racing it step by step
-            with nullcontext() if args.dry_run else output_folder(profile.root, "profit-rl pipeline " + shlex.join(argv)):
+            with nullcontext() if args.dry_run else output_folder(profile.root, command):
                 run(plan(profile, methods), cpus=args.cpus, gpus=profile.num_gpus, dry_run=args.dry_run,
                     cpu_threads=not profile.num_gpus)
             roots.append(profile.root)

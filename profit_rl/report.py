@@ -54,8 +54,8 @@ def last_checkpoint_eval(run_dir: Path) -> Path | None:
 
 def paired(a: Path, b: Path, label_a: str, label_b: str) -> tuple[str, dict]:
     result = compare(a, b)
-    lines = [f"| benchmark | {md.text(label_a)} Avg@k | {md.text(label_b)} Avg@k | Δ Avg@k [95% CI] | Δ Pass@k [95% CI] "
-             "| problems |",
+    lines = [f"| benchmark | {md.text(label_a)} Avg@k | {md.text(label_b)} Avg@k | Δ Avg@k [95% CI] "
+             "| Δ Pass@k [95% CI] | problems |",
              "|---|---|---|---|---|---|"]
     rows = list(result["benchmarks"].items()) + [("average", {**result["average"], "title": "Average"})]
     for name, row in rows:
@@ -63,7 +63,8 @@ def paired(a: Path, b: Path, label_a: str, label_b: str) -> tuple[str, dict]:
         lines.append(
             f"| {md.text(row.get('title', name))} | {pct(avg['a'])} | {pct(avg['b'])} | "
             f"{md.signed(avg['delta'])} [{md.signed(avg['ci'][0])}, {md.signed(avg['ci'][1])}] | "
-            f"{md.signed(pas['delta'])} [{md.signed(pas['ci'][0])}, {md.signed(pas['ci'][1])}] | {row.get('n_shared', '')} |"
+            f"{md.signed(pas['delta'])} [{md.signed(pas['ci'][0])}, {md.signed(pas['ci'][1])}] "
+            f"| {row.get('n_shared', '')} |"
         )
     return "\n".join(lines) + "\n", result
 

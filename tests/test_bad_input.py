@@ -100,7 +100,8 @@ def test_sft_bad_line_names_the_file_and_its_line(tiny_model_dir, tmp_path, caps
 @pytest.mark.parametrize("value, found", [(["a", "b"], "found list ['a', 'b']"), (7, "found int 7")])
 def test_sft_alpaca_input_of_the_wrong_type(tiny_model_dir, tmp_path, capsys, value, found):
     """Issue 14.2: an Alpaca `input` that is a list or a number (formerly AttributeError: .strip)."""
-    rows = [{"instruction": "Add.", "input": "2 3", "output": "5"}, {"instruction": "Add.", "input": value, "output": "5"}]
+    rows = [{"instruction": "Add.", "input": "2 3", "output": "5"},
+            {"instruction": "Add.", "input": value, "output": "5"}]
     data = write_lines(tmp_path / "alpaca.jsonl", rows)
     code, err = sft(tiny_model_dir, data, tmp_path / "out", capsys)
     assert code == 1
@@ -122,7 +123,8 @@ def test_a_byte_that_is_not_utf8_names_its_line(tiny_model_dir, tmp_path, capsys
         data = write_lines(tmp_path / "data" / "test.jsonl", [*TEST_ROWS[:2], bad])
         code, err = evaluate(tiny_model_dir, data.parent, tmp_path / "out", capsys)
     else:
-        data = write_lines(tmp_path / "responses.jsonl", [{"id": "p0", "completion": "1"}, {"id": "p1", "completion": "2"}, bad])
+        rows = [{"id": "p0", "completion": "1"}, {"id": "p1", "completion": "2"}, bad]
+        data = write_lines(tmp_path / "responses.jsonl", rows)
         code, err = score_responses(data, embedded_data(tmp_path / "data"), tmp_path / "out", capsys)
     assert code == 1
     assert f"{data}, line 3: not UTF-8 text: byte 0xe9 at column {column}" in err
@@ -131,7 +133,8 @@ def test_a_byte_that_is_not_utf8_names_its_line(tiny_model_dir, tmp_path, capsys
 
 @pytest.mark.parametrize("command", ["sft", "grpo", "eval", "responses"])
 def test_an_empty_file_says_it_is_empty(tiny_model_dir, tmp_path, capsys, command):
-    """Issue 14.4: empty files (formerly StopIteration in SFT; 'no problems were scored' and an empty folder in eval)."""
+    """Issue 14.4: empty files (formerly a bare StopIteration in SFT; 'no problems were scored' and an empty folder in
+    eval)."""
     empty = tmp_path / "data" / ("test.jsonl" if command == "eval" else f"{command}.jsonl")
     empty.parent.mkdir()
     empty.write_text("\n" if command == "grpo" else "")
@@ -149,8 +152,10 @@ def test_an_empty_file_says_it_is_empty(tiny_model_dir, tmp_path, capsys, comman
 
 
 @pytest.mark.parametrize("row, words", [
-    ({"id": "q", "problem": ["What is", "1 + 1?"], "answer": "2"}, "field 'problem': expected a non-empty string, found list"),
-    ({"id": "q", "problem": "1 + 1?", "answer": {"value": 2}}, "field 'answer': expected a non-empty string or a number, found dict"),
+    ({"id": "q", "problem": ["What is", "1 + 1?"], "answer": "2"},
+     "field 'problem': expected a non-empty string, found list"),
+    ({"id": "q", "problem": "1 + 1?", "answer": {"value": 2}},
+     "field 'answer': expected a non-empty string or a number, found dict"),
     ({"id": "p0", "problem": "1 + 1?", "answer": "2"}, "problem id 'p0' appears twice (first at line 1)"),
 ])
 def test_benchmark_values_of_the_wrong_type_are_errors(tiny_model_dir, tmp_path, capsys, row, words):
@@ -264,7 +269,8 @@ def test_k_and_limit_are_checked_when_parsed(tmp_path, capsys, flag, value):
     data, out = embedded_data(tmp_path / "data"), str(tmp_path / "out")
     commands = [
         ["eval", "--model", "org/model", "--benchmarks", "embedded", "--data-dir", str(data), "--output-dir", out],
-        ["eval", "--responses", str(responses), "--benchmarks", "embedded", "--data-dir", str(data), "--output-dir", out],
+        ["eval", "--responses", str(responses), "--benchmarks", "embedded", "--data-dir", str(data),
+         "--output-dir", out],
         ["curves", str(tmp_path), "--benchmark", "embedded", "--output-dir", out],
         ["pipeline", "--dry-run", "--output-root", out],
     ]

@@ -55,7 +55,8 @@ class Benchmark:
             except DataError:
                 raise
             except (KeyError, TypeError, ValueError) as err:  # a subclass reading the row without its getters
-                raise row.error(None, f"cannot be read as a {self.title} problem ({type(err).__name__}: {err})") from None
+                problem = f"cannot be read as a {self.title} problem ({type(err).__name__}: {err})"
+                raise row.error(None, problem) from None
             if problem.id in first_seen:
                 raise row.error(None, f"problem id {problem.id!r} appears twice (first at {first_seen[problem.id]}); "
                                 "ids key the sample cache and must be unique")
