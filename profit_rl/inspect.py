@@ -39,6 +39,7 @@ from evals.io import InputError, read_file
 from evals.models import check_model_path
 
 from .losses import SELECTIONS, token_weights, validate_selection
+from .protected import token_pieces
 from .token_stats import TABLE_TAUS, class_stats, kept_summary, token_core_labels
 
 logger = logging.getLogger(__name__)
@@ -206,26 +207,6 @@ def score(model, collator, examples: list[dict], config: InspectConfig) -> list[
         bar.update(len(chunk))
     bar.close()
     return [results[ex["_row"]] for ex in examples]
-
-
-def token_pieces(tokenizer, ids: list[int], start: int) -> list[str]:
-    """The text of each token ids[start:] as it reads in the running text.
-
-    Decoding tokens one by one breaks multi-byte characters (byte-level BPE) and drops SentencePiece's leading spaces,
-    so each piece is the growth of the decoded text over a short window instead; a token that ends inside a
-    character gets "" and the next one carries the character. The pieces concatenate to the decoded completion.
-    """
-    pieces = []
-    prefix, read = max(0, start - 4), start
-    for i in range(start, len(ids)):
-        before = tokenizer.decode(ids[prefix:read])
-        now = tokenizer.decode(ids[prefix : i + 1])
-        if now.endswith("\ufffd") and i + 1 < len(ids):
-            pieces.append("")
-            continue
-        pieces.append(now[len(before) :] if now.startswith(before) else tokenizer.decode(ids[read : i + 1]))
-        prefix, read = read, i + 1
-    return pieces
 
 
 # ---------------------------------------------------------------------------------------------------------------------

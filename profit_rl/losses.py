@@ -97,13 +97,27 @@ def token_weights(
     return keep.float()
 
 
+def protect(weights: torch.Tensor, protected: torch.Tensor, label_mask: torch.Tensor) -> torch.Tensor:
+    """The rule's weights with every protected supervised token set to 1, whatever the rule gave it.
+
+    Applied after the rule, so protected tokens do not count towards `entropy`'s or `random`'s `top_ratio`. Not part
+    of the paper's method: see `ProFitConfig.protected_strings` and `keep_end_of_turn`.
+    """
+    keep = protected.to(weights.device).bool() & label_mask.to(weights.device).bool()
+    return torch.where(keep, torch.ones_like(weights), weights)
+
+
 def selection_loss(
     log_probs: torch.Tensor,
     label_mask: torch.Tensor,
     weights: torch.Tensor,
     num_items_in_batch: int | torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The selected cross-entropy: -sum(w * log p) / N.
+    """The selected cross-entropy: -sum(w * log p) / N. The reference the tests check the trainer against.
+
+    The trainer does not call this function: it hands the weighted log-probs to TRL's own reduction (see
+    `trainer._SelectedForward`), so that TRL's DDP scaling, MoE loss and metrics stay TRL's. `tests/test_trainer.py`
+    checks that the trainer's loss and gradients equal this function's on an independent full-logits forward pass.
 
     N is the number of *supervised* tokens, not of kept ones: the paper's Eq. 5 averages the masked loss over all
     target tokens, and its reference code divides by the full label count. Dropping a token therefore removes its

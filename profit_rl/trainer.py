@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import torch
 from trl import SFTConfig, SFTTrainer
 
-from .losses import SELECTIONS, selection_stats, token_weights, validate_selection
+from .losses import SELECTIONS, protect, selection_stats, token_weights, validate_selection
+from .protected import PROTECTED_KEY, ProtectingCollator, protected_token_mask, validate_protected_strings
 
 
 @dataclass
@@ -40,10 +41,19 @@ class ProFitConfig(SFTConfig):
         selection_seed (`int` or `None`, *optional*, defaults to `None`):
             Seed of the `"random"` rule's draws (offset by the process index); `None` uses `seed`.
         keep_end_of_turn (`bool`, *optional*, defaults to `False`):
-            Always keep (weight 1) the end-of-turn token(s): the tokenizer's EOS, the generation config's EOS ids and
-            `<|im_end|>`. A base model has never seen the chat template's end token, gives it p ~ 0, and ProFit drops
-            it in every row, so the SFT model never learns to stop. The paper's rule has no such exception, so this
-            is off by default; the trainer warns once when every end-of-turn token of a batch is dropped.
+            The end-of-turn preset of protection: always keep (weight 1) the end-of-turn token(s), i.e. the
+            tokenizer's EOS, the generation config's EOS ids and `<|im_end|>`. A base model has never seen the chat
+            template's end token, gives it p ~ 0, and ProFit drops it in every row, so the SFT model never learns to
+            stop. A departure from the paper's rule, which has no exception, so off by default; the trainer warns once
+            when every end-of-turn token of a batch is dropped.
+        protected_strings (`list[str]`, *optional*, defaults to `[]`):
+            Strings whose tokens always keep weight 1 under every selection rule, wherever they occur in a supervised
+            completion (for example `["\\boxed"]`, a format marker the model must learn though it gives it a low p).
+            Each occurrence is found in the decoded text of the tokenised row and every token overlapping it is
+            protected, so a string matches whatever tokens it became in context (see `profit_rl.protected`). A
+            departure from the paper's rule, which has no exception: empty by default. Protected tokens count as
+            kept in the `profit/*` metrics. `profit-rl inspect` lists candidates: tokens nearly every reference
+            contains that the rule drops in most rows.
     """
 
     selection: str = field(
@@ -60,10 +70,16 @@ class ProFitConfig(SFTConfig):
                   "<|im_end|> p ~ 0, so a p rule drops it in every row and the model never learns to stop. "
                   "Off by default: the paper's rule has no exception (a warning says when it bites)."},
     )
+    protected_strings: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Strings whose tokens always keep weight 1 under every rule (e.g. \\boxed), matched in "
+                  "each tokenised completion. A departure from the paper's rule; empty by default."},
+    )
 
     def __post_init__(self):
         # Fail at config time, before any model is loaded.
         validate_selection(self.selection, self.tau, self.tau_high, self.top_ratio)
+        validate_protected_strings(self.protected_strings)
         if self.loss_type != "nll":
             raise ValueError(
                 f"ProFitConfig needs loss_type='nll' (got {self.loss_type!r}): the selection rule weights the NLL. "
@@ -88,23 +104,38 @@ def end_of_turn_ids(tokenizer, model) -> list[int]:
 
 
 class _SelectedForward:
-    """Calls the model; on fused-head calls, multiplies the per-token log-probs by the selection weights.
+    """The model as TRL's `SFTTrainer.compute_loss` calls it, with the selection weights applied to its log-probs.
 
-    TRL's `compute_loss` reduces `-log_probs` to `sum / num_items_in_batch`; fed weighted log-probs it computes exactly
-    `selection_loss`, while its metrics, DDP scaling and MoE handling stay TRL's own.
+    What it relies on, in trl 1.16 (`trl/trainer/sft_trainer.py`, `SFTTrainer.compute_loss`, the branch without
+    `compute_loss_func`, label smoothing or DeepSpeed sequence parallelism, which `ProFitSFTTrainer` rejects):
+    - it calls `model(**inputs, fused_lm_head=True)`, the forward that `trl.trainer.utils.add_fused_lm_head` installs;
+      that returns a `trl.trainer.utils.FusedCausalLMOutput` whose `log_probs`, `entropy` and `label_mask` hold one
+      entry per next-token label: shape (batch, seq - 1) from `labels`, or (batch, seq) from pre-shifted
+      `shift_labels`, zero where the label is -100;
+    - it reduces the loss as `-outputs.log_probs.sum() / num_items_in_batch` (the count of `outputs.label_mask` when
+      `num_items_in_batch` is None), and reads `outputs.entropy`, `outputs.is_top1` and `outputs.label_mask` only for
+      its metrics.
+    Fed weighted log-probs, that reduction is `losses.selection_loss`; the tests check the trainer against it.
     """
 
-    def __init__(self, model, trainer: "ProFitSFTTrainer"):
-        self.model, self.trainer = model, trainer
+    def __init__(self, model, trainer: "ProFitSFTTrainer", protected: torch.Tensor | None = None):
+        self.model, self.trainer, self.protected = model, trainer, protected
 
     def __call__(self, *args, **kwargs):
         outputs = self.model(*args, **kwargs)
-        if kwargs.get("fused_lm_head"):
-            # the next-token labels the fused head scored: shifted here unless the caller pre-shifted them
-            labels, shift_labels = kwargs.get("labels"), kwargs.get("shift_labels")
-            next_tokens = shift_labels if shift_labels is not None else None if labels is None else labels[:, 1:]
-            weights = self.trainer.selection_weights(outputs, next_tokens)
-            outputs.log_probs = outputs.log_probs * weights.to(outputs.log_probs.dtype)
+        if not kwargs.get("fused_lm_head"):  # a full-logits forward (TRL's `return_outputs`): nothing to weight
+            return outputs
+        # The next-token labels the fused head scored, aligned with its output.
+        if kwargs.get("shift_labels") is not None:  # pre-shifted (context parallelism)
+            next_tokens = kwargs["shift_labels"]
+            if self.protected is not None:
+                raise ValueError("protected_strings does not support context parallelism (pre-shifted labels)")
+            protected = None
+        else:  # shifted by the fused head itself, like this
+            next_tokens = kwargs["labels"][:, 1:]
+            protected = None if self.protected is None else self.protected[:, 1:]
+        weights = self.trainer.selection_weights(outputs, next_tokens, protected)
+        outputs.log_probs = outputs.log_probs * weights.to(outputs.log_probs.dtype)
         return outputs
 
     def __getattr__(self, name):
@@ -130,12 +161,21 @@ class ProFitSFTTrainer(SFTTrainer):
             raise ValueError("ProFitSFTTrainer does not support DeepSpeed sequence parallelism yet.")
         self._end_of_turn_ids = end_of_turn_ids(self.processing_class, self.model)
         self._end_of_turn_checked = False
+        self._tokenizer = getattr(self.processing_class, "tokenizer", self.processing_class)
+        if self.args.protected_strings:
+            self.data_collator = ProtectingCollator(self.data_collator, self._tokenizer, self.args.protected_strings)
         seed = self.args.seed if self.args.selection_seed is None else self.args.selection_seed
         self._selection_generator = torch.Generator(device="cpu").manual_seed(seed + self.accelerator.process_index)
         self._selection_sums: dict[str, torch.Tensor] = {}  # per mode: selection_stats summed since the last log
 
-    def selection_weights(self, outputs, next_tokens: torch.Tensor | None = None) -> torch.Tensor:
-        """Weights of the configured rule for one fused-head output; records the selection metrics."""
+    def selection_weights(
+        self, outputs, next_tokens: torch.Tensor | None = None, protected: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Weights of the configured rule for one fused-head output, protected tokens set to 1; records the metrics.
+
+        `next_tokens` are the labels the head scored and `protected` the `protected_strings` mask, both aligned with
+        `outputs.log_probs`.
+        """
         args = self.args
         if args.selection == "random":  # drawn on CPU so runs are reproducible across devices
             log_probs, mask = outputs.log_probs.detach().cpu(), outputs.label_mask.cpu()
@@ -151,16 +191,38 @@ class ProFitSFTTrainer(SFTTrainer):
             top_ratio=args.top_ratio,
             generator=self._selection_generator,
         ).to(outputs.log_probs.device)
-        if next_tokens is not None and self._end_of_turn_ids and next_tokens.shape == weights.shape:
-            weights = self._end_of_turn(weights, next_tokens.to(weights.device), outputs.label_mask)
-        self._log_selection(outputs.log_probs, outputs.label_mask, weights)
+        label_mask = outputs.label_mask
+        is_end = self._end_of_turn_mask(next_tokens, label_mask)
+        if args.keep_end_of_turn and is_end is not None:
+            protected = is_end if protected is None else protected.to(is_end.device) | is_end
+        if protected is not None:
+            if protected.shape != weights.shape:
+                raise ValueError(
+                    f"protected tokens: mask of shape {tuple(protected.shape)} for log-probs of shape "
+                    f"{tuple(weights.shape)}; prompt-learning PEFT shifts the labels and is not supported with "
+                    "keep_end_of_turn or protected_strings"
+                )
+            weights = protect(weights, protected, label_mask)
+        if is_end is not None and not args.keep_end_of_turn:
+            self._warn_if_end_of_turn_dropped(weights, is_end)
+        self._log_selection(outputs.log_probs, label_mask, weights)
         return weights
 
-    def _end_of_turn(self, weights, next_tokens, label_mask) -> torch.Tensor:
-        ids = torch.tensor(self._end_of_turn_ids, device=next_tokens.device)
-        is_end = torch.isin(next_tokens, ids) & label_mask.bool()
-        if self.args.keep_end_of_turn:
-            return torch.where(is_end, torch.ones_like(weights), weights)
+    def _end_of_turn_mask(self, next_tokens, label_mask) -> torch.Tensor | None:
+        """Where the scored label is an end-of-turn token; None when there are no labels to read."""
+        if next_tokens is None or not self._end_of_turn_ids:
+            return None
+        if next_tokens.shape != label_mask.shape:
+            if self.args.keep_end_of_turn:
+                raise ValueError(
+                    f"keep_end_of_turn: labels of shape {tuple(next_tokens.shape)} for log-probs of shape "
+                    f"{tuple(label_mask.shape)}; prompt-learning PEFT shifts the labels and is not supported"
+                )
+            return None
+        ids = torch.tensor(self._end_of_turn_ids, device=label_mask.device)
+        return torch.isin(next_tokens.to(label_mask.device), ids) & label_mask.bool()
+
+    def _warn_if_end_of_turn_dropped(self, weights, is_end) -> None:
         if not self._end_of_turn_checked and self.model.training and bool(is_end.any()):
             self._end_of_turn_checked = True  # one host sync, on the first batch that has an end token
             if bool((weights[is_end] == 0).all()):
@@ -170,7 +232,6 @@ class ProFitSFTTrainer(SFTTrainer):
                     "always train them (a departure from the paper's rule), or check with `profit-rl inspect`.",
                     stacklevel=2,
                 )
-        return weights
 
     def _log_selection(self, log_probs, label_mask, weights) -> None:
         # Summed on the device and turned into numbers only in `log`: no host sync in the hot path.
@@ -194,6 +255,14 @@ class ProFitSFTTrainer(SFTTrainer):
         super().log(logs, start_time)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        protected = inputs.pop(PROTECTED_KEY, None)  # not a model input
+        if protected is None and self.args.protected_strings:
+            # a batch that did not come through the trainer's collator (a caller's own): find the strings here
+            strings = self.args.protected_strings
+            protected = protected_token_mask(self._tokenizer, inputs["input_ids"].cpu(), inputs["labels"].cpu(), strings)
         return super().compute_loss(
-            _SelectedForward(model, self), inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
+            _SelectedForward(model, self, protected),
+            inputs,
+            return_outputs=return_outputs,
+            num_items_in_batch=num_items_in_batch,
         )

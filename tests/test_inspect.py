@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from profit_rl.inspect import InspectConfig, main, read_labels, run, token_pieces
+from profit_rl.inspect import InspectConfig, main, read_labels, run
 from profit_rl.token_stats import (
     average_ranks,
     class_stats,
@@ -113,18 +113,6 @@ def test_read_labels_names_file_line_and_field(tmp_path):
         read_labels(str(path))
     path.write_text("row,position,class\n0,5,core\n0,6,Trivial\n")
     assert read_labels(str(path)) == {(0, 5): True, (0, 6): False}
-
-
-def test_token_pieces_rebuild_the_text(tiny_model_dir):
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
-    text = "Compute 12 + 7 = 19. Café ∑ déjà vu\nso the answer is \\boxed{19}."
-    ids = tok("Q: " + text)["input_ids"]
-    start = len(tok("Q:")["input_ids"])
-    pieces = token_pieces(tok, ids, start)
-    assert len(pieces) == len(ids) - start
-    assert "".join(pieces) == tok.decode(ids[start:])  # multi-byte characters survive the split
 
 
 # ------------------------------------------------------------------------------------------------- the report

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from profit_rl.losses import SELECTIONS, selection_loss, selection_stats, token_weights
+from profit_rl.losses import SELECTIONS, protect, selection_loss, selection_stats, token_weights
 
 P = torch.tensor([[0.05, 0.10, 0.30, 0.90, 0.60], [0.02, 0.15, 0.99, 0.50, 0.20]])
 MASK = torch.tensor([[False, True, True, True, True], [True, True, True, True, False]])
@@ -73,6 +73,23 @@ def test_weights_are_detached_and_zero_outside_mask():
         w = token_weights(logp, MASK, selection, tau_high=0.5, entropy=torch.rand_like(P))
         assert not w.requires_grad
         assert (w[~MASK] == 0).all()
+
+
+@pytest.mark.parametrize("selection", list(SELECTIONS))
+def test_protected_tokens_keep_weight_one_under_every_rule(selection):
+    # protected: p = 0.05 (unsupervised: stays 0), 0.10, 0.90 in row 0; 0.02 and 0.20 (unsupervised) in row 1
+    protected = torch.tensor([[True, True, False, True, False], [True, False, False, False, True]])
+    kw = dict(tau=0.1, tau_high=0.5, entropy=torch.rand_like(P), top_ratio=0.25)
+    rule = token_weights(LOGP, MASK, selection, generator=torch.Generator().manual_seed(0), **kw)
+    w = protect(rule, protected, MASK)
+    assert (w[protected & MASK] == 1).all()
+    assert (w[~MASK] == 0).all()  # protection never supervises a token
+    assert torch.equal(w[~protected], rule[~protected])  # the others keep the rule's weights
+    # the metrics count protected tokens as kept
+    kept = selection_stats(LOGP, MASK, w)[2].item()
+    assert kept == ((rule > 0) | (protected & MASK)).sum().item()
+    # an empty protection changes nothing
+    assert torch.equal(protect(rule, torch.zeros_like(MASK), MASK), rule)
 
 
 def test_loss_normalises_by_all_supervised_tokens():

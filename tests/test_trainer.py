@@ -7,6 +7,7 @@ from transformers import TrainerCallback
 from trl import SFTConfig, SFTTrainer
 
 from profit_rl import ProFitConfig, ProFitSFTTrainer
+from profit_rl.losses import SELECTIONS, protect, selection_loss, token_weights
 
 # Randomly initialised tiny model: p ~ 1/vocab = 0.002 with spread, so this tau keeps roughly half the tokens.
 MIXED_TAU = 0.002
@@ -214,3 +215,100 @@ def test_end_of_turn_is_kept_on_request_and_its_loss_is_warned_about(tiny_model_
     keep_run.model.train()
     loss = keep_run.compute_loss(keep_run.model, batch)
     assert keep_run._selection_sums["train"][2] == n_end and loss > 0  # exactly the end-of-turn tokens are trained
+
+
+# ------------------------------------------------------------------------------------- against the reference loss
+
+
+def boxed_tokens(trainer, next_tokens):
+    """Where the scored labels are the tokens of "\\boxed": in these rows " \\" then "boxed" (the tiny tokenizer)."""
+    tok = trainer.processing_class
+    backslash, boxed = tok.convert_tokens_to_ids(tok.tokenize(" \\boxed"))
+    first = (next_tokens[:, :-1] == backslash) & (next_tokens[:, 1:] == boxed)
+    mask = torch.zeros_like(next_tokens, dtype=torch.bool)
+    mask[:, :-1] |= first
+    mask[:, 1:] |= first
+    return mask
+
+
+def full_logits_log_probs(model, batch):
+    """Independent of TRL's fused head: log-softmax of the full logits, gathered at the next-token labels."""
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
+    labels = batch["labels"][:, 1:]
+    mask = labels != -100
+    log_probs = logits.float().log_softmax(-1).gather(-1, labels.clamp(min=0)[..., None])[..., 0]
+    return torch.where(mask, log_probs, torch.zeros_like(log_probs)), mask, labels
+
+
+@pytest.mark.parametrize("protected", [False, True])
+def test_trainer_loss_and_gradients_equal_the_reference_selection_loss(tiny_model_dir, tmp_path, protected):
+    extra = dict(protected_strings=["\\boxed"], keep_end_of_turn=True) if protected else {}
+    trainer = ProFitSFTTrainer(
+        str(tiny_model_dir), args=config(tmp_path, tau=MIXED_TAU, **extra), train_dataset=sft_rows()
+    )
+    batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+    trainer.model.train()
+    params_ = [p for p in trainer.model.parameters() if p.requires_grad]
+    loss = trainer.compute_loss(trainer.model, dict(batch))
+    grads = torch.autograd.grad(loss, params_)
+
+    log_probs, mask, labels = full_logits_log_probs(trainer.model, batch)
+    weights = token_weights(log_probs, mask, "profit", tau=MIXED_TAU)
+    if protected:
+        end = labels == trainer.processing_class.convert_tokens_to_ids("<|im_end|>")
+        keep = boxed_tokens(trainer, labels) | end
+        assert keep.sum() == 3 * 4 and (weights[keep] == 0).any()  # protection changes this batch's selection
+        weights = protect(weights, keep, mask)
+    reference = selection_loss(log_probs, mask, weights)
+    reference_grads = torch.autograd.grad(reference, params_)
+    torch.testing.assert_close(loss, reference, atol=1e-5, rtol=1e-5)
+    for ours, theirs in zip(grads, reference_grads):
+        torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-4)
+
+
+# ------------------------------------------------------------------------------------------- protected strings
+
+
+def test_protected_tokens_keep_weight_one_under_every_rule_and_count_as_kept(tiny_model_dir, tmp_path):
+    # tau 0.5 makes the p rules drop every token of a random model: only protection keeps anything
+    trainer = ProFitSFTTrainer(
+        str(tiny_model_dir), args=config(tmp_path, tau=0.5, protected_strings=["\\boxed"]), train_dataset=sft_rows()
+    )
+    batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+    protected = boxed_tokens(trainer, batch["labels"][:, 1:])
+    assert protected.sum() == 2 * 4  # " \\" and "boxed" in each of the 4 rows
+    recorded = []
+    selection_weights = trainer.selection_weights
+    trainer.selection_weights = lambda *a, **k: recorded.append(selection_weights(*a, **k)) or recorded[-1]
+    trainer.model.train()
+    for rule in SELECTIONS:
+        trainer.args.selection, trainer.args.tau_high = rule, 0.9
+        with torch.no_grad():
+            trainer.compute_loss(trainer.model, dict(batch))
+        weights = recorded[-1]
+        assert (weights[protected] == 1).all(), rule
+        logs = {}
+        trainer.log(logs)
+        supervised = (batch["labels"][:, 1:] != -100).sum().item()
+        assert logs["profit/kept_fraction"] == pytest.approx((weights > 0).sum().item() / supervised), rule
+        if rule in ("profit", "band"):  # nothing but the protected tokens is kept
+            assert logs["profit/kept_fraction"] == pytest.approx(protected.sum().item() / supervised)
+            assert logs["profit/p_kept_mean"] > 0
+
+
+def test_an_empty_protection_changes_nothing(tiny_model_dir, tmp_path):
+    runs = {}
+    for name, extra in (("none", {}), ("empty", dict(protected_strings=[])), ("absent", dict(protected_strings=["zq"]))):
+        trainer = ProFitSFTTrainer(
+            str(tiny_model_dir), args=config(tmp_path / name, tau=MIXED_TAU, **extra), train_dataset=sft_rows()
+        )
+        runs[name] = first_batch_loss_and_grads(trainer)
+    loss, grads = runs["none"]
+    for name in ("empty", "absent"):
+        assert torch.equal(runs[name][0], loss), name
+        assert grads.keys() == runs[name][1].keys() and all(torch.equal(grads[k], runs[name][1][k]) for k in grads)
+
+
+def test_protected_strings_errors(tmp_path):
+    with pytest.raises(ValueError, match=r"protected_strings\[0\]"):
+        config(tmp_path, protected_strings=[""])
