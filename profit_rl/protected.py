@@ -1,4 +1,4 @@
-"""Protected strings: the supervised tokens that every selection rule keeps at weight 1 (`ProFitConfig.protected_strings`).
+"""Protected strings: the supervised tokens every selection rule keeps at weight 1 (`ProFitConfig.protected_strings`).
 
 A p rule drops whatever the model gives a low probability, including format tokens the model must learn: a base model
 that never saw `\\boxed` gives its first token p < tau in every row, so ProFit never trains it, and the SFT model never
@@ -48,6 +48,61 @@ def token_pieces(tokenizer, ids: list[int], start: int) -> list[str]:
     return pieces
 
 
+class TokenText:
+    """`token_pieces` for one tokenizer, with a fast path for byte-level BPE tokenizers (GPT-2, Qwen, Llama 3 style).
+
+    There each token stands for fixed bytes, so a row's pieces follow from the bytes' character boundaries without
+    decoding token by token (which costs about as much per token as a small model's training step on a GPU). A token
+    gets the characters it completes, so one that ends inside a character gets "" and the next one carries that
+    character. Each row checks that its bytes decode to the tokenizer's own text; any other tokenizer, or a row that
+    fails the check, takes `token_pieces`.
+    """
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+        self.token_bytes = _token_bytes(tokenizer)
+
+    def pieces(self, ids: list[int], start: int) -> list[str]:
+        if self.token_bytes is not None and start < len(ids):
+            pieces = self._byte_level_pieces(ids, start)
+            if pieces is not None:
+                return pieces
+        return token_pieces(self.tokenizer, ids, start)
+
+    def _byte_level_pieces(self, ids: list[int], start: int) -> list[str] | None:
+        try:
+            parts = [self.token_bytes[i] for i in ids[start:]]
+        except IndexError:  # an id past the tokenizer's vocabulary
+            return None
+        blob = b"".join(parts)
+        text = self.tokenizer.decode(ids[start:])
+        if text.encode("utf-8") != blob:  # not a plain concatenation of the tokens' bytes here
+            return None
+        # A token's piece ends at the last character it completes: "" for one that ends inside a character.
+        ends = np.cumsum([0] + [len(p) for p in parts])
+        is_start = np.append((np.frombuffer(blob, dtype=np.uint8) & 0xC0) != 0x80, True)
+        starts_before = np.concatenate([[0], np.cumsum(is_start[:-1])])
+        chars = starts_before[ends] - ~is_start[ends]
+        return [text[a:b] for a, b in zip(chars[:-1].tolist(), chars[1:].tolist())]
+
+
+def _token_bytes(tokenizer) -> list[bytes] | None:
+    """The bytes of every token id of a byte-level BPE tokenizer (added tokens: their UTF-8 text); None otherwise."""
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    byte_of = {char: byte for byte, char in bytes_to_unicode().items()}
+    added = {token_id: text.encode("utf-8") for text, token_id in tokenizer.get_added_vocab().items()}
+    table = []
+    for token_id, token in enumerate(tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))):
+        if token_id in added:
+            table.append(added[token_id])
+        elif token is None or any(c not in byte_of for c in token):
+            return None  # not byte-level (SentencePiece's "▁", a WordPiece "##"): the general path
+        else:
+            table.append(bytes(byte_of[c] for c in token))
+    return table
+
+
 def string_token_mask(pieces: list[str], strings) -> np.ndarray:
     """True for each token (given by its text, in order) whose characters overlap an occurrence of any string.
 
@@ -85,7 +140,7 @@ def _supervised_runs(supervised: list[bool]) -> list[tuple[int, int]]:
     return runs
 
 
-def protected_token_mask(tokenizer, input_ids: torch.Tensor, labels: torch.Tensor, strings) -> torch.Tensor:
+def protected_token_mask(text: TokenText, input_ids: torch.Tensor, labels: torch.Tensor, strings) -> torch.Tensor:
     """Bool mask shaped like `input_ids`: the supervised tokens (labels != -100) covered by a protected string.
 
     Each run of supervised tokens (a completion; a packed row holds several) is decoded on its own, so no match spans
@@ -98,9 +153,9 @@ def protected_token_mask(tokenizer, input_ids: torch.Tensor, labels: torch.Tenso
     cores = [s.strip() for s in strings]
     for b, (row_ids, row_labels) in enumerate(zip(input_ids.tolist(), labels.tolist())):
         for start, end in _supervised_runs([label != -100 for label in row_labels]):
-            if not any(core in tokenizer.decode(row_ids[start:end]) for core in cores):
+            if not any(core in text.tokenizer.decode(row_ids[start:end]) for core in cores):
                 continue
-            pieces = token_pieces(tokenizer, row_ids[:end], start)
+            pieces = text.pieces(row_ids[:end], start)
             mask[b, start:end] = torch.from_numpy(string_token_mask(pieces, strings))
     return mask
 
@@ -112,12 +167,12 @@ class ProtectingCollator:
     training step and away from any device synchronisation.
     """
 
-    def __init__(self, collator, tokenizer, strings):
-        self.collator, self.tokenizer, self.strings = collator, tokenizer, list(strings)
+    def __init__(self, collator, text: TokenText, strings):
+        self.collator, self.text, self.strings = collator, text, list(strings)
 
     def __call__(self, examples):
         batch = self.collator(examples)
-        batch[PROTECTED_KEY] = protected_token_mask(self.tokenizer, batch["input_ids"], batch["labels"], self.strings)
+        batch[PROTECTED_KEY] = protected_token_mask(self.text, batch["input_ids"], batch["labels"], self.strings)
         return batch
 
     def __getattr__(self, name):

@@ -1,4 +1,5 @@
-"""Pure statistics behind `profit-rl inspect`: token classes, the Mann-Whitney U test, kept fractions at several tau.
+"""Pure statistics behind `profit-rl inspect`: token classes, the Mann-Whitney U test, kept fractions at several tau,
+and the tokens worth protecting.
 
 No model and no I/O here: every function takes arrays (or text) and returns numbers, so each one is tested on
 hand-made cases. The selection rule itself is NOT here: it is `profit_rl.losses.token_weights`, the trainer's own.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 
 import numpy as np
 
@@ -170,3 +172,39 @@ def kept_summary(p: np.ndarray, weights: np.ndarray, is_core: np.ndarray | None 
         summary["core_dropped_fraction"] = _mean(~kept[is_core])
         summary["trivial_dropped_fraction"] = _mean(~kept[~is_core])
     return summary
+
+
+def protection_candidates(token_ids: list, kept: list, min_rows: float = 0.9, min_dropped: float = 0.5) -> list[dict]:
+    """Tokens that nearly every row contains and that a rule drops in most of those rows.
+
+    These are format markers a p rule never trains: the model gives them a low p, yet every reference has them. The
+    paper's rule makes no exception for them; `ProFitConfig.protected_strings` does.
+
+    Args:
+        token_ids: per row, the ids of its supervised tokens; kept: per row, whether the rule keeps each one.
+        min_rows: a candidate occurs in at least this share of the rows;
+        min_dropped: and the rule drops it in at least this share of those rows. A row drops a token when it keeps
+            none of the token's occurrences there.
+
+    Returns:
+        One dict per candidate (token_id, rows, row_share, dropped_rows, dropped_share), the most often dropped first.
+    """
+    n = len(token_ids)
+    contains, dropped = Counter(), Counter()
+    for ids, keep in zip(token_ids, kept):
+        ids, keep = np.asarray(ids), np.asarray(keep, dtype=bool)
+        present = set(ids.tolist())
+        contains.update(present)
+        dropped.update(present - set(ids[keep].tolist()))
+    found = [
+        {
+            "token_id": int(token),
+            "rows": rows,
+            "row_share": rows / n,
+            "dropped_rows": dropped[token],
+            "dropped_share": dropped[token] / rows,
+        }
+        for token, rows in contains.items()
+        if rows >= min_rows * n and dropped[token] >= min_dropped * rows
+    ]
+    return sorted(found, key=lambda c: (-c["dropped_share"], -c["rows"], c["token_id"]))

@@ -17,7 +17,7 @@ import torch
 from trl import SFTConfig, SFTTrainer
 
 from .losses import SELECTIONS, protect, selection_stats, token_weights, validate_selection
-from .protected import PROTECTED_KEY, ProtectingCollator, protected_token_mask, validate_protected_strings
+from .protected import PROTECTED_KEY, ProtectingCollator, TokenText, protected_token_mask, validate_protected_strings
 
 
 @dataclass
@@ -161,9 +161,10 @@ class ProFitSFTTrainer(SFTTrainer):
             raise ValueError("ProFitSFTTrainer does not support DeepSpeed sequence parallelism yet.")
         self._end_of_turn_ids = end_of_turn_ids(self.processing_class, self.model)
         self._end_of_turn_checked = False
-        self._tokenizer = getattr(self.processing_class, "tokenizer", self.processing_class)
+        self._token_text = None
         if self.args.protected_strings:
-            self.data_collator = ProtectingCollator(self.data_collator, self._tokenizer, self.args.protected_strings)
+            self._token_text = TokenText(getattr(self.processing_class, "tokenizer", self.processing_class))
+            self.data_collator = ProtectingCollator(self.data_collator, self._token_text, self.args.protected_strings)
         seed = self.args.seed if self.args.selection_seed is None else self.args.selection_seed
         self._selection_generator = torch.Generator(device="cpu").manual_seed(seed + self.accelerator.process_index)
         self._selection_sums: dict[str, torch.Tensor] = {}  # per mode: selection_stats summed since the last log
@@ -258,8 +259,8 @@ class ProFitSFTTrainer(SFTTrainer):
         protected = inputs.pop(PROTECTED_KEY, None)  # not a model input
         if protected is None and self.args.protected_strings:
             # a batch that did not come through the trainer's collator (a caller's own): find the strings here
-            strings = self.args.protected_strings
-            protected = protected_token_mask(self._tokenizer, inputs["input_ids"].cpu(), inputs["labels"].cpu(), strings)
+            ids, labels = inputs["input_ids"].cpu(), inputs["labels"].cpu()
+            protected = protected_token_mask(self._token_text, ids, labels, self.args.protected_strings)
         return super().compute_loss(
             _SelectedForward(model, self, protected),
             inputs,

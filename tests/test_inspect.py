@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from profit_rl.inspect import InspectConfig, main, read_labels, run
+from profit_rl.inspect import InspectConfig, build_parser, main, read_labels, run
 from profit_rl.token_stats import (
     average_ranks,
     class_stats,
     core_char_mask,
     kept_summary,
     mann_whitney_u,
+    protection_candidates,
     token_core_labels,
 )
 
@@ -101,6 +102,34 @@ def test_class_and_kept_statistics_by_hand():
     assert summary["mean_p_dropped"] == pytest.approx((0.05 + 0.08) / 2)
     dft = kept_summary(p, p)  # DFT weights: weight mass is the mean p
     assert dft["weight_mass"] == pytest.approx(p.mean()) and dft["kept_fraction"] == 1.0
+
+
+def test_protection_candidates_by_hand():
+    # token 7: in all 4 rows, every occurrence dropped in 3 -> candidate; token 8: in all rows, kept in 3 -> not;
+    # token 9: dropped everywhere but in 2 rows of 4 -> not at min_rows 0.9; token 5: kept once of twice in row 0
+    ids = [[7, 8, 5, 5], [7, 8, 9], [7, 7, 8, 9], [7, 8]]
+    kept = [[0, 1, 1, 0], [0, 0, 0], [0, 1, 1, 0], [1, 1]]
+    found = protection_candidates(ids, [np.array(k, bool) for k in kept], min_rows=0.9, min_dropped=0.5)
+    # row 2 keeps one of its two 7s, so 7 is dropped in rows 0 and 1 only: 2 of 4 = 0.5
+    assert found == [{"token_id": 7, "rows": 4, "row_share": 1.0, "dropped_rows": 2, "dropped_share": 0.5}]
+    assert protection_candidates(ids, [np.array(k, bool) for k in kept], min_rows=0.9, min_dropped=0.6) == []
+    loose = protection_candidates(ids, [np.array(k, bool) for k in kept], min_rows=0.5, min_dropped=0.5)
+    assert [c["token_id"] for c in loose] == [9, 7]  # the largest dropped share first
+
+
+def test_config_is_the_command_line():
+    (config,) = build_parser().parse_args_into_dataclasses(
+        args=["--model", "m", "--data", "d", "--tau", "0.1", "0.2", "--protected-strings", "\\boxed", "####",
+              "--keep-end-of-turn", "--max-length", "64", "--skip-bad-rows"],
+        look_for_args_file=False,
+    )
+    assert config.taus == [0.1, 0.2] and config.tau == 0.1
+    assert config.protected_strings == ["\\boxed", "####"] and config.keep_end_of_turn and config.skip_bad_rows
+    assert config.max_length == 64 and config.limit == 200  # a default from the dataclass
+    with pytest.raises(ValueError, match="candidate-min-rows"):
+        InspectConfig(model="m", data="d", candidate_min_rows=0.0)
+    with pytest.raises(ValueError, match=r"protected_strings\[0\]"):
+        InspectConfig(model="m", data="d", protected_strings=[""])
 
 
 def test_read_labels_names_file_line_and_field(tmp_path):
@@ -231,6 +260,29 @@ def test_summary_matches_the_csv(report):
     assert summary["classes"]["mann_whitney"]["u"] == pytest.approx(mann_whitney_u(p[core], p[~core])["u"], rel=1e-4)
 
 
+def test_protection_candidates_match_the_csv(report):
+    _config, paths, tokens = report
+    summary = json.loads(paths["json"].read_text())
+    rows = {}
+    for t in tokens:  # per row: token id -> whether any of its occurrences is kept by profit at the report's tau
+        kept = rows.setdefault(t["row"], {})
+        kept[t["token_id"]] = kept.get(t["token_id"], False) or float(t["w_profit"]) > 0
+    n = len(rows)
+    ids = {i for kept in rows.values() for i in kept}
+    expected = set()
+    for i in ids:
+        containing = [kept[i] for kept in rows.values() if i in kept]
+        if len(containing) >= 0.9 * n and sum(not k for k in containing) >= 0.5 * len(containing):
+            expected.add(int(i))
+    assert expected, "the tiny model's report should propose something at this tau"
+    assert {c["token_id"] for c in summary["protect_candidates"]} == expected
+    for c in summary["protect_candidates"]:
+        assert c["token"] in c["context"] and 0 <= c["mean_p"] <= 1
+    assert summary["protected_tokens"] == 0 and all(t["protected"] == "0" for t in tokens)
+    html = paths["html"].read_text()
+    assert "Tokens to consider protecting" in html and html.count("<code>") > len(expected)
+
+
 @pytest.mark.slow
 def test_cli_end_to_end_with_a_user_labelling(report, tiny_model_dir, shared_data, tmp_path, capsys):
     _config, _paths, tokens = report
@@ -260,6 +312,9 @@ def test_cli_end_to_end_with_a_user_labelling(report, tiny_model_dir, shared_dat
         str(out),
         "--show",
         "2",
+        "--protected-strings",
+        "\\boxed",
+        "--keep-end-of-turn",
     ]
     assert main(argv) == 0
     printed = capsys.readouterr().out.split()
@@ -272,3 +327,27 @@ def test_cli_end_to_end_with_a_user_labelling(report, tiny_model_dir, shared_dat
     assert summary["classes"]["core"]["tokens"] == len(tokens) - n_first
     assert summary["unlabelled_tokens"] == 0
     assert (out / "p_histogram.png").read_bytes()[:4] == b"\x89PNG"
+
+    # protection: the tokens covering "\\boxed" and the end-of-turn token keep weight 1 under every rule
+    with open(out / "token_stats.csv", newline="") as f:
+        protected_run = list(csv.DictReader(f))
+    assert [t["token"] for t in protected_run] == [t["token"] for t in tokens]
+    by_row = {}
+    for t in protected_run:
+        by_row.setdefault(t["row"], []).append(t)
+    boxed_rows = 0
+    for row in by_row.values():
+        text = "".join(t["token"] for t in row)
+        marked = "".join(t["token"] if t["protected"] == "1" and t["token"] != "<|im_end|>" else "|" for t in row)
+        assert all(t["protected"] == "1" for t in row if t["token"] == "<|im_end|>")  # truncated rows have none
+        assert marked.count("\\boxed") == text.count("\\boxed")  # every occurrence, covered by protected tokens
+        assert all("\\boxed" in part for part in marked.split("|") if part)  # and nothing else
+        boxed_rows += "\\boxed" in text
+    assert boxed_rows > 0 and any(t["token"] == "<|im_end|>" for t in protected_run)
+    weights = [name for name in protected_run[0] if name.startswith("w_")]
+    assert all(float(t[w]) == 1 for t in protected_run if t["protected"] == "1" for w in weights)
+    n_protected = sum(t["protected"] == "1" for t in protected_run)
+    assert summary["protected_tokens"] == n_protected
+    assert summary["eos"]["dropped_fraction"] == 0
+    kept = sum(float(t["p"]) > TAU or t["protected"] == "1" for t in protected_run)
+    assert summary["table"][0]["tau"] == TAU and summary["table"][0]["kept_fraction"] == pytest.approx(kept / len(tokens))

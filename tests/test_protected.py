@@ -6,6 +6,7 @@ import torch
 from profit_rl.protected import (
     PROTECTED_KEY,
     ProtectingCollator,
+    TokenText,
     protected_token_mask,
     string_token_mask,
     token_pieces,
@@ -61,7 +62,7 @@ def test_a_string_is_matched_whatever_tokens_it_became(tok):
         ids += prompt
         labels += [-100] * len(prompt)
     input_ids, label_tensor = torch.tensor([ids, ids]), torch.tensor([labels, [-100] * len(ids)])
-    mask = protected_token_mask(tok, input_ids, label_tensor, ["\\boxed"])
+    mask = protected_token_mask(TokenText(tok), input_ids, label_tensor, ["\\boxed"])
     assert mask.shape == input_ids.shape and not mask[1].any()  # nothing supervised, nothing protected
     expected = [False] * len(ids)
     for start, end in bounds:
@@ -77,10 +78,10 @@ def test_no_match_across_completions_or_into_the_prompt(tok):
     ids = first + middle + last
     assert tok.decode(ids) == "\\boxed"
     labels = first + [-100] * len(middle) + last  # two supervised runs: "\bo" | "ed"
-    mask = protected_token_mask(tok, torch.tensor([ids]), torch.tensor([labels]), ["\\boxed"])
+    mask = protected_token_mask(TokenText(tok), torch.tensor([ids]), torch.tensor([labels]), ["\\boxed"])
     assert not mask.any()
     labels = ids  # one run: the whole string is there
-    mask = protected_token_mask(tok, torch.tensor([ids]), torch.tensor([labels]), ["\\boxed"])
+    mask = protected_token_mask(TokenText(tok), torch.tensor([ids]), torch.tensor([labels]), ["\\boxed"])
     assert mask.all()
 
 
@@ -88,16 +89,29 @@ def test_special_tokens_and_the_collator(tok):
     ids = tok("Done.<|im_end|>")["input_ids"]
     end = tok.convert_tokens_to_ids("<|im_end|>")
     collator = ProtectingCollator(
-        lambda rows: {"input_ids": torch.tensor(rows), "labels": torch.tensor(rows)}, tok, ["<|im_end|>"]
+        lambda rows: {"input_ids": torch.tensor(rows), "labels": torch.tensor(rows)}, TokenText(tok), ["<|im_end|>"]
     )
     batch = collator([ids])
     assert batch[PROTECTED_KEY].tolist() == [[i == end for i in ids]]
 
 
 def test_token_pieces_rebuild_the_text(tok):
-    text = "Compute 12 + 7 = 19. Café ∑ déjà vu\nso the answer is \\boxed{19}."
+    text = "Compute 12 + 7 = 19. Café ∑ déjà vu\nso the answer is \\boxed{19}. 日本語"
     ids = tok("Q: " + text)["input_ids"]
     start = len(tok("Q:")["input_ids"])
-    pieces = token_pieces(tok, ids, start)
-    assert len(pieces) == len(ids) - start
-    assert "".join(pieces) == tok.decode(ids[start:])  # multi-byte characters survive the split
+    fast = TokenText(tok)
+    assert fast.token_bytes is not None  # the tiny tokenizer is byte-level BPE: the fast path
+    general = TokenText(tok)
+    general.token_bytes = None  # the path of any other tokenizer
+    for pieces in (token_pieces(tok, ids, start), fast.pieces(ids, start), general.pieces(ids, start)):
+        assert len(pieces) == len(ids) - start
+        assert "".join(pieces) == tok.decode(ids[start:])  # multi-byte characters survive the split
+    assert fast._byte_level_pieces(ids, start) == fast.pieces(ids, start)  # it did take the fast path
+    # where no token ends inside a character the two paths agree token for token
+    ascii_ids = tok("Q: So 3 + 6 = 9. \\boxed{9}<|im_end|>")["input_ids"]
+    assert fast.pieces(ascii_ids, 2) == token_pieces(tok, ascii_ids, 2)
+    # a row cut inside a character does not decode to its bytes: the general path
+    cuts = [k for k in range(start + 1, len(ids)) if tok.decode(ids[:k]).endswith("\ufffd")]
+    assert cuts, "the text has characters split across tokens"
+    assert fast._byte_level_pieces(ids[: cuts[0]], start) is None
+    assert "".join(fast.pieces(ids[: cuts[0]], start)) == tok.decode(ids[start : cuts[0]])
