@@ -131,7 +131,7 @@ class _SelectedForward:
             if self.protected is not None:
                 raise ValueError("protected_strings does not support context parallelism (pre-shifted labels)")
             protected = None
-        else:  # shifted by the fused head itself, like this
+        else:  # the fused head scores labels[:, 1:]: the same shift for the mask
             next_tokens = kwargs["labels"][:, 1:]
             protected = None if self.protected is None else self.protected[:, 1:]
         weights = self.trainer.selection_weights(outputs, next_tokens, protected)
