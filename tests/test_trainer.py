@@ -298,7 +298,8 @@ def test_protected_tokens_keep_weight_one_under_every_rule_and_count_as_kept(tin
 
 def test_an_empty_protection_changes_nothing(tiny_model_dir, tmp_path):
     runs = {}
-    for name, extra in (("none", {}), ("empty", dict(protected_strings=[])), ("absent", dict(protected_strings=["zq"]))):
+    options = {"none": {}, "empty": dict(protected_strings=[]), "absent": dict(protected_strings=["zq"])}
+    for name, extra in options.items():
         trainer = ProFitSFTTrainer(
             str(tiny_model_dir), args=config(tmp_path / name, tau=MIXED_TAU, **extra), train_dataset=sft_rows()
         )
