@@ -15,6 +15,9 @@ from pathlib import Path
 
 from . import metrics
 from .benchmarks import DEFAULT_BENCHMARKS, REGISTRY, Problem, get_benchmark
+from .dtypes import DTYPE_HELP, DTYPES
+from .export import LM_EVAL_FILE, default_logging_dir, eval_scalars, lm_eval_results, log_scalars, run_step
+from .flags import accept_snake_case
 from .folders import inside, output_folder
 from .io import DataError, InputError, looks_like_hub_id, read_file
 from .models import check_model_path
@@ -55,7 +58,7 @@ def add_sampling_args(p: argparse.ArgumentParser):
                    help="transformers: prompts per generate() call, each with k sequences (default: %(default)s)")
     g.add_argument("--cpu-threads", type=int, default=None,
                    help="transformers on CPU: torch threads (default: torch's; use 1 on a CPU shared with other jobs)")
-    g.add_argument("--dtype", default=d.dtype, choices=["auto", "bf16", "fp16", "fp32"], help="default: %(default)s")
+    g.add_argument("--dtype", default=d.dtype, choices=DTYPES, help=DTYPE_HELP + " (default: %(default)s)")
     g.add_argument("--tensor-parallel-size", type=int, default=d.tensor_parallel_size, help="vllm (default: 1)")
     g.add_argument("--data-parallel-size", type=int, default=d.data_parallel_size, help="vllm (default: 1)")
     g.add_argument("--gpu-memory-utilization", type=float, default=d.gpu_memory_utilization,
@@ -82,13 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=positive_int, default=None, help="only the first N problems of each benchmark")
     p.add_argument("--output-dir", default=None, help="default: outputs/eval/<model name>")
     p.add_argument("--overwrite", action="store_true", help="discard cached samples instead of resuming")
+    p.add_argument("--logging-dir", default=None,
+                   help="TensorBoard folder for the eval numbers (default: <run>/runs/profit-rl-eval when the model "
+                        "is a training run's output or checkpoint with a runs/ folder; 'none': never)")
     p.add_argument("--responses", default=None,
                    help="score completions from this JSONL instead of generating: one row per completion "
-                        "{id, completion} or per problem {id, completions: [...]}; optional 'benchmark' field")
+                        "{id, completion} or per problem {id, completions: [...]}, or the IFEval reference's "
+                        "{prompt, response} rows (matched by exact prompt text); optional 'benchmark' field")
     add_sampling_args(p)
     p.add_argument("--bootstrap", type=positive_int, default=metrics.DEFAULT_BOOTSTRAP,
                    help="bootstrap replicates for the CIs (default: %(default)s)")
-    return p
+    return accept_snake_case(p)
 
 
 def settings_from_args(args) -> SamplingSettings:
@@ -103,10 +110,16 @@ def settings_from_args(args) -> SamplingSettings:
 
 def read_responses(path: str, problems: dict[str, list[Problem]]) -> dict[str, dict[str, list[str]]]:
     """benchmark -> problem id -> completions, from one row per completion or one row per problem. Every row names a
-    problem of a benchmark asked for (`problems`), else it is an error naming its line."""
+    problem of a benchmark asked for (`problems`), else it is an error naming its line.
+
+    A row names its problem by `problem_id` (or `id`, `unique_id`), or by the problem's exact prompt text in `prompt`:
+    the IFEval reference's own `{"prompt": ..., "response": ...}` rows. Prompt-keyed rows follow the reference: one
+    response per prompt, a later row for the same prompt replacing an earlier one (the count is logged)."""
     out: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     skipped: dict[str, int] = defaultdict(int)
     ids = {name: {p.id for p in group} for name, group in problems.items()}
+    by_prompt = {name: {p.question: p.id for p in group} for name, group in problems.items()}
+    replaced = 0
     for row in read_file(path):
         bench = row.text("benchmark", required=False)
         if bench is None:
@@ -117,17 +130,31 @@ def read_responses(path: str, problems: dict[str, list[Problem]]) -> dict[str, d
         if bench not in problems:
             skipped[bench] += 1  # rows for benchmarks not asked for: counted and reported below
             continue
-        id_field, _ = row.pick("problem_id", "id", "unique_id", expected="a problem id")
-        pid = row.scalar(id_field)
-        if pid not in ids[bench]:
-            raise row.error(id_field, f"expected a problem id of {bench} (as it loads with these --data-dir and "
-                            f"--limit), found {pid!r}")
+        id_field, _ = row.pick("problem_id", "id", "unique_id", expected="a problem id", required=False)
+        by_text = id_field is None and isinstance(row.get("prompt"), str)
+        if by_text:
+            pid = by_prompt[bench].get(row["prompt"])
+            if pid is None:
+                raise row.error("prompt", f"expected the exact text of a {bench} prompt (a row names its problem by "
+                                "'problem_id' or by its prompt text), found none that matches")
+        else:
+            id_field, _ = row.pick("problem_id", "id", "unique_id", expected="a problem id (or the prompt text)")
+            pid = row.scalar(id_field)
+            if pid not in ids[bench]:
+                raise row.error(id_field, f"expected a problem id of {bench} (as it loads with these --data-dir and "
+                                f"--limit), found {pid!r}")
         if row.get("completions") is not None or row.get("responses") is not None:
             out[bench][pid].extend(row.string_list("completions", "responses"))
         else:
+            if by_text and out[bench][pid]:
+                replaced += 1
+                out[bench][pid].clear()
             out[bench][pid].append(row.text("completion", "response", empty=True))
     for bench, n in skipped.items():
         logger.warning("%s: %d rows for benchmark %r skipped (not in --benchmarks)", path, n, bench)
+    if replaced:
+        logger.warning("%s: %d rows repeat an earlier prompt; the later response is used, as the IFEval reference "
+                       "does", path, replaced)
     return out
 
 
@@ -175,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     table = markdown_table(run)
     print(table)
-    print(f"results: {out_dir / RESULTS_FILE}  table: {out_dir / TABLE_FILE}")
+    print(f"results: {out_dir / RESULTS_FILE}  table: {out_dir / TABLE_FILE}  lm-eval style: {out_dir / LM_EVAL_FILE}")
     return 0
 
 
@@ -211,7 +238,13 @@ def evaluate(args, benchmarks, problems, responses, settings, out_dir: Path) -> 
         "average": metrics.average_over_benchmarks(summaries, n_boot=args.bootstrap) if summaries else None,
     }
     write_json(out_dir / RESULTS_FILE, run)
+    versions = {name: bench.prompt_version for name, bench in benchmarks.items()}
+    write_json(out_dir / LM_EVAL_FILE, lm_eval_results(run, summaries, versions))
     (out_dir / TABLE_FILE).write_text(markdown_table(run), encoding="utf-8")
+    logging_dir = default_logging_dir(args.model) if args.logging_dir is None else args.logging_dir
+    if logging_dir and str(logging_dir).lower() != "none":  # the numbers beside the training run's own curves
+        step = run_step(args.model) if args.model and Path(args.model).exists() else 0
+        log_scalars(logging_dir, [(step, eval_scalars(summaries))])
     return run
 
 

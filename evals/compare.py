@@ -17,6 +17,7 @@ from pathlib import Path
 
 from . import markdown as md
 from . import metrics
+from .flags import accept_snake_case
 from .results import RESULTS_FILE, read_run, write_json
 
 logger = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="markdown file to write (default: compare.md in the runs' common parent directory); "
                         "a .json with the numbers is written beside it")
     p.add_argument("--bootstrap", type=positive_int, default=metrics.DEFAULT_BOOTSTRAP, help="bootstrap replicates")
-    args = p.parse_args(argv)
+    args = accept_snake_case(p).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     run_a, run_b = Path(args.run_a), Path(args.run_b)
     labels = args.labels.split(",") if args.labels else unique_labels([run_a, run_b])

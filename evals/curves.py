@@ -22,6 +22,8 @@ from . import metrics
 from .benchmarks import REGISTRY, get_benchmark
 from .cli import add_sampling_args, positive_int, settings_from_args
 from .compare import unique_labels
+from .export import TENSORBOARD_RUN, log_scalars
+from .flags import accept_snake_case
 from .folders import folder_name, inside, output_folder
 from .io import InputError
 from .runner import run_benchmark
@@ -138,6 +140,24 @@ def plot(rows: list[dict], path: Path):
     plt.close(fig)
 
 
+def log_curves(rows: list[dict], run_dirs: list[Path], labels: list[str], logging_dir: str | None) -> list[Path]:
+    """Each run's curve points to TensorBoard, at their steps: into `<run>/runs/profit-rl-eval` when the run has a
+    TensorBoard folder (so they sit beside its training curves), or into `<logging_dir>/<label>` when given."""
+    written = []
+    for run_dir, label in zip(run_dirs, labels):
+        if logging_dir is not None:
+            target = Path(logging_dir) / label.replace("/", "__")
+        elif (run_dir / "runs").is_dir():
+            target = run_dir / "runs" / TENSORBOARD_RUN
+        else:
+            continue
+        points = [(r["step"], {f"eval/{r['benchmark']}/avg@{r['k']}": r["avg_at_k"],
+                               f"eval/{r['benchmark']}/pass@{r['k']}": r["pass_at_k"]})
+                  for r in rows if r["run"] == label]
+        written.append(log_scalars(target, points))
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="profit-rl curves", description=__doc__.split("\n\n")[0])
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="training output dirs holding checkpoint-N folders")
@@ -158,8 +178,11 @@ def main(argv: list[str] | None = None) -> int:
                         "eval --output-dir) whose cached samples serve step 0; the sampling settings must match, "
                         "else the cache refuses")
     p.add_argument("--bootstrap", type=positive_int, default=metrics.DEFAULT_BOOTSTRAP, help="bootstrap replicates")
+    p.add_argument("--logging-dir", default=None,
+                   help="TensorBoard root: each run's points go to <logging-dir>/<label> (default: <RUN_DIR>/runs/"
+                        "profit-rl-eval for a run with a runs/ folder; 'none': never)")
     add_sampling_args(p)
-    args = p.parse_args(argv)
+    args = accept_snake_case(p).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     run_dirs = [Path(d) for d in args.run_dirs]
@@ -196,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
                                      base_model=base, base_cache=base_cache)
             write_csv(rows, out_dir / "curves.csv")
             plot(rows, out_dir / "curves.png")
+            logged = log_curves(rows, run_dirs, labels, args.logging_dir) if args.logging_dir != "none" else []
     except (InputError, FileNotFoundError, ValueError) as err:
         print(f"profit-rl curves: {err}", file=sys.stderr)
         return 1
@@ -203,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['run']:<24} step {r['step']:>6}  {r['benchmark']}  Avg@{r['k']} {100 * r['avg_at_k']:5.1f}  "
               f"Pass@{r['k']} {100 * r['pass_at_k']:5.1f}")
     print(f"written: {out_dir / 'curves.csv'} and {out_dir / 'curves.png'}")
+    for folder in logged:
+        print(f"TensorBoard: {folder}")
     return 0
 
 

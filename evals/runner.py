@@ -123,6 +123,9 @@ def summarise(benchmark, problems, cache: SampleCache, k: int, model: str, setti
         logger.warning("%s: %d of %d samples could not be sampled or scored and count as 0 (see 'error' in %s)",
                        benchmark.name, len(errors), len(ids) * k, cache.path)
     summary = metrics.summarize(scores, k, n_boot=n_boot)
+    own = benchmark.own_metrics(problems, {pid: [cache.rows[pid][i] for i in range(k)] for pid in ids}, k)
+    if own:
+        summary["own_metrics"] = own
     summary.update(
         benchmark=benchmark.name,
         title=benchmark.title,

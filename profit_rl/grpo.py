@@ -6,7 +6,10 @@
 
 Arguments come from three dataclasses, as in TRL's and open-r1's scripts: `GRPOScriptArguments` (below: data,
 rewards, adapters), TRL's `GRPOConfig` (training and generation) and TRL's `ModelConfig` (dtype, attention, optional
-LoRA). A YAML recipe sets their values; `--key value` on the command line overrides it.
+LoRA, 4/8-bit loading). A YAML recipe sets their values; `--key value` on the command line overrides it. As in TRL's
+own `trl/scripts/grpo.py`: `--reward_funcs` takes registry names or dotted import paths, `--load_in_4bit` /
+`--load_in_8bit` load the policy quantised, `--dataset_test_split` gives an eval set when `--eval_strategy` is not
+`no`, and `trainer.end()` closes the trackers and the process group.
 
 The model is an SFT output folder (or any hub id). A folder holding a LoRA adapter (adapter_config.json) is merged
 into its base model (`--adapter merge`, the default: GRPO then trains the full model) or loaded as a trainable
@@ -20,6 +23,7 @@ Heavy imports stay inside functions: the reward pool's worker processes re-impor
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -28,6 +32,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from evals.dtypes import torch_dtype
 from evals.folders import output_folder
 from evals.io import InputError
 from evals.models import check_model_path, is_adapter_dir
@@ -35,6 +40,7 @@ from rewards.answers import BOXED_INSTRUCTION
 
 logger = logging.getLogger("profit_rl.grpo")
 
+# --reward_funcs names; anything else with a dot is imported (`my_pkg.rewards.my_reward`), as TRL's script does.
 REWARD_FUNCS = ("accuracy", "format", "overlong")
 
 
@@ -48,7 +54,18 @@ class GRPOScriptArguments:
                   "(e.g. ../shared/data/math_train12k/train.jsonl). The paper used DeepScaleR-Preview."},
     )
     dataset_config: str | None = field(default=None, metadata={"help": "Hub dataset configuration name, if any."})
-    dataset_split: str = field(default="train", metadata={"help": "Split to read (hub) or file stem (folder)."})
+    dataset_train_split: str = field(
+        default="train", metadata={"help": "Training split: a hub split, or the file stem in a local folder."}
+    )
+    dataset_test_split: str = field(
+        default="test",
+        metadata={"help": "Eval split (read when eval_strategy is not 'no'): a hub split, or the file stem in a local "
+                  "folder."},
+    )
+    eval_dataset_name: str | None = field(
+        default=None,
+        metadata={"help": "Eval problems, when they are not dataset_name's test split: a hub id or a local file."},
+    )
     problem_field: str | None = field(
         default=None, metadata={"help": "Column with the problem. Default: first of problem, question, prompt."}
     )
@@ -81,7 +98,9 @@ class GRPOScriptArguments:
     reward_funcs: list[str] = field(
         default_factory=lambda: ["accuracy", "format"],
         metadata={"help": "Reward functions, weighted by GRPOConfig.reward_weights: accuracy (math-verify), format "
-                  "(a closed \\boxed{}), overlong (DAPO soft length penalty, needs overlong_buffer > 0)."},
+                  "(a closed \\boxed{}), overlong (DAPO's soft length penalty, TRL's get_soft_overlong_punishment; "
+                  "needs overlong_buffer > 0), or a dotted import path of any TRL reward function "
+                  "(my_pkg.rewards.my_reward; the current directory is importable)."},
     )
     overlong_buffer: int = field(
         default=0,
@@ -123,14 +142,15 @@ def last_complete_checkpoint(output_dir: str | os.PathLike) -> Path | None:
 
 def load_policy(model_args, script_args, training_args):
     """The model to train: a path string for TRL to load, or a loaded model when the path holds a LoRA adapter."""
-    import torch
+    from trl import get_quantization_config
 
     path = model_args.model_name_or_path
-    dtype = model_args.dtype if model_args.dtype in ("auto", None) else getattr(torch, model_args.dtype)
+    dtype = torch_dtype(model_args.dtype or "auto")  # TRL's words; "auto" stays the checkpoint's own dtype
     init_kwargs = {"dtype": dtype, "revision": model_args.model_revision}
     if model_args.attn_implementation:
         init_kwargs["attn_implementation"] = model_args.attn_implementation
     if not is_adapter_dir(path):
+        # TRL loads the path itself; build_trainer hands it get_quantization_config(model_args)
         training_args.model_init_kwargs = {**init_kwargs, **(training_args.model_init_kwargs or {})}
         return path
     from peft import PeftConfig, PeftModel
@@ -138,9 +158,17 @@ def load_policy(model_args, script_args, training_args):
 
     if script_args.adapter not in ("merge", "load"):
         raise ValueError(f"--adapter must be 'merge' or 'load', got {script_args.adapter!r}")
+    quantization = get_quantization_config(model_args)
+    if quantization is not None and script_args.adapter == "merge":
+        raise ValueError(f"{path} is a LoRA adapter and --load_in_4bit/--load_in_8bit is set: merging an adapter into "
+                         "quantised weights is lossy. Pass --adapter load to keep training the adapter on the quantised "
+                         "base (QLoRA), or drop the quantisation flag.")
     base_path = PeftConfig.from_pretrained(path).base_model_name_or_path
     logger.info("%s is a LoRA adapter on %s: %s", path, base_path, script_args.adapter)
-    base = AutoModelForCausalLM.from_pretrained(base_path, **{k: v for k, v in init_kwargs.items() if k != "revision"})
+    base_kwargs = {k: v for k, v in init_kwargs.items() if k != "revision"}
+    if quantization is not None:
+        base_kwargs["quantization_config"] = quantization
+    base = AutoModelForCausalLM.from_pretrained(base_path, **base_kwargs)
     model = PeftModel.from_pretrained(base, path, is_trainable=script_args.adapter == "load")
     if script_args.adapter == "load":
         return model
@@ -166,11 +194,10 @@ def load_tokenizer(model_args):
 
 
 def build_reward_funcs(script_args, training_args) -> list:
+    """The reward functions named by --reward_funcs: registry names (REWARD_FUNCS) or dotted import paths."""
     import rewards
+    from trl.rewards import get_soft_overlong_punishment
 
-    unknown = [name for name in script_args.reward_funcs if name not in REWARD_FUNCS]
-    if unknown:
-        raise ValueError(f"unknown reward_funcs {unknown}; choose from {list(REWARD_FUNCS)}")
     funcs = []
     for name in script_args.reward_funcs:
         if name == "accuracy":
@@ -178,15 +205,38 @@ def build_reward_funcs(script_args, training_args) -> list:
         elif name == "format":
             funcs.append(rewards.format_reward)
         elif name == "overlong":
-            if script_args.overlong_buffer <= 0:
-                raise ValueError("reward 'overlong' needs --overlong_buffer > 0")
-            funcs.append(rewards.make_overlong_penalty(training_args.max_completion_length, script_args.overlong_buffer))
+            buffer, limit = script_args.overlong_buffer, training_args.max_completion_length
+            if not 0 < buffer <= limit:
+                raise ValueError(f"reward 'overlong' needs 0 < --overlong_buffer <= max_completion_length ({limit}), "
+                                 f"got {buffer}")
+            # TRL's DAPO penalty: 0 up to limit - buffer tokens, then falling linearly to -1 at the limit. A callable
+            # object, not a closure, so it pickles into TRL's spawned rollout workers.
+            funcs.append(get_soft_overlong_punishment(max_completion_len=limit, soft_punish_cache=buffer))
+        elif "." in name:
+            funcs.append(import_reward(name))
+        else:
+            raise ValueError(f"unknown reward_funcs entry {name!r}; choose from {list(REWARD_FUNCS)} or give a dotted "
+                             "import path (my_pkg.rewards.my_reward)")
     if script_args.overlong_buffer > 0 and "overlong" not in script_args.reward_funcs:
         raise ValueError("--overlong_buffer is set but 'overlong' is not in --reward_funcs")
     weights = training_args.reward_weights
     if weights is not None and len(weights) != len(funcs):
         raise ValueError(f"reward_weights has {len(weights)} entries for {len(funcs)} reward_funcs {script_args.reward_funcs}")
     return funcs
+
+
+def import_reward(dotted: str):
+    """`pkg.module.function` -> the function, importable from the current directory as in TRL's script."""
+    module_name, _, attr = dotted.rpartition(".")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        func = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"--reward_funcs {dotted!r}: cannot import it ({type(err).__name__}: {err})") from None
+    if not callable(func):
+        raise ValueError(f"--reward_funcs {dotted!r} is a {type(func).__name__}, not a function")
+    return func
 
 
 def parse_args(argv: list[str] | None):
@@ -200,10 +250,11 @@ def build_trainer(script_args, training_args, model_args):
     """Everything up to `trainer.train()`: (trainer, checkpoint to resume from or None, reward pool)."""
     import datasets
     import transformers
-    from trl import GRPOTrainer, get_peft_config
+    from trl import GRPOTrainer, get_peft_config, get_quantization_config
 
     from rewards.pool import configure_default_pool, get_default_pool
 
+    from .data import eval_source
     from .rl_data import load_rl_dataset
 
     logging.basicConfig(
@@ -222,20 +273,23 @@ def build_trainer(script_args, training_args, model_args):
     check_model_path(model_args.model_name_or_path, "--model_name_or_path")
 
     sources = [s for s in script_args.decontaminate_against if s.lower() != "none"]
+    shared = dict(config=script_args.dataset_config, problem_field=script_args.problem_field,
+                  answer_field=script_args.answer_field, bad_gold=script_args.bad_gold,
+                  instruction=script_args.instruction, prompt_format=script_args.prompt_format)
     rows, report = load_rl_dataset(
         script_args.dataset_name,
-        script_args.dataset_split,
-        config=script_args.dataset_config,
+        script_args.dataset_train_split,
         decontaminate_against=sources,
         decontamination_split=script_args.decontamination_split,
-        problem_field=script_args.problem_field,
-        answer_field=script_args.answer_field,
-        bad_gold=script_args.bad_gold,
         max_rows=script_args.max_train_samples,
-        instruction=script_args.instruction,
-        prompt_format=script_args.prompt_format,
+        **shared,
     )
     train_dataset = datasets.Dataset.from_list(rows)
+    eval_dataset = None
+    if training_args.eval_strategy != "no":
+        source = eval_source(script_args.dataset_name, script_args.eval_dataset_name, script_args.dataset_test_split)
+        eval_rows, _ = load_rl_dataset(source, script_args.dataset_test_split, **shared)
+        eval_dataset = datasets.Dataset.from_list(eval_rows)
 
     # Bad data stops the run above, before any worker starts. The verifier workers start before the model takes
     # memory: forking a small process is cheap.
@@ -266,7 +320,10 @@ def build_trainer(script_args, training_args, model_args):
         reward_funcs=reward_funcs,
         args=training_args,
         train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
         processing_class=tokenizer,
+        # a policy loaded here (a LoRA folder) is already quantised or not: TRL only quantises a path it loads
+        quantization_config=get_quantization_config(model_args) if isinstance(model, str) else None,
         peft_config=get_peft_config(model_args),
     )
     if trainer.is_world_process_zero():
@@ -298,6 +355,7 @@ def train(script_args, training_args, model_args) -> int:
         trainer.save_metrics("train", result.metrics)
         trainer.save_state()
         trainer.save_model(training_args.output_dir)
+        trainer.end()  # finish the trackers (TensorBoard, W&B) and destroy the process group, as TRL's script does
     finally:
         # Each rank scores its own completions on its own pool: one file per rank, so nothing is hidden by a mean.
         totals = {"rank": rank, "world_size": world, **pool.totals.as_dict()}

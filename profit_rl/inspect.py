@@ -34,6 +34,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from evals.dtypes import DTYPE_HELP, DTYPES, torch_dtype
+from evals.flags import accept_snake_case
 from evals.folders import output_folder
 from evals.io import InputError, read_file
 from evals.models import check_model_path
@@ -86,7 +88,7 @@ class InspectConfig:
     batch_size: int = _option(8, "Rows per forward pass.")
     max_length: int | None = _option(1024, "The trainer's max_length (truncation).")
     device: str = _option("cpu", "cpu, cuda, cuda:1, mps, ...")
-    dtype: str = _option("auto", "auto (float32 on CPU, bfloat16 elsewhere), float32, bfloat16, float16.")
+    dtype: str = _option("auto", DTYPE_HELP + ".", choices=list(DTYPES))
     seed: int = _option(0, "Seed of the row sample and of the random rule.")
 
     @property
@@ -151,21 +153,14 @@ def load_rows(config: InspectConfig) -> list[dict]:
     sources."""
     from .data import SFTDataArguments, load_sft_dataset
 
-    args = SFTDataArguments(dataset_name=config.data, dataset_config=config.data_config, dataset_split=config.split,
-                            num_samples=config.limit, sample_seed=config.seed, skip_bad_rows=config.skip_bad_rows)
+    args = SFTDataArguments(dataset_name=config.data, dataset_config=config.data_config,
+                            dataset_train_split=config.split, num_samples=config.limit, sample_seed=config.seed,
+                            skip_bad_rows=config.skip_bad_rows)
     return list(load_sft_dataset(args, keep_source=True))
 
 
 # ---------------------------------------------------------------------------------------------------------------------
 # 2. Model: TRL's own tokenisation and fused LM head, then p, entropy and every rule's weights per supervised token.
-
-
-def resolve_dtype(name: str, device: str) -> torch.dtype:
-    if name == "auto":  # float32 on CPU (bf16 matmuls are slow there), bfloat16 on accelerators
-        return torch.float32 if device == "cpu" else torch.bfloat16
-    if name not in ("float32", "bfloat16", "float16"):
-        raise ValueError(f"--dtype must be auto, float32, bfloat16 or float16, got {name!r}")
-    return getattr(torch, name)
 
 
 def prepare(config: InspectConfig, rows: list[dict]):
@@ -180,7 +175,7 @@ def prepare(config: InspectConfig, rows: list[dict]):
     from trl import SFTConfig, SFTTrainer
 
     tokenizer = AutoTokenizer.from_pretrained(config.model)
-    model = AutoModelForCausalLM.from_pretrained(config.model, dtype=resolve_dtype(config.dtype, config.device))
+    model = AutoModelForCausalLM.from_pretrained(config.model, dtype=torch_dtype(config.dtype, config.device))
     model.eval()
     dataset = Dataset.from_list(
         [{"prompt": r["prompt"], "completion": r["completion"], "_row": i} for i, r in enumerate(rows)]
@@ -569,12 +564,12 @@ def build_parser():
     """The command line, one option per `InspectConfig` field (`transformers.HfArgumentParser`)."""
     from transformers import HfArgumentParser
 
-    return HfArgumentParser(
+    return accept_snake_case(HfArgumentParser(
         InspectConfig,
         prog="profit-rl inspect",
         description="Which supervised tokens does each selection rule keep on this model and data? "
         "Writes inspect.html, token_stats.csv, p_histogram.png and summary.json.",
-    )
+    ))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -58,8 +58,9 @@ def prepare(args) -> None:
 
     script_args, _, _ = grpo.parse_args(["--config", args.rl_recipe])
     report = DataReport(source=script_args.dataset_name)
-    rows = load_math_rows(script_args.dataset_name, script_args.dataset_split, problem_field=script_args.problem_field,
-                          answer_field=script_args.answer_field, bad_gold=script_args.bad_gold, report=report)
+    rows = load_math_rows(script_args.dataset_name, script_args.dataset_train_split,
+                          problem_field=script_args.problem_field, answer_field=script_args.answer_field,
+                          bad_gold=script_args.bad_gold, report=report)
     against = args.decontaminate_against if args.decontaminate_against is not None else script_args.decontaminate_against
     against = [a for a in against if a.lower() != "none"]
     if against:

@@ -4,7 +4,10 @@
     accelerate launch --config_file recipes/accelerate_configs/zero2.yaml -m profit_rl.sft --config ...
 
 The recipe holds the fields of three dataclasses: `SFTDataArguments` (data), `ProFitConfig` (TRL's SFTConfig plus
-`selection`, `tau`, ...) and TRL's `ModelConfig` (model id or path, dtype, LoRA). Command-line flags override it.
+`selection`, `tau`, ...) and TRL's `ModelConfig` (model id or path, dtype, LoRA, 4/8-bit loading). Command-line flags
+override it. The script follows TRL's own `trl/scripts/sft.py`: `--load_in_4bit` / `--load_in_8bit` load the model
+quantised (QLoRA with `--use_peft`), `--dataset_train_split` / `--dataset_test_split` choose the splits, an eval set is
+read when `--eval_strategy` is not `no`, and `trainer.end()` closes the trackers and the process group.
 """
 
 from __future__ import annotations
@@ -15,13 +18,13 @@ import sys
 from contextlib import nullcontext
 
 from transformers.trainer_utils import get_last_checkpoint
-from trl import ModelConfig, TrlParser, get_peft_config
+from trl import ModelConfig, TrlParser, get_peft_config, get_quantization_config
 
 from evals.folders import output_folder
 from evals.io import InputError
 from evals.models import check_model_path
 
-from .data import SFTDataArguments, load_sft_dataset
+from .data import SFTDataArguments, load_sft_dataset, load_sft_eval_dataset
 from .trainer import ProFitConfig, ProFitSFTTrainer
 
 logger = logging.getLogger(__name__)
@@ -48,10 +51,13 @@ def run(data_args: SFTDataArguments, training_args: ProFitConfig, model_args: Mo
         **({"attn_implementation": model_args.attn_implementation} if model_args.attn_implementation else {}),
     }
     dataset = load_sft_dataset(data_args)
+    eval_dataset = load_sft_eval_dataset(data_args) if training_args.eval_strategy != "no" else None
     trainer = ProFitSFTTrainer(
         model=model_args.model_name_or_path,
         args=training_args,
         train_dataset=dataset,
+        eval_dataset=eval_dataset,
+        quantization_config=get_quantization_config(model_args),
         peft_config=get_peft_config(model_args),
     )
     resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
@@ -59,6 +65,7 @@ def run(data_args: SFTDataArguments, training_args: ProFitConfig, model_args: Mo
         logger.info("resuming from %s", resume)
     trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(training_args.output_dir)
+    trainer.end()  # finish the trackers (TensorBoard, W&B) and destroy the process group, as TRL's script does
     return training_args.output_dir
 
 

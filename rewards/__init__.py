@@ -3,11 +3,12 @@
 Layering: `rewards` imports neither `evals` nor `profit_rl` (nor torch or TRL).
     rewards.answers  extract_answer, gold_answer, normalize_answer: pure string functions, shared with evals
     rewards.pool     VerifierPool, verify_batch, get_default_pool: math-verify in worker processes
-    rewards.math     accuracy_reward, format_reward, make_overlong_penalty: TRL reward functions
+    rewards.math     accuracy_reward, format_reward: TRL reward functions (DAPO's overlong penalty is TRL's
+                     own `trl.rewards.get_soft_overlong_punishment`, which `profit-rl grpo` uses)
 """
 
 from .answers import extract_answer, gold_answer, normalize_answer
-from .math import accuracy_reward, completion_text, format_reward, make_overlong_penalty
+from .math import accuracy_reward, completion_text, format_reward
 from .pool import PoolStats, VerifierPool, configure_default_pool, get_default_pool, verify_batch
 
 __all__ = [
@@ -20,7 +21,6 @@ __all__ = [
     "format_reward",
     "get_default_pool",
     "gold_answer",
-    "make_overlong_penalty",
     "normalize_answer",
     "verify_batch",
 ]

@@ -40,7 +40,7 @@ def main() -> int:
     problems = bench.load(args.data_dir)[:6]
     prompts = [bench.prompt(q) for q in problems]
 
-    settings = SamplingSettings(max_new_tokens=16, dtype="fp32", vllm_chunk=4)
+    settings = SamplingSettings(max_new_tokens=16, dtype="float32", vllm_chunk=4)
     sampler = VLLMSampler(model, settings)
     seen = []
     out = sampler.sample(prompts, 4, settings, on_batch=lambda idx, comps: seen.extend(idx))
@@ -49,7 +49,7 @@ def main() -> int:
     assert all(isinstance(s, str) for c in out for s in c)
     print(f"sampling: {len(prompts)} prompts x k=4 -> {sum(len(c) for c in out)} completions, batches saved in order")
 
-    greedy = SamplingSettings(max_new_tokens=16, temperature=0.0, dtype="fp32")
+    greedy = SamplingSettings(max_new_tokens=16, temperature=0.0, dtype="float32")
     vllm_greedy = [c[0] for c in sampler.sample(prompts, 1, greedy)]
     hf = TransformersSampler(model, greedy, device="cpu")
     hf_greedy = [c[0] for c in hf.sample(prompts, 1, greedy)]
@@ -62,7 +62,7 @@ def main() -> int:
 
     out_dir = work / "eval"
     argv = ["--model", model, "--backend", "vllm", "--benchmarks", "gsm8k", "--k", "4", "--limit", "6",
-            "--data-dir", args.data_dir, "--max-new-tokens", "16", "--dtype", "fp32", "--output-dir", str(out_dir)]
+            "--data-dir", args.data_dir, "--max-new-tokens", "16", "--dtype", "float32", "--output-dir", str(out_dir)]
     assert cli.main(argv) == 0
     rows = (out_dir / "gsm8k" / "samples.jsonl").read_text().splitlines()
     assert len(rows) == 24, len(rows)
@@ -74,9 +74,9 @@ def main() -> int:
 
     if args.data_parallel:
         # two replicas in worker processes, each prompt chunk split between them; same greedy text as one engine
-        dp = VLLMSampler(model, SamplingSettings(max_new_tokens=16, temperature=0.0, dtype="fp32", data_parallel_size=2))
+        dp = VLLMSampler(model, SamplingSettings(max_new_tokens=16, temperature=0.0, dtype="float32", data_parallel_size=2))
         dp_greedy = [c[0] for c in dp.sample(prompts, 1, greedy)]
-        dp_sampled = dp.sample(prompts, 3, SamplingSettings(max_new_tokens=8, dtype="fp32"))
+        dp_sampled = dp.sample(prompts, 3, SamplingSettings(max_new_tokens=8, dtype="float32"))
         dp.close()
         assert all(len(c) == 3 for c in dp_sampled) and len(dp_sampled) == len(prompts)
         dp_agree = sum(a == b for a, b in zip(dp_greedy, vllm_greedy))

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from rewards import accuracy_reward, format_reward, make_overlong_penalty
+from rewards import accuracy_reward, format_reward
 from rewards.pool import VerifierPool, score_answer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -107,12 +107,15 @@ def test_format_reward():
     assert format_reward(completions) == [1.0, 0.0, 0.0, 0.0, 1.0]
 
 
-def test_overlong_penalty():
-    penalty = make_overlong_penalty(max_completion_length=10, buffer=4)
-    ids = [[0] * n for n in (3, 6, 8, 10, 12)]
-    assert penalty(["x"] * 5, completion_ids=ids) == [0.0, 0.0, -0.5, -1.0, -1.0]
-    with pytest.raises(ValueError):
-        make_overlong_penalty(10, 0)
+def test_accuracy_reward_reads_answer_or_solution(pool):
+    """TRL's and open-r1's math datasets name the gold `solution` (a bare answer or a worked solution)."""
+    completions = ["so \\boxed{42}", "so \\boxed{41}"]
+    worked = ["6 * 7 = 42, so the answer is \\boxed{42}.", "\\boxed{42}"]
+    assert accuracy_reward(completions, solution=worked, pool=pool) == [1.0, 0.0]
+    assert accuracy_reward(completions, solution=["42", "42"], pool=pool) == [1.0, 0.0]
+    assert accuracy_reward(completions, answer=["42", "41"], solution=["0", "0"], pool=pool) == [1.0, 1.0]
+    with pytest.raises(ValueError, match="'answer' or 'solution'"):
+        accuracy_reward(completions, problem=["q", "q"], pool=pool)
 
 
 ADVERSARIAL = [

@@ -136,3 +136,8 @@ class Benchmark:
             except Exception as err:  # one bad sample must never end a long run
                 out.append((None, 0.0, f"{type(err).__name__}: {err}"[:500]))
         return out
+
+    def own_metrics(self, problems: list[Problem], samples: dict[str, list[dict]], k: int) -> dict[str, float]:
+        """The benchmark's own metrics beside Avg@k and Pass@k, from each problem's first k cached sample rows
+        (`samples[problem.id]`); {} for most benchmarks. IFEval reports its four reference metrics here."""
+        return {}

@@ -3,14 +3,21 @@
 A sample's score is prompt-level strict accuracy (1 when every instruction of the prompt is followed by the response
 as given), so Avg@k is IFEval's `prompt_level_strict_acc` averaged over k samples and Pass@k asks whether any of k
 samples follows every instruction. The recorded "extracted" field keeps the instruction-level detail
-("strict 2/3 loose 3/3"). For the four reference metrics on one response per prompt, use `python -m evals.ifeval`.
+("strict 2/3 loose 3/3"), from which `own_metrics` gives the reference's four metrics, each averaged over the k
+samples: with one response per prompt (`profit-rl eval --responses` on the reference's own file) they are exactly
+those of `python -m evals.ifeval`.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from .base import Benchmark, MissingDataError, Problem
+
+# The instruction-level detail a sample records in its "extracted" field, and how own_metrics reads it back.
+DETAIL = "strict {strict}/{n} loose {loose}/{n}"
+DETAIL_RE = re.compile(r"strict (?P<strict>\d+)/(?P<n>\d+) loose (?P<loose>\d+)/(?P=n)")
 
 
 class IFEval(Benchmark):
@@ -56,11 +63,35 @@ class IFEval(Benchmark):
             except Exception as err:  # one bad sample never ends a run
                 out.append((None, 0.0, f"{type(err).__name__}: {err}"[:500]))
                 continue
-            n = len(result.strict)
-            detail = f"strict {sum(result.strict)}/{n} loose {sum(result.loose)}/{n}"
+            detail = DETAIL.format(strict=sum(result.strict), loose=sum(result.loose), n=len(result.strict))
             error = "; ".join(result.errors)[:500] if result.errors else None
             out.append((detail, 1.0 if result.strict_all else 0.0, error))
         return out
+
+    def own_metrics(self, problems: list[Problem], samples: dict[str, list[dict]], k: int) -> dict[str, float]:
+        """The reference's four metrics (fractions) over the first k samples of each problem, averaged over k. A
+        sample whose scoring failed (no detail recorded) follows none of its instructions."""
+        from evals.ifeval.scoring import METRIC_NAMES
+        from evals.results import CacheMismatchError
+
+        totals = dict.fromkeys(METRIC_NAMES, 0.0)
+        for i in range(k):
+            prompts_strict = prompts_loose = inst_strict = inst_loose = inst_total = 0
+            for problem in problems:
+                n = len(problem.meta["prompt"].instruction_id_list)
+                match = DETAIL_RE.fullmatch(samples[problem.id][i].get("extracted") or "")
+                if match and int(match["n"]) != n:
+                    raise CacheMismatchError(f"IFEval problem {problem.id}: a cached sample records {match['n']} "
+                                             f"instructions, the prompt has {n}; rerun with --overwrite")
+                strict, loose = (int(match["strict"]), int(match["loose"])) if match else (0, 0)
+                prompts_strict += strict == n
+                prompts_loose += loose == n
+                inst_strict, inst_loose, inst_total = inst_strict + strict, inst_loose + loose, inst_total + n
+            totals["prompt_level_strict_acc"] += prompts_strict / len(problems)
+            totals["inst_level_strict_acc"] += inst_strict / inst_total
+            totals["prompt_level_loose_acc"] += prompts_loose / len(problems)
+            totals["inst_level_loose_acc"] += inst_loose / inst_total
+        return {name: value / k for name, value in totals.items()}
 
     def extract(self, problem: Problem, completion: str) -> str | None:
         return self.score_many([(problem, completion)])[0][0]
