@@ -116,6 +116,33 @@ def test_splitting_is_the_pinned_reference_nltk():
     assert text.word_tokenize("IT'S 'FINE' SHI'A") == ["IT", "'S", "'FINE", "'", "SHI", "'", "A"]
 
 
+def test_the_reference_checks_refuse_other_tables(monkeypatch):
+    """nltk 3.10's curly-quote Punkt rule (or any other table change) fails the probe check; changed Punkt tables fail
+    the fingerprint check. nltk is a floor, not a pin: these checks, not its version, keep the reference's splits."""
+    import re
+
+    from nltk.tokenize.punkt import PunktSentenceTokenizer
+
+    sentence_tokenizer, _, word_tokenizer = text._tokenizers()
+    reference_vars = type(sentence_tokenizer._lang_vars)
+
+    class Nltk310Vars(reference_vars):  # nltk 3.10.4's change: a curly quote after a period closes the sentence
+        re_boundary_realignment = re.compile(r'["\')\]}\u2018\u2019\u201c\u201d\xab\xbb]+?(?:\s+|(?=--)|$)', re.M)
+
+        @property
+        def _re_non_word_chars(self):
+            return r"(?:[)\";}\]\*:@\'\({\[\u2018\u2019\u201c\u201d\xab\xbb%s])" % re.escape("?!")
+
+    text.check_reference_splits(sentence_tokenizer, word_tokenizer)  # the tables in use pass
+    with pytest.raises(text.ReferenceMismatch, match="does not split text as the reference"):
+        text.check_reference_splits(PunktSentenceTokenizer(sentence_tokenizer._params, lang_vars=Nltk310Vars()),
+                                    word_tokenizer)
+    english = text._english_punkt_module()
+    monkeypatch.setattr(english, "SENT_STARTERS", [*english.SENT_STARTERS, "however"])
+    with pytest.raises(text.ReferenceMismatch, match="are not NLTK's punkt_tab/english"):
+        text.check_punkt_tables()
+
+
 def test_language_detection_is_deterministic():
     borderline = "ok ja nein si oui da"
     assert len({text.detect_language(borderline) for _ in range(5)}) == 1
