@@ -14,6 +14,7 @@ COMMANDS = {
     "curves": ("evals.curves", "Avg@k / Pass@k against step over a run's checkpoint-N folders"),
     "inspect": ("profit_rl.inspect", "see which tokens each selection rule keeps; choose tau from evidence"),
     "pipeline": ("profit_rl.pipeline", "SFT -> eval -> GRPO -> curves -> report (what make sft-then-rl runs)"),
+    "recipes": ("profit_rl.resources", "list the shipped recipes; `recipes copy NAME DIR` copies one out to edit"),
 }
 
 
