@@ -1,0 +1,108 @@
+"""The built wheel works from any directory: recipes ship as package data, the pipeline plans with them.
+
+The wheel is built from the source files with the installed setuptools (no network, no build isolation) and installed
+without dependencies into a fresh virtual environment that reuses this environment's installed packages through a
+.pth file, so nothing is downloaded.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from profit_rl.resources import list_recipes, recipe_path
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "profit_rl", "evals", "rewards", "recipes")
+PACKAGES = {"profit_rl", "evals", "rewards"}  # top-level import names the wheel installs (see docs/development.md)
+RECIPE_FLAGS = ("--config", "--config_file", "--sft-recipe", "--rl-recipe")
+
+
+def run(cmd, **kwargs):
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, **kwargs)
+    assert done.returncode == 0, f"{cmd}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    """A fresh venv with the profit-rl wheel installed; returns its bin/ folder."""
+    root = tmp_path_factory.mktemp("package")
+    source = root / "source"
+    for name in SOURCES:
+        copy = shutil.copytree if (REPO / name).is_dir() else shutil.copyfile
+        copy(REPO / name, source / name, **({"ignore": shutil.ignore_patterns("__pycache__")} if copy is shutil.copytree else {}))
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
+         "--wheel-dir", str(root / "dist"), str(source)])
+    wheel = next((root / "dist").glob("profit_rl-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")} == PACKAGES
+    assert {n.removeprefix("profit_rl/recipes/") for n in names if n.startswith("profit_rl/recipes/")} == set(list_recipes())
+    metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("/METADATA"))).decode()
+    assert "Requires-Python: >=3.11" in metadata and "License-Expression: Apache-2.0" in metadata
+    assert re.search(r"^Requires-Dist: tensorboard$", metadata, re.M) and "Requires-Dist: nltk>=3.9.1" in metadata
+
+    env_dir = root / "venv"
+    venv.EnvBuilder(with_pip=False).create(env_dir)
+    python = env_dir / "bin" / "python"
+    site = Path(run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).strip())
+    # this environment's third-party packages (torch, trl, ...), after the venv's own site-packages: no download
+    (site / "shared_packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q", str(wheel)])
+    return env_dir / "bin"
+
+
+def clean_env() -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    return dict(env, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+
+
+@pytest.mark.slow
+def test_installed_wheel_plans_the_pipeline_from_any_directory(installed, tmp_path):
+    where = run([str(installed / "python"), "-c", "import profit_rl, evals, rewards; "
+                 "print(profit_rl.__file__, evals.__file__, rewards.__file__)"], cwd=tmp_path, env=clean_env())
+    assert all(str(installed.parent) in path for path in where.split())  # the wheel's code, not this checkout's
+    plan = run([str(installed / "profit-rl"), "pipeline", "--model", "Qwen3-0.6B-Base", "--num-gpus", "8", "--dry-run"],
+               cwd=tmp_path, env=clean_env())
+    argvs = [line.split() for line in plan.splitlines() if line and not line.startswith("#")]
+    recipes = [argv[i + 1] for argv in argvs for i, arg in enumerate(argv[:-1]) if arg in RECIPE_FLAGS]
+    assert len(recipes) >= 6 and any("accelerate_configs/zero2.yaml" in r for r in recipes)
+    missing = [r for r in recipes if not (tmp_path / r).is_file()]  # relative paths would be relative to the cwd
+    assert missing == [] and all(str(installed.parent) in r for r in recipes)
+    assert f"{tmp_path}/outputs/Qwen3-0.6B-Base" in plan  # outputs under the current directory
+    assert "Qwen/Qwen3-0.6B-Base" in plan  # the recipe's hub id, not a local path guessed from the name
+
+
+@pytest.mark.slow
+def test_installed_wheel_lists_and_copies_recipes(installed, tmp_path):
+    listed = run([str(installed / "profit-rl"), "recipes"], cwd=tmp_path, env=clean_env()).splitlines()
+    assert listed[1:] == list_recipes() and str(installed.parent) in listed[0]
+    copied = run([str(installed / "profit-rl"), "recipes", "copy", "Qwen3-0.6B-Base/sft/profit.yaml", "mine"],
+                 cwd=tmp_path, env=clean_env()).strip()
+    assert Path(tmp_path / copied).read_text() == recipe_path("Qwen3-0.6B-Base/sft/profit.yaml").read_text()
+    run([str(installed / "profit-rl"), "recipes", "copy", "smollm2-135m", "mine"], cwd=tmp_path, env=clean_env())
+    assert sorted(p.name for p in (tmp_path / "mine" / "smollm2-135m").rglob("*.yaml")) == ["math.yaml", "profit.yaml",
+                                                                                          "sft.yaml"]
+
+
+def test_recipes_resolve_in_a_checkout(tmp_path, capsys):
+    from profit_rl.resources import copy_recipe, main, recipes_root
+
+    assert recipes_root() == REPO / "recipes"
+    assert "Qwen3-0.6B-Base/sft/profit.yaml" in list_recipes() and "accelerate_configs/zero3.yaml" in list_recipes()
+    with pytest.raises(FileNotFoundError, match="no shipped recipe 'Qwen3-1B'.*Qwen3-0.6B-Base"):
+        recipe_path("Qwen3-1B")
+    with pytest.raises(FileNotFoundError):
+        recipe_path("../pyproject.toml")
+    copy_recipe("embedded/sft/sft.yaml", tmp_path)
+    with pytest.raises(FileExistsError, match="--force"):
+        copy_recipe("embedded/sft/sft.yaml", tmp_path)
+    assert main(["copy", "nope.yaml", str(tmp_path)]) == 1 and "no shipped recipe" in capsys.readouterr().err
