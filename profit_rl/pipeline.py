@@ -40,12 +40,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evals.cli import positive_int
+from evals.flags import accept_snake_case
 from evals.folders import check_name, inside, is_plain_name, output_folder
 from evals.io import InputError
 from evals.models import check_model_path
 
-REPO = Path(__file__).resolve().parents[1]
-RECIPES = REPO / "recipes"
+from .resources import recipes_root
+
+CODE_ROOT = Path(__file__).resolve().parents[1]  # holds profit_rl/, evals/, rewards/ (a checkout or site-packages)
+RECIPES = recipes_root()  # the installed package's recipes, or the checkout's recipes/ folder
 STAGES = ("data", "sft", "eval", "grpo", "curves", "report")
 DONE = ".done.json"
 METHOD_SELECTION = {"sft": "all"}  # method name -> ProFitConfig.selection, where they differ
@@ -295,7 +298,9 @@ def recipe_model(path: Path) -> str:
 
 
 def rel(path: Path) -> str:
-    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+    """A path as the printed commands give it: relative to the current directory (where the steps run) when under
+    it, else absolute, so every command works as printed."""
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
 
 
 # -------------------------------------------------------------------------------------------------------------- plan
@@ -512,8 +517,9 @@ def run(steps: list[Step], cpus: int | None = None, gpus: int = 0, dry_run: bool
         print_plan(steps, cpus, gpus)
         return
     started = time.time()
-    base_env = {**os.environ, "PYTHONUNBUFFERED": "1",
-                "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    base_env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if (CODE_ROOT / "pyproject.toml").is_file():  # a checkout: the steps import this code without an install
+        base_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CODE_ROOT), os.environ.get("PYTHONPATH")]))
     number = {step.name: i + 1 for i, step in enumerate(steps)}
     pending, finished, running = by_priority(steps, eta_seconds), set(), {}
     results: queue.Queue = queue.Queue()
@@ -534,7 +540,8 @@ def run(steps: list[Step], cpus: int | None = None, gpus: int = 0, dry_run: bool
         say(f"\n=== [{number[step.name]}/{len(steps)}] stage {STAGES.index(step.stage) + 1}/{len(STAGES)} "
             f"{step.stage}: {step.name} (elapsed {(time.time() - started) / 60:.1f} min"
             + (f", ETA ~{eta / 60:.0f} min" if eta else "") + ") ===\n$ " + step.shell())
-        proc = subprocess.Popen(step.argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        # in the current directory, like the printed commands (their relative paths start there)
+        proc = subprocess.Popen(step.argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         threading.Thread(target=watch, args=(step, proc, time.time()), daemon=True).start()
 
     def watch(step: Step, proc: subprocess.Popen, t0: float) -> None:
@@ -608,8 +615,8 @@ def parse_args(argv):
                         "the profile's own (smollm2-135m: " + " ".join(SMOLLM2_TASK) + ")")
     p.add_argument("--smoke", action="store_true", help="a few steps per stage (make test uses it)")
     p.add_argument("--dry-run", action="store_true", help="print the commands and the schedule, run nothing")
-    p.add_argument("--output-root", default=str(REPO / "outputs"))
-    return p.parse_args(argv)
+    p.add_argument("--output-root", default="outputs", help="where every run's folder goes (default: ./outputs)")
+    return accept_snake_case(p).parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:

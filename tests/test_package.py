@@ -5,7 +5,6 @@ without dependencies into a fresh virtual environment that reuses this environme
 .pth file, so nothing is downloaded.
 """
 
-import json
 import os
 import re
 import shutil
@@ -36,10 +35,13 @@ def run(cmd, **kwargs):
 def installed(tmp_path_factory) -> Path:
     """A fresh venv with the profit-rl wheel installed; returns its bin/ folder."""
     root = tmp_path_factory.mktemp("package")
-    source = root / "source"
+    source = root / "source"  # a copy, so the build's egg-info and build/ never land in the checkout
+    source.mkdir()
     for name in SOURCES:
-        copy = shutil.copytree if (REPO / name).is_dir() else shutil.copyfile
-        copy(REPO / name, source / name, **({"ignore": shutil.ignore_patterns("__pycache__")} if copy is shutil.copytree else {}))
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copyfile(REPO / name, source / name)
     run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
          "--wheel-dir", str(root / "dist"), str(source)])
     wheel = next((root / "dist").glob("profit_rl-*.whl"))
@@ -53,10 +55,13 @@ def installed(tmp_path_factory) -> Path:
     env_dir = root / "venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
+    # clean_env: with this checkout on PYTHONPATH, pip would take its profit-rl metadata for an installed copy
+    run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q", str(wheel)],
+        env=clean_env())
+    # Then this environment's third-party packages (torch, trl, ...), after the venv's own site-packages: nothing is
+    # downloaded. (Added after the install, or pip would see this checkout's editable profit-rl and skip the wheel.)
     site = Path(run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).strip())
-    # this environment's third-party packages (torch, trl, ...), after the venv's own site-packages: no download
     (site / "shared_packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q", str(wheel)])
     return env_dir / "bin"
 
 
@@ -65,7 +70,6 @@ def clean_env() -> dict:
     return dict(env, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
 
 
-@pytest.mark.slow
 def test_installed_wheel_plans_the_pipeline_from_any_directory(installed, tmp_path):
     where = run([str(installed / "python"), "-c", "import profit_rl, evals, rewards; "
                  "print(profit_rl.__file__, evals.__file__, rewards.__file__)"], cwd=tmp_path, env=clean_env())
@@ -77,11 +81,10 @@ def test_installed_wheel_plans_the_pipeline_from_any_directory(installed, tmp_pa
     assert len(recipes) >= 6 and any("accelerate_configs/zero2.yaml" in r for r in recipes)
     missing = [r for r in recipes if not (tmp_path / r).is_file()]  # relative paths would be relative to the cwd
     assert missing == [] and all(str(installed.parent) in r for r in recipes)
-    assert f"{tmp_path}/outputs/Qwen3-0.6B-Base" in plan  # outputs under the current directory
+    assert "--output_dir outputs/Qwen3-0.6B-Base/profit/sft" in plan  # ./outputs: the steps run in the cwd
     assert "Qwen/Qwen3-0.6B-Base" in plan  # the recipe's hub id, not a local path guessed from the name
 
 
-@pytest.mark.slow
 def test_installed_wheel_lists_and_copies_recipes(installed, tmp_path):
     listed = run([str(installed / "profit-rl"), "recipes"], cwd=tmp_path, env=clean_env()).splitlines()
     assert listed[1:] == list_recipes() and str(installed.parent) in listed[0]
