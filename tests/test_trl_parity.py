@@ -193,6 +193,7 @@ def test_readme_plain_trl_grpo_script_runs_one_step(tiny_model_dir, tmp_path):
     path = tmp_path / "plain_trl.py"
     path.write_text(script)
     env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false",
+               PROFIT_RL_REWARD_WORKERS="1",  # each verifier process imports the script's trl: one is enough here
                PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run([sys.executable, str(path)], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=300)
