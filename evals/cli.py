@@ -135,7 +135,7 @@ def read_responses(path: str, problems: dict[str, list[Problem]]) -> dict[str, d
         if by_text:
             pid = by_prompt[bench].get(row["prompt"])
             if pid is None:
-                raise row.error("prompt", f"expected the exact text of a {bench} prompt (a row names its problem by "
+                raise row.error("prompt", f"expected the exact text of a prompt of {bench} (a row names its problem by "
                                 "'problem_id' or by its prompt text), found none that matches")
         else:
             id_field, _ = row.pick("problem_id", "id", "unique_id", expected="a problem id (or the prompt text)")

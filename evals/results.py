@@ -171,8 +171,8 @@ def markdown_table(run: dict) -> str:
     lines.append("")
     for name, s in run["benchmarks"].items():  # a benchmark's own metrics (IFEval's four reference metrics)
         if s.get("own_metrics"):
-            own = ", ".join(f"{metric} {pct(value)}" for metric, value in s["own_metrics"].items())
-            lines += [f"{s.get('title', name)} (mean over the k samples): {own}", ""]
+            own = ", ".join(f"{metric} {md.pct(value)}" for metric, value in s["own_metrics"].items())
+            lines += [f"{md.text(s.get('title', name))} (mean over the k samples): {own}", ""]
     lines.append("Avg@k: mean score over k samples; Pass@k: unbiased estimator (Chen et al. 2021); "
                  "CIs: 95% bootstrap over problems. Values in %.")
     return "\n".join(lines) + "\n"

@@ -35,7 +35,7 @@ def value_for(action) -> list[str]:
         return []
     if action.choices:
         return [str(list(action.choices)[-1])]
-    return ["3"] if action.type in (int, float) else ["some/value"]
+    return ["some/value"] if action.type in (None, str) else ["3"]  # int, float and the positive-count type
 
 
 def required_args(parser) -> list[str]:

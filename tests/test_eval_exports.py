@@ -69,7 +69,7 @@ def test_a_reference_row_with_an_unknown_prompt_names_file_line_and_field(shared
     path.write_text(json.dumps({"prompt": "not an IFEval prompt", "response": "x"}) + "\n")
     assert eval_main(["--benchmarks", "ifeval", "--responses", str(path), "--data-dir", str(shared_data),
                       "--output-dir", str(tmp_path / "out")]) == 1
-    assert f"{path} line 1: field 'prompt' is not the exact text of any ifeval prompt" in capsys.readouterr().err
+    assert f"{path}, line 1, field 'prompt': expected the exact text of a prompt of ifeval" in capsys.readouterr().err
 
 
 @pytest.mark.slow
