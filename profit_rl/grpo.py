@@ -160,9 +160,9 @@ def load_policy(model_args, script_args, training_args):
         raise ValueError(f"--adapter must be 'merge' or 'load', got {script_args.adapter!r}")
     quantization = get_quantization_config(model_args)
     if quantization is not None and script_args.adapter == "merge":
-        raise ValueError(f"{path} is a LoRA adapter and --load_in_4bit/--load_in_8bit is set: merging an adapter into "
-                         "quantised weights is lossy. Pass --adapter load to keep training the adapter on the quantised "
-                         "base (QLoRA), or drop the quantisation flag.")
+        raise ValueError(f"{path} is a LoRA adapter and --load_in_4bit/--load_in_8bit is set: merging an adapter "
+                         "into quantised weights is lossy. Pass --adapter load to keep training the adapter on the "
+                         "quantised base (QLoRA), or drop the quantisation flag.")
     base_path = PeftConfig.from_pretrained(path).base_model_name_or_path
     logger.info("%s is a LoRA adapter on %s: %s", path, base_path, script_args.adapter)
     base_kwargs = {k: v for k, v in init_kwargs.items() if k != "revision"}

@@ -47,7 +47,8 @@ def installed(tmp_path_factory) -> Path:
     wheel = next((root / "dist").glob("profit_rl-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")} == PACKAGES
-    assert {n.removeprefix("profit_rl/recipes/") for n in names if n.startswith("profit_rl/recipes/")} == set(list_recipes())
+    shipped = {n.removeprefix("profit_rl/recipes/") for n in names if n.startswith("profit_rl/recipes/")}
+    assert shipped == set(list_recipes())
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("/METADATA"))).decode()
     assert "Requires-Python: >=3.11" in metadata and "License-Expression: Apache-2.0" in metadata
     assert re.search(r"^Requires-Dist: tensorboard$", metadata, re.M) and "Requires-Dist: nltk>=3.9.1" in metadata

@@ -127,8 +127,8 @@ def test_grpo_rewards_by_name_dotted_path_and_trl_overlong(tmp_path, monkeypatch
     module = tmp_path / "my_rewards.py"
     module.write_text("def brevity(completions, **kwargs):\n    return [-len(str(c)) / 100 for c in completions]\n")
     monkeypatch.chdir(tmp_path)  # TRL's script imports dotted paths from the current directory too
-    script_args, training_args, _ = parse_args(grpo_argv("m", "d.jsonl", tmp_path, "--reward_funcs", "accuracy",
-                                                         "overlong", "my_rewards.brevity", "trl.rewards.accuracy_reward",
+    funcs = ["accuracy", "overlong", "my_rewards.brevity", "trl.rewards.accuracy_reward"]
+    script_args, training_args, _ = parse_args(grpo_argv("m", "d.jsonl", tmp_path, "--reward_funcs", *funcs,
                                                          "--overlong_buffer", "4", "--max_completion_length", "10",
                                                          "--reward_weights", "1", "1", "1", "1"))
     accuracy, overlong, brevity, trl_reward = build_reward_funcs(script_args, training_args)

@@ -152,8 +152,8 @@ def _reference_classes():
 PROBES = (
     ("Is it “Happy Birthday.” Yes, it is. He said «Non.» Then left.",
      ["Is it “Happy Birthday.” Yes, it is.", "He said «Non.» Then left."],
-     ["Is", "it", "“", "Happy", "Birthday.", "”", "Yes", ",", "it", "is", ".", "He", "said", "«", "Non.", "»", "Then",
-      "left", "."]),
+     ["Is", "it", "“", "Happy", "Birthday.", "”", "Yes", ",", "it", "is", ".", "He", "said", "«", "Non.", "»",
+      "Then", "left", "."]),
     ("IT'S 'FINE' SHI'A — a dash–here, Mr. Smith. It's 3 p.m. now!",
      ["IT'S 'FINE' SHI'A — a dash–here, Mr. Smith.", "It's 3 p.m. now!"],
      ["IT", "'S", "'FINE", "'", "SHI", "'", "A", "—", "a", "dash–here", ",", "Mr.", "Smith", ".", "It", "'s", "3",
