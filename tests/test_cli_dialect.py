@@ -31,10 +31,13 @@ def command_parser(name: str, monkeypatch) -> argparse.ArgumentParser:
 
 
 def value_for(action) -> list[str]:
+    """A value the option takes (a value its type accepts; none for a plain switch)."""
     if action.nargs == 0:
         return []
     if action.choices:
         return [str(list(action.choices)[-1])]
+    if getattr(action.type, "__name__", "") == "string_to_bool":  # HfArgumentParser's booleans
+        return ["true"]
     return ["some/value"] if action.type in (None, str) else ["3"]  # int, float and the positive-count type
 
 
