@@ -1,6 +1,7 @@
 """`profit-rl eval`: sample and score benchmarks (Avg@k, Pass@k), or score `--responses` made elsewhere.
 
-    profit-rl eval --model Qwen/Qwen3-0.6B --benchmarks math500,gsm8k,aime24,gpqa --backend vllm
+    profit-rl eval --model Qwen/Qwen3-0.6B --protocol paper --backend vllm     # the paper's Table 1 settings
+    profit-rl eval --protocol paper --print-prompts --data-dir ../shared/data  # show each first prompt, no model
     profit-rl eval --model outputs/tiny --data-dir ../shared/data --k 4 --limit 10
     profit-rl eval --responses completions.jsonl --benchmarks math500 --data-dir ../shared/data
 """
@@ -14,13 +15,14 @@ from collections import defaultdict
 from pathlib import Path
 
 from . import metrics
-from .benchmarks import DEFAULT_BENCHMARKS, REGISTRY, Problem, get_benchmark
+from .benchmarks import REGISTRY, Problem, get_benchmark
 from .dtypes import DTYPE_HELP, DTYPES
 from .export import LM_EVAL_FILE, default_logging_dir, eval_scalars, lm_eval_results, log_scalars, run_step
 from .flags import accept_snake_case
 from .folders import inside, output_folder
 from .io import DataError, InputError, looks_like_hub_id, read_file
 from .models import check_model_path
+from .protocols import DEFAULT_PROTOCOL, PROTOCOLS, deviations, get_protocol
 from .results import RESULTS_FILE, TABLE_FILE, markdown_table, write_json
 from .runner import model_identity, run_benchmark, score_responses
 from .sampling import SamplingSettings, build_sampler
@@ -45,13 +47,18 @@ def add_sampling_args(p: argparse.ArgumentParser):
     """Backend and sampling options, shared by `eval` and `curves`."""
     p.add_argument("--backend", choices=["transformers", "vllm"], default="transformers",
                    help="transformers (CPU or one GPU) or vllm (GPUs; pip install -e '.[vllm]')")
+    p.add_argument("--protocol", choices=list(PROTOCOLS), default=DEFAULT_PROTOCOL,
+                   help="paper: the ProFit reference's OpenCompass settings (prompts, few-shot turns, answer rules, "
+                        "8192 new tokens, k), comparable to its Table 1; boxed: the toolkit's own 0-shot \\boxed{} "
+                        "prompts and shorter budgets (docs/protocol.md). Default: %(default)s")
     d = SamplingSettings()
     g = p.add_argument_group("sampling (defaults are the paper's)")
     g.add_argument("--temperature", type=float, default=d.temperature, help="default: %(default)s; 0 = greedy")
     g.add_argument("--top-p", type=float, default=d.top_p, help="default: %(default)s")
     g.add_argument("--top-k", type=int, default=d.top_k, help="default: %(default)s; 0 = no limit")
     g.add_argument("--max-new-tokens", type=int, default=None,
-                   help="default: per benchmark (math500 4096, gsm8k 2048, aime24 8192, gpqa 4096)")
+                   help="default: per benchmark and protocol (paper: 8192; boxed: math500 4096, gsm8k 2048, aime24 "
+                        "8192, gpqa 4096, ifeval 2048)")
     g.add_argument("--seed", type=int, default=d.seed, help="default: %(default)s")
     g.add_argument("--no-chat-template", action="store_true", help="send raw question text, no chat template")
     g.add_argument("--batch-size", type=positive_int, default=d.batch_size,
@@ -75,8 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "model and settings generates only what is missing.",
     )
     p.add_argument("--model", help="hub id or local checkpoint (not needed with --responses)")
-    p.add_argument("--benchmarks", default=",".join(DEFAULT_BENCHMARKS),
-                   help=f"comma-separated, from {','.join(REGISTRY)} (default: %(default)s)")
+    p.add_argument("--benchmarks", default=None,
+                   help=f"comma-separated, from {','.join(REGISTRY)} (default: the protocol's: "
+                        + "; ".join(f"{n}: {','.join(p.benchmarks)}" for n, p in PROTOCOLS.items()) + ")")
+    p.add_argument("--print-prompts", action="store_true",
+                   help="dry run: print the first prompt of each benchmark under --protocol (every turn; rendered "
+                        "with the chat template of --model's tokenizer when --model is given), then exit")
     p.add_argument("--k", type=positive_int, default=None,
                    help="samples per problem (default: the benchmark's, 8, and 32 on aime24); "
                         "with --responses, default: the fewest responses any problem has")
@@ -158,6 +169,29 @@ def read_responses(path: str, problems: dict[str, list[Problem]]) -> dict[str, d
     return out
 
 
+def print_prompts(benchmarks: dict, problems: dict, model: str | None, chat_template: bool) -> None:
+    """The first prompt of each benchmark, turn by turn, and as the model will see it when a tokenizer is at hand."""
+    tokenizer = None
+    if model:
+        from transformers import AutoTokenizer
+
+        from .sampling import render_prompt
+
+        tokenizer = AutoTokenizer.from_pretrained(model)  # the tokenizer only: no weights are loaded
+    for name, bench in benchmarks.items():
+        if not problems[name]:
+            continue
+        messages = bench.prompt(problems[name][0])
+        print(f"===== {bench.title} ({name}), protocol {bench.protocol}: {bench.describe()}")
+        print(f"----- first problem {problems[name][0].id!r}: {len(messages)} message(s)")
+        for message in messages:
+            print(f"[{message['role']}]\n{message['content']}")
+        if tokenizer is not None:
+            print(f"----- rendered with {model}'s chat template:")
+            print(render_prompt(tokenizer, messages, chat_template))
+        print()
+
+
 def default_output_dir(args) -> Path:
     """outputs/eval/<name>: the model folder's own name (resolved: `a/b/..` is `a`), a hub id's model name, or the
     --responses file's stem; always a folder inside outputs/eval."""
@@ -177,23 +211,31 @@ def default_output_dir(args) -> Path:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    names = [n.strip() for n in args.benchmarks.split(",") if n.strip()]
+    protocol = get_protocol(args.protocol)
+    names = [n.strip() for n in args.benchmarks.split(",") if n.strip()] if args.benchmarks else list(protocol.benchmarks)
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
         print(f"profit-rl eval: unknown benchmark(s) {unknown}; choose from {','.join(REGISTRY)}", file=sys.stderr)
         return 2
-    if not args.model and not args.responses:
+    if not args.model and not args.responses and not args.print_prompts:
         print("profit-rl eval: pass --model (to generate) or --responses (to score a file)", file=sys.stderr)
+        return 2
+    try:
+        benchmarks = {name: get_benchmark(name, protocol.name) for name in names}
+    except ValueError as err:  # a benchmark without this protocol
+        print(f"profit-rl eval: {err}", file=sys.stderr)
         return 2
     settings = settings_from_args(args)
     try:
         if args.model and not args.responses:
             check_model_path(args.model)
-        out_dir = Path(args.output_dir) if args.output_dir else default_output_dir(args)
-        benchmarks = {name: get_benchmark(name) for name in names}
         problems = {}
         for name, bench in benchmarks.items():
             problems[name] = bench.load(args.data_dir)[: args.limit]  # load all first: a missing file fails early
+        if args.print_prompts:
+            print_prompts(benchmarks, problems, args.model, settings.chat_template)
+            return 0
+        out_dir = Path(args.output_dir) if args.output_dir else default_output_dir(args)
         responses = read_responses(args.responses, problems) if args.responses else None
         with output_folder(out_dir, "profit-rl eval " + " ".join(sys.argv[1:] if argv is None else argv)):
             run = evaluate(args, benchmarks, problems, responses, settings, out_dir)
@@ -227,7 +269,16 @@ def evaluate(args, benchmarks, problems, responses, settings, out_dir: Path) -> 
             k = args.k or bench.default_k
             summaries[name] = run_benchmark(bench, problems[name], args.model, settings, k, out_dir,
                                             sampler_factory, overwrite=args.overwrite, n_boot=args.bootstrap)
+    ks = {name: (s["k"], benchmarks[name].default_k) for name, s in summaries.items()}
+    protocol = get_protocol(args.protocol)
+    if args.responses:
+        reasons = [f"responses scored from {args.responses}: how they were generated is not recorded here",
+                   *deviations(protocol, {}, ks, args.limit, False)]
+    else:
+        reasons = deviations(protocol, settings.fingerprint(), ks, args.limit, args.max_new_tokens is not None)
     run = {
+        "protocol": protocol.name,
+        "not_comparable_because": reasons,
         "model": model_identity(args.model) if args.model else None,
         "responses": args.responses,
         "backend": None if args.responses else args.backend,

@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         for base in bases:
             if base is not None:
                 check_model_path(base, "--base-models entry")
-        benchmarks = [get_benchmark(n.strip()) for n in args.benchmark.split(",") if n.strip()]
+        benchmarks = [get_benchmark(n.strip(), args.protocol) for n in args.benchmark.split(",") if n.strip()]
         problems = {b.name: b.load(args.data_dir)[: args.limit] for b in benchmarks}
         with output_folder(out_dir, "profit-rl curves " + " ".join(sys.argv[1:] if argv is None else argv)):
             rows = []

@@ -142,11 +142,17 @@ def ci_text(ci) -> str:
 
 
 def markdown_table(run: dict) -> str:
-    """One row per benchmark (Avg@k, Pass@k with 95% CIs, samples that errored), then the average over benchmarks."""
+    """The protocol line first (evals.protocols.header), then one row per benchmark (Avg@k, Pass@k with 95% CIs,
+    samples that errored), then the average over benchmarks."""
+    lines = []
+    if run.get("protocol"):
+        from .protocols import header
+
+        lines = [header(run["protocol"], run.get("not_comparable_because", [])), ""]
     if run.get("responses"):
-        lines = [f"Responses scored from {md.code(run['responses'])} (no generation)", ""]
+        lines += [f"Responses scored from {md.code(run['responses'])} (no generation)", ""]
     else:
-        lines = [
+        lines += [
             f"Model: {md.code(run.get('model'))} (backend: {md.text(run.get('backend'))})  ",
             f"Settings: {md.code(json.dumps(run.get('settings', {}), sort_keys=True))}",
             "",
@@ -175,4 +181,9 @@ def markdown_table(run: dict) -> str:
             lines += [f"{md.text(s.get('title', name))} (mean over the k samples): {own}", ""]
     lines.append("Avg@k: mean score over k samples; Pass@k: unbiased estimator (Chen et al. 2021); "
                  "CIs: 95% bootstrap over problems. Values in %.")
+    metrics = {s.get("title", name): s["metric"] for name, s in run["benchmarks"].items()
+               if s.get("metric") not in (None, "accuracy")}
+    if metrics:
+        lines.append("Per-sample score where it is not accuracy: "
+                     + "; ".join(f"{title}: {metric}" for title, metric in metrics.items()) + ".")
     return "\n".join(lines) + "\n"

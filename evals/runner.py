@@ -15,6 +15,7 @@ from pathlib import Path
 from . import metrics
 from .benchmarks.base import Benchmark, Problem
 from .io import DataError
+from .protocols import get_protocol
 from .results import RESULTS_FILE, SAMPLES_FILE, SampleCache, write_json
 from .sampling import SamplingSettings
 
@@ -31,8 +32,8 @@ def resolved_settings(benchmark: Benchmark, settings: SamplingSettings) -> Sampl
 
 
 def fingerprint(benchmark: Benchmark, model: str, settings: SamplingSettings) -> dict:
-    return {"model": model_identity(model), "benchmark": benchmark.name, "prompt_version": benchmark.prompt_version,
-            "scorer": benchmark.scorer, **settings.fingerprint()}
+    return {"model": model_identity(model), "benchmark": benchmark.name, "protocol": benchmark.protocol,
+            "prompt_version": benchmark.prompt_version, "scorer": benchmark.scorer, **settings.fingerprint()}
 
 
 def score_rows(benchmark: Benchmark, pairs: list[tuple[Problem, str]], first_index: list[int]) -> list[dict]:
@@ -84,14 +85,17 @@ def run_benchmark(
 
     if by_start:
         sampler = sampler_factory()
+        prompt_budget = get_protocol(benchmark.protocol).max_prompt_tokens
         for start, group in sorted(by_start.items()):
-            # A prompt that fills the model's whole context cannot be sampled: its samples are recorded as empty,
-            # scored 0 and counted as errors, so the run goes on and the table says how many there were.
-            unfit = [(p, sampler.context_error(benchmark.prompt(p))) for p in group]
+            # A prompt that fills the model's whole context, or exceeds the protocol's prompt budget, is not sampled:
+            # its samples are recorded as empty, scored 0 and counted as errors, so the run goes on and the table says
+            # how many there were. A cut prompt would be scored as if it were the benchmark's.
+            unfit = [(p, sampler.context_error(benchmark.prompt(p), prompt_budget)) for p in group]
             unfit = [(p, reason) for p, reason in unfit if reason]
             if unfit:
-                logger.warning("%s: %d of %d prompts do not fit the model's context and score 0 (first: problem %s, "
-                               "%s)", benchmark.name, len(unfit), len(group), unfit[0][0].id, unfit[0][1])
+                logger.warning("%s: %d of %d prompts do not fit the model's context or the prompt budget and score 0 "
+                               "(first: problem %s, %s)", benchmark.name, len(unfit), len(group), unfit[0][0].id,
+                               unfit[0][1])
                 cache.append([{"problem_id": p.id, "sample_index": start + j, "completion": "", "extracted": None,
                                "score": 0.0, "correct": False, "error": reason}
                               for p, reason in unfit for j in range(k - start)])
@@ -129,6 +133,8 @@ def summarise(benchmark, problems, cache: SampleCache, k: int, model: str, setti
     summary.update(
         benchmark=benchmark.name,
         title=benchmark.title,
+        protocol=benchmark.protocol,
+        metric=benchmark.metric,
         model=model_identity(model) if model else None,
         settings=settings.to_dict() if hasattr(settings, "to_dict") else settings,
         n_errors=len(errors),

@@ -102,10 +102,12 @@ def progress_bar(total: int, desc: str):
     return tqdm(total=total, desc=desc, unit="sample", dynamic_ncols=True, smoothing=0.1)
 
 
-def context_error(tokenizer, text: str, max_len: int | None) -> str | None:
+def context_error(tokenizer, text: str, max_len: int | None, prompt_budget: int | None = None) -> str | None:
     n = len(tokenizer(text, add_special_tokens=False)["input_ids"])
     if max_len and n >= max_len:
         return f"prompt is {n} tokens, the model's context is {max_len}: no room to generate"
+    if prompt_budget and n > prompt_budget:
+        return f"prompt is {n} tokens, over the protocol's {prompt_budget}-token prompt budget"
     return None
 
 
@@ -138,9 +140,10 @@ class TransformersSampler:
     def render(self, messages: list[dict]) -> str:
         return render_prompt(self.tokenizer, messages, self.settings.chat_template)
 
-    def context_error(self, messages: list[dict]) -> str | None:
-        """Why this prompt cannot be sampled (it fills the model's whole context), or None."""
-        return context_error(self.tokenizer, self.render(messages), self.max_positions)
+    def context_error(self, messages: list[dict], prompt_budget: int | None = None) -> str | None:
+        """Why this prompt cannot be sampled (it fills the model's whole context, or exceeds `prompt_budget` tokens),
+        or None."""
+        return context_error(self.tokenizer, self.render(messages), self.max_positions, prompt_budget)
 
     def sample(
         self, prompts: list[list[dict]], k: int, settings: SamplingSettings | None = None, on_batch: OnBatch | None = None,
@@ -257,9 +260,9 @@ class VLLMSampler:
     def render(self, messages: list[dict]) -> str:
         return render_prompt(self.tokenizer, messages, self.settings.chat_template)
 
-    def context_error(self, messages: list[dict]) -> str | None:
+    def context_error(self, messages: list[dict], prompt_budget: int | None = None) -> str | None:
         """vLLM rejects a prompt longer than its max_model_len (and would fail the whole batch): screen it first."""
-        return context_error(self.tokenizer, self.render(messages), self.max_len)
+        return context_error(self.tokenizer, self.render(messages), self.max_len, prompt_budget)
 
     def sample(
         self, prompts: list[list[dict]], k: int, settings: SamplingSettings | None = None, on_batch: OnBatch | None = None,

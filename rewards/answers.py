@@ -42,10 +42,7 @@ _MAX_UNWRAP = 4
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
 _GSM8K_RE = re.compile(r"####[ \t]*([^\n]*)")
 _CALC_ANNOTATION_RE = re.compile(r"<<[^<>]*>>")
-_ANSWER_IS_RE = re.compile(
-    r"(?:final\s+answer|answer)\s*(?:is\s*:?|:|=)\s*([^\n]+)",
-    re.IGNORECASE,
-)
+_ANSWER_IS_RE = re.compile(r"(?:final\s+answer|answer)\s*(?:is\s*:?|:|=)\s*", re.IGNORECASE)
 _NUMBER_RE = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?(?:/\d+)?")
 
 
@@ -138,10 +135,16 @@ def _gsm8k_answer(text: str) -> str | None:
 
 
 def _answer_is(text: str) -> str | None:
-    matches = _ANSWER_IS_RE.findall(text)
-    if not matches:
+    # The LAST phrase wins, also when one line holds two ("the answer is 1/2... wait, the answer is 5"): the anchors
+    # are found first, then the answer runs from the last one that has text after it to the end of its line.
+    answer = ""
+    for match in reversed(list(_ANSWER_IS_RE.finditer(text))):
+        line_end = text.find("\n", match.end())
+        answer = text[match.end() : line_end if line_end >= 0 else len(text)].strip()
+        if answer:
+            break
+    if not answer:
         return None
-    answer = matches[-1].strip()
     # "The answer is $\frac{1}{2}$." -> "\frac{1}{2}"
     answer = answer.rstrip(" .")
     if answer.startswith("$") and not answer.startswith("$$") and answer.count("$") >= 2:

@@ -49,6 +49,9 @@ def test_fallback_levels():
     assert extract_answer(text, fallback="answer_is") == "7 apples"
     assert extract_answer("it is 12", fallback="answer_is") is None
     assert extract_answer("it is 12", fallback="last_number") == "12"
+    # the last phrase wins, also on one line
+    assert extract_answer("The answer is $\\frac12$... wait, the final answer is $5$.", fallback="answer_is") == "5"
+    assert extract_answer("The answer is 5.\nAnswer:", fallback="answer_is") == "5"
     with pytest.raises(ValueError, match="fallback"):
         extract_answer("x", fallback="sometimes")
 

@@ -10,8 +10,8 @@ from collections import Counter
 import pytest
 
 from evals.benchmarks import DataError, MissingDataError, Problem, get_benchmark
+from evals.benchmarks.gpqa import choice_order, committed_letter
 from evals.io import Row
-from evals.benchmarks.gpqa import choice_order, extract_letter
 
 
 def score(name, gold, completion, **meta):
@@ -62,13 +62,13 @@ def test_aime_scorer(gold, completion, expected):
     ("Reasoning about A and B.\nAnswer: D", "D"),
     ("The correct answer is (A).", "A"),
     ("**Answer:** B", "B"),
-    ("Options A and C are wrong.\n(B)", "B"),
+    ("Options A and C are wrong.\n(B)", None),  # a bare letter on the last line is not one of the committed forms
     ("It could be A. Or maybe B.", None),  # nothing commits: no answer, not a guess
     ("\\boxed{4.2 eV}", "C"),  # the boxed text of an option maps to its letter
 ])
 def test_gpqa_letter_extraction(completion, letter):
     choices = ["1.0 eV", "2.5 eV", "4.2 eV", "7 eV"]
-    assert extract_letter(completion, choices) == letter
+    assert committed_letter(completion, choices) == letter
 
 
 def test_gpqa_shuffle_is_reproducible_and_balanced():

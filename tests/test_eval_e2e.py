@@ -60,8 +60,8 @@ class CountingSampler:
         self.generated = 0
         self.crash_after = crash_after
 
-    def context_error(self, messages):
-        return self.inner.context_error(messages)
+    def context_error(self, messages, prompt_budget=None):
+        return self.inner.context_error(messages, prompt_budget)
 
     def sample(self, prompts, k, settings, on_batch=None, desc=""):
         batches = 0

@@ -1,6 +1,7 @@
 """Benchmark registry: `--benchmarks` names -> Benchmark classes, imported on demand.
 
-To add a benchmark, write a module with a `Benchmark` subclass and add one line here.
+To add a benchmark, write a module with a `Benchmark` subclass and add one line here. Each is built for one protocol
+(`evals.protocols`): `get_benchmark("gsm8k", "paper")`.
 """
 
 from __future__ import annotations
@@ -8,7 +9,8 @@ from __future__ import annotations
 import importlib
 
 from ..io import DataError
-from .base import Benchmark, MissingDataError, Problem
+from ..protocols import DEFAULT_PROTOCOL, get_protocol
+from .base import Benchmark, Budget, MissingDataError, Problem
 
 # name -> "module:Class"
 REGISTRY = {
@@ -21,14 +23,15 @@ REGISTRY = {
     # the embedded default's synthetic test set (built by profit_rl.embedded.build; no hub copy)
     "embedded": "evals.benchmarks.embedded:EmbeddedMath",
 }
-DEFAULT_BENCHMARKS = ["math500", "gsm8k", "aime24", "gpqa"]
+DEFAULT_BENCHMARKS = list(get_protocol(DEFAULT_PROTOCOL).benchmarks)
 
 
-def get_benchmark(name: str) -> Benchmark:
+def get_benchmark(name: str, protocol: str = DEFAULT_PROTOCOL) -> Benchmark:
     if name not in REGISTRY:
         raise ValueError(f"unknown benchmark {name!r}; choose from {', '.join(REGISTRY)}")
     module_name, class_name = REGISTRY[name].split(":")
-    return getattr(importlib.import_module(module_name), class_name)()
+    return getattr(importlib.import_module(module_name), class_name)(protocol)
 
 
-__all__ = ["Benchmark", "DataError", "MissingDataError", "Problem", "REGISTRY", "DEFAULT_BENCHMARKS", "get_benchmark"]
+__all__ = ["Benchmark", "Budget", "DataError", "MissingDataError", "Problem", "REGISTRY", "DEFAULT_BENCHMARKS",
+           "get_benchmark"]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io import DataError, InputError, Row, Rows, read_file
+from ..protocols import DEFAULT_PROTOCOL, get_protocol
 
 
 class MissingDataError(InputError, FileNotFoundError):
@@ -29,8 +30,20 @@ class Problem:
     meta: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Budget:
+    """How many samples per problem, and how many new tokens per sample, a benchmark gets under one protocol."""
+
+    k: int
+    max_new_tokens: int
+
+
 class Benchmark:
-    """Subclasses set the class attributes and implement `to_problem`, `prompt`, `extract` and `score`."""
+    """Subclasses set the class attributes and implement `to_problem`, `prompt`, `extract` and `score`.
+
+    An instance belongs to one protocol (`self.protocol`, see `evals.protocols`): the protocol decides the prompt, the
+    answer rule, k and the budget, so every method reads it from there.
+    """
 
     name: str = ""  # the --benchmarks key, e.g. "math500"
     title: str = ""  # how tables show it, e.g. "MATH-500"
@@ -39,10 +52,30 @@ class Benchmark:
     hub_split: str = "test"
     local_path: str = ""  # relative to --data-dir, e.g. "math500/test.jsonl"
     gated: bool = False
-    default_k: int = 8
-    max_new_tokens: int = 4096
+    # protocol -> Budget; a protocol missing here is one this benchmark does not support
+    budgets: dict[str, Budget] = {"paper": Budget(8, 8192), "boxed": Budget(8, 4096)}
+    metric: str = "accuracy"  # what one sample's score is, in OpenCompass's words
     prompt_version: str = "1"  # bump when prompt() changes: cached samples made with the old prompt are then refused
     scorer: str = "1"  # names the scoring rule; cached scores made under another rule are refused
+
+    def __init__(self, protocol: str = DEFAULT_PROTOCOL):
+        get_protocol(protocol)  # an unknown name fails here, listing the known ones
+        if protocol not in self.budgets:
+            raise ValueError(f"{self.title} ({self.name}) has no {protocol!r} protocol; it supports "
+                             f"{', '.join(self.budgets)}")
+        self.protocol = protocol
+
+    @property
+    def default_k(self) -> int:
+        return self.budgets[self.protocol].k
+
+    @property
+    def max_new_tokens(self) -> int:
+        return self.budgets[self.protocol].max_new_tokens
+
+    def describe(self) -> str:
+        """One line for `--print-prompts`: k, budget and how an answer is read under this protocol."""
+        return f"k={self.default_k}, max_new_tokens={self.max_new_tokens}, scorer: {self.scorer}"
 
     # ---- loading -------------------------------------------------------------------------------------------------
     def load(self, source: str | os.PathLike | None = None) -> list[Problem]:
@@ -115,7 +148,8 @@ class Benchmark:
         raise NotImplementedError
 
     def prompt(self, problem: Problem) -> list[dict]:
-        """Chat messages; the sampler applies the model's chat template."""
+        """Chat messages under `self.protocol` (few-shot examples are earlier turns); the sampler applies the model's
+        chat template."""
         raise NotImplementedError
 
     def extract(self, problem: Problem, completion: str) -> str | None:

@@ -1,7 +1,16 @@
 """GPQA-Diamond (Idavidrein/gpqa, config gpqa_diamond; gated): 198 four-choice science questions.
 
-The dataset stores the correct answer first, so choices are shuffled with a seed derived from the question id: the
-same question gets the same order in every run and on every machine, and the correct letter is uniform over A-D.
+The dataset stores the correct answer first, so the options are put in another order:
+- `paper`: OpenCompass's GPQADataset order, which the reference uses: data row r (1-based) takes the rotation
+  ABCD/BCDA/CDAB/DABC numbered r mod 4, so the correct option lands on D, C, B, A, D, ... down the file. It matches the
+  reference's letters when the rows are in the order of the file OpenCompass reads (the official CSV's);
+- `boxed`: a shuffle seeded by the question id, the same in every run and on every machine, correct letter uniform.
+
+Prompts: `paper` uses the simple-evals prompt of gpqa_openai_simple_evals_gen_5aeece ("... The last line of your
+response should be of the following format: 'ANSWER: $LETTER' ..."); `boxed` asks for the letter in a \\boxed{}.
+
+Scoring, under both: only the final committed letter counts (`committed_letter`). OpenCompass reads the FIRST
+`(?i)ANSWER\\s*:\\s*([A-D])` anywhere in the response; we are stricter on purpose (docs/protocol.md).
 
 Do not print or commit question text: the GPQA authors ask that examples are not revealed online.
 """
@@ -12,56 +21,88 @@ import hashlib
 import random
 import re
 
-from .base import Benchmark, Problem, Row
+from .base import Benchmark, Budget, Problem, Row
 
 LETTERS = "ABCD"
 SHUFFLE_SALT = "profit-rl-gpqa-v1"  # part of the permutation seed; changing it changes every question's letter order
+ROTATIONS = ("ABCD", "BCDA", "CDAB", "DABC")  # OpenCompass's circular patterns, indexed by (1-based row) mod 4
+SIMPLE_EVALS_PROMPT = (
+    "Answer the following multiple choice question. The last line of your response should be of the following "
+    "format: 'ANSWER: $LETTER' (without quotes) where LETTER is one of ABCD. Think step by step before answering."
+    "\n\n{question}\n\nA) {A}\nB) {B}\nC) {C}\nD) {D}"
+)
 
 
 def choice_order(question_id: str) -> list[int]:
-    """Permutation of [correct, wrong1, wrong2, wrong3] for this question (independent of PYTHONHASHSEED)."""
+    """`boxed`: permutation of [correct, wrong1, wrong2, wrong3] for this question (independent of PYTHONHASHSEED)."""
     seed = int.from_bytes(hashlib.sha256(f"{SHUFFLE_SALT}:{question_id}".encode()).digest()[:8], "big")
     order = [0, 1, 2, 3]
     random.Random(seed).shuffle(order)
     return order
 
 
-# Patterns that commit to a letter, strongest first; within one pattern the last match wins (models restate options
-# while reasoning and answer at the end).
-_LETTER = r"\(?\s*([ABCD])\s*\)?"
-_COMMIT_PATTERNS = [
-    re.compile(r"\\boxed\s*\{\s*(?:\\text(?:bf)?\s*\{\s*)?\(?\s*([ABCD])\s*\)?\s*\}?\s*\}"),
-    re.compile(r"(?i:answer)\s*(?:is|:)?\s*[:\-]?\s*\**\s*(?:option|choice)?\s*\**\s*" + _LETTER + r"(?![A-Za-z])"),
-    re.compile(r"(?i:the\s+(?:correct|best|right)\s+(?:answer|option|choice)\s+is)\s*\**\s*" + _LETTER + r"(?![A-Za-z])"),
-    re.compile(r"(?i:option|choice)\s+" + _LETTER + r"\s*(?i:is\s+correct)"),
+def rotation_order(row: int) -> list[int]:
+    """`paper`: which of [correct, wrong1, wrong2, wrong3] each letter shows for 0-based data row `row`."""
+    return [LETTERS.index(c) for c in ROTATIONS[(row + 1) % 4]]
+
+
+# ---- the committed letter ----------------------------------------------------------------------------------------
+# A letter commits only where it stands alone: not followed by another letter ("B or C", "A/B", "A, B"), nor by a verb
+# that makes it the subject of a remark ("Answer: B is incorrect"), nor by more letters of a word ("Answer: Both").
+_ALONE = (r"\)?(?![A-Za-z0-9])"
+          r"(?!\s*(?:or|and|nor|vs\.?|versus|is|are|was|were|isn't|seems?|appears?|could|might|may|would|can|cannot"
+          r"|can't|does|doesn't|did|didn't|fails?|looks?|has|have|had|must|should|will|won't)\b)"
+          r"(?!\s*[/&,]\s*\(?[A-D]\b)(?!\s*-\s*\(?[A-D]\b)")
+_COMMITMENTS = [
+    # the simple-evals form: "ANSWER: B", "Final answer: (B)", "**Answer:** B"
+    re.compile(r"(?i:\banswer)\s*:\s*\$?\(?\s*([A-D])" + _ALONE),
+    # "the answer is (B)", "the correct option is B", "the final answer would be: B"
+    re.compile(r"(?i:\b(?:answer|option|choice)\s+(?:is|would\s+be|should\s+be|must\s+be)\s*:?\s*(?:option\s+|choice\s+)?)"
+               r"\(?\s*([A-D])" + _ALONE),
+    # a box holding only a letter: \boxed{B}, \boxed{(B)}, \boxed{\text{B}}
+    re.compile(r"\\boxed\s*\{\s*(?:\\text(?:bf)?\s*\{\s*)?\(?\s*([A-D])\s*\)?\s*\}?\s*\}"),
 ]
-
-
-def extract_letter(completion: str, choices: list[str] | None = None) -> str | None:
-    """The letter a completion commits to: \\boxed{B}, "Answer: B", "the answer is (B)", a final line "(B)", or a
-    boxed choice text equal to one option. None when nothing commits."""
-    text = completion.replace("**", "")
-    for pattern in _COMMIT_PATTERNS:
-        matches = pattern.findall(text)
-        if matches:
-            return matches[-1].upper()
-    if choices:  # \boxed{<the text of an option>}
-        boxed = re.findall(r"\\boxed\s*\{(.+?)\}\s*$", text.strip(), flags=re.S)
-        if boxed:
-            value = _normalise(boxed[-1])
-            hits = [LETTERS[i] for i, c in enumerate(choices) if _normalise(c) == value]
-            if len(hits) == 1:
-                return hits[0]
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    if lines:
-        last = re.fullmatch(r"\(?([ABCD])[\).:]?", lines[-1])
-        if last:
-            return last.group(1)
-    return None
+_BOXED_TEXT = re.compile(r"\\boxed\s*\{((?:[^{}]|\{[^{}]*\})*)\}")
+# After the sentence that commits, any of these naming ANOTHER letter reopens the question: (C), C), option C, boxed C,
+# "maybe C", a line that is only "C". Bare capitals are not counted: "vitamin D", "the C=O bond" are not options.
+_LATER_MENTIONS = re.compile(
+    r"\(\s*([A-D])\s*\)|\b([A-D])\)|(?i:\b(?:option|choice|answer)s?)\s*\(?([A-D])\b|\\boxed\s*\{[^{}]*?\b([A-D])\b"
+    r"|(?i:\b(?:maybe|perhaps|possibly|probably|actually|rather|instead|or)\s+)\(?([A-D])\b|^\s*([A-D])[.)]?\s*$",
+    re.M,
+)
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n")
 
 
 def _normalise(text: str) -> str:
     return re.sub(r"[\s$\\{}]|\\text", "", str(text)).lower()
+
+
+def committed_letter(completion: str, choices: list[str] | None = None) -> str | None:
+    """The letter a response finally commits to, or None.
+
+    A commitment is `ANSWER: X`, "the answer is (X)" (or "the correct option is X"), or a box holding X or the exact
+    text of one option. The last commitment counts, and only if the response then leaves it alone: a later sentence
+    that names another option ("(C)", "option C", "maybe C") makes the response non-committal. Mentions before the
+    commitment, or in its own sentence, are reasoning and do not matter."""
+    text = completion.replace("**", "").replace("__", "")
+    found = []  # (end offset, letter)
+    for pattern in _COMMITMENTS:
+        found += [(m.end(), m.group(1)) for m in pattern.finditer(text)]
+    if choices:
+        for m in _BOXED_TEXT.finditer(text):
+            value = _normalise(m.group(1))
+            hits = [LETTERS[i] for i, c in enumerate(choices) if _normalise(c) == value]
+            if len(hits) == 1:
+                found.append((m.end(), hits[0]))
+    if not found:
+        return None
+    end, letter = max(found)
+    sentence_end = _SENTENCE_END.search(text, end)
+    rest = text[sentence_end.end():] if sentence_end else ""
+    for m in _LATER_MENTIONS.finditer(rest):
+        if next(g for g in m.groups() if g) != letter:
+            return None
+    return letter
 
 
 class GPQADiamond(Benchmark):
@@ -72,8 +113,8 @@ class GPQADiamond(Benchmark):
     hub_split = "train"  # the hub dataset has one split
     local_path = "gpqa_diamond/gpqa_diamond.jsonl"
     gated = True
-    max_new_tokens = 4096
-    scorer = "gpqa.extract_letter-v1"
+    budgets = {"paper": Budget(8, 8192), "boxed": Budget(8, 4096)}
+    scorer = "gpqa.committed_letter-v2"
 
     def to_problem(self, index: int, row: Row) -> Problem:
         qid = row.scalar("id", "Record ID")
@@ -83,14 +124,26 @@ class GPQADiamond(Benchmark):
             row.scalar("incorrect_answer_2", "Incorrect Answer 2"),
             row.scalar("incorrect_answer_3", "Incorrect Answer 3"),
         ]
-        order = choice_order(qid)
-        choices = [options[i].strip() for i in order]
-        gold = LETTERS[order.index(0)]
-        return Problem(id=qid, question=row.text("question", "Question").strip(), gold=gold,
+        question = row.text("question", "Question")
+        if self.protocol == "paper":
+            # OpenCompass formats the CSV's values as they are, and numbers the rows in file order
+            order = rotation_order(row.integer("index", minimum=0) if "index" in row else index)
+            choices = [options[i] for i in order]
+            gold = next(LETTERS[i] for i, c in enumerate(choices) if c == options[0])
+        else:
+            order = choice_order(qid)
+            choices = [options[i].strip() for i in order]
+            gold = LETTERS[order.index(0)]
+            question = question.strip()
+        return Problem(id=qid, question=question, gold=gold,
                        meta={"choices": choices, "domain": row.get("high_level_domain", row.get("High-level domain"))})
 
     def prompt(self, problem: Problem) -> list[dict]:
-        options = "\n".join(f"{letter}) {choice}" for letter, choice in zip(LETTERS, problem.meta["choices"]))
+        choices = problem.meta["choices"]
+        if self.protocol == "paper":
+            return [{"role": "user", "content": SIMPLE_EVALS_PROMPT.format(question=problem.question,
+                                                                           **dict(zip(LETTERS, choices)))}]
+        options = "\n".join(f"{letter}) {choice}" for letter, choice in zip(LETTERS, choices))
         return [{
             "role": "user",
             "content": f"{problem.question}\n\n{options}\n\nPlease reason step by step, and put the letter of your "
@@ -98,7 +151,7 @@ class GPQADiamond(Benchmark):
         }]
 
     def extract(self, problem: Problem, completion: str) -> str | None:
-        return extract_letter(completion, problem.meta.get("choices"))
+        return committed_letter(completion, problem.meta.get("choices"))
 
     def score(self, problem: Problem, completion: str) -> float:
         return float(self.extract(problem, completion) == problem.gold)

@@ -2,7 +2,10 @@
 
 A sample's score is prompt-level strict accuracy (1 when every instruction of the prompt is followed by the response
 as given), so Avg@k is IFEval's `prompt_level_strict_acc` averaged over k samples and Pass@k asks whether any of k
-samples follows every instruction. The recorded "extracted" field keeps the instruction-level detail
+samples follows every instruction. This is the IFEval number OpenCompass's summarizers put in an average
+(`Prompt-level-strict-accuracy`; with n = 8 its evaluator reports it as "Prompt-level-strict-accuracy (8 runs
+average)", the mean over the 8 replicas, which is Avg@8); the reference's IFEval_gen_353ae7 sends the prompt as it is,
+as both protocols here do. The recorded "extracted" field keeps the instruction-level detail
 ("strict 2/3 loose 3/3"), from which `own_metrics` gives the reference's four metrics, each averaged over the k
 samples: with one response per prompt (`profit-rl eval --responses` on the reference's own file) they are exactly
 those of `python -m evals.ifeval`.
@@ -13,7 +16,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .base import Benchmark, MissingDataError, Problem
+from .base import Benchmark, Budget, MissingDataError, Problem
 
 # The instruction-level detail a sample records in its "extracted" field, and how own_metrics reads it back.
 DETAIL = "strict {strict}/{n} loose {loose}/{n}"
@@ -26,7 +29,8 @@ class IFEval(Benchmark):
     hub_id = "google/IFEval"
     hub_split = "train"
     local_path = "ifeval/input_data.jsonl"
-    max_new_tokens = 2048
+    budgets = {"paper": Budget(8, 8192), "boxed": Budget(8, 2048)}
+    metric = "Prompt-level-strict-accuracy"
     scorer = "evals.ifeval.prompt_level_strict-v1"
 
     def load(self, source=None) -> list[Problem]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Problem, Row
+from .base import Budget, Problem, Row
 from .mathlike import MathBenchmark
 
 
@@ -12,7 +12,7 @@ class MATH500(MathBenchmark):
     hub_id = "HuggingFaceH4/MATH-500"
     hub_split = "test"
     local_path = "math500/test.jsonl"
-    max_new_tokens = 4096
+    budgets = {"paper": Budget(8, 8192), "boxed": Budget(8, 4096)}
 
     def to_problem(self, index: int, row: Row) -> Problem:
         return Problem(

@@ -1,21 +1,31 @@
-"""Shared prompt and scoring for the answer-in-a-box benchmarks (MATH-500, GSM8K, AIME'24).
+"""Shared prompt and scoring for the answer-in-a-box benchmarks (MATH-500, GSM8K under `boxed`, AIME'24).
 
 Extraction and equivalence are NOT implemented here: `rewards.answers.extract_answer` is the one extractor (the GRPO
 reward uses it too, so what training rewards is exactly what evaluation counts), and math-verify runs in the
 hard-deadline process pool of `rewards.pool`, so one pathological answer cannot hang a long evaluation.
+
+The prompt is the same under both protocols: it is OpenCompass's math_500_gen prompt word for word. The protocols
+differ in what counts as an answer when there is no box:
+- `boxed`: then "the answer is X", then the last number (the usual GSM8K-style fallback);
+- `paper`: then "the answer is X", never the bare last number. OpenCompass's MATHEvaluator reads the completion with
+  math-verify, boxed answers first, and takes nothing without a LaTeX anchor (`try_extract_without_anchor=False`).
 """
 
 from __future__ import annotations
 
 from .base import Benchmark, Problem
 
-# Completions without a box or "####" line fall back to "the answer is X", then the last number: the usual protocol
-# for GSM8K-style evals (rewards.answers documents the order; the GRPO reward stops at "answer_is").
-FALLBACK = "last_number"
+FALLBACKS = {"boxed": "last_number", "paper": "answer_is"}
 
 
 class MathBenchmark(Benchmark):
-    scorer = f"rewards.answers.extract_answer(fallback={FALLBACK})+rewards.pool(math-verify)"
+    @property
+    def fallback(self) -> str:
+        return FALLBACKS[self.protocol]
+
+    @property
+    def scorer(self) -> str:
+        return f"rewards.answers.extract_answer(fallback={self.fallback})+rewards.pool(math-verify)"
 
     def prompt(self, problem: Problem) -> list[dict]:
         from rewards.answers import math_user_message
@@ -25,7 +35,7 @@ class MathBenchmark(Benchmark):
     def extract(self, problem: Problem, completion: str) -> str | None:
         from rewards.answers import extract_answer
 
-        return extract_answer(completion, fallback=FALLBACK)
+        return extract_answer(completion, fallback=self.fallback)
 
     def score(self, problem: Problem, completion: str) -> float:
         extracted, score, error = self.score_many([(problem, completion)])[0]
@@ -39,7 +49,7 @@ class MathBenchmark(Benchmark):
         extracted, errors = [], []
         for _, completion in pairs:
             try:
-                extracted.append(extract_answer(completion, fallback=FALLBACK))
+                extracted.append(extract_answer(completion, fallback=self.fallback))
                 errors.append(None)
             except Exception as err:  # a sample that breaks the extractor scores 0, with the reason recorded
                 extracted.append(None)
