@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
 MISSING = object()  # a field the row lacks, as opposed to one that holds null
@@ -306,9 +307,31 @@ def looks_like_hub_id(name: str) -> bool:
     return bool(_HUB_ID.fullmatch(name)) and ".." not in name and not name.endswith(SUFFIXES)
 
 
+def read_url(url: str) -> Rows:
+    """The records of a data file at an http(s) URL, read through `datasets` (which caches the download)."""
+    suffix = Path(urlparse(url).path).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise DataError(url, f"expected the URL of a {', '.join(SUFFIXES)} file, found {suffix or 'no suffix'}")
+    from datasets import load_dataset
+
+    try:
+        dataset = load_dataset({".jsonl": "json", ".json": "json"}.get(suffix, suffix[1:]), data_files=url,
+                               split="train")
+    except Exception as err:  # offline, a moved file, a broken download: one message, with the cause
+        offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("0", "", "false")
+        hint = " (HF_HUB_OFFLINE is set: download it once, then pass the local file instead)" if offline else ""
+        raise DataError(url, f"could not load this file{hint}: {type(err).__name__}: {err}"[:800]) from err
+    if len(dataset) == 0:
+        raise DataError(url, "the file holds no records")
+    return Rows(url, dataset, unit="row")
+
+
 def read_rows(source: str | os.PathLike, split: str = "train", config: str | None = None) -> Rows:
-    """Records from a local file or folder, or from a hub dataset id (`split`, optional `config`)."""
+    """Records from a local file or folder, an http(s) URL of a data file, or a hub dataset id (`split`, optional
+    `config`)."""
     name = str(source)
+    if name.startswith(("http://", "https://")):
+        return read_url(name)
     path = Path(os.path.expanduser(name))
     if path.exists():
         files = local_files(path, split)

@@ -2,12 +2,20 @@
 
 Layouts understood (detected per dataset from its columns):
 - `prompt`/`completion` (strings or message lists; TRL's own form),
-- `messages` (OpenAI/TRL chat: the last assistant message is the completion, everything before it the prompt),
-- `conversations` (ShareGPT: `{"from": "human"|"gpt"|"system", "value": ...}`; Infinity-Instruct, the paper's data),
+- `messages` (OpenAI/TRL chat),
+- `conversations` (ShareGPT: `{"from": "human"|"gpt"|"system", "value": ...}`; Infinity-Instruct, and Shadow_2k, the
+  paper's SFT set),
 - `instruction`/`input`/`output` (Alpaca; `../shared/data/sft_mix`).
 
-A source is a hub id or a local .jsonl/.json/.csv/.parquet file or folder, read by `evals.io` (the toolkit's one
-reader). A row with a missing, empty or wrongly typed field raises `DataError` naming the file, the line (the row of
+A conversation (`messages`, `conversations`) with several assistant turns supervises every one of them by default, as
+LLaMA-Factory does (`mask_history=False`), which the reference trains with: each assistant turn becomes one
+prompt/completion row whose prompt is the whole conversation before it. Every assistant token is then supervised
+once, in the context the model sees at inference, through TRL's own prompt/completion path. `supervised_turns="last"`
+keeps only the last turn. Unlike one sequence per conversation, the earlier turns are encoded again in each later
+row's prompt (more compute) and each turn is its own row in the batches.
+
+A source is a hub id, an http(s) URL of a data file, or a local .jsonl/.json/.csv/.parquet file or folder, read by
+`evals.io` (the toolkit's one reader). A row with a missing, empty or wrongly typed field raises `DataError` naming the file, the line (the row of
 a parquet file or hub dataset) and the field, unless the caller asks to skip bad rows; skipped rows are counted and
 logged, never dropped silently.
 """
@@ -25,6 +33,7 @@ from evals.io import MISSING, DataError, InputError, Row, Rows, read_rows
 logger = logging.getLogger(__name__)
 
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
+SUPERVISED_TURNS = ("all", "last")
 LAYOUTS = (
     ("prompt_completion", {"prompt", "completion"}),
     ("messages", {"messages"}),
@@ -62,26 +71,33 @@ def _messages(row: Row, name: str, role: str) -> list[dict]:
     return [{"role": m["role"], "content": m["content"]} for m in value]
 
 
-def _split_chat(row: Row, messages: list[dict], name: str) -> dict:
+def _split_chat(row: Row, messages: list[dict], name: str, turns: str) -> list[dict]:
+    """One prompt/completion row per supervised assistant turn (`turns`: "all" or "last")."""
     if messages[-1]["role"] != "assistant":
         raise row.error(name, f"expected a last message from the assistant, found one from {messages[-1]['role']!r}")
-    if len(messages) < 2:
-        raise row.error(name, "expected a prompt before the assistant message, found the assistant message alone")
-    return {"prompt": messages[:-1], "completion": messages[-1:]}
+    ends = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
+    if turns == "last":
+        ends = ends[-1:]
+    if ends[0] == 0:
+        raise row.error(name, "expected a prompt before the assistant message, found the assistant message first")
+    return [{"prompt": messages[:i], "completion": [messages[i]]} for i in ends]
 
 
-def to_prompt_completion(row: Row, layout: str) -> dict:
-    """One row in any supported layout -> `{"prompt": [messages], "completion": [assistant message]}`."""
+def to_prompt_completion(row: Row, layout: str, turns: str = "all") -> list[dict]:
+    """One row in any supported layout -> its training examples, `{"prompt": [messages], "completion": [assistant
+    message]}`: one per supervised assistant turn of a conversation (`turns`: "all" or "last"), else one."""
+    if turns not in SUPERVISED_TURNS:
+        raise ValueError(f"supervised_turns must be one of {SUPERVISED_TURNS}, got {turns!r}")
     if layout == "prompt_completion":
-        return {"prompt": _messages(row, "prompt", "user"), "completion": _messages(row, "completion", "assistant")}
+        return [{"prompt": _messages(row, "prompt", "user"), "completion": _messages(row, "completion", "assistant")}]
     if layout == "messages":
-        return _split_chat(row, _messages(row, "messages", "user"), "messages")
+        return _split_chat(row, _messages(row, "messages", "user"), "messages", turns)
     if layout == "sharegpt":
-        turns = row.get("conversations", MISSING)
-        if not isinstance(turns, list) or not turns:
-            raise row.wrong("conversations", "a non-empty list of turns", turns)
+        conversation = row.get("conversations", MISSING)
+        if not isinstance(conversation, list) or not conversation:
+            raise row.wrong("conversations", "a non-empty list of turns", conversation)
         messages = []
-        for i, turn in enumerate(turns):
+        for i, turn in enumerate(conversation):
             if not isinstance(turn, dict):
                 raise row.wrong(f"conversations[{i}]", "a turn object {from, value}", turn)
             speaker = turn.get("from", MISSING)
@@ -91,26 +107,28 @@ def to_prompt_completion(row: Row, layout: str) -> dict:
             if not isinstance(content, str) or not content.strip():
                 raise row.wrong(f"conversations[{i}].value", "a non-empty string", content)
             messages.append({"role": SHAREGPT_ROLES[speaker], "content": content})
-        return _split_chat(row, messages, "conversations")
+        return _split_chat(row, messages, "conversations", turns)
     # alpaca: `input` is optional, but a string when present
     instruction = row.text("instruction")
     extra = row.text("input", required=False, empty=True) or ""
     user = f"{instruction}\n\n{extra}" if extra.strip() else instruction
-    return {
+    return [{
         "prompt": [{"role": "user", "content": user}],
         "completion": [{"role": "assistant", "content": row.text("output")}],
-    }
+    }]
 
 
 @dataclass
 class SFTDataArguments:
-    """Where the SFT data comes from and how rows are chosen (the paper trains on 2,000 selected rows)."""
+    """Where the SFT data comes from and how rows are chosen. The defaults suit any dataset; what only makes sense for
+    one (a hub config, a row count) is set by the recipe that names it."""
 
-    dataset_name: str = field(
-        default="BAAI/Infinity-Instruct",
-        metadata={"help": "Hub id, or a local .jsonl/.json/.parquet file or folder (e.g. ../shared/data/sft_mix/train.jsonl)."},
+    dataset_name: str | None = field(
+        default=None,
+        metadata={"help": "Hub id, http(s) URL of a .parquet/.json/.jsonl file, or a local .jsonl/.json/.parquet file "
+                          "or folder (e.g. ../shared/data/sft_mix/train.jsonl). Required."},
     )
-    dataset_config: str | None = field(default="0625", metadata={"help": "Hub dataset config (ignored for local files)."})
+    dataset_config: str | None = field(default=None, metadata={"help": "Hub dataset config (ignored for files)."})
     dataset_train_split: str = field(
         default="train", metadata={"help": "Training split: a hub split, or the file stem in a local folder of splits."}
     )
@@ -124,7 +142,7 @@ class SFTDataArguments:
         metadata={"help": "Eval data, when it is not dataset_name's test split: a hub id or a local file or folder."},
     )
     num_samples: int | None = field(
-        default=2000, metadata={"help": "Keep this many rows (the paper's 2,000); None keeps all."}
+        default=None, metadata={"help": "Keep this many rows (conversations), chosen as below; None keeps all."}
     )
     score_column: str | None = field(
         default=None,
@@ -133,6 +151,11 @@ class SFTDataArguments:
     sample_seed: int = field(default=0, metadata={"help": "Seed of the sample drawn when there is no score_column."})
     skip_bad_rows: bool = field(
         default=False, metadata={"help": "Skip (and count and log) rows with missing/empty fields instead of failing."}
+    )
+    supervised_turns: str = field(
+        default="all",
+        metadata={"help": "Which assistant turns of a multi-turn conversation carry loss: all (LLaMA-Factory's "
+                          "default, mask_history=False; one row per turn) or last.", "choices": list(SUPERVISED_TURNS)},
     )
 
 
@@ -178,42 +201,55 @@ def load_sft_dataset(args: SFTDataArguments, keep_source: bool = False):
 
     With `keep_source`, each row also carries `source_row` (the line of a text file, the row of a parquet file or hub
     dataset) and `id` (the source's, else that number), for tools that point back into the file (`profit-rl inspect`)."""
+    if not args.dataset_name:
+        raise ValueError("dataset_name is required: a hub id, an http(s) URL of a .parquet/.json/.jsonl file, or a "
+                         "local file or folder")
+    if args.supervised_turns not in SUPERVISED_TURNS:
+        raise ValueError(f"supervised_turns must be one of {SUPERVISED_TURNS}, got {args.supervised_turns!r}")
     rows = read_rows(args.dataset_name, args.dataset_train_split, args.dataset_config)
     layout = detect_layout(rows.columns, rows.source)
     # Selection first: the paper picks rows from the pool, and converting millions of hub rows to pick 2,000 is waste.
     scores = score_values(rows, args.score_column) if args.score_column is not None else None
     chosen = select_indices(len(rows), args.num_samples, scores, args.sample_seed)
-    return convert_rows(rows, chosen, layout, args.skip_bad_rows, keep_source)
+    return convert_rows(rows, chosen, layout, args.skip_bad_rows, keep_source, args.supervised_turns)
 
 
 def load_sft_eval_dataset(args: SFTDataArguments):
     """The eval set: every row of the test split (of `eval_dataset_name` when given), converted like training rows."""
     source = eval_source(args.dataset_name, args.eval_dataset_name, args.dataset_test_split)
     rows = read_rows(source, args.dataset_test_split, args.dataset_config)
-    return convert_rows(rows, range(len(rows)), detect_layout(rows.columns, rows.source), args.skip_bad_rows)
+    return convert_rows(rows, range(len(rows)), detect_layout(rows.columns, rows.source), args.skip_bad_rows,
+                        turns=args.supervised_turns)
 
 
-def convert_rows(rows: Rows, indices, layout: str, skip_bad_rows: bool, keep_source: bool = False):
-    """The rows at `indices`, converted to prompt/completion: a `datasets.Dataset`."""
+def convert_rows(rows: Rows, indices, layout: str, skip_bad_rows: bool, keep_source: bool = False,
+                 turns: str = "all"):
+    """The rows at `indices`, converted to prompt/completion (one example per supervised assistant turn of a
+    conversation, `turns`: "all" or "last"): a `datasets.Dataset`."""
     from datasets import Dataset
 
-    out, skipped = [], []
+    out, skipped, multi_turn = [], [], 0
     for index in indices:
         row = rows[index]
         try:
-            converted = to_prompt_completion(row, layout)
+            examples = to_prompt_completion(row, layout, turns)
         except DataError as err:
             if not skip_bad_rows:
                 raise
             skipped.append(err)
             continue
-        if keep_source:
-            converted["source_row"] = row.number
-            converted["id"] = row.scalar("id", required=False) or str(row.number)
-        out.append(converted)
+        multi_turn += len(examples) > 1
+        for turn, converted in enumerate(examples, start=1):
+            if keep_source:
+                converted["source_row"] = row.number
+                row_id = row.scalar("id", required=False) or str(row.number)
+                converted["id"] = f"{row_id}#{turn}" if len(examples) > 1 else row_id  # one id per example
+            out.append(converted)
     if skipped:
         logger.warning("%s: skipped %d bad rows (skip_bad_rows=True); first: %s", rows.source, len(skipped), skipped[0])
-    logger.info("%s: %d SFT rows (%s layout), %d skipped", rows.source, len(out), layout, len(skipped))
+    logger.info("%s: %d SFT rows from %d source rows (%s layout; %d conversations with several supervised assistant "
+                "turns, one row each; supervised_turns=%s), %d skipped", rows.source, len(out),
+                len(indices) - len(skipped), layout, multi_turn, turns, len(skipped))
     if not out:
         raise DataError(rows.source, f"expected usable SFT rows, found none ({len(skipped)} skipped as bad)")
     return Dataset.from_list(out)

@@ -70,7 +70,8 @@ def prepare(args) -> None:
     write_jsonl(out / "rl.jsonl", ({"problem": r.problem, "answer": r.answer, "source_row": r.row} for r in rows))
     summary = {
         "sft": {"source": data_args.dataset_name, "rows": len(sft_rows), "num_samples": data_args.num_samples,
-                "score_column": data_args.score_column, "sample_seed": data_args.sample_seed},
+                "score_column": data_args.score_column, "sample_seed": data_args.sample_seed,
+                "supervised_turns": data_args.supervised_turns},
         "rl": report.as_dict(),
     }
     (out / "data_report.json").write_text(json.dumps(summary, indent=2))

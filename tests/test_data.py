@@ -30,15 +30,21 @@ def write_jsonl(path, rows):
 )
 def test_every_layout_becomes_conversational_prompt_completion(row):
     out = to_prompt_completion(Row(row, "f.jsonl", 1), detect_layout(row))
-    assert out == {"prompt": [USER], "completion": [BOT]}
+    assert out == [{"prompt": [USER], "completion": [BOT]}]
 
 
-def test_system_and_multi_turn_prompts_are_kept():
-    row = {"messages": [{"role": "system", "content": "be brief"}, USER, BOT, USER, BOT]}
-    out = to_prompt_completion(Row(row, "f", 1), "messages")
-    assert [m["role"] for m in out["prompt"]] == ["system", "user", "assistant", "user"]
-    alpaca = to_prompt_completion(Row({"instruction": "Sum", "input": "1 2", "output": "3"}, "f", 1), "alpaca")
+def test_every_assistant_turn_is_supervised_unless_last_only():
+    system = {"role": "system", "content": "be brief"}
+    second = {"role": "assistant", "content": "bye"}
+    row = Row({"messages": [system, USER, BOT, {"role": "user", "content": "thanks"}, second]}, "f", 1)
+    first_turn, last_turn = to_prompt_completion(row, "messages")
+    assert first_turn == {"prompt": [system, USER], "completion": [BOT]}
+    assert last_turn["prompt"] == row["messages"][:4] and last_turn["completion"] == [second]
+    assert to_prompt_completion(row, "messages", turns="last") == [last_turn]
+    alpaca, = to_prompt_completion(Row({"instruction": "Sum", "input": "1 2", "output": "3"}, "f", 1), "alpaca")
     assert alpaca["prompt"][0]["content"] == "Sum\n\n1 2"
+    with pytest.raises(DataError, match="expected a prompt before the assistant message"):
+        to_prompt_completion(Row({"messages": [BOT, USER, BOT]}, "f", 3), "messages")
 
 
 def test_unknown_layout_lists_the_supported_ones():
@@ -108,7 +114,73 @@ def test_sft_recipes_parse(recipe):
 
     data_args, training_args, model_args = parse(["--config", str(REPO / recipe), "--use_cpu", "true", "--bf16", "false"])
     assert model_args.model_name_or_path
-    if "Qwen3" in recipe:  # the paper's settings
+    if "Qwen3" in recipe:  # the paper's settings and data: every row of the reference's Shadow_2k, every turn
         assert training_args.learning_rate == 1e-5 and training_args.lr_scheduler_type == "cosine"
         assert training_args.gradient_accumulation_steps == 4 and training_args.max_length == 8192
-        assert data_args.num_samples == 2000
+        assert data_args.dataset_name == SHADOW_2K_URL and data_args.supervised_turns == "all"
+        assert data_args.num_samples is None and data_args.dataset_config is None
+
+
+SHADOW_2K_URL = "https://raw.githubusercontent.com/Utaotao/ProFit/main/data/Shadow_2k.parquet"
+
+
+def shadow_like_rows():
+    """Rows laid out as Shadow_2k is (ShareGPT `conversations` of {from, value}, LLaMA-Factory's sharegpt format with
+    messages in `conversations`), with made-up text: one single-turn, one two-turn with a system turn."""
+    turn = lambda who, text: {"from": who, "value": text}  # noqa: E731
+    return [
+        {"id": "a", "conversations": [turn("human", "Name a prime."), turn("gpt", "7")]},
+        {"id": "b", "conversations": [turn("system", "Be brief."), turn("human", "2+2?"), turn("gpt", "4"),
+                                      turn("human", "And 3+3?"), turn("gpt", "6")]},
+    ]
+
+
+def test_shadow_2k_layout_from_a_local_parquet_copy(tmp_path):
+    from datasets import Dataset
+
+    path = tmp_path / "Shadow_2k.parquet"
+    Dataset.from_list(shadow_like_rows()).to_parquet(str(path))
+    rows = load_sft_dataset(SFTDataArguments(dataset_name=str(path)), keep_source=True)
+    assert [r["id"] for r in rows] == ["a", "b#1", "b#2"]  # every assistant turn, one row each
+    assert [r["completion"][0]["content"] for r in rows] == ["7", "4", "6"]
+    assert [m["role"] for m in rows[2]["prompt"]] == ["system", "user", "assistant", "user"]
+    last = load_sft_dataset(SFTDataArguments(dataset_name=str(path), supervised_turns="last"), keep_source=True)
+    assert [r["id"] for r in last] == ["a", "b"] and last[1]["completion"][0]["content"] == "6"
+    with pytest.raises(ValueError, match="supervised_turns"):
+        load_sft_dataset(SFTDataArguments(dataset_name=str(path), supervised_turns="first"))
+
+
+def test_a_url_is_read_through_datasets_by_its_file_type(tmp_path, monkeypatch):
+    import datasets
+
+    local = write_jsonl(tmp_path / "copy.jsonl", shadow_like_rows())
+    real, calls = datasets.load_dataset, []
+
+    def offline_load_dataset(builder, *args, data_files=None, split=None, **kwargs):
+        calls.append((builder, data_files, args))
+        if isinstance(data_files, str) and data_files.startswith("https://"):  # stands in for the download
+            return real("json", data_files=str(local), split=split)
+        return real(builder, *args, data_files=data_files, split=split, **kwargs)
+
+    monkeypatch.setattr(datasets, "load_dataset", offline_load_dataset)
+    rows = load_sft_dataset(SFTDataArguments(dataset_name=SHADOW_2K_URL))
+    assert calls[0] == ("parquet", SHADOW_2K_URL, ()) and len(rows) == 3
+    with pytest.raises(DataError, match="expected the URL of a .jsonl, .json, .csv, .parquet file"):
+        load_sft_dataset(SFTDataArguments(dataset_name="https://example.org/data"))
+
+
+def test_no_dataset_specific_defaults_leak_into_another_dataset(monkeypatch, tmp_path):
+    import datasets
+
+    from profit_rl.sft import parse
+
+    data_args, _, _ = parse(["--dataset_name", "trl-lib/Capybara", "--model_name_or_path", "m",
+                             "--output_dir", str(tmp_path), "--use_cpu", "true", "--bf16", "false"])
+    assert (data_args.dataset_config, data_args.num_samples) == (None, None)
+    calls = []
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: calls.append((a, k)) or datasets.Dataset.from_list(
+        [{"messages": [USER, BOT]}] * 2500))
+    assert len(load_sft_dataset(data_args)) == 2500  # no 2,000-row cut
+    assert calls == [(("trl-lib/Capybara", None), {"split": "train"})]  # no config "0625"
+    with pytest.raises(ValueError, match="dataset_name is required"):
+        load_sft_dataset(SFTDataArguments())
