@@ -20,9 +20,16 @@ SELECTIONS = {
     "inverse": "tokens with p <= tau (the paper's low-probability ablation)",
     "band": "tokens with tau < p <= tau_high (the paper's band ablation)",
     "dft": "every supervised token, weight p (DFT, arXiv 2508.05629)",
-    "entropy": "the top_ratio fraction of supervised tokens with the highest entropy, per micro-batch",
+    "entropy": "the top_ratio fraction of supervised tokens with the highest entropy, pooled over the micro-batch",
     "random": "each supervised token with probability top_ratio (a control)",
 }
+# Where the two baselines that are not p thresholds come from (docs/baselines.md):
+# - entropy: the entropy gate of Wang et al. 2025 ("Beyond the 80/20 Rule", arXiv 2506.01939), which keeps the top 20%
+#   highest-entropy tokens of a batch in RLVR, applied here to the SFT cross-entropy. The ProFit reference code has no
+#   entropy rule. The top fraction is taken over all supervised tokens of one micro-batch on one rank, sequences
+#   pooled: not per sequence, and not over the accumulation window or the ranks.
+# - random: the reference's `threshold_direction: random` DROPS each token with probability prob_threshold; ours KEEPS
+#   each with probability top_ratio, so reference p is ours top_ratio = 1 - p. Both divide by all supervised tokens.
 
 
 def validate_selection(selection: str, tau: float, tau_high: float | None, top_ratio: float) -> None:
@@ -59,7 +66,8 @@ def token_weights(
         selection: one of `SELECTIONS`.
         tau, tau_high: probability thresholds (`profit`, `inverse`, `band`).
         entropy: per-token entropy of the next-token distribution; required by `entropy`.
-        top_ratio: fraction of tokens kept by `entropy` and `random`.
+        top_ratio: fraction of tokens kept by `entropy` (exactly, over the micro-batch's supervised tokens) and `random`
+            (in expectation: each token independently).
         generator: RNG for `random`, for reproducible controls.
 
     Returns:

@@ -29,15 +29,19 @@ class ProFitConfig(SFTConfig):
         selection (`str`, *optional*, defaults to `"profit"`):
             Which ground-truth tokens carry loss, decided per token from the model's own detached probability p:
             `"profit"` keeps p > tau (the paper's method); `"all"` is standard SFT; `"dft"` weights every token by p;
-            `"entropy"` keeps the `top_ratio` highest-entropy tokens of each micro-batch; `"inverse"` keeps p <= tau,
-            `"band"` keeps tau < p <= tau_high and `"random"` keeps each token with probability `top_ratio` (the
-            paper's ablations and a control).
+            `"entropy"` keeps the `top_ratio` highest-entropy supervised tokens of each micro-batch, all its sequences
+            pooled (the gate of arXiv 2506.01939 applied to SFT; the reference code has no entropy rule);
+            `"inverse"` keeps p <= tau, `"band"` keeps tau < p <= tau_high and `"random"` keeps each token with
+            probability `top_ratio` (the reference's `random` with `prob_threshold` q drops each with probability q:
+            it is `top_ratio` = 1 - q). The loss divides by all supervised tokens under every rule, in evaluation too
+            (per eval batch there, since no accumulation window exists).
         tau (`float`, *optional*, defaults to `0.1`):
             Probability threshold of `"profit"`, `"inverse"` and `"band"`; in (0, 1). The paper's default is 0.1.
         tau_high (`float` or `None`, *optional*, defaults to `None`):
             Upper threshold of `"band"`; must satisfy tau < tau_high <= 1.
         top_ratio (`float`, *optional*, defaults to `0.2`):
-            Fraction of supervised tokens kept by `"entropy"` and `"random"`; in (0, 1].
+            Fraction of supervised tokens kept by `"entropy"` (exactly, per micro-batch) and `"random"` (in
+            expectation); in (0, 1].
         selection_seed (`int` or `None`, *optional*, defaults to `None`):
             Seed of the `"random"` rule's draws (offset by the process index); `None` uses `seed`.
         keep_end_of_turn (`bool`, *optional*, defaults to `False`):

@@ -312,3 +312,18 @@ def test_runner_screens_prompts_against_the_protocol_budget(tmp_path):
     sampler = OverBudget()
     summary = run_benchmark(bench, problems, "m", SamplingSettings(), 2, tmp_path, lambda: sampler, n_boot=10)
     assert sampler.budgets == [4096] and summary["n_errors"] == 2 and summary["avg_at_k"] == 0.0
+
+
+def test_math500_gold_equals_the_gold_opencompass_parses_from_the_solution(shared_data):
+    """OpenCompass's MATHEvaluator takes its gold from the `solution` text (math-verify, first match); we compare with
+    the `answer` field. math-verify must judge the two equal on every MATH-500 row."""
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
+
+    rows = [json.loads(line) for line in (shared_data / "math500" / "test.jsonl").read_text().splitlines()]
+    differ = []
+    for row in rows:
+        theirs = parse(f"${row['solution']}$", extraction_mode="first_match",
+                       extraction_config=[LatexExtractionConfig(), ExprExtractionConfig()])
+        if not (theirs and verify(parse("\\boxed{" + row["answer"] + "}"), theirs)):
+            differ.append(row["unique_id"])
+    assert len(rows) == 500 and differ == []

@@ -313,3 +313,22 @@ def test_an_empty_protection_changes_nothing(tiny_model_dir, tmp_path):
 def test_protected_strings_errors(tmp_path):
     with pytest.raises(ValueError, match=r"protected_strings\[0\]"):
         config(tmp_path, protected_strings=[""])
+
+
+def test_eval_loss_has_the_training_loss_normaliser(tiny_model_dir, tmp_path):
+    """The eval loss is the selected loss divided by ALL supervised tokens of the eval batch, as in training (not by
+    the kept ones, and not the unselected NLL)."""
+    trainer = ProFitSFTTrainer(str(tiny_model_dir), args=config(tmp_path, tau=MIXED_TAU, per_device_eval_batch_size=8),
+                               train_dataset=sft_rows(), eval_dataset=sft_rows(8))
+    eval_loss = trainer.evaluate()["eval_loss"]
+    batch = trainer._prepare_inputs(next(iter(trainer.get_eval_dataloader())))  # the whole eval set: one batch
+    with torch.no_grad():
+        logits = trainer.model(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask")).logits
+    labels = batch["labels"][:, 1:]
+    mask = labels != -100
+    log_p = logits[:, :-1].float().log_softmax(-1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    kept = mask & (log_p.exp() > MIXED_TAU)
+    selected = -(log_p * kept).sum()
+    assert 0 < kept.sum() < mask.sum()
+    assert eval_loss == pytest.approx((selected / mask.sum()).item(), rel=1e-4)
+    assert eval_loss != pytest.approx((selected / kept.sum()).item(), rel=1e-2)
