@@ -66,7 +66,7 @@ def deviations(protocol: Protocol, settings: dict, ks: dict[str, tuple[int, int]
     the protocol's k), for every benchmark of the run; `limit`: --limit; `max_new_tokens_given`: a budget was forced
     over the protocol's."""
     if not protocol.comparable_to_paper:
-        return [f"protocol {protocol.name!r} is not the paper's (use --protocol paper)"]
+        return [f"protocol {protocol.name!r} is not the paper's (`--protocol paper` is)"]
     reasons = []
     missing = [name for name in protocol.benchmarks if name not in ks]
     if missing and len(ks) > 1:

@@ -91,13 +91,31 @@ def commands(root: Path) -> str:
     return md.fence("\n".join(lines)) if lines else "_no finished steps_\n"
 
 
+def protocol_line(eval_dirs: list[Path]) -> str:
+    """The report's first line after its title: the eval protocol, and whether Table 1 is the right comparison."""
+    from evals.protocols import header
+
+    runs = [read_run(d) for d in eval_dirs if (d / "results.json").is_file()]
+    protocols = {(r.get("protocol"), tuple(r.get("not_comparable_because", []))) for r in runs}
+    if not runs:
+        return "Protocol: no eval results yet."
+    if len(protocols) > 1:
+        names = sorted({md.text(p) for p, _ in protocols})
+        return f"Protocol: the eval runs differ ({', '.join(names)}). **Not comparable to the paper's Table 1.**"
+    (name, reasons), = protocols
+    if name is None:
+        return "Protocol: not recorded (results made before protocols existed). **Not comparable to the paper's Table 1.**"
+    return header(name, list(reasons))
+
+
 def write_report(root: Path, methods: list[str]) -> Path:
     for method in methods:
         check_name(method, "method")  # each names a folder under root
     out = root / "report"
     out.mkdir(parents=True, exist_ok=True)
     baseline, others = (methods[-1], methods[:-1]) if len(methods) > 1 else (methods[0], [])
-    parts = [f"# profit-rl report: {md.text(root.name)}", "",
+    evals = [root / "base" / "eval", *[root / m / "eval" / "sft" for m in methods]]
+    parts = [f"# profit-rl report: {md.text(root.name)}", "", protocol_line(evals), "",
              f"Methods: {', '.join(methods)}; paired differences are `<method> − {baseline}` on the same problems.", ""]
 
     parts += ["## After SFT (Table 1)", "",

@@ -257,7 +257,7 @@ def test_paper_run_is_comparable_only_as_prescribed():
                        "aime24 k=8 (paper: 32)", "--limit 10 (paper: every problem)"]
     assert deviations(PAPER, defaults, {"gsm8k": (8, 8), "gpqa": (8, 8)}, None, False) == [
         "the average leaves out math500, aime24, ifeval (paper: gpqa, gsm8k, math500, aime24, ifeval)"]
-    assert deviations(BOXED, defaults, ks, None, False) == ["protocol 'boxed' is not the paper's (use --protocol paper)"]
+    assert deviations(BOXED, defaults, ks, None, False) == ["protocol 'boxed' is not the paper's (`--protocol paper` is)"]
     assert header("boxed", ["x"]).startswith("Protocol: `boxed`") and "Not comparable" in header("boxed", ["x"])
 
 
@@ -327,3 +327,19 @@ def test_math500_gold_equals_the_gold_opencompass_parses_from_the_solution(share
         if not (theirs and verify(parse("\\boxed{" + row["answer"] + "}"), theirs)):
             differ.append(row["unique_id"])
     assert len(rows) == 500 and differ == []
+
+
+def test_report_states_the_protocol_of_its_eval_runs(tmp_path):
+    from profit_rl.report import protocol_line
+
+    def run(path, protocol, reasons):
+        path.mkdir(parents=True)
+        (path / "results.json").write_text(json.dumps({"protocol": protocol, "not_comparable_because": reasons,
+                                                       "benchmarks": {}}))
+        return path
+
+    same = [run(tmp_path / "a", "paper", []), run(tmp_path / "b", "paper", [])]
+    assert protocol_line(same) == header("paper", [])
+    mixed = same + [run(tmp_path / "c", "boxed", ["x"])]
+    assert "differ" in protocol_line(mixed) and "Not comparable" in protocol_line(mixed)
+    assert protocol_line([tmp_path / "missing"]) == "Protocol: no eval results yet."
