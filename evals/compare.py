@@ -56,6 +56,9 @@ def compare(run_a: Path, run_b: Path, n_boot: int = metrics.DEFAULT_BOOTSTRAP) -
         ra, rb = load_benchmark(run_a, name), load_benchmark(run_b, name)
         if ra["k"] != rb["k"]:
             raise ValueError(f"{name}: run A used k={ra['k']} and run B k={rb['k']}; compare runs with the same k")
+        if ra.get("protocol") != rb.get("protocol"):  # other prompts and answer rules: the delta would mean nothing
+            raise ValueError(f"{name}: run A used protocol {ra.get('protocol')!r} and run B {rb.get('protocol')!r}; "
+                             "compare runs made under the same protocol")
         ids_a, ids_b = set(ra["per_problem"]), set(rb["per_problem"])
         if ids_a != ids_b:
             logger.warning("%s: the runs scored different problems (%d vs %d); deltas use the %d they share",

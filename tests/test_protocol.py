@@ -343,3 +343,16 @@ def test_report_states_the_protocol_of_its_eval_runs(tmp_path):
     mixed = same + [run(tmp_path / "c", "boxed", ["x"])]
     assert "differ" in protocol_line(mixed) and "Not comparable" in protocol_line(mixed)
     assert protocol_line([tmp_path / "missing"]) == "Protocol: no eval results yet."
+
+
+def test_compare_refuses_runs_made_under_different_protocols(tmp_path):
+    from evals.compare import compare
+
+    for name, protocol in (("a", "paper"), ("b", "boxed")):
+        (tmp_path / name / "gsm8k").mkdir(parents=True)
+        (tmp_path / name / "results.json").write_text(json.dumps({"benchmarks": {"gsm8k": {}}}))
+        (tmp_path / name / "gsm8k" / "results.json").write_text(json.dumps(
+            {"k": 8, "protocol": protocol, "per_problem": {"0": {"avg": 1.0, "pass": 1.0}}, "avg_at_k": 1.0,
+             "pass_at_k": 1.0}))
+    with pytest.raises(ValueError, match="protocol 'paper' and run B 'boxed'"):
+        compare(tmp_path / "a", tmp_path / "b")
