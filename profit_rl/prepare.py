@@ -27,9 +27,28 @@ def write_jsonl(path: Path, rows) -> None:
     tmp.replace(path)  # atomic: a killed run never leaves half a file that looks complete
 
 
+def recipe_data_args(recipe: str, dataset_name: str | None = None):
+    """The recipe's SFT data fields only: choosing rows needs no training config (nor its GPU checks)."""
+    from dataclasses import fields
+
+    import yaml
+
+    from .data import SFTDataArguments
+
+    config = yaml.safe_load(Path(recipe).read_text()) or {}
+    names = {f.name for f in fields(SFTDataArguments)}
+    data_args = SFTDataArguments(**{key: value for key, value in config.items() if key in names})
+    if dataset_name:
+        data_args.dataset_name = dataset_name
+    return data_args
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sft-recipe", required=True, help="an SFT recipe: its dataset_name, num_samples, score_column...")
+    p.add_argument("--sft-dataset", default=None,
+                   help="the SFT data (hub id, URL or file) instead of the recipe's dataset_name; the pipeline passes "
+                        "the recipe's own, so that its command names the data and reruns when the data changes")
     p.add_argument("--rl-recipe", required=True, help="a GRPO recipe: its dataset_name, fields, decontamination sets")
     p.add_argument("--decontaminate-against", nargs="*", default=None,
                    help="evaluation sets to remove from the RL problems (default: the recipe's)")
@@ -46,13 +65,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def prepare(args) -> None:
-    from . import grpo, sft
+    from . import grpo
     from .data import load_sft_dataset
     from .rl_data import DataReport, decontaminate, load_math_rows, load_reference_problems
 
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    data_args, _, _ = sft.parse(["--config", args.sft_recipe])
+    data_args = recipe_data_args(args.sft_recipe, dataset_name=args.sft_dataset)
     sft_rows = load_sft_dataset(data_args)
     write_jsonl(out / "sft.jsonl", sft_rows)
 

@@ -184,3 +184,27 @@ def test_no_dataset_specific_defaults_leak_into_another_dataset(monkeypatch, tmp
     assert calls == [(("trl-lib/Capybara", None), {"split": "train"})]  # no config "0625"
     with pytest.raises(ValueError, match="dataset_name is required"):
         load_sft_dataset(SFTDataArguments())
+
+
+def test_prepare_takes_the_sft_data_named_on_its_command_line(tmp_path, monkeypatch):
+    """The pipeline's data step names the recipe's SFT data in its command (--sft-dataset): a local Shadow_2k-layout
+    copy here, read with the Qwen3 recipe's settings (every row, every assistant turn)."""
+    from datasets import Dataset
+
+    from profit_rl import prepare
+
+    copy = tmp_path / "Shadow_2k.parquet"
+    Dataset.from_list(shadow_like_rows()).to_parquet(str(copy))
+    problems = write_jsonl(tmp_path / "rl.jsonl", [{"problem": "What is 2+2?", "answer": "4"},
+                                                    {"problem": "What is 3+3?", "answer": "6"}])
+    rl_recipe = tmp_path / "grpo.yaml"  # the CPU GRPO recipe on two local problems, to keep the test fast
+    rl_recipe.write_text((REPO / "recipes/Qwen3-0.6B-Base/grpo/math_cpu.yaml").read_text().replace(
+        "dataset_name: ../shared/data/math_train12k/train.jsonl", f"dataset_name: {problems}"))
+    out = tmp_path / "data"
+    monkeypatch.chdir(REPO)
+    assert prepare.main(["--sft-recipe", "recipes/Qwen3-0.6B-Base/sft/sft.yaml", "--sft-dataset", str(copy),
+                         "--rl-recipe", str(rl_recipe), "--decontaminate-against", "none", "--out-dir", str(out)]) == 0
+    rows = [json.loads(line) for line in (out / "sft.jsonl").read_text().splitlines()]
+    assert [r["completion"][0]["content"] for r in rows] == ["7", "4", "6"]
+    report = json.loads((out / "data_report.json").read_text())["sft"]
+    assert report["source"] == str(copy) and report["rows"] == 3 and report["supervised_turns"] == "all"
