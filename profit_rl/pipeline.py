@@ -124,6 +124,7 @@ class Sampling:
     limit: int | None = None
     data_dir: str | None = None
     extra: tuple[str, ...] = ()
+    protocol: str | None = None  # `profit-rl eval --protocol`; None: its default (boxed)
 
 
 @dataclass(frozen=True)
@@ -164,14 +165,14 @@ class Profile:
 
 
 def sampling_for(args, *, benchmarks: tuple[str, ...], curve_benchmark: str, k: int | None, limit: int | None = None,
-                 data_dir: str | None = None) -> Sampling:
+                 data_dir: str | None = None, protocol: str | None = None) -> Sampling:
     """A profile's sampling defaults, under the user's --k and --eval-limit; a smoke run samples a few problems."""
     k = args.k or k
     limit = args.eval_limit if args.eval_limit is not None else limit
     if args.smoke:
         return Sampling(benchmarks, curve_benchmark, SMOKE_K, min(limit or SMOKE_LIMIT, SMOKE_LIMIT), data_dir,
-                        tuple(SMOKE_ARGS["eval"]))
-    return Sampling(benchmarks, curve_benchmark, k, limit, data_dir)
+                        tuple(SMOKE_ARGS["eval"]), protocol)
+    return Sampling(benchmarks, curve_benchmark, k, limit, data_dir, protocol=protocol)
 
 
 def task_args(items) -> list[str]:
@@ -253,15 +254,18 @@ def recipe_profile(args, seed: int | None, recipe_dir: Path | None = None, base_
     root = Path(args.output_root) / name
     data = root / "data"
     grpo_recipe = "math.yaml" if args.num_gpus else "math_cpu.yaml"
-    argv = [sys.executable, "-m", "profit_rl.prepare", "--sft-recipe", rel(recipe_dir / "sft" / "sft.yaml"),
+    sft_yaml = recipe_dir / "sft" / "sft.yaml"
+    argv = [sys.executable, "-m", "profit_rl.prepare", "--sft-recipe", rel(sft_yaml),
+            "--sft-dataset", recipe_value(sft_yaml, "dataset_name"),  # the command names the data, and reruns with it
             "--rl-recipe", rel(recipe_dir / "grpo" / grpo_recipe), "--out-dir", str(data)]
     if args.data_dir:
         argv += ["--decontaminate-against", str(Path(args.data_dir) / "math500" / "test.jsonl")]
     return Profile(
         name=name, recipes=recipe_dir, base_model=base_model, root=root, data=(Step("data", "data", argv, data),),
         sft_data=data / "sft.jsonl", rl_data=data / "rl.jsonl",
+        # the paper's own eval settings (docs/protocol.md), for its eval and curves alike
         sampling=sampling_for(args, benchmarks=tuple(args.benchmarks.split(",")), curve_benchmark="math500", k=None,
-                              data_dir=args.data_dir),
+                              data_dir=args.data_dir, protocol="paper"),
         grpo_recipe=grpo_recipe, num_gpus=args.num_gpus,
         accelerate_config=QWEN3_ACCELERATE.get(recipe_dir.name, "zero2.yaml"), seed=seed, smoke=args.smoke,
     )
@@ -292,9 +296,13 @@ def resolve_profile(args, seed: int | None = None) -> Profile:
 
 
 def recipe_model(path: Path) -> str:
+    return recipe_value(path, "model_name_or_path")
+
+
+def recipe_value(path: Path, key: str) -> str:
     import yaml
 
-    return yaml.safe_load(path.read_text())["model_name_or_path"]
+    return yaml.safe_load(path.read_text())[key]
 
 
 def rel(path: Path) -> str:
@@ -336,6 +344,8 @@ def sampling_args(profile: Profile) -> list[str]:
     """What `profit-rl eval` and `profit-rl curves` share: data, problem limit, backend, seed, overrides."""
     s = profile.sampling
     argv = seed_args(profile, "--seed")
+    if s.protocol:
+        argv += ["--protocol", s.protocol]
     if s.data_dir:
         argv += ["--data-dir", s.data_dir]
     if s.limit:
