@@ -66,7 +66,7 @@ def deviations(protocol: Protocol, settings: dict, ks: dict[str, tuple[int, int]
     the protocol's k), for every benchmark of the run; `limit`: --limit; `max_new_tokens_given`: a budget was forced
     over the protocol's."""
     if not protocol.comparable_to_paper:
-        return [f"protocol {protocol.name!r} is not the paper's (`--protocol paper` is)"]
+        return [f"protocol {protocol.name!r} is not the paper's (--protocol paper is)"]
     reasons = []
     missing = [name for name in protocol.benchmarks if name not in ks]
     if missing and len(ks) > 1:
@@ -85,9 +85,12 @@ def deviations(protocol: Protocol, settings: dict, ks: dict[str, tuple[int, int]
 
 
 def header(protocol_name: str, reasons: list[str]) -> str:
-    """The first line of results.md and report.md: which protocol, and whether Table 1 is the right comparison."""
+    """The first line of results.md and report.md: which protocol, and whether Table 1 is the right comparison.
+    The reasons may quote user input (a file name), so they are escaped as markdown text."""
+    from . import markdown as md
+
     protocol = get_protocol(protocol_name)
     if not reasons:
-        return f"Protocol: `{protocol.name}`, {protocol.summary}. Comparable to the paper's Table 1."
-    return (f"Protocol: `{protocol.name}`, {protocol.summary}. **Not comparable to the paper's Table 1**: "
-            + "; ".join(reasons) + ".")
+        return f"Protocol: `{protocol.name}`, {md.text(protocol.summary)}. Comparable to the paper's Table 1."
+    return (f"Protocol: `{protocol.name}`, {md.text(protocol.summary)}. **Not comparable to the paper's Table 1**: "
+            + "; ".join(md.text(reason) for reason in reasons) + ".")

@@ -257,7 +257,8 @@ def test_paper_run_is_comparable_only_as_prescribed():
                        "aime24 k=8 (paper: 32)", "--limit 10 (paper: every problem)"]
     assert deviations(PAPER, defaults, {"gsm8k": (8, 8), "gpqa": (8, 8)}, None, False) == [
         "the average leaves out math500, aime24, ifeval (paper: gpqa, gsm8k, math500, aime24, ifeval)"]
-    assert deviations(BOXED, defaults, ks, None, False) == ["protocol 'boxed' is not the paper's (`--protocol paper` is)"]
+    assert deviations(BOXED, defaults, ks, None, False) == ["protocol 'boxed' is not the paper's (--protocol paper is)"]
+    assert "a\\_b\\|c" in header("paper", ["responses scored from a_b|c"])  # user strings are escaped
     assert header("boxed", ["x"]).startswith("Protocol: `boxed`") and "Not comparable" in header("boxed", ["x"])
 
 
