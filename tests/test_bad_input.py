@@ -411,7 +411,9 @@ def test_labels_and_model_names_cannot_break_the_markdown(tiny_model_dir, tmp_pa
         assert evaluate(model, data, run, capsys)[0] == 0
     results = (runs[0] / "results.md").read_text()
     assert not any(line.startswith("#") for line in results.splitlines())
-    assert results.splitlines()[0].startswith(f"Model: ``{model.resolve()}``".replace("\n", " "))  # one code span
+    first, _, model_line = results.splitlines()[:3]  # the protocol line comes first
+    assert first.startswith("Protocol: `boxed`")
+    assert model_line.startswith(f"Model: ``{model.resolve()}``".replace("\n", " "))  # one code span
     out = tmp_path / "compare.md"
     code, err = run_cli(compare_cli.main, [str(runs[0]), str(runs[1]), "--labels", "base|x\n# heading,sft",
                                            "--output", str(out), "--bootstrap", "50"], capsys)
