@@ -212,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     protocol = get_protocol(args.protocol)
-    names = [n.strip() for n in args.benchmarks.split(",") if n.strip()] if args.benchmarks else list(protocol.benchmarks)
+    names = ([n.strip() for n in args.benchmarks.split(",") if n.strip()] if args.benchmarks
+             else list(protocol.benchmarks))
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
         print(f"profit-rl eval: unknown benchmark(s) {unknown}; choose from {','.join(REGISTRY)}", file=sys.stderr)

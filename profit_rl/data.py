@@ -15,9 +15,9 @@ keeps only the last turn. Unlike one sequence per conversation, the earlier turn
 row's prompt (more compute) and each turn is its own row in the batches.
 
 A source is a hub id, an http(s) URL of a data file, or a local .jsonl/.json/.csv/.parquet file or folder, read by
-`evals.io` (the toolkit's one reader). A row with a missing, empty or wrongly typed field raises `DataError` naming the file, the line (the row of
-a parquet file or hub dataset) and the field, unless the caller asks to skip bad rows; skipped rows are counted and
-logged, never dropped silently.
+`evals.io` (the toolkit's one reader). A row with a missing, empty or wrongly typed field raises `DataError` naming
+the file, the line (the row of a parquet file or hub dataset) and the field, unless the caller asks to skip bad rows;
+skipped rows are counted and logged, never dropped silently.
 """
 
 from __future__ import annotations

@@ -104,7 +104,8 @@ def protocol_line(eval_dirs: list[Path]) -> str:
         return f"Protocol: the eval runs differ ({', '.join(names)}). **Not comparable to the paper's Table 1.**"
     (name, reasons), = protocols
     if name is None:
-        return "Protocol: not recorded (results made before protocols existed). **Not comparable to the paper's Table 1.**"
+        return ("Protocol: not recorded (results made before protocols existed). "
+                "**Not comparable to the paper's Table 1.**")
     return header(name, list(reasons))
 
 

@@ -57,8 +57,8 @@ _COMMITMENTS = [
     # the simple-evals form: "ANSWER: B", "Final answer: (B)", "**Answer:** B"
     re.compile(r"(?i:\banswer)\s*:\s*\$?\(?\s*([A-D])" + _ALONE),
     # "the answer is (B)", "the correct option is B", "the final answer would be: B"
-    re.compile(r"(?i:\b(?:answer|option|choice)\s+(?:is|would\s+be|should\s+be|must\s+be)\s*:?\s*(?:option\s+|choice\s+)?)"
-               r"\(?\s*([A-D])" + _ALONE),
+    re.compile(r"(?i:\b(?:answer|option|choice)\s+(?:is|would\s+be|should\s+be|must\s+be)\s*:?\s*"
+               r"(?:option\s+|choice\s+)?)\(?\s*([A-D])" + _ALONE),
     # a box holding only a letter: \boxed{B}, \boxed{(B)}, \boxed{\text{B}}
     re.compile(r"\\boxed\s*\{\s*(?:\\text(?:bf)?\s*\{\s*)?\(?\s*([A-D])\s*\)?\s*\}?\s*\}"),
 ]

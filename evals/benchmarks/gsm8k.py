@@ -28,27 +28,27 @@ FEW_SHOT = (
         "each day?",
         "Angelo and Melanie think they should dedicate 3 hours to each of the 2 chapters, 3 hours x 2 chapters = 6 "
         "hours total.\nFor the worksheets they plan to dedicate 1.5 hours for each worksheet, 1.5 hours x 4 worksheets "
-        "= 6 hours total.\nAngelo and Melanie need to start with planning 12 hours to study, at 4 hours a day, 12 / 4 = "
-        "3 days.\nHowever, they need to include time for breaks and lunch. Every hour they want to include a 10-minute "
-        "break, so 12 total hours x 10 minutes = 120 extra minutes for breaks.\nThey also want to include 3 10-minute "
-        "snack breaks, 3 x 10 minutes = 30 minutes.\nAnd they want to include 30 minutes for lunch each day, so 120 "
-        "minutes for breaks + 30 minutes for snack breaks + 30 minutes for lunch = 180 minutes, or 180 / 60 minutes "
-        "per hour = 3 extra hours.\nSo Angelo and Melanie want to plan 12 hours to study + 3 hours of breaks = 15 hours "
-        "total.\nThey want to study no more than 4 hours each day, 15 hours / 4 hours each day = 3.75\nThey will need "
-        "to plan to study 4 days to allow for all the time they need.\nThe answer is 4\n",
+        "= 6 hours total.\nAngelo and Melanie need to start with planning 12 hours to study, at 4 hours a day, 12 / 4 "
+        "= 3 days.\nHowever, they need to include time for breaks and lunch. Every hour they want to include a "
+        "10-minute break, so 12 total hours x 10 minutes = 120 extra minutes for breaks.\nThey also want to include 3 "
+        "10-minute snack breaks, 3 x 10 minutes = 30 minutes.\nAnd they want to include 30 minutes for lunch each day, "
+        "so 120 minutes for breaks + 30 minutes for snack breaks + 30 minutes for lunch = 180 minutes, or 180 / 60 "
+        "minutes per hour = 3 extra hours.\nSo Angelo and Melanie want to plan 12 hours to study + 3 hours of breaks = "
+        "15 hours total.\nThey want to study no more than 4 hours each day, 15 hours / 4 hours each day = 3.75\nThey "
+        "will need to plan to study 4 days to allow for all the time they need.\nThe answer is 4\n",
     ),
     (
         "Mark's basketball team scores 25 2 pointers, 8 3 pointers and 10 free throws.  Their opponents score double "
         "the 2 pointers but half the 3 pointers and free throws.  What's the total number of points scored by both "
         "teams added together?",
-        "Mark's team scores 25 2 pointers, meaning they scored 25*2= 50 points in 2 pointers.\nHis team also scores 6 3 "
-        "pointers, meaning they scored 8*3= 24 points in 3 pointers\nThey scored 10 free throws, and free throws count "
-        "as one point so they scored 10*1=10 points in free throws.\nAll together his team scored 50+24+10= 84 points\n"
-        "Mark's opponents scored double his team's number of 2 pointers, meaning they scored 50*2=100 points in 2 "
-        "pointers.\nHis opponents scored half his team's number of 3 pointers, meaning they scored 24/2= 12 points in 3 "
-        "pointers.\nThey also scored half Mark's team's points in free throws, meaning they scored 10/2=5 points in "
-        "free throws.\nAll together Mark's opponents scored 100+12+5=117 points\nThe total score for the game is both "
-        "team's scores added together, so it is 84+117=201 points\nThe answer is 201\n",
+        "Mark's team scores 25 2 pointers, meaning they scored 25*2= 50 points in 2 pointers.\nHis team also scores 6 "
+        "3 pointers, meaning they scored 8*3= 24 points in 3 pointers\nThey scored 10 free throws, and free throws "
+        "count as one point so they scored 10*1=10 points in free throws.\nAll together his team scored 50+24+10= 84 "
+        "points\nMark's opponents scored double his team's number of 2 pointers, meaning they scored 50*2=100 points "
+        "in 2 pointers.\nHis opponents scored half his team's number of 3 pointers, meaning they scored 24/2= 12 "
+        "points in 3 pointers.\nThey also scored half Mark's team's points in free throws, meaning they scored 10/2=5 "
+        "points in free throws.\nAll together Mark's opponents scored 100+12+5=117 points\nThe total score for the "
+        "game is both team's scores added together, so it is 84+117=201 points\nThe answer is 201\n",
     ),
     (
         "Bella has two times as many marbles as frisbees. She also has 20 more frisbees than deck cards. If she buys "
@@ -70,8 +70,8 @@ FEW_SHOT = (
         "three baskets each having 38 fruits, there are 3*38=114 fruits in the first three baskets.\nThe number of "
         "apples in the fourth basket is 9-2=7\nThere are also 15-2=13 oranges in the fourth basket\nThe combined "
         "number of oranges and apples in the fourth basket is 13+7=20\nThe fourth basket also contains 14-2=12 "
-        "bananas.\nIn total, the fourth basket has 20+12=32 fruits.\nThe four baskets together have 32+114=146 fruits."
-        "\nThe answer is 146\n",
+        "bananas.\nIn total, the fourth basket has 20+12=32 fruits.\nThe four baskets together have 32+114=146 "
+        "fruits.\nThe answer is 146\n",
     ),
 )
 _NUMBER = re.compile(r"-?\d+\.\d+|-?\d+")
