@@ -355,53 +355,79 @@ def sampling_args(profile: Profile) -> list[str]:
     return argv + list(s.extra)
 
 
+def heavy(profile: Profile) -> dict:
+    """What a training or sampling step holds: the profile's CPU slots, and all its GPUs."""
+    return dict(cpus=profile.cpus, gpus=profile.num_gpus)
+
+
+def smoke_args(profile: Profile, stage: str) -> list[str]:
+    return list(SMOKE_ARGS[stage]) if profile.smoke else []
+
+
+def eval_step(profile: Profile, name: str, model: str, out: Path, inputs: tuple[str, ...]) -> Step:
+    """`profit-rl eval` of one model on the profile's benchmarks, with its sampling settings."""
+    s = profile.sampling
+    k = ["--k", str(s.k)] if s.k else []  # None: each benchmark's paper default
+    return Step("eval", name, [sys.executable, "-m", "evals.cli", "--model", model, "--benchmarks",
+                               ",".join(s.benchmarks), "--output-dir", str(out), *k, *sampling_args(profile)],
+                out, inputs, eta_s=profile.eta.get("eval", 0), **heavy(profile))
+
+
+def sft_step(profile: Profile, name: str, method: str, out: Path, inputs: tuple[str, ...],
+             extra: tuple[str, ...] = (), eta_s: float | None = None) -> Step:
+    """`profit-rl sft` of one method from the profile's base model; `extra` flags override the recipe."""
+    recipe, rule = sft_recipe(profile, method)
+    return Step("sft", name, [
+        *launcher(profile, "profit_rl.sft"), "--config", rel(recipe), *rule,
+        "--model_name_or_path", profile.base_model, "--dataset_name", str(profile.sft_data),
+        "--output_dir", str(out), "--resume_from_checkpoint", "last", *seed_args(profile, "--seed"),
+        *smoke_args(profile, "sft"), *extra,
+    ], out, inputs, eta_s=profile.eta.get("sft", 0) if eta_s is None else eta_s, **heavy(profile))
+
+
+def grpo_step(profile: Profile, name: str, model: Path, out: Path, inputs: tuple[str, ...]) -> Step:
+    """`profit-rl grpo` from one SFT model on the profile's RL problems."""
+    return Step("grpo", name, [
+        *launcher(profile, "profit_rl.grpo"), "--config", rel(profile.recipes / "grpo" / profile.grpo_recipe),
+        "--model_name_or_path", str(model), "--dataset_name", str(profile.rl_data),
+        "--decontaminate_against", "none", "--output_dir", str(out), *seed_args(profile, "--seed"),
+        *smoke_args(profile, "grpo"),
+    ], out, inputs, eta_s=profile.eta.get("grpo", 0), **heavy(profile))
+
+
+def curve_args(profile: Profile) -> list[str]:
+    """`profit-rl curves`' benchmark and sampling settings: the eval stage's, so a shared model's samples match."""
+    s = profile.sampling
+    return ["--benchmark", s.curve_benchmark, "--k", str(s.k or 4), *sampling_args(profile)]
+
+
 def plan(profile: Profile, methods: list[str]) -> list[Step]:
     """Every step of one run, in an order where each step comes after the steps it reads."""
     root, s, eta = profile.root, profile.sampling, profile.eta
-    smoke = (lambda stage: SMOKE_ARGS[stage]) if profile.smoke else (lambda stage: [])
-    # training and sampling steps hold the profile's CPU slots, and all its GPUs
-    heavy = dict(cpus=profile.cpus, gpus=profile.num_gpus)
     steps = list(profile.data)
     data = tuple(step.name for step in profile.data)
-    k = ["--k", str(s.k)] if s.k else []  # None: each benchmark's paper default
-    def eval_step(name: str, model: str, out: Path, inputs: tuple[str, ...]) -> Step:
-        return Step("eval", name, [sys.executable, "-m", "evals.cli", "--model", model, "--benchmarks",
-                                   ",".join(s.benchmarks), "--output-dir", str(out), *k, *sampling_args(profile)],
-                    out, inputs, eta_s=eta.get("eval", 0), **heavy)
 
     # 1. SFT per method, and the evals of the base model and of each SFT model
-    steps.append(eval_step("eval/base", profile.base_model, root / "base" / "eval", data))
+    steps.append(eval_step(profile, "eval/base", profile.base_model, root / "base" / "eval", data))
     sft_dirs, sft_evals = {}, {}
     for method in methods:
-        recipe, extra = sft_recipe(profile, method)
         out = sft_dirs[method] = root / method / "sft"
-        steps.append(Step("sft", f"sft/{method}", [
-            *launcher(profile, "profit_rl.sft"), "--config", rel(recipe), *extra,
-            "--model_name_or_path", profile.base_model, "--dataset_name", str(profile.sft_data),
-            "--output_dir", str(out), "--resume_from_checkpoint", "last", *seed_args(profile, "--seed"),
-            *smoke("sft"),
-        ], out, data, eta_s=eta.get("sft", 0), **heavy))
+        steps.append(sft_step(profile, f"sft/{method}", method, out, data))
         sft_evals[method] = root / method / "eval" / "sft"
-        steps.append(eval_step(f"eval/{method}-sft", str(out), sft_evals[method], (*data, f"sft/{method}")))
+        steps.append(eval_step(profile, f"eval/{method}-sft", str(out), sft_evals[method], (*data, f"sft/{method}")))
 
     # 2. GRPO from each SFT checkpoint, then the Avg@k / Pass@k of its checkpoints (step 0: the SFT model itself)
     grpo_dirs = {}
-    curve_args = ["--benchmark", s.curve_benchmark, "--k", str(s.k or 4), *sampling_args(profile)]
     for method in methods:
         out = grpo_dirs[method] = root / method / "grpo"
-        steps.append(Step("grpo", f"grpo/{method}-init", [
-            *launcher(profile, "profit_rl.grpo"), "--config", rel(profile.recipes / "grpo" / profile.grpo_recipe),
-            "--model_name_or_path", str(sft_dirs[method]), "--dataset_name", str(profile.rl_data),
-            "--decontaminate_against", "none", "--output_dir", str(out), *seed_args(profile, "--seed"),
-            *smoke("grpo"),
-        ], out, (*data, f"sft/{method}"), eta_s=eta.get("grpo", 0), **heavy))
+        steps.append(grpo_step(profile, f"grpo/{method}-init", sft_dirs[method], out, (*data, f"sft/{method}")))
         # samples land in <grpo>/eval/checkpoint-N; with the eval stage's k and settings, step 0 reuses its samples
         reuse = ["--base-cache-dirs", str(sft_evals[method])] if s.k else []
         steps.append(Step("curves", f"curves/{method}-init", [
             sys.executable, "-m", "evals.curves", str(out), "--labels", f"{method}-init",
-            "--base-models", str(sft_dirs[method]), *reuse, "--output-dir", str(out / "eval"), *curve_args,
+            "--base-models", str(sft_dirs[method]), *reuse, "--output-dir", str(out / "eval"), *curve_args(profile),
         ], out / "eval", (*data, f"sft/{method}", f"eval/{method}-sft", f"grpo/{method}-init"),
-            eta_s=eta.get("curves", 0), **heavy))
+            eta_s=eta.get("curves", 0), **heavy(profile)))
 
     # 3. one figure of every run's curve: the same command over all runs reads the samples cached above
     curves = root / "curves"
@@ -410,7 +436,7 @@ def plan(profile: Profile, methods: list[str]) -> list[Step]:
         "--labels", ",".join(f"{m}-init" for m in methods),
         "--base-models", ",".join(str(sft_dirs[m]) for m in methods),
         *(["--base-cache-dirs", ",".join(str(sft_evals[m]) for m in methods)] if s.k else []),
-        "--output-dir", str(curves), *curve_args,
+        "--output-dir", str(curves), *curve_args(profile),
     ], curves, tuple(f"curves/{m}-init" for m in methods), eta_s=eta.get("figure", 0)))
 
     # 4. the report, from everything above
