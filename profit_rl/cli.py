@@ -15,6 +15,7 @@ COMMANDS = {
     "inspect": ("profit_rl.inspect", "see which tokens each selection rule keeps; choose tau from evidence"),
     "pipeline": ("profit_rl.pipeline", "SFT -> eval -> GRPO -> curves -> report (what make sft-then-rl runs)"),
     "recipes": ("profit_rl.resources", "list the shipped recipes; `recipes copy NAME DIR` copies one out to edit"),
+    "sweep": ("profit_rl.sweep", "the paper's ablations: a grid over tau, epochs and LoRA rank (make ablations)"),
 }
 
 

