@@ -130,3 +130,22 @@ def test_smoke_grid_writes_the_table_and_figures_and_a_rerun_skips_everything(tm
     second = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0, second.stderr[-3000:]
     assert second.stdout.count("done, skipped") == 8 == len(list(tmp_path.rglob(DONE)))
+
+
+def test_a_sweep_refuses_while_a_pipeline_holds_the_models_folder(tmp_path, capsys):
+    """They share outputs/<model>/base (the data step): running both at once would race on it."""
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from evals.folders import output_folder\n"
+        "with output_folder(sys.argv[1], 'profit-rl pipeline'):\n"
+        "    print('held', flush=True); time.sleep(120)"), str(tmp_path / "embedded")],
+        cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        code = sweep_main(["--studies", "tau", "--tau-methods", "sft", "--seeds", "1", "--output-root", str(tmp_path)])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert code == 1 and "in use by" in capsys.readouterr().err
+    assert not (tmp_path / "embedded" / "base").exists()  # nothing ran
+    assert sweep_main(["--methods", "../x", "--dry-run", "--output-root", str(tmp_path)]) == 1
+    assert "plain name" in capsys.readouterr().err
