@@ -58,6 +58,7 @@ class Cell:
         tau: the threshold, for rules that read it; None keeps the rule's own.
         epochs: training epochs; the `epochs` study saves and evaluates each epoch's end.
         rank: LoRA rank; None is full fine-tuning (the recipe's own setting).
+        learning_rate: None keeps the recipe's.
     """
 
     study: str
@@ -66,6 +67,7 @@ class Cell:
     tau: float | None = None
     epochs: int = 1
     rank: int | None = None
+    learning_rate: float | None = None
 
     @property
     def label(self) -> str:
@@ -88,6 +90,8 @@ class Cell:
         if self.rank is not None:
             argv += ["--use_peft", "true", "--lora_r", str(self.rank), "--lora_alpha", str(2 * self.rank),
                      "--lora_dropout", "0", "--lora_target_modules", "all-linear"]
+        if self.learning_rate is not None:
+            argv += ["--learning_rate", f"{self.learning_rate:g}"]
         return argv
 
 
@@ -103,6 +107,8 @@ class Grid:
         tau: the threshold of the epochs and rank studies' tau-reading methods.
         epochs: the epochs study trains this many epochs and evaluates each one's end.
         ranks: the rank study's LoRA ranks.
+        lora_learning_rate: the rank study's learning rate; None keeps the recipe's (a full fine-tuning rate, which
+            can be too small for a LoRA adapter to learn the task in the recipe's steps).
         seeds: how many seeds (0..seeds-1) every cell runs with.
         grpo: GRPO from every SFT model (the epochs study: from its last epoch), and an eval of its final model.
     """
@@ -114,6 +120,7 @@ class Grid:
     tau: float = 0.1
     epochs: int = 5
     ranks: tuple[int, ...] = (4, 16, 64)
+    lora_learning_rate: float | None = None
     seeds: int = 3
     grpo: bool = False
 
@@ -137,7 +144,8 @@ class Grid:
                 cells += [Cell("epochs", m, seed, self.tau if reads_tau(m) else None, epochs=self.epochs)
                           for m in self.methods]
             if "rank" in self.studies:
-                cells += [Cell("rank", m, seed, self.tau if reads_tau(m) else None, rank=r)
+                cells += [Cell("rank", m, seed, self.tau if reads_tau(m) else None, rank=r,
+                               learning_rate=self.lora_learning_rate)
                           for m in self.methods for r in self.ranks]
         return cells
 
@@ -145,7 +153,8 @@ class Grid:
         return ["--studies", ",".join(self.studies), "--taus", ",".join(f"{t:g}" for t in self.taus),
                 "--tau-methods", ",".join(self.tau_methods), "--methods", ",".join(self.methods),
                 "--tau", f"{self.tau:g}", "--epochs", str(self.epochs), "--ranks", ",".join(map(str, self.ranks)),
-                "--seeds", str(self.seeds), *(["--grpo"] if self.grpo else [])]
+                "--seeds", str(self.seeds), *(["--grpo"] if self.grpo else []),
+                *(["--lora-learning-rate", f"{self.lora_learning_rate:g}"] if self.lora_learning_rate else [])]
 
 
 def split(text: str) -> tuple[str, ...]:
@@ -160,9 +169,13 @@ def add_grid_args(p: argparse.ArgumentParser) -> None:
                    help="the tau study's methods; profit, inverse (and band) run at every tau, the others once")
     p.add_argument("--methods", default=",".join(d.methods), help="the epochs and rank studies' methods")
     p.add_argument("--tau", type=float, default=d.tau, help="tau of the epochs and rank studies (default: %(default)s)")
-    p.add_argument("--epochs", type=positive_int, default=d.epochs, help="the epochs study: train N epochs, evaluate each")
+    p.add_argument("--epochs", type=positive_int, default=d.epochs,
+                   help="the epochs study: train N epochs, evaluate each")
     p.add_argument("--ranks", default=",".join(map(str, d.ranks)), help="the rank study's LoRA ranks")
-    p.add_argument("--seeds", type=positive_int, default=d.seeds, help="seeds 0..N-1 for every cell (default: %(default)s)")
+    p.add_argument("--lora-learning-rate", type=float, default=None,
+                   help="the rank study's learning rate (default: the recipe's, a full fine-tuning rate)")
+    p.add_argument("--seeds", type=positive_int, default=d.seeds,
+                   help="seeds 0..N-1 for every cell (default: %(default)s)")
     p.add_argument("--grpo", action="store_true", help="also GRPO from every SFT model and evaluate its final model")
 
 
@@ -171,7 +184,7 @@ def grid_from_args(args) -> Grid:
         return Grid(studies=split(args.studies), taus=tuple(float(t) for t in split(args.taus)),
                     tau_methods=split(args.tau_methods), methods=split(args.methods), tau=args.tau,
                     epochs=args.epochs, ranks=tuple(int(r) for r in split(args.ranks)), seeds=args.seeds,
-                    grpo=args.grpo)
+                    grpo=args.grpo, lora_learning_rate=args.lora_learning_rate)
     except ValueError as err:  # a --taus or --ranks item that is not a number
         raise SystemExit(f"profit-rl sweep: {err}") from err
 

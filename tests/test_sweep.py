@@ -58,10 +58,12 @@ def test_dry_run_prints_the_full_grid_of_make_ablations(tmp_path, capsys):
 
 def test_grid_round_trips_through_the_report_command_and_rejects_bad_values():
     grid = Grid(studies=("tau", "rank"), taus=(0.05, 0.3), tau_methods=("profit", "sft"), ranks=(8,), seeds=2,
-                grpo=True)
+                grpo=True, lora_learning_rate=0.01)
     assert grid_from_args(parse_args(grid.argv())) == grid  # the report step rebuilds the same cells
     assert [c.label for c in grid.cells() if c.seed == 0] == [
         "profit-tau0.05", "profit-tau0.3", "sft", "profit-r8", "inverse-r8", "sft-r8"]
+    assert [c.learning_rate for c in grid.cells() if c.study == "rank"] == [0.01] * 6
+    assert "--learning_rate" not in Cell("tau", "profit", 0, 0.1).sft_args()  # only the rank study's cells
     with pytest.raises(SystemExit, match="unknown"):
         Grid(studies=("depth",))
     with pytest.raises(SystemExit, match=r"in \(0, 1\)"):
