@@ -35,7 +35,7 @@ def plain_math_verify(golds: list[str], solutions: list[str]) -> list[float]:
 
 
 def in_process(golds: list[str], solutions: list[str]) -> list[float]:
-    from rewards.pool import score_answer
+    from rewards.verify import score_answer
 
     return [score_answer(g, s, shortcut=False)[1] for g, s in zip(golds, solutions)]
 
@@ -44,9 +44,9 @@ def clear_caches() -> None:
     """math-verify and our gold parser memoise parses: every timing starts cold, or repeats would time dict lookups."""
     from math_verify import parser as mv_parser
 
-    from rewards import pool
+    from rewards import verify
 
-    for cached in (mv_parser.parse_latex_cached, mv_parser.parse_expr_cached, pool._parse_gold):
+    for cached in (mv_parser.parse_latex_cached, mv_parser.parse_expr_cached, verify._parse_gold):
         cached.cache_clear()
     from sympy.core.cache import clear_cache
 
@@ -116,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     import logging
 
     logging.getLogger("math_verify").setLevel(logging.ERROR)
-    from rewards.pool import default_num_workers, warm_up
+    from rewards.pool import default_num_workers
+    from rewards.verify import warm_up
 
     rows = [json.loads(line) for line in open(args.data)]
     golds, solutions = [r["answer"] for r in rows], [r["solution"] for r in rows]

@@ -2,7 +2,9 @@
 
 Layering: `rewards` imports neither `evals` nor `profit_rl` (nor torch or TRL).
     rewards.answers  extract_answer, gold_answer, normalize_answer: pure string functions, shared with evals
-    rewards.pool     VerifierPool, verify_batch, get_default_pool: math-verify in worker processes
+    rewards.verify   score_answer, Outcome: what a verdict is (math-verify in this process, no deadline)
+    rewards.pool     VerifierPool, verify_batch, get_default_pool: score_answer in worker processes, hard deadlines
+    rewards.worker   the verifier processes (a fork server and its workers); runs outside the caller
     rewards.math     accuracy_reward, format_reward: TRL reward functions (DAPO's overlong penalty is TRL's
                      own `trl.rewards.get_soft_overlong_punishment`, which `profit-rl grpo` uses)
 """

@@ -1,25 +1,24 @@
-"""Scoring that cannot hang: math-verify in worker processes with a hard per-item deadline.
+"""Scoring that cannot hang: `score_answer` (rewards.verify) in worker processes, with a hard deadline per item.
 
-Why a process pool: math-verify's own timeout is `signal.alarm`, which works only on the main thread of the main
+Why processes: math-verify's own timeout is `signal.alarm`, which works only on the main thread of the main
 interpreter and can still hang inside sympy (Math-Verify #65; `2^{2^{2^{2^{2^{2}}}}}` makes CPython compute a giant
-integer in one C call that no signal interrupts). Here every item runs in a worker process on that worker's main
-thread, with math-verify's own timeouts switched off. The pool is the only guard:
+integer in one C call that no signal interrupts). Here every item runs in a worker process, with math-verify's own
+timeouts switched off, and the pool is the only guard:
 
 - an item still running at its deadline gets its worker SIGKILLed and replaced; the item scores 0.0 and is counted in
   `stats.timeouts` (the GRPO reward logs it as `rewards/timeouts`);
 - an item whose scoring raises (or whose worker dies, e.g. out of its memory limit) scores 0.0 and counts in
   `stats.errors`; the exception text is logged;
-- items run in parallel on `num_workers` processes;
-- no process outlives the caller: workers are daemonic (closed at exit, and by `atexit`), ignore Ctrl-C (the caller
-  handles it and closes the pool), and on Linux ask the kernel to SIGKILL them when their parent (the fork server,
-  which exits with the caller) dies, so a SIGKILLed trainer leaves no worker behind, even one stuck in a C call.
+- items run in parallel on `num_workers` processes. Each worker holds a few items at a time (`items_per_worker`), so
+  it goes from one to the next without waiting for the caller; an item's deadline runs from when its worker starts
+  it, and items queued behind one that times out go to the next free worker;
+- no process outlives the caller, and none ever imports the caller's `__main__` (see `rewards.worker`): the rewards
+  work the same from a guarded script, an unguarded one, stdin, a notebook or a trainer under accelerate.
 
-Workers are started with the 'forkserver' method by default: the fork server is a fresh interpreter that imports
-sympy and math-verify once, so a replacement worker is a cheap fork, and it is safe in a process that has CUDA or
-many threads (plain `fork` is not). Like 'spawn', a forkserver child re-imports the caller's `__main__` module, so
-entry scripts keep heavy imports inside functions (`profit_rl.grpo` does).
+The workers are forks of one fork server per process (`rewards.worker.serve`, started on first use and shared by
+every pool of the process), a fresh interpreter that loads math-verify once. POSIX only (it forks).
 
-`score_answer` is the whole per-item computation; `benchmarks/rewards.py` times it in-process against the pool.
+Thread safety: a pool may be called from several threads; a lock serialises the calls, so they run one at a time.
 """
 
 from __future__ import annotations
@@ -28,224 +27,137 @@ import atexit
 import logging
 import multiprocessing
 import os
-import signal
+import socket
+import subprocess
 import sys
 import threading
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from multiprocessing.connection import wait as wait_for_any
 
-from .answers import MAX_COMPLETION_CHARS, extract_answer, gold_answer, normalize_answer, tail
+from .answers import tail
+from .verify import MAX_ANSWER_CHARS, Outcome
+from .worker import Job, Result, recv_message, send_message
 
 logger = logging.getLogger(__name__)
 
-# An extracted answer longer than this is scored 0.0 without sympy. The longest gold answer in the 12,500 MATH
-# problems is 159 characters; 2,000 leaves room for matrices and long expressions while keeping sympy away from
-# kilobytes of nested LaTeX.
-MAX_ANSWER_CHARS = 2_000
 DEFAULT_TIMEOUT_S = 5.0  # per item; math-verify's own defaults are 5 s to parse and 5 s to compare
 DEFAULT_MEMORY_MB = 4_096  # extra address space a worker may take for one item before MemoryError
 
-# Outcome of one item, as the worker reports it.
-OK, NO_ANSWER, GOLD_UNPARSEABLE, TOO_LONG, ERROR, TIMEOUT = "ok", "no_answer", "gold_unparseable", "too_long", "error", "timeout"
-
 
 # ---------------------------------------------------------------------------------------------------------------------
-# The per-item computation (runs inside a worker; also callable in-process, without a deadline)
+# The fork server (one per caller process) and the worker handles
 
 
-@lru_cache(maxsize=8192)
-def _parse_gold(gold: str):
-    from math_verify import parse
+class _ForkServer:
+    """The caller's end of `rewards.worker.serve`: forks workers and kills them, one request at a time."""
 
-    return parse("\\boxed{" + gold + "}", parsing_timeout=None)
+    def __init__(self, startup_timeout: float):
+        ours, theirs = socket.socketpair()
+        package = __package__ or "rewards"
+        # The server must import this very package (and the same math-verify): give it the caller's import path.
+        code = f"import sys; sys.path[:] = {sys.path!r}; from {package}.worker import serve; serve({theirs.fileno()})"
+        self.process = subprocess.Popen([sys.executable, "-c", code], pass_fds=[theirs.fileno()],
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        theirs.close()
+        self.sock = ours
+        self.owner = os.getpid()
+        self.lock = threading.Lock()
+        self.sock.settimeout(startup_timeout)  # loading sympy takes seconds; a fork or a kill takes milliseconds
+        try:
+            reply, _ = recv_message(self.sock)
+        except socket.timeout:
+            self.stop()
+            raise RuntimeError(f"the verifier fork server did not start within {startup_timeout:.0f} s") from None
+        except OSError:
+            reply = None
+        if reply is None:
+            code = self.process.wait()
+            raise RuntimeError(f"the verifier fork server exited while starting (exit code {code}; see its error above)")
 
+    def alive(self) -> bool:
+        return self.process.poll() is None
 
-def _parse_pred(pred: str):
-    from math_verify import parse
-
-    return parse("\\boxed{" + pred + "}", parsing_timeout=None)
-
-
-def score_answer(
-    gold: str, completion: str, *, extracted: bool = False, fallback: str = "answer_is", shortcut: bool = True
-) -> tuple[str, float | None]:
-    """Score one completion against one gold answer, in this process, with no deadline: (outcome, score).
-
-    `gold` may be a bare answer or a GSM8K/MATH solution (see `answers.gold_answer`). `completion` is a model
-    completion, or an already extracted answer when `extracted=True`. Score 1.0 when math-verify judges the answers
-    equivalent (or their normalised strings are equal), 0.0 when not or when the completion has no answer, None when
-    the gold itself cannot be parsed. `shortcut=False` skips the equal-strings shortcut, so that every item goes
-    through sympy (benchmarks use it to time math-verify itself).
-    """
-    from math_verify import verify
-
-    gold_norm = gold_answer(gold)
-    if not gold_norm:
-        return GOLD_UNPARSEABLE, None
-    pred = completion if extracted else extract_answer(completion, fallback=fallback)
-    if pred is None:
-        return NO_ANSWER, 0.0
-    pred_norm = normalize_answer(pred)
-    if not pred_norm:
-        return NO_ANSWER, 0.0
-    if shortcut and pred_norm == gold_norm:
-        return OK, 1.0
-    if len(pred_norm) > MAX_ANSWER_CHARS:
-        return TOO_LONG, 0.0
-    gold_parsed = _parse_gold(gold_norm)
-    if not gold_parsed:
-        return GOLD_UNPARSEABLE, None
-    pred_parsed = _parse_pred(pred_norm)
-    if not pred_parsed:
-        return OK, 0.0
-    return OK, float(verify(gold_parsed, pred_parsed, timeout_seconds=None))
-
-
-# One of each kind of answer, so that sympy's lazily imported parts load once in the fork server, not in every worker.
-_WARM_UP_ITEMS = [
-    ("\\frac{1}{2}", "0.5"),
-    ("2\\sqrt{3}", "\\sqrt{12}"),
-    ("(1, 2]", "x \\in (1,2]"),
-    ("\\{1, 2\\}", "\\{2, 1\\}"),
-    ("x = 5", "5"),
-    ("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}"),
-    ("\\frac{\\pi}{3}", "60^\\circ"),
-    ("3x^2 + 2\\sin(x)", "2\\sin x + 3x^{2}"),
-    ("10\\%", "0.1"),
-    ("x > 2", "(2, \\infty)"),
-    ("\\log_2 8", "3"),
-    ("2 + 3i", "3i + 2"),
-]
-
-
-def warm_up() -> None:
-    """Import math-verify and build its parsers by scoring one item (a cold first item can take over a second)."""
-    logging.getLogger("math_verify").setLevel(logging.ERROR)  # we disable its timeouts on purpose; don't warn
-    for gold, pred in _WARM_UP_ITEMS:
-        score_answer(gold, pred, extracted=True, shortcut=False)
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Worker process
-
-
-def _die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when its parent exits (PR_SET_PDEATHSIG); a no-op elsewhere."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        PR_SET_PDEATHSIG = 1
-        parent = os.getppid()
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:  # the parent died before prctl: nobody will send the signal
-            os._exit(0)
-    except Exception:  # pragma: no cover - best effort; daemonic workers and atexit still apply
-        pass
-
-
-def _release_fork_server() -> None:
-    """Close the fork server's keep-alive pipe that multiprocessing hands every forkserver child.
-
-    The fork server exits when the last holder of that pipe goes away. Were a worker to hold it, a SIGKILLed caller
-    would leave the fork server alive (the worker holds the pipe) and the worker alive (its parent, the fork server,
-    never dies, so PR_SET_PDEATHSIG never fires) for as long as sympy keeps it busy. Workers start no processes, so
-    they do not need it.
-    """
-    try:
-        from multiprocessing import forkserver
-
-        fd = forkserver._forkserver._forkserver_alive_fd
-        if fd is not None:
-            os.close(fd)
-            forkserver._forkserver._forkserver_alive_fd = None
-    except (AttributeError, OSError):
-        pass
-
-
-def _watch_caller(caller_pid: int) -> None:
-    """Exit when the process that owns the pool is gone (a second guard for when the fork server outlives it)."""
-
-    def watch():
-        while True:
-            time.sleep(1.0)
+    def _request(self, message: dict, fds: tuple[int, ...] = ()) -> dict:
+        with self.lock:
             try:
-                os.kill(caller_pid, 0)
-            except ProcessLookupError:
-                os._exit(0)
-            except PermissionError:  # pid reused by another user's process: the caller is gone
-                os._exit(0)
+                send_message(self.sock, message, fds)
+                reply, _ = recv_message(self.sock)
+            except OSError as exc:
+                raise RuntimeError(f"the verifier fork server is gone (exit code {self.process.poll()})") from exc
+            if reply is None:
+                raise RuntimeError(f"the verifier fork server is gone (exit code {self.process.poll()})")
+            return reply
 
-    threading.Thread(target=watch, daemon=True, name="watch-caller").start()
+    def fork(self, fd: int, memory_mb: int | None) -> int:
+        return self._request({"op": "fork", "memory_mb": memory_mb}, (fd,))["pid"]
 
+    def kill(self, pid: int) -> int | None:
+        """SIGKILL a worker and reap it; its exit code (None when the server no longer knows it)."""
+        return self._request({"op": "kill", "pid": pid})["exitcode"]
 
-def _limit_memory(extra_mb: int | None) -> None:
-    if not extra_mb:
-        return
-    try:
-        import resource
-
-        with open("/proc/self/statm") as f:
-            current = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-        limit = current + extra_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    except (OSError, ValueError, ImportError):  # pragma: no cover - not Linux: rely on the deadline alone
-        pass
-
-
-def _worker_main(conn, caller_pid: int, memory_mb: int | None) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's; the caller closes the pool
-    _release_fork_server()
-    _die_with_parent()
-    _watch_caller(caller_pid)
-    _limit_memory(memory_mb)
-    warm_up()  # a no-op cost when the fork server already did it
-    conn.send(("ready", os.getpid()))
-    while True:
+    def stop(self) -> None:
+        self.sock.close()  # the server exits at EOF, and its workers with it
         try:
-            job = conn.recv()
-        except (EOFError, OSError):
-            return
-        if job is None:
-            return
-        index, gold, completion, extracted, fallback, shortcut = job
-        try:
-            outcome, score = score_answer(gold, completion, extracted=extracted, fallback=fallback, shortcut=shortcut)
-            reply = (index, outcome, score, None)
-        except BaseException as exc:  # MemoryError, RecursionError, sympy internals: the item scores 0, we go on
-            reply = (index, ERROR, 0.0, f"{type(exc).__name__}: {str(exc)[:200]}")
-        try:
-            conn.send(reply)
-        except (EOFError, OSError):
-            return
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+_server: _ForkServer | None = None
+_server_lock = threading.Lock()
+
+
+def _fork_server(startup_timeout: float) -> _ForkServer:
+    global _server
+    with _server_lock:
+        if _server is None or _server.owner != os.getpid() or not _server.alive():
+            if _server is not None and _server.owner == os.getpid():
+                _server.stop()
+            _server = _ForkServer(startup_timeout)  # a forked child of the caller starts its own
+        return _server
+
+
+@atexit.register
+def _stop_fork_server() -> None:
+    if _server is not None and _server.owner == os.getpid():
+        _server.stop()
 
 
 class _Worker:
-    def __init__(self, ctx, memory_mb: int | None):
-        self.conn, child_conn = ctx.Pipe(duplex=True)
-        self.process = ctx.Process(target=_worker_main, args=(child_conn, os.getpid(), memory_mb), daemon=True, name="verifier")
-        self.process.start()
-        child_conn.close()
+    """One worker process: its connection, and the items of the current call it holds, in the order it scores them."""
+
+    def __init__(self, server: _ForkServer, memory_mb: int | None):
+        self.conn, theirs = multiprocessing.Pipe(duplex=True)
+        self.server = server
+        try:
+            self.pid = server.fork(theirs.fileno(), memory_mb)
+        finally:
+            theirs.close()
         self.ready = False
         self.started = time.monotonic()
-        self.job: int | None = None  # index of the item in flight
-        self.deadline = 0.0
-        self.dispatched = 0.0
+        self.held: deque[int] = deque()  # job indices sent and not answered; the first is being scored
+        self.since = 0.0  # when the worker started the first held item
 
-    def kill(self) -> None:
-        if self.process.is_alive():
-            self.process.kill()
-        self.process.join(timeout=5)
+    def deadline(self, timeout: float) -> float:
+        return self.since + timeout
+
+    def kill(self) -> int | None:
+        """Kill and reap the process (if the server still runs); its exit code."""
+        code = None
+        try:
+            if self.server.alive():
+                code = self.server.kill(self.pid)
+        except RuntimeError:
+            pass
         self.conn.close()
+        return code
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# The pool
+# Counts and the state of one call
 
 
 @dataclass
@@ -260,7 +172,22 @@ class PoolStats:
     timeouts: int = 0  # hit the deadline: worker killed and replaced, scored 0
     errors: int = 0  # raised or worker died, scored 0
     seconds: float = 0.0  # wall time of the call
-    max_item_seconds: float = 0.0  # slowest item, from dispatch to answer (or kill)
+    max_item_seconds: float = 0.0  # slowest item, from its start on a worker to its answer (or kill)
+
+    def count(self, result: Result) -> None:
+        outcome = result.outcome
+        if outcome == Outcome.OK and result.score == 1.0:
+            self.correct += 1
+        elif outcome == Outcome.NO_ANSWER:
+            self.no_answer += 1
+        elif outcome == Outcome.GOLD_UNPARSEABLE:
+            self.gold_unparseable += 1
+        elif outcome == Outcome.TOO_LONG:
+            self.too_long += 1
+        elif outcome == Outcome.TIMEOUT:
+            self.timeouts += 1
+        elif outcome == Outcome.ERROR:
+            self.errors += 1
 
     def add(self, other: "PoolStats") -> None:
         for name in ("items", "correct", "no_answer", "gold_unparseable", "too_long", "timeouts", "errors"):
@@ -270,6 +197,41 @@ class PoolStats:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class _Call:
+    """One batch being scored: the jobs, those not handed out yet, and the results so far."""
+
+    jobs: list[Job]
+    todo: deque[int] = field(init=False)  # not handed out, or handed back by a worker that was lost
+    results: list[Result | None] = field(init=False)
+    left: int = field(init=False)
+    stats: PoolStats = field(init=False)
+
+    def __post_init__(self):
+        self.todo = deque(range(len(self.jobs)))
+        self.results = [None] * len(self.jobs)
+        self.left = len(self.jobs)
+        self.stats = PoolStats(items=len(self.jobs))
+
+    def give_back(self, indices) -> None:
+        """Items a lost worker held but had not started: first in line again, in their order."""
+        self.todo.extendleft(reversed(list(indices)))
+
+    def finish(self, result: Result, seconds: float) -> None:
+        self.results[result.index] = result
+        self.left -= 1
+        self.stats.count(result)
+        self.stats.max_item_seconds = max(self.stats.max_item_seconds, seconds)
+        if result.outcome in (Outcome.TIMEOUT, Outcome.ERROR):
+            job = self.jobs[result.index]
+            logger.warning("reward item %d scored 0 (%s: %s); gold=%r, answer tail=%r",
+                           result.index, result.outcome, result.detail, job.gold[:80], job.text[-120:])
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The pool
 
 
 def default_num_workers() -> int:
@@ -288,20 +250,21 @@ def default_num_workers() -> int:
 class VerifierPool:
     """Worker processes that score (gold, completion) pairs with math-verify under a hard per-item deadline.
 
-    Use as a context manager or call `close()`; an unclosed pool is closed at interpreter exit. Not thread-safe: one
-    caller at a time (calls are serialised by a lock).
+    Use as a context manager or call `close()`; an unclosed pool is closed at interpreter exit. Safe to call from
+    several threads: calls are serialised by a lock.
     """
 
     num_workers: int | None = None
     """Worker processes. Default: `default_num_workers()` (cores / ranks on this node; env PROFIT_RL_REWARD_WORKERS)."""
     timeout: float = DEFAULT_TIMEOUT_S
-    """Hard per-item deadline in seconds, from the moment the item reaches a worker."""
+    """Hard per-item deadline in seconds, from the moment a worker starts the item."""
     memory_mb: int | None = DEFAULT_MEMORY_MB
     """Address space a worker may add while scoring (RLIMIT_AS, Linux); beyond it the item errors. None: no limit."""
-    start_method: str = "forkserver"
-    """multiprocessing start method: 'forkserver' (default), 'spawn', or 'fork' (unsafe with CUDA or threads)."""
+    items_per_worker: int = 4
+    """Items a worker holds at once (the one it scores and those queued behind it), so that it never waits for the
+    caller between items. 1: hand out one item at a time."""
     startup_timeout: float = 120.0
-    """Seconds a new worker may take to start (it re-imports the caller's __main__ module)."""
+    """Seconds the fork server may take to start (it imports sympy and math-verify), and a worker to report ready."""
     shortcut: bool = True
     """Score equal normalised strings 1.0 without sympy. False: every item through math-verify (for benchmarks)."""
     totals: PoolStats = field(default_factory=PoolStats, init=False)
@@ -313,13 +276,12 @@ class VerifierPool:
             raise ValueError(f"num_workers must be >= 1, got {self.num_workers}")
         if not self.timeout > 0:
             raise ValueError(f"timeout must be > 0 seconds, got {self.timeout}")
-        self._ctx = multiprocessing.get_context(self.start_method)
-        if self.start_method == "forkserver":
-            # Only effective if this process has not started its fork server yet; then workers fork with sympy loaded.
-            self._ctx.set_forkserver_preload(["rewards._preload"])
+        if self.items_per_worker < 1:
+            raise ValueError(f"items_per_worker must be >= 1, got {self.items_per_worker}")
         self._workers: list[_Worker] = []
         self._lock = threading.Lock()
         self._closed = False
+        self._owner = os.getpid()
         atexit.register(self.close)
 
     # -- lifecycle ----------------------------------------------------------------------------------------------------
@@ -328,11 +290,13 @@ class VerifierPool:
         """Start the workers and wait until they are ready (otherwise the first call does it)."""
         if self._closed:
             raise RuntimeError("this VerifierPool is closed")
-        for worker in list(self._workers):  # an item left in flight by an interrupted call: state unknown, replace
-            if worker.job is not None:
+        if self._owner != os.getpid():  # a forked copy of the pool: the workers are the parent's, leave them be
+            self._workers, self._owner = [], os.getpid()
+        for worker in list(self._workers):  # items left held by an interrupted call: state unknown, replace
+            if worker.held:
                 self._replace(worker)
         while len(self._workers) < self.num_workers:
-            self._workers.append(_Worker(self._ctx, self.memory_mb))
+            self._workers.append(_Worker(_fork_server(self.startup_timeout), self.memory_mb))
         for worker in self._workers:
             self._await_ready(worker)
         return self
@@ -347,32 +311,26 @@ class VerifierPool:
         try:
             message = worker.conn.recv()
         except (EOFError, OSError) as exc:
-            worker.kill()
-            raise RuntimeError(f"a verifier worker died while starting (exit code {worker.process.exitcode})") from exc
-        assert message[0] == "ready", message
+            code = worker.kill()
+            raise RuntimeError(f"a verifier worker died while starting (exit code {code})") from exc
+        if message[0] != "ready":
+            raise RuntimeError(f"a verifier worker sent {message!r} instead of 'ready'")
         worker.ready = True
 
-    def _replace(self, worker: _Worker) -> _Worker:
-        worker.kill()
-        fresh = _Worker(self._ctx, self.memory_mb)
-        self._workers[self._workers.index(worker)] = fresh
-        return fresh
+    def _replace(self, worker: _Worker) -> int | None:
+        """Kill a worker and start another in its place; the killed one's exit code."""
+        code = worker.kill()
+        self._workers[self._workers.index(worker)] = _Worker(_fork_server(self.startup_timeout), self.memory_mb)
+        return code
 
     def close(self) -> None:
-        """Stop every worker (politely, then SIGKILL). Safe to call twice."""
+        """Stop every worker. Safe to call twice."""
         if self._closed:
             return
         self._closed = True
-        for worker in self._workers:
-            try:
-                if worker.job is None:
-                    worker.conn.send(None)
-            except (OSError, ValueError):
-                pass
-        deadline = time.monotonic() + 1.0
-        for worker in self._workers:
-            worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
-            worker.kill()
+        if self._owner == os.getpid():
+            for worker in self._workers:
+                worker.kill()
         self._workers.clear()
         atexit.unregister(self.close)
 
@@ -383,124 +341,123 @@ class VerifierPool:
         self.close()
 
     def worker_pids(self) -> list[int]:
-        return [w.process.pid for w in self._workers]
+        return [w.pid for w in self._workers]
 
     # -- scoring ------------------------------------------------------------------------------------------------------
 
     def score(
         self, golds: list[str], completions: list[str], *, fallback: str = "answer_is"
     ) -> tuple[list[float | None], PoolStats]:
-        """Score each completion against its gold: (scores, stats). See `score_answer` for what a score means."""
+        """Score each completion against its gold: (scores, stats). See `rewards.verify.score_answer`."""
         if len(golds) != len(completions):
             raise ValueError(f"{len(golds)} golds but {len(completions)} completions")
-        jobs = [(str(g), tail(c) if isinstance(c, str) else "", False, fallback) for g, c in zip(golds, completions)]
-        return self._run(jobs)[:2]
+        jobs = [Job(i, str(g), tail(c) if isinstance(c, str) else "", False, fallback, self.shortcut)
+                for i, (g, c) in enumerate(zip(golds, completions))]
+        results, stats = self._run(jobs)
+        return [r.score for r in results], stats
 
     def verify(self, pairs: list[tuple[str, str]]) -> list[float | None]:
         """Score already extracted answers: `pairs` is [(gold, predicted_answer), ...]. Counts go to `totals`."""
         return self.verify_detailed(pairs)[0]
 
-    def verify_detailed(self, pairs: list[tuple[str, str]]) -> tuple[list[float | None], list[tuple[str, str | None]], PoolStats]:
-        """`verify` plus each item's (outcome, detail): outcome is one of "ok", "no_answer", "gold_unparseable",
-        "too_long", "timeout", "error"; detail says why for the last two. For evals that record it per sample."""
-        jobs = [(str(g), tail(str(p)), True, "none") for g, p in pairs]
-        scores, stats, outcomes = self._run(jobs)
-        return scores, outcomes, stats
+    def verify_detailed(
+        self, pairs: list[tuple[str, str]]
+    ) -> tuple[list[float | None], list[tuple[Outcome, str | None]], PoolStats]:
+        """`verify` plus each item's (outcome, detail); detail says why for timeouts and errors. For evals that
+        record it per sample."""
+        jobs = [Job(i, str(g), tail(str(p)), True, "none", self.shortcut) for i, (g, p) in enumerate(pairs)]
+        results, stats = self._run(jobs)
+        return [r.score for r in results], [(Outcome(r.outcome), r.detail) for r in results], stats
 
-    def _run(self, jobs: list[tuple]) -> tuple[list[float | None], PoolStats, list[tuple[str, str | None]]]:
+    def _run(self, jobs: list[Job]) -> tuple[list[Result], PoolStats]:
         with self._lock:
             if self._closed:
                 raise RuntimeError("this VerifierPool is closed")
-            stats = PoolStats(items=len(jobs))
-            scores: list[float | None] = [0.0] * len(jobs)
-            outcomes: list[tuple[str, str | None]] = [(OK, None)] * len(jobs)
+            call = _Call(jobs)
             if jobs:
                 started = time.monotonic()
                 self.start()
-                # If this raises (Ctrl-C mid-batch), workers keep their item in flight; the next start() replaces them.
-                self._dispatch(jobs, scores, stats, outcomes)
-                stats.seconds = time.monotonic() - started
-            self.totals.add(stats)
-            return scores, stats, outcomes
+                # If this raises (Ctrl-C mid-batch), workers keep their held items; the next start() replaces them.
+                while call.left:
+                    self._hand_out(call)
+                    self._collect(call, self._wait(call))
+                    self._enforce_deadlines(call)
+                call.stats.seconds = time.monotonic() - started
+                # Replacements still starting become ready in the background; the next call waits for them.
+            self.totals.add(call.stats)
+            return call.results, call.stats
 
-    def _dispatch(self, jobs: list[tuple], scores: list, stats: PoolStats, outcomes: list) -> None:
-        queue = deque(range(len(jobs)))
-        busy: dict = {}  # conn -> worker with an item in flight
-        starting: dict = {}  # conn -> replacement worker not ready yet
-        while queue or busy:
-            for worker in self._workers:  # hand out items to idle, ready workers
-                if not queue:
-                    break
-                if worker.ready and worker.job is None:
-                    index = queue.popleft()
-                    gold, completion, extracted, fallback = jobs[index]
-                    worker.job, worker.dispatched = index, time.monotonic()
-                    worker.deadline = worker.dispatched + self.timeout
-                    try:
-                        worker.conn.send((index, gold, completion, extracted, fallback, self.shortcut))
-                    except (OSError, ValueError):  # died while idle: replace it, retry the item
-                        queue.appendleft(index)
-                        worker.job = None
-                        fresh = self._replace(worker)
-                        starting[fresh.conn] = fresh
-                        continue
-                    busy[worker.conn] = worker
-            now = time.monotonic()
-            for worker in starting.values():
-                if now > worker.started + self.startup_timeout:
-                    raise RuntimeError(f"a verifier worker did not start within {self.startup_timeout:.0f} s")
-            wait_s = min((w.deadline for w in busy.values()), default=now + 1.0) - now
-            ready = wait_for_any(list(busy) + list(starting), timeout=max(0.0, wait_s))
-            for conn in ready:
-                if conn in starting:  # a replacement is ready (a worker that cannot start is a setup error: raise)
-                    self._await_ready(starting.pop(conn))
-                    continue
-                worker = busy.pop(conn)
-                index, worker.job = worker.job, None
-                elapsed = time.monotonic() - worker.dispatched
-                stats.max_item_seconds = max(stats.max_item_seconds, elapsed)
-                try:
-                    _, outcome, score, detail = conn.recv()
-                except (EOFError, OSError):  # the worker died (segfault, OOM killer): item errors, worker replaced
-                    outcome, score, detail = ERROR, 0.0, f"worker exited with code {worker.process.exitcode}"
-                    fresh = self._replace(worker)
-                    starting[fresh.conn] = fresh
-                self._record(index, outcome, score, detail, jobs, scores, stats)
-                outcomes[index] = (outcome, detail)
-            now = time.monotonic()
-            for conn, worker in list(busy.items()):  # deadlines: kill, replace, score 0
-                if now >= worker.deadline:
-                    del busy[conn]
-                    index, worker.job = worker.job, None
-                    stats.max_item_seconds = max(stats.max_item_seconds, now - worker.dispatched)
-                    fresh = self._replace(worker)
-                    starting[fresh.conn] = fresh
-                    detail = f"over the {self.timeout:g} s deadline"
-                    self._record(index, TIMEOUT, 0.0, detail, jobs, scores, stats)
-                    outcomes[index] = (TIMEOUT, detail)
-        # Replacements that are still starting become ready in the background; the next call waits for them.
+    def _hand_out(self, call: _Call) -> None:
+        """Top every ready worker up to `items_per_worker` held items, in one message each, sharing what is left
+        evenly so that no worker sits on a queue while another idles."""
+        if not call.todo:
+            return
+        share = -(-len(call.todo) // len(self._workers))
+        for worker in list(self._workers):
+            room = min(self.items_per_worker - len(worker.held), share, len(call.todo))
+            if not worker.ready or room <= 0:
+                continue
+            batch = [call.todo.popleft() for _ in range(room)]
+            try:
+                worker.conn.send([call.jobs[i] for i in batch])
+            except (OSError, ValueError):  # died while idle or mid-queue: what it held is lost, these are not
+                call.give_back(batch)
+                self._lost(worker, call)
+                continue
+            if not worker.held:
+                worker.since = time.monotonic()
+            worker.held.extend(batch)
 
-    @staticmethod
-    def _record(index, outcome, score, detail, jobs, scores, stats) -> None:
-        scores[index] = score
-        if outcome == OK and score == 1.0:
-            stats.correct += 1
-        elif outcome == NO_ANSWER:
-            stats.no_answer += 1
-        elif outcome == GOLD_UNPARSEABLE:
-            stats.gold_unparseable += 1
-        elif outcome == TOO_LONG:
-            stats.too_long += 1
-        elif outcome in (TIMEOUT, ERROR):
-            if outcome == TIMEOUT:
-                stats.timeouts += 1
-            else:
-                stats.errors += 1
-            gold, completion = jobs[index][0], jobs[index][1]
-            logger.warning(
-                "reward item %d scored 0 (%s: %s); gold=%r, answer tail=%r",
-                index, outcome, detail, gold[:80], completion[-120:],
-            )
+    def _wait(self, call: _Call) -> list:
+        """Connections with something to read: results, a replacement's ready message, or a death (EOF)."""
+        now = time.monotonic()
+        for worker in self._workers:
+            if not worker.ready and now > worker.started + self.startup_timeout:
+                raise RuntimeError(f"a verifier worker did not start within {self.startup_timeout:.0f} s")
+        busy = [w for w in self._workers if w.held]
+        watched = [w.conn for w in self._workers if w.held or not w.ready]
+        next_deadline = min((w.deadline(self.timeout) for w in busy), default=now + 1.0)
+        return wait_for_any(watched, timeout=max(0.0, next_deadline - now))
+
+    def _collect(self, call: _Call, ready_conns: list) -> None:
+        by_conn = {w.conn: w for w in self._workers}
+        for conn in ready_conns:
+            worker = by_conn[conn]
+            if not worker.ready:  # a replacement (one that cannot start is a setup error: this raises)
+                self._await_ready(worker)
+                continue
+            try:
+                while worker.held and conn.poll(0):
+                    result: Result = conn.recv()
+                    now = time.monotonic()
+                    worker.held.popleft()
+                    call.finish(result, now - worker.since)
+                    worker.since = now  # the next held item started when this answer was sent
+            except (EOFError, OSError):  # the worker died (segfault, OOM killer)
+                self._lost(worker, call)
+
+    def _lost(self, worker: _Worker, call: _Call) -> None:
+        """A worker died: the item it was scoring errors, the ones queued behind it go back in line."""
+        if worker.held:
+            index = worker.held.popleft()
+            call.give_back(worker.held)
+            worker.held.clear()
+            seconds = time.monotonic() - worker.since
+            code = self._replace(worker)
+            call.finish(Result(index, Outcome.ERROR.value, 0.0, f"worker exited with code {code}"), seconds)
+        else:
+            self._replace(worker)
+
+    def _enforce_deadlines(self, call: _Call) -> None:
+        now = time.monotonic()
+        for worker in list(self._workers):
+            if worker.held and now >= worker.deadline(self.timeout):
+                index = worker.held.popleft()
+                call.give_back(worker.held)
+                worker.held.clear()
+                self._replace(worker)
+                call.finish(Result(index, Outcome.TIMEOUT.value, 0.0, f"over the {self.timeout:g} s deadline"),
+                            now - worker.since)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -513,7 +470,7 @@ _default_settings: dict = {}
 
 
 def configure_default_pool(**settings) -> None:
-    """Set `VerifierPool` arguments (num_workers, timeout, memory_mb, start_method) for the shared pool.
+    """Set `VerifierPool` arguments (num_workers, timeout, memory_mb, items_per_worker) for the shared pool.
 
     Closes the current shared pool if there is one; the next `get_default_pool()` builds a new one.
     """
@@ -550,12 +507,10 @@ def verify_batch(
 
 __all__ = [
     "MAX_ANSWER_CHARS",
-    "MAX_COMPLETION_CHARS",
     "PoolStats",
     "VerifierPool",
     "configure_default_pool",
     "default_num_workers",
     "get_default_pool",
-    "score_answer",
     "verify_batch",
 ]

@@ -10,7 +10,8 @@ import time
 import pytest
 
 from rewards import accuracy_reward, format_reward
-from rewards.pool import VerifierPool, score_answer
+from rewards.pool import VerifierPool
+from rewards.verify import score_answer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -224,3 +225,57 @@ def test_interrupted_batch_leaves_a_working_pool(monkeypatch):
         scores, stats = p.score(["1", "2"], ["\\boxed{1}", "\\boxed{3}"])
         assert scores == [1.0, 0.0] and stats.errors == 0
         assert p.worker_pids() != stale  # the worker that held the interrupted item was replaced
+
+
+TOWER = "\\boxed{2^{2^{2^{2^{2^{2}}}}}}"  # hangs sympy in one C call
+
+
+def test_items_queued_behind_a_timeout_are_scored_by_the_replacement():
+    """One worker holds all three items; the first hangs: it times out, and the two queued behind it still score."""
+    with VerifierPool(num_workers=1, timeout=1.0, items_per_worker=4) as p:
+        scores, stats = p.score(["1", "2", "3"], [TOWER, "\\boxed{2}", "\\boxed{\\frac{6}{2}}"])
+    assert scores == [0.0, 1.0, 1.0]
+    assert stats.timeouts == 1 and stats.errors == 0 and stats.correct == 2
+    assert stats.max_item_seconds <= 1.0 + 0.5
+
+
+def test_a_worker_that_dies_errors_its_item_and_the_rest_are_scored():
+    """A worker killed from outside (as the OOM killer would) mid-item: that item errors, the rest go elsewhere."""
+    import threading
+
+    with VerifierPool(num_workers=1, timeout=60.0) as p:
+        victim = p.worker_pids()[0]
+        killer = threading.Timer(0.5, os.kill, (victim, signal.SIGKILL))
+        killer.start()
+        scores, outcomes, stats = p.verify_detailed([("1", "2^{2^{2^{2^{2^{2}}}}}"), ("2", "2"), ("3", "\\frac{6}{2}")])
+        killer.join()
+        assert scores == [0.0, 1.0, 1.0] and stats.errors == 1 and stats.seconds < 30
+        assert outcomes[0][0] == "error" and "exited with code -9" in outcomes[0][1]
+        assert p.worker_pids() != [victim] and not _alive(victim)
+
+
+REWARD_CALLER = """
+from rewards import accuracy_reward
+
+print("caller's top level ran", flush=True)
+scores = accuracy_reward(["so \\\\boxed{\\\\frac{8}{2}}", "\\\\boxed{5}"], answer=["4", "4"])
+print("scores", scores, flush=True)
+"""
+
+
+@pytest.mark.parametrize("how", ["stdin", "unguarded script"])
+def test_rewards_work_whatever_the_callers_main_module_is(how, tmp_path):
+    """The workers never import the caller's __main__: a script read from stdin (which no process can re-read) and a
+    script without an `if __name__ == "__main__":` guard (which would run again in every worker) both just work."""
+    env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS="1", PROFIT_RL_REWARD_WORKERS="2")
+    if how == "stdin":
+        proc = subprocess.run([sys.executable, "-"], input=REWARD_CALLER, cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=120)
+    else:
+        script = tmp_path / "train.py"
+        script.write_text(REWARD_CALLER)
+        proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("caller's top level ran") == 1
+    assert "scores [1.0, 0.0]" in proc.stdout
