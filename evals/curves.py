@@ -14,7 +14,6 @@ import csv
 import gc
 import logging
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -26,26 +25,21 @@ from .export import TENSORBOARD_RUN, log_scalars
 from .flags import accept_snake_case
 from .folders import folder_name, inside, output_folder
 from .io import InputError
+from .models import check_model_path, checkpoint_dirs, is_adapter_dir
 from .runner import run_benchmark
-from .models import check_model_path, is_adapter_dir
 from .sampling import build_sampler
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 CSV_FIELDS = ["run", "run_dir", "step", "checkpoint", "benchmark", "k", "n_problems", "avg_at_k", "avg_at_k_low",
               "avg_at_k_high", "pass_at_k", "pass_at_k_low", "pass_at_k_high", "n_errors"]
 
 
 def find_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
     """(step, path) of every checkpoint-N folder holding a model or an adapter, by step."""
-    found = []
-    for child in run_dir.iterdir() if run_dir.is_dir() else []:
-        match = CHECKPOINT.match(child.name)
-        # a full model, or a LoRA adapter (the sampler merges it into the base model its config names)
-        if match and child.is_dir() and ((child / "config.json").is_file() or is_adapter_dir(child)):
-            found.append((int(match.group(1)), child))
-    return sorted(found)
+    # a full model, or a LoRA adapter (the sampler merges it into the base model its config names)
+    return [(step, path) for step, path in checkpoint_dirs(run_dir)
+            if (path / "config.json").is_file() or is_adapter_dir(path)]
 
 
 def evaluate_run(run_dir: Path, label: str, benchmarks, problems, k_arg, settings, backend, cache_root, n_boot,

@@ -1,16 +1,25 @@
-"""Model folders, shared by training (profit_rl) and evals: what a local model folder is, checked before any hub lookup.
+"""Model folders and training checkpoints, shared by training (profit_rl) and evals: what a local model folder is,
+checked before any hub lookup, and which `checkpoint-N` a run resumes from.
 
 A name that exists on disk must be a model folder (`config.json`) or a LoRA adapter folder (`adapter_config.json`);
 a name that does not exist is a hub id only when it looks like one (`org/name`), and a path otherwise, so a mistyped
 folder says "no such folder" instead of a hub error about repo ids.
+
+SFT and GRPO resume from the last *complete* checkpoint (`resolve_resume`): one whose save was killed is skipped, with
+a log line. The curves list every checkpoint with `checkpoint_dirs`.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+import re
 from pathlib import Path
 
 from .io import InputError, looks_like_hub_id
+
+logger = logging.getLogger(__name__)
 
 
 class ModelPathError(InputError, FileNotFoundError):
@@ -37,3 +46,75 @@ def check_model_path(name: str | os.PathLike, what: str = "--model") -> str:
     if looks_like_hub_id(name):
         return name  # the hub (or its local cache) decides
     raise ModelPathError(f"{what} {name}: no such folder (and not a hub id of the form org/name)")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Checkpoints
+
+
+CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d+)$")  # what transformers' Trainer names them
+TRAINER_STATE = "trainer_state.json"
+RESUME_LAST = ("last", "true", "yes", "auto")
+RESUME_NEVER = ("", "false", "no", "none")
+
+
+class CheckpointError(InputError):
+    """A checkpoint named for resuming that cannot be resumed from; the message says why."""
+
+
+def checkpoint_dirs(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
+    """(step, path) of every `checkpoint-N` folder in a training output folder, by step; complete or not."""
+    root = Path(run_dir)
+    if not root.is_dir():
+        return []
+    found = []
+    for child in root.iterdir():
+        match = CHECKPOINT_NAME.match(child.name)
+        if match and child.is_dir():
+            found.append((int(match.group(1)), child))
+    return sorted(found)
+
+
+def incomplete_reason(checkpoint: str | os.PathLike) -> str | None:
+    """Why a `checkpoint-N` folder cannot be resumed from, or None when it is complete.
+
+    The Trainer writes trainer_state.json last, after the weights, optimizer, scheduler and RNG states: a folder whose
+    save was killed lacks it, or holds a truncated one. (transformers' `get_last_checkpoint` only compares names, so
+    it picks such a folder and the resume then fails, every time.)"""
+    state = Path(checkpoint) / TRAINER_STATE
+    if not state.is_file():
+        return f"no {TRAINER_STATE} (the Trainer writes it last: the save was interrupted)"
+    try:
+        json.loads(state.read_text(encoding="utf-8"))["global_step"]
+    except (ValueError, KeyError, TypeError):
+        return f"{TRAINER_STATE} is incomplete (the save was interrupted)"
+    return None
+
+
+def last_complete_checkpoint(run_dir: str | os.PathLike) -> Path | None:
+    """The newest complete `checkpoint-N` in `run_dir`, or None. Each newer, incomplete one is skipped with a log
+    line saying why (a rerun then overwrites it when it reaches that step)."""
+    for step, path in reversed(checkpoint_dirs(run_dir)):
+        reason = incomplete_reason(path)
+        if reason is None:
+            return path
+        logger.warning("skipping %s: %s", path, reason)
+    return None
+
+
+def resolve_resume(value: str | bool | None, output_dir: str | os.PathLike) -> str | None:
+    """What `--resume_from_checkpoint` means: nothing or false, start afresh; `last` (or true), the newest complete
+    `checkpoint-N` in `output_dir` (afresh when there is none); a path, that checkpoint, which must be complete."""
+    if value is None or value is False or str(value).lower() in RESUME_NEVER:
+        return None
+    if value is True or str(value).lower() in RESUME_LAST:
+        last = last_complete_checkpoint(output_dir)
+        return str(last) if last else None
+    path = Path(value)
+    if not path.is_dir():
+        raise CheckpointError(f"--resume_from_checkpoint {value}: no such folder")
+    reason = incomplete_reason(path)
+    if reason:
+        raise CheckpointError(f"--resume_from_checkpoint {value}: cannot resume from this checkpoint: {reason}. "
+                         "Pass another checkpoint, or 'last' for the newest complete one.")
+    return str(path)

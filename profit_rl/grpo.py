@@ -35,7 +35,7 @@ from pathlib import Path
 from evals.dtypes import torch_dtype
 from evals.folders import output_folder
 from evals.io import InputError
-from evals.models import check_model_path, is_adapter_dir
+from evals.models import check_model_path, is_adapter_dir, resolve_resume
 from rewards.answers import BOXED_INSTRUCTION
 
 logger = logging.getLogger("profit_rl.grpo")
@@ -125,19 +125,6 @@ class GRPOScriptArguments:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-
-
-def last_complete_checkpoint(output_dir: str | os.PathLike) -> Path | None:
-    """The newest `checkpoint-N` with a trainer_state.json (written last, so a checkpoint killed mid-save is skipped)."""
-    root = Path(output_dir)
-    if not root.is_dir():
-        return None
-    candidates = []
-    for path in root.glob("checkpoint-*"):
-        step = path.name.split("-", 1)[1]
-        if step.isdigit() and (path / "trainer_state.json").is_file():
-            candidates.append((int(step), path))
-    return max(candidates)[1] if candidates else None
 
 
 def load_policy(model_args, script_args, training_args):
@@ -305,10 +292,9 @@ def build_trainer(script_args, training_args, model_args):
     model = load_policy(model_args, script_args, training_args)
     reward_funcs = build_reward_funcs(script_args, training_args)
 
-    resume_from = training_args.resume_from_checkpoint
-    if resume_from is None and script_args.resume:
-        last = last_complete_checkpoint(training_args.output_dir)
-        resume_from = str(last) if last else None
+    requested = training_args.resume_from_checkpoint
+    resume_from = resolve_resume("last" if requested is None and script_args.resume else requested,
+                                 training_args.output_dir)
     if resume_from:
         if not (Path(resume_from) / "optimizer.pt").exists():
             logger.warning("%s has no optimizer state (save_only_model?): resuming weights and step count only, the "

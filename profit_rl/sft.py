@@ -13,30 +13,19 @@ read when `--eval_strategy` is not `no`, and `trainer.end()` closes the trackers
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from contextlib import nullcontext
 
-from transformers.trainer_utils import get_last_checkpoint
 from trl import ModelConfig, TrlParser, get_peft_config, get_quantization_config
 
 from evals.folders import output_folder
 from evals.io import InputError
-from evals.models import check_model_path
+from evals.models import check_model_path, resolve_resume
 
 from .data import SFTDataArguments, load_sft_dataset, load_sft_eval_dataset
 from .trainer import ProFitConfig, ProFitSFTTrainer
 
 logger = logging.getLogger(__name__)
-
-
-def resolve_resume(value: str | None, output_dir: str) -> str | None:
-    """`resume_from_checkpoint: last` (or true) resumes from the newest checkpoint-N in output_dir, if any."""
-    if value is None or str(value).lower() in ("", "false", "no", "none"):
-        return None
-    if str(value).lower() in ("last", "true", "yes", "auto"):
-        return get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
-    return value
 
 
 def run(data_args: SFTDataArguments, training_args: ProFitConfig, model_args: ModelConfig) -> str:
@@ -50,6 +39,8 @@ def run(data_args: SFTDataArguments, training_args: ProFitConfig, model_args: Mo
         "dtype": model_args.dtype,
         **({"attn_implementation": model_args.attn_implementation} if model_args.attn_implementation else {}),
     }
+    # `last` (what the pipeline passes): the newest COMPLETE checkpoint-N; one killed mid-save is skipped
+    resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
     dataset = load_sft_dataset(data_args)
     eval_dataset = load_sft_eval_dataset(data_args) if training_args.eval_strategy != "no" else None
     trainer = ProFitSFTTrainer(
@@ -60,9 +51,8 @@ def run(data_args: SFTDataArguments, training_args: ProFitConfig, model_args: Mo
         quantization_config=get_quantization_config(model_args),
         peft_config=get_peft_config(model_args),
     )
-    resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
     if resume:
-        logger.info("resuming from %s", resume)
+        logger.info("Resuming from %s", resume)
     trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(training_args.output_dir)
     trainer.end()  # finish the trackers (TensorBoard, W&B) and destroy the process group, as TRL's script does
