@@ -113,7 +113,10 @@ def run_benchmark(
                         indices.append(start + j)
                 cache.append(score_rows(benchmark, pairs, indices))
 
-            sampler.sample(prompts, k - start, settings, on_batch=on_batch, desc=f"{benchmark.name} (k={k})")
+            # samples start..k-1 of each problem, each seeded by (problem id, sample index, seed): the same draws
+            # whether this run is the first or resumes an interrupted one
+            sampler.sample(prompts, k - start, settings, on_batch=on_batch, desc=f"{benchmark.name} (k={k})",
+                           keys=[p.id for p in group], first_index=start)
 
     return summarise(benchmark, problems, cache, k, model, settings, bench_dir, n_boot=n_boot)
 

@@ -1,16 +1,28 @@
 """One Sampler interface, two backends: transformers (CPU or one GPU) and vLLM (GPUs, tensor/data parallel).
 
-`sampler.sample(prompts, k, settings, on_batch=None) -> list[list[str]]` returns k completions per prompt. The
-sampler owns batching, padding and the progress bar; it never scores. `on_batch(start, completions)` is called after
-every generated batch (completions for prompts[start:start+len(completions)]) so the caller can append them to its
-cache at once: a kill -9 then loses at most the batch in flight.
+`sampler.sample(prompts, k, settings, on_batch=None, keys=None, first_index=0) -> list[list[str]]` returns k
+completions per prompt. The sampler owns batching, padding, seeding and the progress bar; it never scores.
+`on_batch(positions, completions)` is called after every generated batch (completions for those positions in
+`prompts`) so the caller can append them to its cache at once: a kill -9 then loses at most the batch in flight.
 
 Prompts are chat messages; both backends render them with the model's own chat template, so they see the same text.
+
+Seeding. Sample j of a prompt draws its randomness from a stream of its own, seeded by (key, j, settings.seed)
+(`sample_seed`; the key is the problem id, samples are numbered from `first_index`). So a sample does not depend on
+which prompts share its batch, on the batch size, or on which samples a cache already held, and a resumed eval draws
+what the uninterrupted one drew. The seed cannot fix arithmetic: the shape of a batch (its padding, its size) may
+change a logit in its last bits, and a draw that falls within that margin of a token boundary then takes the next
+token. On CPU in fp32 the transformers backend gives the same samples for any batching (tested: a resumed eval equals
+an uninterrupted one, and batch sizes 1 and 3 agree). vLLM gets one request per sample with `SamplingParams(seed=...)`:
+the randomness is keyed the same way, but vLLM forms its batches as requests arrive and its GPU kernels' arithmetic
+depends on them, so on GPU a resumed run can differ from an uninterrupted one in rare tokens (and then in the rest of
+that completion).
 """
 
 from __future__ import annotations
 
 import atexit
+import hashlib
 import inspect
 import logging
 import math
@@ -39,7 +51,8 @@ class SamplingSettings:
     max_new_tokens: int | None = field(
         default=None, metadata={"help": "Completion length cap; None uses the benchmark's default."}
     )
-    seed: int = field(default=0, metadata={"help": "Sampling seed (a resumed run draws fresh, equally valid samples)."})
+    seed: int = field(default=0, metadata={"help": "Sampling seed: sample j of problem p draws from a stream seeded by "
+                                                   "(p, j, seed), so a resumed run draws what an uninterrupted one did."})
     chat_template: bool = field(
         default=True, metadata={"help": "Render prompts with the tokenizer's chat template (False: the raw user text)."}
     )
@@ -71,6 +84,22 @@ class SamplingSettings:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def sample_seed(key: str, index: int, seed: int) -> int:
+    """The seed of sample `index` of the prompt keyed `key` (a problem id) in a run seeded `seed`: a hash, so that
+    every sample has a random stream of its own. 63 bits, which torch generators and vLLM's SamplingParams accept."""
+    digest = hashlib.blake2b(f"{seed}\x00{index}\x00{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+def sample_keys(keys: list[str] | None, texts: list[str]) -> list[str]:
+    """Seeding keys: the caller's (problem ids), else the prompt text itself."""
+    if keys is None:
+        return list(texts)
+    if len(keys) != len(texts):
+        raise ValueError(f"{len(keys)} keys for {len(texts)} prompts")
+    return [str(k) for k in keys]
 
 
 def load_causal_lm(model_name_or_path: str, dtype):
@@ -111,6 +140,35 @@ def context_error(tokenizer, text: str, max_len: int | None, prompt_budget: int 
     return None
 
 
+def seeded_sampling(settings: SamplingSettings, seeds: list[int], device):
+    """Logits processors for generate(): transformers' own temperature, top-k and top-p warpers, then a draw of each
+    row's next token from that row's own generator (one uniform per row and step: inverse-CDF sampling)."""
+    import torch
+    from transformers import (LogitsProcessor, LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper,
+                              TopPLogitsWarper)
+
+    class SeededDraw(LogitsProcessor):
+        def __init__(self):
+            self.generators = [torch.Generator(device=device).manual_seed(s) for s in seeds]
+
+        def __call__(self, input_ids, scores):
+            probs = torch.softmax(scores.float(), dim=-1).double()
+            cdf = probs.cumsum(-1)
+            uniform = torch.cat([torch.rand(1, generator=g, device=device, dtype=torch.float64)
+                                 for g in self.generators])
+            # the first token whose cumulative probability exceeds u * total: never one of probability 0
+            tokens = torch.searchsorted(cdf, (uniform * cdf[:, -1])[:, None], right=True).clamp_(max=cdf.shape[1] - 1)
+            chosen = torch.full_like(scores, float("-inf"))
+            return chosen.scatter_(1, tokens, 0.0)
+
+    processors = [TemperatureLogitsWarper(settings.temperature)] if settings.temperature != 1.0 else []
+    if settings.top_k and settings.top_k > 0:
+        processors.append(TopKLogitsWarper(settings.top_k))
+    if settings.top_p is not None and settings.top_p < 1.0:
+        processors.append(TopPLogitsWarper(settings.top_p))
+    return LogitsProcessorList([*processors, SeededDraw()])
+
+
 class TransformersSampler:
     """Batched, left-padded `generate(num_return_sequences=k)`: one forward pass per token serves k samples of
     `batch_size` prompts (see benchmarks/sampling.py for the speed-up over k separate calls)."""
@@ -147,23 +205,24 @@ class TransformersSampler:
 
     def sample(
         self, prompts: list[list[dict]], k: int, settings: SamplingSettings | None = None, on_batch: OnBatch | None = None,
-        desc: str = "sampling",
+        desc: str = "sampling", keys: list[str] | None = None, first_index: int = 0,
     ) -> list[list[str]]:
-        import torch
-
+        """k completions per prompt, numbered first_index .. first_index + k - 1 for seeding (see the module doc)."""
         settings = settings or self.settings
         texts = [self.render(p) for p in prompts]
+        keys = sample_keys(keys, texts)
         # Batch prompts of similar length together (longest first, so a too-long batch fails early): left padding to
-        # the longest prompt of a batch is wasted compute on every decoding step.
+        # the longest prompt of a batch is wasted compute on every decoding step. Ties keep the callers' order, so a
+        # resumed run (the same prompts less a prefix of finished batches) forms the same batches again.
         lengths = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
         order = sorted(range(len(texts)), key=lambda i: -lengths[i])
-        torch.manual_seed(settings.seed)
         results: list[list[str] | None] = [None] * len(texts)
         bar = progress_bar(len(texts) * k, desc)
         try:
             for start in range(0, len(order), settings.batch_size):
                 indices = order[start : start + settings.batch_size]
-                completions = self.generate([texts[i] for i in indices], k, settings)
+                seeds = [[sample_seed(keys[i], first_index + j, settings.seed) for j in range(k)] for i in indices]
+                completions = self.generate([texts[i] for i in indices], k, settings, seeds=seeds)
                 for i, c in zip(indices, completions):
                     results[i] = c
                 if on_batch is not None:
@@ -183,8 +242,10 @@ class TransformersSampler:
                    **{self.cache_kwarg: cache})
         return cache
 
-    def generate(self, texts: list[str], k: int, settings: SamplingSettings, **extra) -> list[list[str]]:
-        """One generate() call: k completions for each text."""
+    def generate(self, texts: list[str], k: int, settings: SamplingSettings, seeds: list[list[int]] | None = None,
+                 **extra) -> list[list[str]]:
+        """One generate() call: k completions for each text; completion j of text i draws from a generator seeded
+        `seeds[i][j]` (None: transformers' own sampling, from torch's global generator)."""
         import torch
 
         enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
@@ -206,9 +267,17 @@ class TransformersSampler:
             pad_token_id=self.tokenizer.pad_token_id,
             do_sample=not greedy,
         )
-        if not greedy:
+        if not greedy and seeds is None:
             kwargs.update(temperature=settings.temperature, top_p=settings.top_p,
                           top_k=settings.top_k if settings.top_k and settings.top_k > 0 else None)
+        elif not greedy:
+            # generate() draws every row from torch's one global generator, so a row's sample would depend on the
+            # rows drawn before it. Instead the last logits processor draws each row from its own generator and
+            # leaves only that token, and generate() runs greedy on the result.
+            if len(seeds) != len(texts) or any(len(row) != k for row in seeds):
+                raise ValueError(f"seeds must be {len(texts)} lists of {k}")
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None,
+                          logits_processor=seeded_sampling(settings, [s for row in seeds for s in row], self.device))
         kwargs.update(extra)
         with torch.inference_mode():
             if k > 1 and prompt_len > 1 and self.share_prefill:
@@ -222,14 +291,19 @@ class TransformersSampler:
                                           attention_mask=mask.repeat_interleave(k, 0),
                                           **{self.cache_kwarg: cache}, **kwargs)
             else:
-                out = self.model.generate(**enc, **kwargs)
+                # the k copies of each prompt made here, as generate() would (rows i*k .. i*k+k-1): a seeded draw runs
+                # generate() greedy, which refuses num_return_sequences > 1
+                kwargs["num_return_sequences"] = 1
+                out = self.model.generate(input_ids=enc["input_ids"].repeat_interleave(k, 0),
+                                          attention_mask=enc["attention_mask"].repeat_interleave(k, 0), **kwargs)
         decoded = self.tokenizer.batch_decode(out[:, prompt_len:], skip_special_tokens=True)
         # generate() returns the k sequences of prompt i contiguously: rows i*k .. i*k+k-1
         return [decoded[i * k : (i + 1) * k] for i in range(len(texts))]
 
 
 class VLLMSampler:
-    """vLLM offline engine: `SamplingParams(n=k)` per prompt. `tensor_parallel_size` shards one replica over GPUs;
+    """vLLM offline engine: one request per sample, each with its own seed (`SamplingParams(seed=...)`; the k requests
+    of a prompt share its prefix-cached prompt). `tensor_parallel_size` shards one replica over GPUs;
     `data_parallel_size` > 1 starts that many replicas in worker processes, each pinned to its own GPUs, and splits
     every chunk of prompts between them. vLLM is imported only here, and only when this backend is chosen."""
 
@@ -266,22 +340,28 @@ class VLLMSampler:
 
     def sample(
         self, prompts: list[list[dict]], k: int, settings: SamplingSettings | None = None, on_batch: OnBatch | None = None,
-        desc: str = "sampling",
+        desc: str = "sampling", keys: list[str] | None = None, first_index: int = 0,
     ) -> list[list[str]]:
+        """k completions per prompt, numbered first_index .. first_index + k - 1 for seeding: one request per sample,
+        each with its own seed (see the module doc)."""
         settings = settings or self.settings
+        rendered = [self.render(p) for p in prompts]
+        keys = sample_keys(keys, rendered)
         # Token ids, not text: vLLM would tokenize text with special tokens added (a second BOS after the template's).
-        texts = [{"prompt_token_ids": self.tokenizer(self.render(p), add_special_tokens=False)["input_ids"]}
-                 for p in prompts]
+        texts = [{"prompt_token_ids": self.tokenizer(text, add_special_tokens=False)["input_ids"]} for text in rendered]
         results: list[list[str]] = []
         bar = progress_bar(len(texts) * k, desc)
         try:
             for start in range(0, len(texts), settings.vllm_chunk):
-                chunk = texts[start : start + settings.vllm_chunk]
-                params = sampling_params_dict(settings, k)
+                chunk = range(start, min(start + settings.vllm_chunk, len(texts)))
+                # the k requests of a prompt are adjacent: vLLM's prefix cache computes their prompt once
+                requests = [(texts[i], sampling_params_dict(settings, sample_seed(keys[i], first_index + j, settings.seed)))
+                            for i in chunk for j in range(k)]
                 if self.workers is not None:
-                    completions = self.workers.generate(chunk, params)
+                    flat = self.workers.generate(requests, k)
                 else:
-                    completions = vllm_generate(self.llm, chunk, params)
+                    flat = vllm_generate(self.llm, requests)
+                completions = [flat[p * k : (p + 1) * k] for p in range(len(chunk))]
                 results.extend(completions)
                 if on_batch is not None:
                     on_batch(list(range(start, start + len(chunk))), completions)
@@ -295,12 +375,12 @@ class VLLMSampler:
             self.workers.close()
 
 
-def sampling_params_dict(settings: SamplingSettings, k: int) -> dict:
-    """vLLM SamplingParams for k samples per prompt. No per-request seed: one seed for every request would correlate
-    the noise across problems; the engine is seeded once instead (LLM(seed=...), one seed per data-parallel rank)."""
+def sampling_params_dict(settings: SamplingSettings, seed: int | None) -> dict:
+    """vLLM SamplingParams for one sample, drawn from a generator seeded `seed` (see `sample_seed`)."""
     greedy = settings.temperature == 0
     return dict(
-        n=k,
+        n=1,
+        seed=seed,
         temperature=settings.temperature,
         top_p=1.0 if greedy else settings.top_p,
         top_k=-1 if greedy or not settings.top_k or settings.top_k <= 0 else settings.top_k,
@@ -324,13 +404,14 @@ def make_llm(model: str, settings: SamplingSettings, rank: int = 0):
     )
 
 
-def vllm_generate(llm, prompts: list[dict], params: dict) -> list[list[str]]:
-    """prompts: [{"prompt_token_ids": [...]}, ...] (vLLM's TokensPrompt)."""
+def vllm_generate(llm, requests: list[tuple[dict, dict]]) -> list[str]:
+    """One completion per request: (prompt, SamplingParams arguments), the prompt as {"prompt_token_ids": [...]}
+    (vLLM's TokensPrompt)."""
     from vllm import SamplingParams
 
-    outputs = llm.generate(prompts, SamplingParams(**params), use_tqdm=False)
-    # vLLM returns outputs in prompt order; each carries its n completions
-    return [[c.text for c in out.outputs] for out in outputs]
+    outputs = llm.generate([prompt for prompt, _ in requests], [SamplingParams(**params) for _, params in requests],
+                           use_tqdm=False)
+    return [out.outputs[0].text for out in outputs]  # in request order
 
 
 def _dp_worker(rank: int, gpus: str, model: str, settings: SamplingSettings, inbox, outbox):
@@ -346,8 +427,7 @@ def _dp_worker(rank: int, gpus: str, model: str, settings: SamplingSettings, inb
             if engine_core is not None:
                 engine_core.shutdown()
             return
-        texts, params = job
-        outbox.put((rank, vllm_generate(llm, texts, params)))
+        outbox.put((rank, vllm_generate(llm, job)))
 
 
 class DataParallelWorkers:
@@ -389,12 +469,13 @@ class DataParallelWorkers:
                 if dead:
                     raise RuntimeError(f"vLLM data-parallel worker(s) {dead} died; see their log above") from None
 
-    def generate(self, texts: list[dict], params: dict) -> list[list[str]]:
+    def generate(self, requests: list[tuple[dict, dict]], k: int) -> list[str]:
+        """The requests split between the replicas, a prompt's k requests on one replica; results in request order."""
         dp = len(self.procs)
-        per = math.ceil(len(texts) / dp)
-        shards = [texts[r * per : (r + 1) * per] for r in range(dp)]
+        per = math.ceil(len(requests) // k / dp) * k
+        shards = [requests[r * per : (r + 1) * per] for r in range(dp)]
         for rank, shard in enumerate(shards):
-            self.inboxes[rank].put((shard, params))
+            self.inboxes[rank].put(shard)
         by_rank = dict(self._get() for _ in range(dp))
         return [c for rank in range(dp) for c in by_rank[rank]]
 

@@ -63,7 +63,7 @@ class CountingSampler:
     def context_error(self, messages, prompt_budget=None):
         return self.inner.context_error(messages, prompt_budget)
 
-    def sample(self, prompts, k, settings, on_batch=None, desc=""):
+    def sample(self, prompts, k, settings, on_batch=None, desc="", **seeding):
         batches = 0
 
         def counting(indices, completions):
@@ -74,7 +74,7 @@ class CountingSampler:
             if self.crash_after is not None and batches >= self.crash_after:
                 raise KeyboardInterrupt("simulated kill after a saved batch")
 
-        return self.inner.sample(prompts, k, settings, on_batch=counting, desc=desc)
+        return self.inner.sample(prompts, k, settings, on_batch=counting, desc=desc, **seeding)
 
 
 @pytest.mark.slow
@@ -147,12 +147,62 @@ def test_shared_prefill_gives_the_same_samples_as_plain_generate(tiny_model_dir,
     settings = SamplingSettings(max_new_tokens=12, temperature=1.0, top_k=0, top_p=1.0)
     sampler = TransformersSampler(str(tiny_model_dir), settings)
     texts = [sampler.render(bench.prompt(p)) for p in bench.load(shared_data)[:3]]  # different lengths: left padding
+    seeds = [[10 * i + j for j in range(3)] for i in range(3)]
+    shared = sampler.generate(texts, 3, settings, seeds=seeds)
     torch.manual_seed(0)
-    shared = sampler.generate(texts, 3, settings)
+    unseeded = sampler.generate(texts, 3, settings)  # transformers' own sampling, from torch's global generator
     sampler.share_prefill = False
+    plain = sampler.generate(texts, 3, settings, seeds=seeds)
     torch.manual_seed(0)
-    plain = sampler.generate(texts, 3, settings)
+    assert sampler.generate(texts, 3, settings) == unseeded
     assert shared == plain and len(shared) == 3 and all(len(s) == 3 for s in shared)
+    assert len({c for s in shared for c in s}) > 3  # really sampled: the seeds differ, so do the completions
+
+
+@pytest.mark.slow
+def test_a_sample_depends_only_on_its_problem_index_and_seed(tiny_model_dir, shared_data, tmp_path):
+    """Sample j of problem p is the same whatever the batch size, and whether samples 0..j-1 were drawn in this call
+    or an earlier one; another seed draws other samples."""
+    bench = get_benchmark("gsm8k")
+    problems = bench.load(shared_data)[:5]
+
+    def samples(out, k, batch_size, seed=0):
+        settings = SamplingSettings(max_new_tokens=10, temperature=1.0, batch_size=batch_size, seed=seed)
+        sampler = CountingSampler(tiny_model_dir, settings)
+        runner.run_benchmark(bench, problems, str(tiny_model_dir), settings, k, tmp_path / out, lambda: sampler)
+        rows = read_jsonl(tmp_path / out / "gsm8k" / "samples.jsonl")
+        return {(r["problem_id"], r["sample_index"]): r["completion"] for r in rows}, sampler.generated
+
+    reference, _ = samples("ref", k=4, batch_size=3)
+    one_at_a_time, _ = samples("bs1", k=4, batch_size=1)
+    assert one_at_a_time == reference
+    samples("extend", k=2, batch_size=2)
+    extended, generated = samples("extend", k=4, batch_size=2)  # samples 2 and 3 drawn later, in another call
+    assert generated == 5 * 2 and extended == reference
+    other_seed, _ = samples("seed1", k=4, batch_size=3, seed=1)
+    assert sum(other_seed[key] != reference[key] for key in reference) > len(reference) // 2
+
+
+def test_seeded_draws_follow_the_filtered_distribution():
+    """The per-row draw samples softmax(logits / temperature) after top-k / top-p, as transformers' sampling does."""
+    import torch
+
+    from evals.sampling import seeded_sampling
+
+    logits = torch.tensor([[2.0, 1.0, 0.0, -1.0, -30.0]])
+    n = 4000
+    for settings, allowed in [(SamplingSettings(temperature=1.0, top_k=0, top_p=1.0), 4),
+                              (SamplingSettings(temperature=0.5, top_k=2, top_p=1.0), 2)]:
+        processors = seeded_sampling(settings, list(range(n)), "cpu")
+        chosen = processors(None, logits.repeat(n, 1)).argmax(-1)
+        counts = torch.bincount(chosen, minlength=5).double() / n
+        top = (logits[0] / settings.temperature)[:allowed]
+        expected = torch.cat([torch.softmax(top, -1), torch.zeros(5 - allowed, dtype=top.dtype)]).double()
+        assert torch.allclose(counts, expected, atol=0.03), (counts, expected)
+        assert counts[allowed:].sum() == 0  # filtered-out tokens are never drawn
+    again = seeded_sampling(SamplingSettings(temperature=1.0, top_k=0, top_p=1.0), list(range(n)), "cpu")
+    first = seeded_sampling(SamplingSettings(temperature=1.0, top_k=0, top_p=1.0), list(range(n)), "cpu")
+    assert torch.equal(again(None, logits.repeat(n, 1)), first(None, logits.repeat(n, 1)))  # a seed, a draw
 
 
 def write_responses(path, rows):

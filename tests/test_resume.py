@@ -73,3 +73,44 @@ def test_resume_from_an_incomplete_checkpoint_by_name_is_refused(tmp_path):
         resolve_resume(str(tmp_path / "checkpoint-6"), tmp_path)
     assert resolve_resume("last", tmp_path) is None  # nothing complete: start afresh
     assert resolve_resume("false", tmp_path) is None
+
+
+def eval_argv(model_dir, data_dir, out):
+    return ["eval", "--model", str(model_dir), "--benchmarks", "gsm8k", "--data-dir", str(data_dir), "--limit", "16",
+            "--k", "2", "--batch-size", "2", "--max-new-tokens", "16", "--temperature", "1.0", "--seed", "3",
+            "--output-dir", str(out), "--bootstrap", "100"]
+
+
+def sample_rows(out):
+    rows = [json.loads(line) for line in (out / "gsm8k" / "samples.jsonl").read_text().splitlines() if line.strip()]
+    return {(r["problem_id"], r["sample_index"]): r["completion"] for r in rows}
+
+
+@pytest.mark.slow
+def test_an_eval_killed_and_resumed_equals_an_uninterrupted_one(tiny_model_dir, shared_data, tmp_path):
+    killed = tmp_path / "killed"
+    env = dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
+    proc = subprocess.Popen([sys.executable, "-m", "profit_rl.cli", *eval_argv(tiny_model_dir, shared_data, killed)],
+                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    samples = killed / "gsm8k" / "samples.jsonl"
+    try:
+        deadline = time.monotonic() + 240
+        while not (samples.is_file() and samples.stat().st_size > 0):  # the first batch is on disk
+            assert proc.poll() is None, "the eval ended before writing a batch"
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        os.killpg(proc.pid, signal.SIGKILL)  # the eval and its verifier workers, mid-run
+    finally:
+        proc.wait()
+    partial = sample_rows(killed)
+    assert 0 < len(partial) < 32, "the kill did not land mid-run: nothing was tested"
+
+    assert cli.main(eval_argv(tiny_model_dir, shared_data, killed)) == 0  # the same command again: resumes
+    uninterrupted = tmp_path / "uninterrupted"
+    assert cli.main(eval_argv(tiny_model_dir, shared_data, uninterrupted)) == 0
+    resumed, expected = sample_rows(killed), sample_rows(uninterrupted)
+    assert len(expected) == 32 and resumed == expected  # sample for sample, the cached ones and the new ones
+    assert len(set(expected.values())) > 16  # really sampled at temperature 1, not one greedy text per problem
+    results = [json.loads((d / "gsm8k" / "results.json").read_text()) for d in (killed, uninterrupted)]
+    assert results[0]["avg_at_k"] == results[1]["avg_at_k"] and results[0]["pass_at_k"] == results[1]["pass_at_k"]
