@@ -8,8 +8,9 @@ are timed that way and summed. Printed:
   1. plain math-verify, one process, the usual call (`verify(parse(gold), parse(solution))`, its own signal timeouts);
   2. our per-item function in one process, every item through sympy (`score_answer(..., shortcut=False)`);
   3. the pool, every item through sympy (same work as 2, in N workers, with the hard deadline);
+  3b. the same, handing each worker one item at a time (`items_per_worker=1`: what chunks save);
   4. the pool as the reward uses it (equal normalised strings short-cut sympy);
-  and the ratios of 3 and 4 to 1 (items/s). Then the pool's added latency on one batch of 64 completions: pool wall
+  and the ratios of 3 and 4 to 1 (items/s), next to the machine's ceiling for N processes at that moment. Then the pool's added latency on one batch of 64 completions: pool wall
   time minus the in-process time of the same 64 items divided by N (what perfect parallelism would take), and the
   pure dispatch cost (64 items that short-cut sympy).
 """
@@ -127,11 +128,13 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(os.sched_getaffinity(0))} cores; best of {args.repeat}")
 
     warm_up()
+    capacity_before = parallel_capacity(workers)
     halves = [(slice(n // 2, n), slice(0, n // 2)), (slice(0, n // 2), slice(n // 2, n))]  # (warm-up, timed)
     scorers = {
         "plain": in_process_scorer(plain_math_verify),
         "inproc": in_process_scorer(in_process),
         "pool": pool_scorer(num_workers=workers, timeout=args.timeout, shortcut=False),
+        "pool1": pool_scorer(num_workers=workers, timeout=args.timeout, shortcut=False, items_per_worker=1),
         "reward": pool_scorer(num_workers=workers, timeout=args.timeout),
     }
     seconds = dict.fromkeys(scorers, 0.0)
@@ -148,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     t_pool64, _ = timed_after_warmup(scorers["pool"], warm, batch, args.repeat)
     t_dispatch64, _ = timed_after_warmup(scorers["reward"], warm, batch, args.repeat)
 
-    capacity = parallel_capacity(workers)
+    capacity_after = parallel_capacity(workers)
 
     def line(name, seconds, scores):
         correct = sum(1 for s in scores if s == 1.0)
@@ -158,9 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     line("1. plain math-verify, 1 process", t_plain, plain_scores)
     line("2. score_answer in-process, all through sympy", t_inproc, inproc_scores)
     line(f"3. VerifierPool x{workers}, all through sympy", t_pool, pool_scores)
+    line("3b. the same, one item at a time per worker", seconds["pool1"], scores["pool1"])
     line(f"4. VerifierPool x{workers}, as the reward runs it", t_fast, fast_scores)
-    print(f"  this machine's ceiling for {workers} processes now (pure-Python loops): {capacity:.2f}x")
-    print(f"  ratio 3/1 (pool vs plain math-verify, same sympy work): {t_plain / t_pool:.2f}x")
+    print(f"  this machine's ceiling for {workers} processes (pure-Python loops), before and after the timings: "
+          f"{capacity_before:.2f}x, {capacity_after:.2f}x")
+    print(f"  ratio 3/1 (pool vs plain math-verify, same sympy work): {t_plain / t_pool:.2f}x "
+          f"(one item at a time: {t_plain / seconds['pool1']:.2f}x)")
     print(f"  ratio 3/2 (pool vs the same function in-process):        {t_inproc / t_pool:.2f}x")
     print(f"  ratio 4/1 (pool as used by the reward vs plain):          {t_plain / t_fast:.2f}x")
     ideal = t_inproc64 / workers

@@ -3,10 +3,13 @@
     .cache/vllm-cpu-venv/bin/python scripts/vllm_cpu_check.py [--data-dir ../shared/data]
 
 1. builds a tiny Qwen3 (head_dim 64, which vLLM's CPU attention supports),
-2. samples with VLLMSampler (SamplingParams(n=k)) and checks k completions per prompt, in prompt order,
+2. samples with VLLMSampler (one seeded request per sample) and checks k completions per prompt, in prompt order,
+   and that sample j of problem p depends only on (p, j, seed): the same when sampled with other prompts, or as
+   samples 2..3 of a later call,
 3. greedy decoding: vLLM and the transformers sampler must agree token for token on most prompts (fp32, CPU),
 4. runs `profit-rl eval --backend vllm` end to end, then reruns it and checks nothing is generated again,
-5. with --data-parallel: data_parallel_size=2 (two engines in worker processes) gives the single engine's greedy text.
+5. with --data-parallel: data_parallel_size=2 (two engines in worker processes) gives the single engine's greedy text
+   and its seeded samples.
 """
 
 from __future__ import annotations
@@ -49,6 +52,18 @@ def main() -> int:
     assert all(isinstance(s, str) for c in out for s in c)
     print(f"sampling: {len(prompts)} prompts x k=4 -> {sum(len(c) for c in out)} completions, batches saved in order")
 
+    keys = [q.id for q in problems]
+    hot = SamplingSettings(max_new_tokens=16, dtype="float32", vllm_chunk=4, temperature=1.0)
+    reference = sampler.sample(prompts, 4, hot, keys=keys)
+    later_alone = sampler.sample(prompts[3:], 4, hot, keys=keys[3:])
+    last_two = sampler.sample(prompts, 2, hot, keys=keys, first_index=2)
+    same = sum(a == b for x, y in zip(reference[3:], later_alone) for a, b in zip(x, y))
+    same_tail = sum(a == b for x, y in zip(reference, last_two) for a, b in zip(x[2:], y))
+    print(f"seeded: {same}/{4 * (len(prompts) - 3)} samples equal when drawn with other prompts, "
+          f"{same_tail}/{2 * len(prompts)} equal as samples 2..3 of another call")
+    assert len({c for row in reference for c in row}) > len(prompts), "the seeded samples should differ"
+    assert same == 4 * (len(prompts) - 3) and same_tail == 2 * len(prompts)
+
     greedy = SamplingSettings(max_new_tokens=16, temperature=0.0, dtype="float32")
     vllm_greedy = [c[0] for c in sampler.sample(prompts, 1, greedy)]
     hf = TransformersSampler(model, greedy, device="cpu")
@@ -77,7 +92,11 @@ def main() -> int:
         dp = VLLMSampler(model, SamplingSettings(max_new_tokens=16, temperature=0.0, dtype="float32", data_parallel_size=2))
         dp_greedy = [c[0] for c in dp.sample(prompts, 1, greedy)]
         dp_sampled = dp.sample(prompts, 3, SamplingSettings(max_new_tokens=8, dtype="float32"))
+        dp_seeded = dp.sample(prompts, 4, hot, keys=keys)  # each replica draws its share of the seeded requests
         dp.close()
+        dp_same = sum(a == b for x, y in zip(reference, dp_seeded) for a, b in zip(x, y))
+        print(f"data parallel (2 replicas): {dp_same}/{4 * len(prompts)} seeded samples equal to one engine's")
+        assert dp_same == 4 * len(prompts)
         assert all(len(c) == 3 for c in dp_sampled) and len(dp_sampled) == len(prompts)
         dp_agree = sum(a == b for a, b in zip(dp_greedy, vllm_greedy))
         print(f"data parallel (2 replicas): greedy agrees with one engine on {dp_agree}/{len(prompts)} prompts")
