@@ -4,15 +4,18 @@
 
 Workload: the 500 MATH-500 reference solutions scored against their own answers (every item should score 1.0),
 measured in steady state: each scorer first scores one half (warm-up), then the other half is timed; both halves
-are timed that way and summed. Printed:
+are timed that way and summed. Every timing runs in a child forked from this process after `warm_up()` only, so every
+scorer starts from the state the pool's fork server gives its workers: math-verify's parsers (ANTLR's decision
+cache above all) learn from every input they see, and a process that has scored the timed items before would time a
+warmer parser. Printed:
   1. plain math-verify, one process, the usual call (`verify(parse(gold), parse(solution))`, its own signal timeouts);
   2. our per-item function in one process, every item through sympy (`score_answer(..., shortcut=False)`);
   3. the pool, every item through sympy (same work as 2, in N workers, with the hard deadline);
-  3b. the same, handing each worker one item at a time (`items_per_worker=1`: what chunks save);
+  3b. the same, one item per message (`chunk=1`: what guided chunks save);
   4. the pool as the reward uses it (equal normalised strings short-cut sympy);
-  and the ratios of 3 and 4 to 1 (items/s), next to the machine's ceiling for N processes at that moment. Then the pool's added latency on one batch of 64 completions: pool wall
-  time minus the in-process time of the same 64 items divided by N (what perfect parallelism would take), and the
-  pure dispatch cost (64 items that short-cut sympy).
+  and the ratios of 3 and 4 to 1 (items/s), next to the machine's ceiling for N processes at that moment. Then the
+  pool's added latency on one batch of 64 completions: pool wall time minus the in-process time of the same 64 items
+  divided by N (what perfect parallelism would take), and the pure dispatch cost (64 items that short-cut sympy).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import sys
 import time
 from pathlib import Path
@@ -41,34 +45,45 @@ def in_process(golds: list[str], solutions: list[str]) -> list[float]:
     return [score_answer(g, s, shortcut=False)[1] for g, s in zip(golds, solutions)]
 
 
-def clear_caches() -> None:
-    """math-verify and our gold parser memoise parses: every timing starts cold, or repeats would time dict lookups."""
-    from math_verify import parser as mv_parser
+def in_fresh_process(fn, *args):
+    """fn(*args) in a child forked from this process, which has run `warm_up()` and scored nothing else."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        try:
+            data = pickle.dumps(fn(*args))
+        except BaseException as exc:  # report it to the parent, which raises it
+            data = pickle.dumps(RuntimeError(f"{type(exc).__name__}: {exc}"))
+        with os.fdopen(write_end, "wb") as f:
+            f.write(data)
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as f:
+        result = pickle.loads(f.read())
+    os.waitpid(pid, 0)
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
-    from rewards import verify
 
-    for cached in (mv_parser.parse_latex_cached, mv_parser.parse_expr_cached, verify._parse_gold):
-        cached.cache_clear()
-    from sympy.core.cache import clear_cache
-
-    clear_cache()  # sympy's own global memo (SYMPY_CACHE)
+def _time_once(make_scorer, warm: tuple, timed: tuple):
+    scorer, close = make_scorer()
+    scorer(*warm)
+    start = time.perf_counter()
+    out = scorer(*timed)
+    seconds = time.perf_counter() - start
+    close()
+    return seconds, out
 
 
 def timed_after_warmup(make_scorer, warm: tuple, timed: tuple, repeat: int):
-    """Best-of-`repeat` wall time of scoring `timed` with a scorer that has just scored `warm`.
-
-    Steady state, as in a training run: every scorer (in-process or pool) has loaded sympy's lazily imported parts and
-    filled its caches on the warm-up items, and none has seen the timed items (caches are cleared for every repeat;
-    a pool is started afresh)."""
+    """Best-of-`repeat` wall time of scoring `timed` with a scorer that has just scored `warm`, each repeat in a fresh
+    child process (a pool is started afresh in it)."""
     best, out = float("inf"), None
     for _ in range(repeat):
-        clear_caches()
-        scorer, close = make_scorer()
-        scorer(*warm)
-        start = time.perf_counter()
-        out = scorer(*timed)
-        best = min(best, time.perf_counter() - start)
-        close()
+        seconds, out = in_fresh_process(_time_once, make_scorer, warm, timed)
+        best = min(best, seconds)
     return best, out
 
 
@@ -134,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         "plain": in_process_scorer(plain_math_verify),
         "inproc": in_process_scorer(in_process),
         "pool": pool_scorer(num_workers=workers, timeout=args.timeout, shortcut=False),
-        "pool1": pool_scorer(num_workers=workers, timeout=args.timeout, shortcut=False, items_per_worker=1),
+        "pool1": pool_scorer(num_workers=workers, timeout=args.timeout, shortcut=False, chunk=1),
         "reward": pool_scorer(num_workers=workers, timeout=args.timeout),
     }
     seconds = dict.fromkeys(scorers, 0.0)
@@ -161,12 +176,12 @@ def main(argv: list[str] | None = None) -> int:
     line("1. plain math-verify, 1 process", t_plain, plain_scores)
     line("2. score_answer in-process, all through sympy", t_inproc, inproc_scores)
     line(f"3. VerifierPool x{workers}, all through sympy", t_pool, pool_scores)
-    line("3b. the same, one item at a time per worker", seconds["pool1"], scores["pool1"])
+    line("3b. the same, one item per message", seconds["pool1"], scores["pool1"])
     line(f"4. VerifierPool x{workers}, as the reward runs it", t_fast, fast_scores)
     print(f"  this machine's ceiling for {workers} processes (pure-Python loops), before and after the timings: "
           f"{capacity_before:.2f}x, {capacity_after:.2f}x")
     print(f"  ratio 3/1 (pool vs plain math-verify, same sympy work): {t_plain / t_pool:.2f}x "
-          f"(one item at a time: {t_plain / seconds['pool1']:.2f}x)")
+          f"(one item per message: {t_plain / seconds['pool1']:.2f}x)")
     print(f"  ratio 3/2 (pool vs the same function in-process):        {t_inproc / t_pool:.2f}x")
     print(f"  ratio 4/1 (pool as used by the reward vs plain):          {t_plain / t_fast:.2f}x")
     ideal = t_inproc64 / workers

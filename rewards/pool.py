@@ -9,9 +9,10 @@ timeouts switched off, and the pool is the only guard:
   `stats.timeouts` (the GRPO reward logs it as `rewards/timeouts`);
 - an item whose scoring raises (or whose worker dies, e.g. out of its memory limit) scores 0.0 and counts in
   `stats.errors`; the exception text is logged;
-- items run in parallel on `num_workers` processes. Each worker holds a few items at a time (`items_per_worker`), so
-  it goes from one to the next without waiting for the caller; an item's deadline runs from when its worker starts
-  it, and items queued behind one that times out go to the next free worker;
+- items run in parallel on `num_workers` processes, handed out in chunks that shrink as the call drains (guided
+  scheduling), so a worker goes from one item to the next without waiting for the caller and the workers finish
+  together. An item's deadline runs from when its worker starts it (the worker answers each item as it is done), and
+  items queued behind one that times out go back in line for the next free worker;
 - no process outlives the caller, and none ever imports the caller's `__main__` (see `rewards.worker`): the rewards
   work the same from a guarded script, an unguarded one, stdin, a notebook or a trainer under accelerate.
 
@@ -44,6 +45,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 5.0  # per item; math-verify's own defaults are 5 s to parse and 5 s to compare
 DEFAULT_MEMORY_MB = 4_096  # extra address space a worker may take for one item before MemoryError
+# A worker holding fewer items than this gets its next chunk: it then has the rest of its queue's time to wait for a
+# caller that the machine schedules late.
+REFILL_BELOW = 3
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -260,9 +264,9 @@ class VerifierPool:
     """Hard per-item deadline in seconds, from the moment a worker starts the item."""
     memory_mb: int | None = DEFAULT_MEMORY_MB
     """Address space a worker may add while scoring (RLIMIT_AS, Linux); beyond it the item errors. None: no limit."""
-    items_per_worker: int = 4
-    """Items a worker holds at once (the one it scores and those queued behind it), so that it never waits for the
-    caller between items. 1: hand out one item at a time."""
+    chunk: int | None = None
+    """Items handed to a worker in one message. None: guided, 1 / (2 * num_workers) of what is left, so chunks shrink
+    as the call drains. 1: one item per message."""
     startup_timeout: float = 120.0
     """Seconds the fork server may take to start (it imports sympy and math-verify), and a worker to report ready."""
     shortcut: bool = True
@@ -276,8 +280,8 @@ class VerifierPool:
             raise ValueError(f"num_workers must be >= 1, got {self.num_workers}")
         if not self.timeout > 0:
             raise ValueError(f"timeout must be > 0 seconds, got {self.timeout}")
-        if self.items_per_worker < 1:
-            raise ValueError(f"items_per_worker must be >= 1, got {self.items_per_worker}")
+        if self.chunk is not None and self.chunk < 1:
+            raise ValueError(f"chunk must be >= 1 or None, got {self.chunk}")
         self._workers: list[_Worker] = []
         self._lock = threading.Lock()
         self._closed = False
@@ -388,16 +392,14 @@ class VerifierPool:
             return call.results, call.stats
 
     def _hand_out(self, call: _Call) -> None:
-        """Top every ready worker up to `items_per_worker` held items, in one message each, sharing what is left
-        evenly so that no worker sits on a queue while another idles."""
-        if not call.todo:
-            return
-        share = -(-len(call.todo) // len(self._workers))
+        """Send a chunk to every ready worker that is running low (see `chunk` and REFILL_BELOW)."""
         for worker in list(self._workers):
-            room = min(self.items_per_worker - len(worker.held), share, len(call.todo))
-            if not worker.ready or room <= 0:
+            if not call.todo:
+                return
+            if not worker.ready or len(worker.held) >= REFILL_BELOW:
                 continue
-            batch = [call.todo.popleft() for _ in range(room)]
+            size = self.chunk or -(-len(call.todo) // (2 * len(self._workers)))
+            batch = [call.todo.popleft() for _ in range(min(size, len(call.todo)))]
             try:
                 worker.conn.send([call.jobs[i] for i in batch])
             except (OSError, ValueError):  # died while idle or mid-queue: what it held is lost, these are not
@@ -470,7 +472,7 @@ _default_settings: dict = {}
 
 
 def configure_default_pool(**settings) -> None:
-    """Set `VerifierPool` arguments (num_workers, timeout, memory_mb, items_per_worker) for the shared pool.
+    """Set `VerifierPool` arguments (num_workers, timeout, memory_mb, chunk) for the shared pool.
 
     Closes the current shared pool if there is one; the next `get_default_pool()` builds a new one.
     """

@@ -232,7 +232,7 @@ TOWER = "\\boxed{2^{2^{2^{2^{2^{2}}}}}}"  # hangs sympy in one C call
 
 def test_items_queued_behind_a_timeout_are_scored_by_the_replacement():
     """One worker holds all three items; the first hangs: it times out, and the two queued behind it still score."""
-    with VerifierPool(num_workers=1, timeout=1.0, items_per_worker=4) as p:
+    with VerifierPool(num_workers=1, timeout=1.0) as p:
         scores, stats = p.score(["1", "2", "3"], [TOWER, "\\boxed{2}", "\\boxed{\\frac{6}{2}}"])
     assert scores == [0.0, 1.0, 1.0]
     assert stats.timeouts == 1 and stats.errors == 0 and stats.correct == 2
