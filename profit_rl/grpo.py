@@ -18,7 +18,7 @@ model's chat template renders, asking for the final answer in `\\boxed{}`. Check
 `output_dir/checkpoint-N` every `save_steps` (these feed the Pass@k curves); a rerun of the same command resumes
 from the newest complete checkpoint.
 
-Heavy imports stay inside functions: the reward pool's worker processes re-import this module as their `__main__`.
+Heavy imports stay inside functions, so that `--help` and argument errors come back at once.
 """
 
 from __future__ import annotations
