@@ -8,6 +8,9 @@ favour any) for the same 32 MATH-500 prompts (synthetic prompts if ../shared/dat
             times, then k rows decode together (TransformersSampler.generate; same samples as num_return_sequences=k)
 - separate: k calls per prompt, one sample each
 - sampler:  what `profit-rl eval` does: `batch_size` length-sorted prompts per call, k samples each
+- unseeded: the same calls drawing from torch's global generator, as transformers' own sampling does (what seeding
+            each sample by (problem, index, seed) costs)
+Every arm but the last draws each sample from its own seeded generator, as `profit-rl eval` does.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ def main():
 
     import torch
 
-    from evals.sampling import SamplingSettings, TransformersSampler
+    from evals.sampling import SamplingSettings, TransformersSampler, sample_seed
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -66,16 +69,22 @@ def main():
     fixed = dict(min_new_tokens=args.new_tokens)
     k = args.k
 
+    def seeds(batch, n, first=0):
+        return [[sample_seed(t, first + j, 0) for j in range(n)] for t in batch]
+
     # The arms are interleaved batch by batch (sampler, grouped, separate on the same 8 prompts, then the next 8), so
     # a change in machine load during the run hits every arm alike; each arm's time is the sum over batches.
     arms = {
         # the GRPO sense of a group: one prompt's k samples in one call (prefill once, decode k rows)
-        "grouped": (lambda batch: [sampler.generate([t], k, settings, **fixed) for t in batch], len(texts)),
+        "grouped": (lambda batch: [sampler.generate([t], k, settings, seeds=seeds([t], k), **fixed) for t in batch],
+                    len(texts)),
         # the same k samples as k calls of one sample each
-        "separate": (lambda batch: [sampler.generate([t], 1, settings, **fixed) for t in batch for _ in range(k)],
-                     len(texts) * k),
+        "separate": (lambda batch: [sampler.generate([t], 1, settings, seeds=seeds([t], 1, j), **fixed)
+                                    for t in batch for j in range(k)], len(texts) * k),
         # what `profit-rl eval` does: batch_size prompts per call, k samples each
-        "sampler": (lambda batch: sampler.generate(batch, k, settings, **fixed), len(batches)),
+        "sampler": (lambda batch: sampler.generate(batch, k, settings, seeds=seeds(batch, k), **fixed), len(batches)),
+        # the same calls, unseeded
+        "unseeded": (lambda batch: sampler.generate(batch, k, settings, **fixed), len(batches)),
     }
     torch.manual_seed(0)
     sampler.generate(texts[:2], 2, settings, **fixed)  # warm-up (first-call allocations)
@@ -92,15 +101,18 @@ def main():
         **{f"{name}_s": round(t, 2) for name, t in timings.items()},
         "speedup_grouped_vs_separate": round(timings["separate"] / timings["grouped"], 2),
         "speedup_sampler_vs_separate": round(timings["separate"] / timings["sampler"], 2),
+        "seeded_vs_unseeded_time": round(timings["sampler"] / timings["unseeded"], 2),
     }
     print(f"{n_samples} samples ({len(texts)} prompts x k={k}, {args.new_tokens} new tokens each, CPU, "
           f"{torch.get_num_threads()} threads)")
     labels = {"grouped": f"grouped: one call per prompt, k={k} samples", "separate": f"separate: k={k} calls per prompt",
-              "sampler": f"eval sampler: {args.batch_size} prompts x k={k} per call"}
+              "sampler": f"eval sampler: {args.batch_size} prompts x k={k} per call",
+              "unseeded": "the same, unseeded (torch's global generator)"}
     for name, (_, calls) in arms.items():
         print(f"  {labels[name]:<44} {calls:>4} calls  {timings[name]:7.2f} s  {n_samples / timings[name]:6.1f} samples/s")
     print(f"  grouped vs separate: {result['speedup_grouped_vs_separate']:.2f}x   "
-          f"eval sampler vs separate: {result['speedup_sampler_vs_separate']:.2f}x")
+          f"eval sampler vs separate: {result['speedup_sampler_vs_separate']:.2f}x   "
+          f"seeded / unseeded time: {result['seeded_vs_unseeded_time']:.2f}x")
     print(json.dumps(result))
 
 if __name__ == "__main__":
