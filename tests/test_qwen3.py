@@ -6,14 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from evals.chat import ChatFormat, ChatFormatError
+from tests.helpers_qwen3 import ENDOFTEXT, HELLO, IM_END, rig
 
 REPO = Path(__file__).resolve().parents[1]
 QWEN3_SFT = REPO / "recipes" / "Qwen3-0.6B-Base" / "sft"
-IM_END, ENDOFTEXT, HELLO, WORLD = 151645, 151643, 9707, 1879  # Qwen's ids of <|im_end|>, <|endoftext|>, Hello, " world"
 CPU = ["--use_cpu", "true", "--bf16", "false", "--dtype", "float32", "--report_to", "none", "--disable_tqdm", "true"]
 ROWS = [  # prompt/completion pairs in the shapes SFT data comes in: plain, with a system turn, multi-turn
     ([{"role": "user", "content": "Say hello."}], "Hello"),
@@ -22,33 +21,6 @@ ROWS = [  # prompt/completion pairs in the shapes SFT data comes in: plain, with
      "Hello again"),
     ([{"role": "user", "content": "Indent"}], "  indented answer\nwith two lines"),
 ]
-
-
-def rig(twin_dir: Path, out: Path) -> Path:
-    """The twin with its residual stream reduced to the token's embedding (every block's output projections zeroed)
-    and an untied lm_head of three non-zero rows: after the generation prompt's last token it says Hello, after Hello
-    <|im_end|>, after <|im_end|> " world", after " world" Hello again."""
-    tokenizer = AutoTokenizer.from_pretrained(twin_dir)
-    model = AutoModelForCausalLM.from_pretrained(twin_dir, dtype=torch.float32)
-    prompt_end = tokenizer(ChatFormat(tokenizer).prompt(ROWS[0][0]))["input_ids"][-1]
-    with torch.no_grad():
-        for layer in model.model.layers:
-            layer.self_attn.o_proj.weight.zero_()
-            layer.mlp.down_proj.weight.zero_()
-        embed = model.model.embed_tokens.weight
-        basis = torch.eye(embed.shape[1])
-        for i, token in enumerate((prompt_end, HELLO, IM_END, WORLD)):
-            embed[token] = basis[i]
-        head = torch.zeros_like(embed)
-        head[HELLO] = 10 * (basis[0] + basis[3])
-        head[IM_END] = 10 * basis[1]
-        head[WORLD] = 10 * basis[2]
-    model.config.tie_word_embeddings = False
-    model.lm_head.weight = torch.nn.Parameter(head)
-    model.save_pretrained(out)
-    for name in ("tokenizer.json", "tokenizer_config.json"):
-        (out / name).write_bytes((twin_dir / name).read_bytes())
-    return out
 
 
 @pytest.fixture(scope="module")
