@@ -164,3 +164,30 @@ def test_qwen3_recipes_that_select_tokens_always_train_the_end_of_turn(recipe):
 
     _, training_args, _ = sft.parse(["--config", str(recipe), *CPU])
     assert training_args.keep_end_of_turn or training_args.selection == "all"
+
+
+@pytest.mark.slow
+def test_twin_smoke_pipeline_runs_every_stage_at_the_real_vocabulary(qwen3_twin_dir, shared_data, tmp_path):
+    """`make sft-then-rl MODEL=<twin> SMOKE=1` (its python command, one benchmark): data, ProFit and plain SFT,
+    evals, GRPO, curves and the report on CPU, through the Qwen3-0.6B-Base recipes, at vocab 151,936."""
+    import csv
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "profit_rl.pipeline", "--model", str(qwen3_twin_dir), "--smoke", "--benchmarks",
+           "math500", "--data-dir", str(shared_data), "--output-root", str(tmp_path)]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    root = tmp_path / qwen3_twin_dir.name
+    assert "--config recipes/Qwen3-0.6B-Base/sft/profit.yaml" in proc.stdout
+    assert "--config recipes/Qwen3-0.6B-Base/grpo/math_cpu.yaml" in proc.stdout
+    for method in ("profit", "sft"):
+        for model in (root / method / "sft", root / method / "grpo" / "checkpoint-2"):
+            assert IM_END in json.loads((model / "generation_config.json").read_text())["eos_token_id"], model
+            assert json.loads((model / "config.json").read_text())["vocab_size"] == 151936
+            assert AutoTokenizer.from_pretrained(model).eos_token == "<|im_end|>"
+        assert json.loads((root / method / "eval" / "sft" / "results.json").read_text())["benchmarks"]["math500"]
+    rows = list(csv.DictReader((root / "curves" / "curves.csv").open()))
+    assert sorted((r["run"], r["step"]) for r in rows) == [
+        (run, step) for run in ("profit-init", "sft-init") for step in ("0", "1", "2")]
+    assert "After SFT (Table 1)" in (root / "report.md").read_text()
