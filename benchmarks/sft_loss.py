@@ -11,7 +11,8 @@ final norm run forward and backward too, so the figures include a real model's a
 
 Peak memory: each (implementation, T) in a fresh subprocess, so the peak is that step's alone (CUDA's peak allocator
 counter on GPU, peak RSS above the pre-step RSS on CPU). Time: medians over --reps steps in one process, the three
-implementations interleaved so clock and load drift hit them alike.
+implementations interleaved so clock and load drift hit them alike; on CPU it is the process's CPU time, which other
+jobs on a shared machine do not inflate as they do wall time.
 
     python benchmarks/sft_loss.py                   # CPU here (fp32), GPU when one is visible (bf16)
     python benchmarks/sft_loss.py --seq-lens 2048 4096 --reps 5
@@ -134,16 +135,17 @@ def step_times(seq_len: int, reps: int, device: str, layers: int = 0) -> dict:
 
     steps = make_steps(seq_len, device, layers)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    clock = time.perf_counter if device == "cuda" else time.process_time
     for step in steps.values():
         step()  # warm-up
     times = {impl: [] for impl in steps}
     for _ in range(reps):
         for impl, step in steps.items():
             sync()
-            t0 = time.perf_counter()
+            t0 = clock()
             step()
             sync()
-            times[impl].append(time.perf_counter() - t0)
+            times[impl].append(clock() - t0)
     return {impl: sorted(t)[len(t) // 2] for impl, t in times.items()}
 
 
@@ -152,6 +154,7 @@ def main() -> int:
     parser.add_argument("--seq-lens", type=int, nargs="+", default=[2048, 4096])
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
+    parser.add_argument("--no-memory", action="store_true", help="time only (skip the peak-memory subprocesses)")
     parser.add_argument("--layers", type=int, default=0,
                         help="Qwen3-0.6B-shaped decoder layers before the head (0: the head alone, from hidden states)")
     parser.add_argument("--_child", nargs=2, metavar=("IMPL", "T"), help=argparse.SUPPRESS)
@@ -166,6 +169,9 @@ def main() -> int:
     peaks, medians = {}, {}
     for seq_len in args.seq_lens:
         for impl in ("nll", "profit", "full_logits"):
+            if args.no_memory:
+                peaks[impl, seq_len] = float("nan")
+                continue
             cmd = [sys.executable, __file__, "--_child", impl, str(seq_len), "--device", device,
                    "--layers", str(args.layers)]
             peaks[impl, seq_len] = int(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split()[-1])
@@ -173,7 +179,8 @@ def main() -> int:
     name = torch.cuda.get_device_name() if device == "cuda" else f"CPU ({os.cpu_count()} cores)"
     body = f"{args.layers} Qwen3 layer(s) + tied head" if args.layers else "head only"
     print(f"device: {name}; dtype {'bf16' if device == 'cuda' else 'fp32'}; vocab {VOCAB}, hidden {HIDDEN}; {body}; "
-          f"median of {args.reps} steps; torch threads {torch.get_num_threads()}")
+          f"median of {args.reps} steps ({'wall' if device == 'cuda' else 'CPU'} time); "
+          f"torch threads {torch.get_num_threads()}")
     print("| T | nll step | profit step | full-logits step | profit/nll time | profit/nll peak mem | profit/full-logits peak mem |")
     print("|---|---|---|---|---|---|---|")
     for seq_len in args.seq_lens:
@@ -182,7 +189,8 @@ def main() -> int:
             f"| {seq_len} | {t['nll'] * 1e3:.1f} ms | {t['profit'] * 1e3:.1f} ms | {t['full_logits'] * 1e3:.1f} ms "
             f"| {t['profit'] / t['nll']:.3f}x | {m['profit'] / m['nll']:.3f}x | {m['profit'] / m['full_logits']:.3f}x |"
         )
-    print("peak MiB:", {f"{i}@{t}": round(b / 2**20) for (i, t), b in peaks.items()})
+    if not args.no_memory:
+        print("peak MiB:", {f"{i}@{t}": round(b / 2**20) for (i, t), b in peaks.items()})
     return 0
 
 
