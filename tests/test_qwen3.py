@@ -54,8 +54,10 @@ def test_generation_prompt_is_the_training_render_up_to_the_supervised_tokens(wh
         "--num_samples", str(len(ROWS)), "--output_dir", str(tmp_path / "out"), "--max_length", "256", *CPU]))
     sampler = TransformersSampler(str(model_dir), SamplingSettings(), device="cpu")
     tokenizer = trainer.processing_class
-    assert len(trainer.train_dataset) == len(ROWS)  # all rows kept, in order (num_samples = all: no shuffle)
-    for (prompt, completion), example in zip(ROWS, trainer.train_dataset):
+    # one example per supervised assistant turn (the multi-turn row gives two), each keeping its prompt and completion
+    assert sorted(e["completion"][0]["content"] for e in trainer.train_dataset) == sorted([c for _, c in ROWS] + ["Hello"])
+    for example in trainer.train_dataset:
+        prompt, completion = example["prompt"], example["completion"][0]["content"]
         ids, supervised = example["input_ids"], [label != -100 for label in example["labels"]]
         start = supervised.index(True)
         assert not any(supervised[:start]) and all(supervised[start:])
