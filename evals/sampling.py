@@ -120,22 +120,27 @@ def load_causal_lm(model_name_or_path: str, dtype):
     return AutoPeftModelForCausalLM.from_pretrained(model_name_or_path, dtype=dtype).merge_and_unload()
 
 
-def chat_format(tokenizer, settings: SamplingSettings) -> ChatFormat | None:
+def chat_format(tokenizer, chat_template: bool = True, end_of_turn_token: str | None = None) -> ChatFormat | None:
     """The tokenizer's chat format (evals.chat), or None when prompts are the raw question text."""
-    if not settings.chat_template:
+    if not chat_template:
         return None
     if not getattr(tokenizer, "chat_template", None):
         raise ValueError(
             "the tokenizer has no chat template; evaluation prompts use the model's chat template. "
             "Pass --no-chat-template to send the raw question text instead."
         )
-    return ChatFormat(tokenizer, settings.end_of_turn_token)
+    return ChatFormat(tokenizer, end_of_turn_token)
 
 
-def render_prompt(chat: ChatFormat | None, messages: list[dict]) -> str:
+def render(chat: ChatFormat | None, messages: list[dict]) -> str:
     if chat is None:
         return "\n\n".join(m["content"] for m in messages)
     return chat.prompt(messages)
+
+
+def render_prompt(tokenizer, messages: list[dict], chat_template: bool = True, end_of_turn_token: str | None = None) -> str:
+    """The text a sampler sends for `messages` (a one-off: the samplers keep their tokenizer's chat format)."""
+    return render(chat_format(tokenizer, chat_template, end_of_turn_token), messages)
 
 
 def stop_token_ids(tokenizer, chat: ChatFormat | None, generation_config=None) -> list[int]:
@@ -210,7 +215,7 @@ class TransformersSampler:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model = load_causal_lm(model_name_or_path, dtype).to(self.device).eval()
-        self.chat = chat_format(self.tokenizer, self.settings)
+        self.chat = chat_format(self.tokenizer, self.settings.chat_template, self.settings.end_of_turn_token)
         self.stop_ids = stop_token_ids(self.tokenizer, self.chat, self.model.generation_config)
         self.max_positions = getattr(self.model.config, "max_position_embeddings", None)
         self.warned_context = False
@@ -220,7 +225,7 @@ class TransformersSampler:
         self.share_prefill = share_prefill
 
     def render(self, messages: list[dict]) -> str:
-        return render_prompt(self.chat, messages)
+        return render(self.chat, messages)
 
     def context_error(self, messages: list[dict], prompt_budget: int | None = None) -> str | None:
         """Why this prompt cannot be sampled (it fills the model's whole context, or exceeds `prompt_budget` tokens),
@@ -344,7 +349,7 @@ class VLLMSampler:
         from transformers import AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(model_name_or_path)
-        self.chat = chat_format(self.tokenizer, self.settings)
+        self.chat = chat_format(self.tokenizer, self.settings.chat_template, self.settings.end_of_turn_token)
         # vLLM stops at the tokenizer's EOS and the generation config's; the end of turn is added per request
         self.stop_ids = stop_token_ids(self.tokenizer, self.chat)
         self.workers = None
@@ -360,7 +365,7 @@ class VLLMSampler:
             self.max_len = getattr(AutoConfig.from_pretrained(model_name_or_path), "max_position_embeddings", None)
 
     def render(self, messages: list[dict]) -> str:
-        return render_prompt(self.chat, messages)
+        return render(self.chat, messages)
 
     def context_error(self, messages: list[dict], prompt_budget: int | None = None) -> str | None:
         """vLLM rejects a prompt longer than its max_model_len (and would fail the whole batch): screen it first."""

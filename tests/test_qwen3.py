@@ -99,7 +99,7 @@ def test_vllm_requests_stop_at_the_end_of_turn(rigged):
     from evals.sampling import SamplingSettings, chat_format, sampling_params_dict, stop_token_ids
 
     tokenizer = AutoTokenizer.from_pretrained(rigged)
-    stop = stop_token_ids(tokenizer, chat_format(tokenizer, SamplingSettings()))
+    stop = stop_token_ids(tokenizer, chat_format(tokenizer))
     params = sampling_params_dict(SamplingSettings(), 7, stop)
     assert params["stop_token_ids"] == [IM_END, ENDOFTEXT] and params["seed"] == 7
 
