@@ -61,6 +61,9 @@ def add_sampling_args(p: argparse.ArgumentParser):
                         "8192, gpqa 4096, ifeval 2048)")
     g.add_argument("--seed", type=int, default=d.seed, help="default: %(default)s")
     g.add_argument("--no-chat-template", action="store_true", help="send raw question text, no chat template")
+    g.add_argument("--end-of-turn-token", default=None,
+                   help="the token that ends an assistant turn, for a chat template that does not show it "
+                        "(default: read from the template)")
     g.add_argument("--batch-size", type=positive_int, default=d.batch_size,
                    help="transformers: prompts per generate() call, each with k sequences (default: %(default)s)")
     g.add_argument("--cpu-threads", type=int, default=None,
@@ -112,8 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from_args(args) -> SamplingSettings:
     return SamplingSettings(
         temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, max_new_tokens=args.max_new_tokens,
-        seed=args.seed, chat_template=not args.no_chat_template, batch_size=args.batch_size, dtype=args.dtype,
-        cpu_threads=args.cpu_threads,
+        seed=args.seed, chat_template=not args.no_chat_template, end_of_turn_token=args.end_of_turn_token,
+        batch_size=args.batch_size, dtype=args.dtype, cpu_threads=args.cpu_threads,
         tensor_parallel_size=args.tensor_parallel_size, data_parallel_size=args.data_parallel_size,
         gpu_memory_utilization=args.gpu_memory_utilization, vllm_chunk=args.vllm_chunk,
     )

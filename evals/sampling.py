@@ -5,7 +5,9 @@ completions per prompt. The sampler owns batching, padding, seeding and the prog
 `on_batch(positions, completions)` is called after every generated batch (completions for those positions in
 `prompts`) so the caller can append them to its cache at once: a kill -9 then loses at most the batch in flight.
 
-Prompts are chat messages; both backends render them with the model's own chat template, so they see the same text.
+Prompts are chat messages; both backends render them with the tokenizer's chat format (evals.chat: the generation
+prompt SFT trained under), so they see the same text, and both stop at the end of the assistant's turn as well as at
+the EOS: a base model's EOS (Qwen3-Base's `<|endoftext|>`) is not what closes a chat turn (`<|im_end|>`).
 
 Seeding. Sample j of a prompt draws its randomness from a stream of its own, seeded by (key, j, settings.seed)
 (`sample_seed`; the key is the problem id, samples are numbered from `first_index`). So a sample does not depend on
@@ -33,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 
 from .models import is_adapter_dir
 
+from .chat import ChatFormat
 from .dtypes import DTYPE_HELP, check_dtype, dtype_name, torch_dtype
 
 logger = logging.getLogger(__name__)
@@ -67,6 +70,9 @@ class SamplingSettings:
         default=None, metadata={"help": "transformers on CPU: torch threads (None: torch's default). On a CPU shared "
                                         "with other jobs, fewer threads than cores avoids oversubscription."})
     dtype: str = field(default="auto", metadata={"help": "Model dtype: " + DTYPE_HELP + "."})
+    end_of_turn_token: str | None = field(
+        default=None, metadata={"help": "The token that ends an assistant turn, for a chat template that does not show "
+                                        "it (None: read from the template, which names it for ChatML, Qwen3, Llama 3)."})
 
     def __post_init__(self):
         check_dtype(self.dtype)
@@ -114,15 +120,36 @@ def load_causal_lm(model_name_or_path: str, dtype):
     return AutoPeftModelForCausalLM.from_pretrained(model_name_or_path, dtype=dtype).merge_and_unload()
 
 
-def render_prompt(tokenizer, messages: list[dict], chat_template: bool = True) -> str:
+def chat_format(tokenizer, chat_template: bool = True, end_of_turn_token: str | None = None) -> ChatFormat | None:
+    """The tokenizer's chat format (evals.chat), or None when prompts are the raw question text."""
     if not chat_template:
-        return "\n\n".join(m["content"] for m in messages)
+        return None
     if not getattr(tokenizer, "chat_template", None):
         raise ValueError(
             "the tokenizer has no chat template; evaluation prompts use the model's chat template. "
             "Pass --no-chat-template to send the raw question text instead."
         )
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return ChatFormat(tokenizer, end_of_turn_token)
+
+
+def render(chat: ChatFormat | None, messages: list[dict]) -> str:
+    if chat is None:
+        return "\n\n".join(m["content"] for m in messages)
+    return chat.prompt(messages)
+
+
+def render_prompt(tokenizer, messages: list[dict], chat_template: bool = True, end_of_turn_token: str | None = None) -> str:
+    """The text a sampler sends for `messages` (a one-off: the samplers keep their tokenizer's chat format)."""
+    return render(chat_format(tokenizer, chat_template, end_of_turn_token), messages)
+
+
+def stop_token_ids(tokenizer, chat: ChatFormat | None, generation_config=None) -> list[int]:
+    """Every token that ends a completion: the end of turn (chat prompts), the tokenizer's EOS, the model's EOS ids."""
+    if chat is not None:
+        return chat.stop_token_ids(generation_config)
+    model_eos = getattr(generation_config, "eos_token_id", None)
+    ids = [tokenizer.eos_token_id, *([model_eos] if isinstance(model_eos, int) else model_eos or [])]
+    return list(dict.fromkeys(i for i in ids if i is not None))
 
 
 def progress_bar(total: int, desc: str):
@@ -188,6 +215,8 @@ class TransformersSampler:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model = load_causal_lm(model_name_or_path, dtype).to(self.device).eval()
+        self.chat = chat_format(self.tokenizer, self.settings.chat_template, self.settings.end_of_turn_token)
+        self.stop_ids = stop_token_ids(self.tokenizer, self.chat, self.model.generation_config)
         self.max_positions = getattr(self.model.config, "max_position_embeddings", None)
         self.warned_context = False
         # transformers renamed generate()/forward()'s `past_key_values` to `cache`; use whichever this version has
@@ -196,7 +225,7 @@ class TransformersSampler:
         self.share_prefill = share_prefill
 
     def render(self, messages: list[dict]) -> str:
-        return render_prompt(self.tokenizer, messages, self.settings.chat_template)
+        return render(self.chat, messages)
 
     def context_error(self, messages: list[dict], prompt_budget: int | None = None) -> str | None:
         """Why this prompt cannot be sampled (it fills the model's whole context, or exceeds `prompt_budget` tokens),
@@ -265,6 +294,7 @@ class TransformersSampler:
             max_new_tokens=max_new,
             num_return_sequences=k,
             pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=self.stop_ids,
             do_sample=not greedy,
         )
         if not greedy and seeds is None:
@@ -319,6 +349,9 @@ class VLLMSampler:
         from transformers import AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(model_name_or_path)
+        self.chat = chat_format(self.tokenizer, self.settings.chat_template, self.settings.end_of_turn_token)
+        # vLLM stops at the tokenizer's EOS and the generation config's; the end of turn is added per request
+        self.stop_ids = stop_token_ids(self.tokenizer, self.chat)
         self.workers = None
         if self.settings.data_parallel_size > 1:
             self.workers = DataParallelWorkers(model_name_or_path, self.settings)
@@ -332,7 +365,7 @@ class VLLMSampler:
             self.max_len = getattr(AutoConfig.from_pretrained(model_name_or_path), "max_position_embeddings", None)
 
     def render(self, messages: list[dict]) -> str:
-        return render_prompt(self.tokenizer, messages, self.settings.chat_template)
+        return render(self.chat, messages)
 
     def context_error(self, messages: list[dict], prompt_budget: int | None = None) -> str | None:
         """vLLM rejects a prompt longer than its max_model_len (and would fail the whole batch): screen it first."""
@@ -355,7 +388,8 @@ class VLLMSampler:
             for start in range(0, len(texts), settings.vllm_chunk):
                 chunk = range(start, min(start + settings.vllm_chunk, len(texts)))
                 # the k requests of a prompt are adjacent: vLLM's prefix cache computes their prompt once
-                requests = [(texts[i], sampling_params_dict(settings, sample_seed(keys[i], first_index + j, settings.seed)))
+                requests = [(texts[i], sampling_params_dict(settings, sample_seed(keys[i], first_index + j, settings.seed),
+                                                            self.stop_ids))
                             for i in chunk for j in range(k)]
                 if self.workers is not None:
                     flat = self.workers.generate(requests, k)
@@ -375,12 +409,14 @@ class VLLMSampler:
             self.workers.close()
 
 
-def sampling_params_dict(settings: SamplingSettings, seed: int | None) -> dict:
-    """vLLM SamplingParams for one sample, drawn from a generator seeded `seed` (see `sample_seed`)."""
+def sampling_params_dict(settings: SamplingSettings, seed: int | None, stop_token_ids: list[int] | None = None) -> dict:
+    """vLLM SamplingParams for one sample, drawn from a generator seeded `seed` (see `sample_seed`), stopping at
+    `stop_token_ids` (the end of the turn) as well as at the EOS."""
     greedy = settings.temperature == 0
     return dict(
         n=1,
         seed=seed,
+        stop_token_ids=list(stop_token_ids or []),
         temperature=settings.temperature,
         top_p=1.0 if greedy else settings.top_p,
         top_k=-1 if greedy or not settings.top_k or settings.top_k <= 0 else settings.top_k,

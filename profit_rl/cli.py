@@ -16,6 +16,7 @@ COMMANDS = {
     "pipeline": ("profit_rl.pipeline", "SFT -> eval -> GRPO -> curves -> report (what make sft-then-rl runs)"),
     "recipes": ("profit_rl.resources", "list the shipped recipes; `recipes copy NAME DIR` copies one out to edit"),
     "sweep": ("profit_rl.sweep", "the paper's ablations: a grid over tau, epochs and LoRA rank (make ablations)"),
+    "twin": ("profit_rl.models.twin", "write a random-weight Qwen3 with Qwen3-Base's real tokenizer, for CPU runs"),
 }
 
 

@@ -253,3 +253,23 @@ def convert_rows(rows: Rows, indices, layout: str, skip_bad_rows: bool, keep_sou
     if not out:
         raise DataError(rows.source, f"expected usable SFT rows, found none ({len(skipped)} skipped as bad)")
     return Dataset.from_list(out)
+
+
+def apply_chat_format(dataset, chat):
+    """Rows that TRL renders in `chat`'s format (evals.chat.ChatFormat): the template settings go with each row
+    (`chat_template_kwargs`, which SFTTrainer passes to apply_chat_template), and every row is checked to hold the
+    contract that its generation prompt is a token prefix of its training render, so that the supervised tokens start
+    where generation will start."""
+    from evals.chat import ChatFormatError
+
+    for index, row in enumerate(dataset):
+        if not chat.prompt_is_prefix(row["prompt"], row["completion"]):
+            where = f"source row {row['source_row']}" if "source_row" in row else f"selected row {index + 1}"
+            raise ChatFormatError(
+                f"SFT data, {where}: the chat template renders this row so that the generation prompt is not where "
+                "the answer starts in training (a token merges across the boundary, or the template rewrites the "
+                f"prompt); completion starts {row['completion'][0]['content'][:60]!r}"
+            )
+    if not chat.template_kwargs:
+        return dataset
+    return dataset.map(lambda _: {"chat_template_kwargs": dict(chat.template_kwargs)})

@@ -14,7 +14,10 @@ own `trl/scripts/grpo.py`: `--reward_funcs` takes registry names or dotted impor
 The model is an SFT output folder (or any hub id). A folder holding a LoRA adapter (adapter_config.json) is merged
 into its base model (`--adapter merge`, the default: GRPO then trains the full model) or loaded as a trainable
 adapter (`--adapter load`: GRPO trains the adapter; checkpoints are adapters). Prompts are chat messages that the
-model's chat template renders, asking for the final answer in `\\boxed{}`. Checkpoints land in
+model's chat template renders in its chat format (evals.chat: the generation prompt SFT trained under), asking for the
+final answer in `\\boxed{}`. Generation stops at the end of the assistant's turn on both backends: the end-of-turn
+token becomes the tokenizer's EOS and joins the model's generation-config EOS ids (saved with every checkpoint), and
+vLLM gets it as a stop token. Checkpoints land in
 `output_dir/checkpoint-N` every `save_steps` (these feed the Pass@k curves); a rerun of the same command resumes
 from the newest complete checkpoint.
 
@@ -117,6 +120,11 @@ class GRPOScriptArguments:
         metadata={"help": "When model_name_or_path holds a LoRA adapter: 'merge' it into the base model and train "
                   "the full model, or 'load' it and keep training the adapter."},
     )
+    eos_token: str | None = field(
+        default=None,
+        metadata={"help": "The token that ends an assistant turn (TRL SFTConfig's name), for a chat template that does "
+                  "not show it; None reads it from the template."},
+    )
     resume: bool = field(
         default=True,
         metadata={"help": "Resume from the newest complete checkpoint in output_dir when there is one (unless "
@@ -178,6 +186,41 @@ def load_tokenizer(model_args):
         base_path = PeftConfig.from_pretrained(path).base_model_name_or_path
         tokenizer = AutoTokenizer.from_pretrained(base_path, padding_side="left", truncation_side="left")
     return tokenizer
+
+
+def stop_at_end_of_turn(tokenizer, script_args, training_args) -> list[int]:
+    """Make GRPO generate in the tokenizer's chat format and stop at the end of the turn; returns the stop token ids.
+
+    Chat prompts use the format SFT trained under (made the tokenizer template's default, as SFT saves it). The
+    end-of-turn token becomes the tokenizer's EOS, as TRL's SFTConfig.eos_token makes it in SFT: TRL's transformers
+    generation stops at the tokenizer's EOS and the model's generation-config EOS ids. vLLM (colocated or server)
+    reads the model folder's own files, so it is given the stop tokens per request (generation_kwargs)."""
+    from evals.chat import ChatFormat
+
+    if script_args.prompt_format == "chat":
+        # the format as the template's default: GRPO's prompts and its saved checkpoints both use it
+        chat = ChatFormat(tokenizer, script_args.eos_token).bake()
+        end_of_turn, stop_ids = chat.end_of_turn, chat.stop_token_ids()
+    else:  # plain text: the turn is the whole sequence
+        end_of_turn = script_args.eos_token or tokenizer.eos_token
+        stop_ids = [tokenizer.convert_tokens_to_ids(end_of_turn)]
+    if tokenizer.eos_token != end_of_turn:
+        logger.info("EOS: %s -> %s (the token that ends an assistant turn)", tokenizer.eos_token, end_of_turn)
+        tokenizer.eos_token = end_of_turn
+    if training_args.use_vllm:
+        kwargs = dict(training_args.generation_kwargs or {})
+        kwargs["stop_token_ids"] = list(dict.fromkeys([*kwargs.get("stop_token_ids", []), *stop_ids]))
+        training_args.generation_kwargs = kwargs
+    return stop_ids
+
+
+def add_eos_ids(model, tokenizer, stop_ids: list[int]) -> None:
+    """The end-of-turn EOS on the model's config and generation config, as TRL's SFTTrainer writes it for `eos_token`,
+    so that every checkpoint GRPO saves stops at the end of the turn in any tool (transformers, vLLM, lm-eval)."""
+    model.config.get_text_config().eos_token_id = tokenizer.eos_token_id
+    current = model.generation_config.eos_token_id
+    current = [current] if isinstance(current, int) else list(current or [])
+    model.generation_config.eos_token_id = list(dict.fromkeys([tokenizer.eos_token_id, *stop_ids, *current]))
 
 
 def build_reward_funcs(script_args, training_args) -> list:
@@ -289,6 +332,7 @@ def build_trainer(script_args, training_args, model_args):
             f"{model_args.model_name_or_path} has no chat template; GRPO prompts are chat messages. Start from an SFT "
             "checkpoint (it saves the template) or pass --prompt_format plain."
         )
+    stop_ids = stop_at_end_of_turn(tokenizer, script_args, training_args)
     model = load_policy(model_args, script_args, training_args)
     reward_funcs = build_reward_funcs(script_args, training_args)
 
@@ -312,6 +356,7 @@ def build_trainer(script_args, training_args, model_args):
         quantization_config=get_quantization_config(model_args) if isinstance(model, str) else None,
         peft_config=get_peft_config(model_args),
     )
+    add_eos_ids(trainer.model, tokenizer, stop_ids)
     if trainer.is_world_process_zero():
         os.makedirs(training_args.output_dir, exist_ok=True)
         with open(os.path.join(training_args.output_dir, "rl_data_report.json"), "w") as f:

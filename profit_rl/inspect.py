@@ -174,12 +174,17 @@ def prepare(config: InspectConfig, rows: list[dict]):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
+    from evals.chat import ChatFormat
+
+    from .data import apply_chat_format
+
     tokenizer = AutoTokenizer.from_pretrained(config.model)
+    chat = ChatFormat(tokenizer).bake()  # the chat format and end-of-turn token that `profit-rl sft` trains with
     model = AutoModelForCausalLM.from_pretrained(config.model, dtype=torch_dtype(config.dtype, config.device))
     model.eval()
-    dataset = Dataset.from_list(
+    dataset = apply_chat_format(Dataset.from_list(
         [{"prompt": r["prompt"], "completion": r["completion"], "_row": i} for i, r in enumerate(rows)]
-    )
+    ), chat)
     with tempfile.TemporaryDirectory() as scratch:
         args = SFTConfig(
             output_dir=scratch,
@@ -187,6 +192,7 @@ def prepare(config: InspectConfig, rows: list[dict]):
             use_cpu=True,  # the trainer only prepares data here; the model is moved to --device below
             report_to="none",
             per_device_train_batch_size=config.batch_size,
+            eos_token=chat.end_of_turn,
         )
         trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
     prepared = trainer.train_dataset

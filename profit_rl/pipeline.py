@@ -49,6 +49,8 @@ from .resources import recipes_root
 
 CODE_ROOT = Path(__file__).resolve().parents[1]  # holds profit_rl/, evals/, rewards/ (a checkout or site-packages)
 RECIPES = recipes_root()  # the installed package's recipes, or the checkout's recipes/ folder
+# a checkout's ../shared/data (the benchmark files beside the repository): a smoke run's local data by default
+SHARED_DATA = CODE_ROOT.parent / "shared" / "data"
 STAGES = ("data", "sft", "eval", "grpo", "curves", "report")
 DONE = ".done.json"
 METHOD_SELECTION = {"sft": "all"}  # method name -> ProFitConfig.selection, where they differ
@@ -144,6 +146,7 @@ class Profile:
         cpus: CPU slots (OpenMP threads on CPU) of each training and sampling step.
         seed: None keeps the recipes' own seeds.
         smoke: a few tiny steps of every stage (SMOKE_ARGS).
+        sft_args: `--flag value` pairs overriding this profile's SFT recipes, and the smoke run's SFT arguments.
         eta: rough seconds per stage, for the banner and the dry run's schedule.
     """
 
@@ -161,6 +164,7 @@ class Profile:
     cpus: int = 1
     seed: int | None = None
     smoke: bool = False
+    sft_args: tuple[str, ...] = ()
     eta: dict = field(default_factory=dict)
 
 
@@ -255,19 +259,33 @@ def recipe_profile(args, seed: int | None, recipe_dir: Path | None = None, base_
     data = root / "data"
     grpo_recipe = "math.yaml" if args.num_gpus else "math_cpu.yaml"
     sft_yaml = recipe_dir / "sft" / "sft.yaml"
+    sft_dataset, rl_data_args, data_dir = recipe_value(sft_yaml, "dataset_name"), [], args.data_dir
+    # the GPU recipes' bf16 model and training, on a CPU (GRPO has its own CPU recipe)
+    sft_args = () if args.num_gpus else ("--use_cpu", "true", "--bf16", "false", "--dtype", "float32")
+    if args.smoke:
+        # offline: SFT rows from sft_mix and RL problems from the MATH train split of the local benchmark files; steps of
+        # 2 rows cut to 128 tokens, where the recipes take 8192 tokens and 4-step accumulation (a 151,936-row head on a
+        # CPU)
+        data_dir = data_dir or (str(SHARED_DATA) if SHARED_DATA.is_dir() else None)
+        if not data_dir:
+            raise SystemExit(f"--smoke with {args.model} reads local data: pass --data-dir (layout of ../shared/data)")
+        sft_dataset = str(Path(data_dir) / "sft_mix" / "train.jsonl")
+        rl_data_args = ["--rl-dataset", str(Path(data_dir) / "math_train12k" / "train.jsonl"), "--num-samples", "64"]
+        sft_args += ("--max_length", "128", "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "1")
     argv = [sys.executable, "-m", "profit_rl.prepare", "--sft-recipe", rel(sft_yaml),
-            "--sft-dataset", recipe_value(sft_yaml, "dataset_name"),  # the command names the data, and reruns with it
-            "--rl-recipe", rel(recipe_dir / "grpo" / grpo_recipe), "--out-dir", str(data)]
-    if args.data_dir:
-        argv += ["--decontaminate-against", str(Path(args.data_dir) / "math500" / "test.jsonl")]
+            "--sft-dataset", sft_dataset,  # the command names the data, and reruns with it
+            "--rl-recipe", rel(recipe_dir / "grpo" / grpo_recipe), *rl_data_args, "--out-dir", str(data)]
+    if data_dir:
+        argv += ["--decontaminate-against", str(Path(data_dir) / "math500" / "test.jsonl")]
     return Profile(
         name=name, recipes=recipe_dir, base_model=base_model, root=root, data=(Step("data", "data", argv, data),),
         sft_data=data / "sft.jsonl", rl_data=data / "rl.jsonl",
         # the paper's own eval settings (docs/protocol.md), for its eval and curves alike
         sampling=sampling_for(args, benchmarks=tuple(args.benchmarks.split(",")), curve_benchmark="math500", k=None,
-                              data_dir=args.data_dir, protocol="paper"),
+                              data_dir=data_dir, protocol="paper"),
         grpo_recipe=grpo_recipe, num_gpus=args.num_gpus,
         accelerate_config=QWEN3_ACCELERATE.get(recipe_dir.name, "zero2.yaml"), seed=seed, smoke=args.smoke,
+        sft_args=sft_args,
     )
 
 
@@ -360,6 +378,12 @@ def heavy(profile: Profile) -> dict:
     return dict(cpus=profile.cpus, gpus=profile.num_gpus)
 
 
+def override(args: list[str], overrides: tuple[str, ...]) -> list[str]:
+    """`--flag value` pairs: `args` with the flags that `overrides` sets replaced by its values (one of each flag)."""
+    replaced = set(overrides[0::2])
+    return [x for pair in zip(args[0::2], args[1::2]) if pair[0] not in replaced for x in pair] + list(overrides)
+
+
 def smoke_args(profile: Profile, stage: str) -> list[str]:
     return list(SMOKE_ARGS[stage]) if profile.smoke else []
 
@@ -381,7 +405,7 @@ def sft_step(profile: Profile, name: str, method: str, out: Path, inputs: tuple[
         *launcher(profile, "profit_rl.sft"), "--config", rel(recipe), *rule,
         "--model_name_or_path", profile.base_model, "--dataset_name", str(profile.sft_data),
         "--output_dir", str(out), "--resume_from_checkpoint", "last", *seed_args(profile, "--seed"),
-        *smoke_args(profile, "sft"), *extra,
+        *override(smoke_args(profile, "sft"), profile.sft_args), *extra,
     ], out, inputs, eta_s=profile.eta.get("sft", 0) if eta_s is None else eta_s, **heavy(profile))
 
 

@@ -49,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sft-dataset", default=None,
                    help="the SFT data (hub id, URL or file) instead of the recipe's dataset_name; the pipeline passes "
                         "the recipe's own, so that its command names the data and reruns when the data changes")
+    p.add_argument("--num-samples", type=int, default=None, help="SFT rows to keep instead of the recipe's num_samples")
     p.add_argument("--rl-recipe", required=True, help="a GRPO recipe: its dataset_name, fields, decontamination sets")
+    p.add_argument("--rl-dataset", default=None, help="the RL problems (hub id or file) instead of the recipe's dataset_name")
     p.add_argument("--decontaminate-against", nargs="*", default=None,
                    help="evaluation sets to remove from the RL problems (default: the recipe's)")
     p.add_argument("--out-dir", required=True)
@@ -72,10 +74,14 @@ def prepare(args) -> None:
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     data_args = recipe_data_args(args.sft_recipe, dataset_name=args.sft_dataset)
+    if args.num_samples:
+        data_args.num_samples = args.num_samples
     sft_rows = load_sft_dataset(data_args)
     write_jsonl(out / "sft.jsonl", sft_rows)
 
     script_args, _, _ = grpo.parse_args(["--config", args.rl_recipe])
+    if args.rl_dataset:
+        script_args.dataset_name = args.rl_dataset
     report = DataReport(source=script_args.dataset_name)
     rows = load_math_rows(script_args.dataset_name, script_args.dataset_train_split,
                           problem_field=script_args.problem_field, answer_field=script_args.answer_field,

@@ -8,28 +8,36 @@ The recipe holds the fields of three dataclasses: `SFTDataArguments` (data), `Pr
 override it. The script follows TRL's own `trl/scripts/sft.py`: `--load_in_4bit` / `--load_in_8bit` load the model
 quantised (QLoRA with `--use_peft`), `--dataset_train_split` / `--dataset_test_split` choose the splits, an eval set is
 read when `--eval_strategy` is not `no`, and `trainer.end()` closes the trackers and the process group.
+
+Rows are rendered in the tokenizer's chat format (evals.chat: for Qwen3-Base, the empty think block is part of the
+prompt, never supervised; the saved template makes that its default), and the token that ends an assistant turn
+becomes the saved tokenizer's EOS and joins the EOS ids of every checkpoint's generation_config (TRL's `eos_token`),
+so that any tool generating from the SFT model stops at the end of its turn. A template that does not show its
+end-of-turn token needs `--eos_token TOKEN`.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from contextlib import nullcontext
 
 from trl import ModelConfig, TrlParser, get_peft_config, get_quantization_config
 
+from evals.chat import ChatFormat
 from evals.folders import output_folder
 from evals.io import InputError
 from evals.models import check_model_path, resolve_resume
 
-from .data import SFTDataArguments, load_sft_dataset, load_sft_eval_dataset
+from .data import SFTDataArguments, apply_chat_format, load_sft_dataset, load_sft_eval_dataset
 from .trainer import ProFitConfig, ProFitSFTTrainer
 
 logger = logging.getLogger(__name__)
 
 
-def run(data_args: SFTDataArguments, training_args: ProFitConfig, model_args: ModelConfig) -> str:
-    """Train and save; returns the output directory (model, tokenizer, trainer state)."""
+def build_trainer(data_args: SFTDataArguments, training_args: ProFitConfig, model_args: ModelConfig) -> ProFitSFTTrainer:
+    """Everything up to `trainer.train()`: the data in the tokenizer's chat format, its end of turn as the EOS."""
     if model_args.model_name_or_path is None:
         raise ValueError("model_name_or_path is required (a hub id or a local checkpoint folder)")
     check_model_path(model_args.model_name_or_path, "model_name_or_path")
@@ -39,24 +47,52 @@ def run(data_args: SFTDataArguments, training_args: ProFitConfig, model_args: Mo
         "dtype": model_args.dtype,
         **({"attn_implementation": model_args.attn_implementation} if model_args.attn_implementation else {}),
     }
-    # `last` (what the pipeline passes): the newest COMPLETE checkpoint-N; one killed mid-save is skipped
-    resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
-    dataset = load_sft_dataset(data_args)
-    eval_dataset = load_sft_eval_dataset(data_args) if training_args.eval_strategy != "no" else None
-    trainer = ProFitSFTTrainer(
+    tokenizer = load_tokenizer(model_args.model_name_or_path, model_args.model_revision, training_args)
+    chat = ChatFormat(tokenizer, training_args.eos_token).bake()  # checkpoints then prompt as trained, by default
+    # TRL's eos_token: the tokenizer's EOS and the generation config's EOS ids, saved with every checkpoint
+    training_args.eos_token = chat.end_of_turn
+    dataset = apply_chat_format(load_sft_dataset(data_args), chat)
+    eval_dataset = None
+    if training_args.eval_strategy != "no":
+        eval_dataset = apply_chat_format(load_sft_eval_dataset(data_args), chat)
+    return ProFitSFTTrainer(
         model=model_args.model_name_or_path,
         args=training_args,
         train_dataset=dataset,
         eval_dataset=eval_dataset,
+        processing_class=tokenizer,
         quantization_config=get_quantization_config(model_args),
         peft_config=get_peft_config(model_args),
     )
+
+
+def run(data_args: SFTDataArguments, training_args: ProFitConfig, model_args: ModelConfig) -> str:
+    """Train and save; returns the output directory (model, tokenizer, trainer state)."""
+    # `last` (what the pipeline passes): the newest COMPLETE checkpoint-N; one killed mid-save is skipped
+    resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+    trainer = build_trainer(data_args, training_args, model_args)
     if resume:
         logger.info("Resuming from %s", resume)
     trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(training_args.output_dir)
     trainer.end()  # finish the trackers (TensorBoard, W&B) and destroy the process group, as TRL's script does
     return training_args.output_dir
+
+
+def load_tokenizer(model: str, revision: str | None, training_args: ProFitConfig):
+    """The model's tokenizer, with the recipe's chat template file (chat_template_path) when it names one."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model, revision=revision)
+    path = training_args.chat_template_path
+    if path is not None:
+        if not (os.path.isfile(path) and path.endswith((".jinja", ".j2"))):
+            raise InputError(f"chat_template_path {path!r}: profit-rl sft takes a .jinja template file (a model to "
+                             "clone the template from would add tokens after the chat format is read)")
+        with open(path, encoding="utf-8") as f:
+            tokenizer.chat_template = f.read()
+        training_args.chat_template_path = None  # set here; TRL setting it again would undo the chat format's defaults
+    return tokenizer
 
 
 def parse(argv: list[str] | None = None):

@@ -9,7 +9,10 @@
 3. greedy decoding: vLLM and the transformers sampler must agree token for token on most prompts (fp32, CPU),
 4. runs `profit-rl eval --backend vllm` end to end, then reruns it and checks nothing is generated again,
 5. with --data-parallel: data_parallel_size=2 (two engines in worker processes) gives the single engine's greedy text
-   and its seeded samples.
+   and its seeded samples,
+6. the Qwen3 twin (profit_rl.models.twin: Qwen3-Base's tokenizer and chat template, vocab 151,936): greedy vLLM equals
+   the transformers sampler, and the rigged twin (tests/helpers_qwen3.py: "Hello", then <|im_end|>, then " world")
+   stops at <|im_end|> on both backends, vLLM's tokens ending [Hello, <|im_end|>] with finish reason "stop".
 """
 
 from __future__ import annotations
@@ -22,12 +25,15 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # tests.helpers_qwen3 (the package install holds evals, profit_rl, rewards only)
 
 
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
     p.add_argument("--data-parallel", action="store_true", help="also run data_parallel_size=2 (two CPU engines)")
+    p.add_argument("--twin-source", default=str(REPO.parent / "shared" / "models" / "qwen3-base-twin"),
+                   help="the Qwen3 twin's files (section 6)")
     args = p.parse_args()
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB of KV cache: plenty for a tiny model
 
@@ -85,7 +91,7 @@ def main() -> int:
 
     evals.cli.build_sampler = lambda *a, **k: (_ for _ in ()).throw(AssertionError("rerun must use the cache"))
     assert cli.main(argv) == 0
-    sampler.close()
+    stop_engine(sampler)
 
     if args.data_parallel:
         # two replicas in worker processes, each prompt chunk split between them; same greedy text as one engine
@@ -101,8 +107,58 @@ def main() -> int:
         dp_agree = sum(a == b for a, b in zip(dp_greedy, vllm_greedy))
         print(f"data parallel (2 replicas): greedy agrees with one engine on {dp_agree}/{len(prompts)} prompts")
         assert dp_agree == len(prompts)
-    print(json.dumps({"vllm_cpu_check": "ok", "greedy_agreement": f"{agree}/{len(prompts)}"}))
+    twin_agree = check_twin(work, Path(args.twin_source), prompts)
+    print(json.dumps({"vllm_cpu_check": "ok", "greedy_agreement": f"{agree}/{len(prompts)}",
+                      "twin_greedy_agreement": twin_agree, "twin_stops_at_im_end": True}))
     return 0
+
+
+def stop_engine(sampler) -> None:
+    """Stop a sampler's vLLM engine process now (each holds its own KV cache), not at interpreter exit."""
+    sampler.close()
+    engine_core = getattr(getattr(getattr(sampler, "llm", None), "llm_engine", None), "engine_core", None)
+    if engine_core is not None:
+        engine_core.shutdown()
+
+
+def check_twin(work: Path, source: Path, prompts: list) -> str:
+    """Section 6: the Qwen3 twin at the real vocabulary; returns the greedy agreement on the random twin."""
+    from evals.sampling import SamplingSettings, TransformersSampler, VLLMSampler
+    from profit_rl.models.twin import build_twin
+    from tests.helpers_qwen3 import HELLO, IM_END, SAY_HELLO, rig
+
+    twin = build_twin(work / "twin", source=source)
+    greedy = SamplingSettings(max_new_tokens=16, temperature=0.0, dtype="float32", gpu_memory_utilization=0.3)
+    sampler = VLLMSampler(str(twin), greedy)
+    vllm_greedy = [c[0] for c in sampler.sample(prompts, 1, greedy)]
+    stop_engine(sampler)
+    hf_greedy = [c[0] for c in TransformersSampler(str(twin), greedy, device="cpu").sample(prompts, 1, greedy)]
+    agree = sum(a == b for a, b in zip(vllm_greedy, hf_greedy))
+    print(f"twin greedy: vLLM and transformers agree on {agree}/{len(prompts)} prompts")
+    for a, b in zip(vllm_greedy, hf_greedy):
+        if a != b:
+            print(f"  differ: vllm {a[:60]!r} / hf {b[:60]!r}")
+    assert agree >= len(prompts) - 1, "the two backends should decode the twin's prompts the same way"
+
+    rigged = rig(twin, work / "rigged")
+    hello = [SAY_HELLO, prompts[0]]
+    sampler = VLLMSampler(str(rigged), greedy)
+    vllm_texts = [c[0] for c in sampler.sample(hello, 1, greedy)]
+    # the engine's own output for one prompt: the tokens and why it stopped
+    from vllm import SamplingParams
+
+    from evals.sampling import sampling_params_dict
+
+    ids = sampler.tokenizer(sampler.render(SAY_HELLO), add_special_tokens=False)["input_ids"]
+    params = SamplingParams(**sampling_params_dict(greedy, None, sampler.stop_ids))
+    raw = sampler.llm.generate([{"prompt_token_ids": ids}], params, use_tqdm=False)[0].outputs[0]
+    stop_engine(sampler)
+    hf_texts = [c[0] for c in TransformersSampler(str(rigged), greedy, device="cpu").sample(hello, 1, greedy)]
+    print(f"rigged twin: vLLM {vllm_texts}, transformers {hf_texts}; vLLM tokens {list(raw.token_ids)}, "
+          f"finish reason {raw.finish_reason!r}")
+    assert vllm_texts == hf_texts == ["Hello", "Hello"]
+    assert list(raw.token_ids) == [HELLO, IM_END] and raw.finish_reason == "stop"
+    return f"{agree}/{len(prompts)}"
 
 
 if __name__ == "__main__":

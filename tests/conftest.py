@@ -12,6 +12,7 @@ import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+QWEN3_TWIN_SOURCE = REPO.parent / "shared" / "models" / "qwen3-base-twin"
 
 
 @pytest.fixture(scope="session")
@@ -27,3 +28,14 @@ def shared_data() -> Path:
     if not SHARED_DATA.exists():
         pytest.skip(f"benchmark data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def qwen3_twin_dir(tmp_path_factory) -> Path:
+    """A random-weight Qwen3 with Qwen3-Base's real tokenizer, template and EOS settings at vocab 151,936 (2 layers,
+    hidden 64, head dim 32), built once per session by `profit_rl.models.twin`."""
+    if not QWEN3_TWIN_SOURCE.exists():
+        pytest.skip(f"Qwen3 twin files not found at {QWEN3_TWIN_SOURCE}")
+    from profit_rl.models.twin import build_twin
+
+    return build_twin(tmp_path_factory.mktemp("qwen3-twin") / "model", source=QWEN3_TWIN_SOURCE)

@@ -1,0 +1,139 @@
+"""One chat format per tokenizer: what a model is trained on, what it is prompted with, and the token ending its turn.
+
+    fmt = ChatFormat(tokenizer)                      # or ChatFormat(tokenizer, end_of_turn="<|eot|>")
+    fmt.prompt(messages)                             # the generation prompt (eval, curves, GRPO)
+    fmt.conversation(messages + [assistant])         # the training render (SFT)
+    fmt.template_kwargs                              # what both pass to apply_chat_template ({} or thinking off)
+    fmt.stop_token_ids(model.generation_config)      # end of turn, the tokenizer's EOS, the model's EOS ids
+    fmt.bake()                                       # training: the saved template defaults to these settings
+
+The contract (docs/qwen3.md): the generation prompt is exactly the prefix of the training render up to where the
+supervised tokens start. Qwen3's chat template breaks it by default: it renders the last assistant message as
+`<think>\\n\\n</think>\\n\\n` + content, while its generation prompt ends at `<|im_start|>assistant\\n`. The template's own
+switch for that (`enable_thinking=False`) puts the empty think block into the generation prompt, and then the two
+agree. So the empty think block is part of the prompt, never of the supervised tokens: a ProFit run would drop those
+tokens anyway (a base model gives them p ~ 0), leaving a model trained with the block in its context but prompted
+without it. Training (`profit-rl sft`, `profit-rl grpo`) bakes that setting into the tokenizer's template as its
+default, so a saved checkpoint's plain `apply_chat_template(add_generation_prompt=True)` (vLLM, lm-eval, a user's
+script) gives the prompt it was trained under.
+
+The end-of-turn token is read from the template: the token it renders right after an assistant message's content
+(`<|im_end|>` for ChatML and Qwen3, `<|eot_id|>` for Llama 3). A template that closes a turn with no special token
+there does not say where a turn ends; then the caller must name the token, never a guess.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .io import InputError
+
+SENTINEL = "ProFitRLCompletionSentinel"  # plain text that no template rewrites (templates strip only whitespace)
+PROBE = [{"role": "user", "content": "What is 1 + 1?"}]
+# Tried in order: the template's default, then thinking off (Qwen3's switch that moves the empty think block into the
+# generation prompt). The first under which the generation prompt is a prefix of the training render is used.
+TEMPLATE_KWARGS_CANDIDATES = ({}, {"enable_thinking": False})
+
+
+class ChatFormatError(InputError):
+    """A chat template that cannot give one consistent format for training and generation, or no end of turn."""
+
+
+def _apply(tokenizer, messages: list[dict], generation: bool, kwargs: dict) -> str:
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation, **kwargs)
+
+
+def _name(tokenizer) -> str:
+    return getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
+
+
+class ChatFormat:
+    """The chat format of one tokenizer (see the module docstring). Raises `ChatFormatError` when the tokenizer has no
+    chat template, when no template setting makes the generation prompt a prefix of the training render, or when the
+    template does not close an assistant turn with a special token and `end_of_turn` is not given."""
+
+    def __init__(self, tokenizer, end_of_turn: str | None = None):
+        if not getattr(tokenizer, "chat_template", None):
+            raise ChatFormatError(f"{_name(tokenizer)}: the tokenizer has no chat template")
+        self.tokenizer = tokenizer
+        self.template_kwargs, tail = self._find_template_kwargs()
+        self.end_of_turn = end_of_turn or self._end_of_turn_from(tail)
+        ids = tokenizer(self.end_of_turn, add_special_tokens=False)["input_ids"]
+        if len(ids) != 1:
+            raise ChatFormatError(f"{_name(tokenizer)}: the end-of-turn token {self.end_of_turn!r} is not one token of "
+                                  f"the vocabulary (it encodes as {ids})")
+        self.end_of_turn_id = ids[0]
+
+    def _find_template_kwargs(self) -> tuple[dict, str]:
+        tried = []
+        for kwargs in TEMPLATE_KWARGS_CANDIDATES:
+            full = _apply(self.tokenizer, PROBE + [{"role": "assistant", "content": SENTINEL}], False, kwargs)
+            if SENTINEL not in full:
+                raise ChatFormatError(f"{_name(self.tokenizer)}: the chat template drops the assistant message's "
+                                      f"content (rendered {full!r})")
+            before, tail = full.split(SENTINEL, 1)
+            prompt = _apply(self.tokenizer, PROBE, True, kwargs)
+            if prompt == before:
+                return dict(kwargs), tail
+            tried.append(f"{kwargs or 'defaults'}: generation prompt {prompt[-40:]!r} vs training text before the "
+                         f"answer {before[-40:]!r}")
+        raise ChatFormatError(
+            f"{_name(self.tokenizer)}: with no setting of its chat template is the generation prompt the text that "
+            f"precedes the answer in training, so the model would be prompted differently from how it was trained "
+            f"({'; '.join(tried)})"
+        )
+
+    def _end_of_turn_from(self, tail: str) -> str:
+        ids = self.tokenizer(tail, add_special_tokens=False)["input_ids"]
+        special = set(self.tokenizer.all_special_ids) | set(self.tokenizer.get_added_vocab().values())
+        if ids and ids[0] in special:
+            return self.tokenizer.convert_ids_to_tokens(ids[0])
+        raise ChatFormatError(
+            f"{_name(self.tokenizer)}: the chat template does not close an assistant turn with a special token (after "
+            f"the answer it renders {tail!r}), so the token that ends a turn is unknown and generation would not stop "
+            "at the end of the answer. Name it: --eos_token TOKEN (profit-rl sft / grpo) or "
+            "--end-of-turn-token TOKEN (profit-rl eval / curves)."
+        )
+
+    def bake(self) -> "ChatFormat":
+        """Make the template settings the tokenizer's own defaults (prepended `{% set %}`s, each only where the caller
+        passes no value), so that the checkpoints a training run saves render the trained format with no arguments;
+        afterwards `template_kwargs` is empty. Returns self."""
+        if not self.template_kwargs:
+            return self
+        template = self.tokenizer.chat_template
+        if not isinstance(template, str):
+            raise ChatFormatError(f"{_name(self.tokenizer)}: the tokenizer holds several named chat templates; "
+                                  f"cannot make {self.template_kwargs} their default")
+        defaults = "".join(f"{{%- if {key} is not defined %}}{{%- set {key} = {json.dumps(value)} %}}{{%- endif %}}"
+                           for key, value in self.template_kwargs.items())
+        self.tokenizer.chat_template = defaults + template
+        baked, _ = self._find_template_kwargs()
+        if baked:  # the defaults did not take: the template reads these settings some other way
+            raise ChatFormatError(f"{_name(self.tokenizer)}: setting {self.template_kwargs} as the chat template's "
+                                  "defaults does not change how it renders")
+        self.template_kwargs = {}
+        return self
+
+    def prompt(self, messages: list[dict]) -> str:
+        """The generation prompt: what eval, curves and GRPO send to the model."""
+        return _apply(self.tokenizer, messages, True, self.template_kwargs)
+
+    def conversation(self, messages: list[dict]) -> str:
+        """The training render of a conversation ending with the assistant message that SFT supervises."""
+        return _apply(self.tokenizer, messages, False, self.template_kwargs)
+
+    def prompt_is_prefix(self, prompt: list[dict], completion: list[dict]) -> bool:
+        """Token-level contract check for one row: the tokenized generation prompt starts the tokenized training
+        render (what TRL's SFTTrainer takes as the unsupervised part)."""
+        encode = lambda text: self.tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+        prompt_ids, full_ids = encode(self.prompt(prompt)), encode(self.conversation(prompt + completion))
+        return full_ids[: len(prompt_ids)] == prompt_ids and len(full_ids) > len(prompt_ids)
+
+    def stop_token_ids(self, generation_config=None) -> list[int]:
+        """Token ids any of which ends a completion: the end of turn first, then the tokenizer's EOS and the EOS ids of
+        a model's generation config (a base model's EOS alone does not end a chat turn)."""
+        ids = [self.end_of_turn_id, getattr(self.tokenizer, "eos_token_id", None)]
+        model_eos = getattr(generation_config, "eos_token_id", None)
+        ids += [model_eos] if isinstance(model_eos, int) else list(model_eos or [])
+        return list(dict.fromkeys(i for i in ids if i is not None))
