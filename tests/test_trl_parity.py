@@ -50,19 +50,19 @@ def sft_args(model, data, out, *extra):
             "--disable_tqdm", "true", "--dataloader_num_workers", "0", *extra]
 
 
-def test_sft_passes_quantization_config_as_trl_does(monkeypatch, tmp_path):
+def test_sft_passes_quantization_config_as_trl_does(monkeypatch, tmp_path, tiny_model_dir):
     from profit_rl import sft
 
     data = write_jsonl(tmp_path / "sft.jsonl", alpaca_rows(8))
     seen = capture_trainer(monkeypatch, sft, "ProFitSFTTrainer")
     with pytest.raises(TrainerBuilt):
-        sft.run(*sft.parse(sft_args("some/model", data, tmp_path / "out", "--load_in_4bit", "true",
+        sft.run(*sft.parse(sft_args(str(tiny_model_dir), data, tmp_path / "out", "--load_in_4bit", "true",
                                     "--dtype", "bfloat16")))
     quantization = seen["quantization_config"]
     assert quantization.load_in_4bit and str(quantization.bnb_4bit_compute_dtype) == "torch.bfloat16"
     assert seen["eval_dataset"] is None  # eval_strategy "no": no eval set, as in TRL's script
     with pytest.raises(TrainerBuilt):
-        sft.run(*sft.parse(sft_args("some/model", data, tmp_path / "out")))
+        sft.run(*sft.parse(sft_args(str(tiny_model_dir), data, tmp_path / "out")))
     assert seen["quantization_config"] is None
 
 
