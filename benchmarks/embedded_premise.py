@@ -2,7 +2,7 @@
 
     python benchmarks/embedded_premise.py [--base outputs/embedded/base] [--out outputs/embedded-premise] [--seed 0]
 
-1. builds (or reuses) the embedded base model;
+1. installs (or reuses) the embedded base model, the shipped one unless `--as-is` names another build;
 2. prints the base model's mean p on core vs trivial tokens of the SFT references (the premise);
 3. trains "all tokens" SFT and ProFit (tau 0.1) from the recipes in recipes/embedded/sft/ (ProFitSFTTrainer);
 4. scores base, SFT and ProFit on the held-out test set: Avg@k and Pass@k with the eval sampling settings
@@ -101,7 +101,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", default="outputs/embedded/base")
     parser.add_argument("--out", default="outputs/embedded-premise")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed")
     parser.add_argument("--k", type=int, default=4)
     parser.add_argument("--test-n", type=int, default=200)
     parser.add_argument("--max-new-tokens", type=int, default=128)
@@ -109,7 +109,7 @@ def main() -> int:
     parser.add_argument("--methods", default="sft,profit")
     parser.add_argument("--skip-base-eval", action="store_true")
     parser.add_argument("--as-is", action="store_true",
-                        help="use the build in --base even if its cache key is not the current code's (design studies)")
+                        help="use the build in --base as it is, whatever its settings (design studies)")
     parser.add_argument("overrides", nargs="*", help="extra SFT flags, e.g. --learning_rate 5e-4")
     args, extra = parser.parse_known_args()
     torch.set_num_threads(args.threads)
@@ -118,7 +118,7 @@ def main() -> int:
     from profit_rl.embedded.build import EmbeddedConfig, build_embedded, make_splits_for, paths_for
 
     t0 = time.time()
-    base = paths_for(Path(args.base)) if args.as_is else build_embedded(args.base, seed=args.seed)
+    base = paths_for(Path(args.base)) if args.as_is else build_embedded(args.base)  # the shipped base model
     info = json.loads(base.build_info.read_text())
     build_s = time.time() - t0
     out = Path(args.out)
@@ -126,7 +126,7 @@ def main() -> int:
     test_rows = [json.loads(line) for line in open(base.test)][: args.test_n]
     sft_rows = [json.loads(line) for line in open(base.sft)]
     splits = make_splits_for(EmbeddedConfig.from_dict(info["config"]), info["seed"])
-    segments = T.sft_segments(splits.sft, info["seed"])
+    segments = [example.segments for example in T.sft_examples(splits.sft, info["seed"])]
     assert [T.solution_text(s) for s in segments] == [r["completion"][0]["content"] for r in sft_rows]
 
     report = {"build_s": round(build_s, 1), "build": info["timings"], "premise": {"base": info["premise_base_model"]}}

@@ -15,6 +15,10 @@ marker holding the command, so a rerun skips finished steps. A step reruns when 
 it reads finished after it did; a killed step reruns from its own checkpoints (GRPO resumes from its last complete
 checkpoint-N).
 
+Check steps (`profit_rl.checks`) stop the run when the comparison could not mean anything: a built base model that
+fails its health check (before anything trains on it), or every SFT model outside the Avg@k band (before GRPO).
+`--allow-unhealthy` goes on, and the report's first line then says the comparison is not meaningful.
+
 A profile says how one model runs (recipes, base model, data stage, sampling, CPU slots and GPUs per step): one
 factory per profile in `PROFILES`, plus the recipe-folder and hub-id fallbacks. To add a model, write a factory that
 returns a `Profile` and register it there.
@@ -45,6 +49,7 @@ from evals.folders import check_name, inside, is_plain_name, output_folder
 from evals.io import InputError
 from evals.models import check_model_path
 
+from .checks import ALLOW_FLAG, MIN_BASE_ACCURACY, SFT_BAND
 from .resources import recipes_root
 
 CODE_ROOT = Path(__file__).resolve().parents[1]  # holds profit_rl/, evals/, rewards/ (a checkout or site-packages)
@@ -58,7 +63,6 @@ DEFAULT_BENCHMARKS = "math500,gsm8k,aime24,gpqa,ifeval"
 
 # A few tiny steps of every stage: checks the wiring and every artifact in a few minutes (`make test`).
 SMOKE_ARGS = {
-    "build": ["--pretrain-steps", "20"],
     "sft": ["--max_steps", "3", "--per_device_train_batch_size", "8", "--logging_steps", "1"],
     "grpo": ["--max_steps", "2", "--save_steps", "1", "--logging_steps", "1", "--per_device_train_batch_size", "4",
              "--num_generations", "2", "--max_completion_length", "32"],
@@ -130,6 +134,23 @@ class Sampling:
 
 
 @dataclass(frozen=True)
+class Checks:
+    """What the check steps (`profit_rl.checks`) require before the comparison goes on.
+
+    Args:
+        build_info: a built base model's `build.json`: its health check runs right after the data stage.
+        min_base_accuracy: the health check's threshold.
+        sft_band: (low, high) Avg@k: GRPO waits until at least one SFT model scores inside it; None: no band check.
+        allow_unhealthy: a failed check is recorded (the report's first line) instead of stopping the run.
+    """
+
+    build_info: Path | None = None
+    min_base_accuracy: float = MIN_BASE_ACCURACY
+    sft_band: tuple[float, float] | None = SFT_BAND
+    allow_unhealthy: bool = False
+
+
+@dataclass(frozen=True)
 class Profile:
     """How one model runs: its recipes and base model, its data stage, and how its stages launch and sample.
 
@@ -140,6 +161,7 @@ class Profile:
         root: `<output root>/<name>`, where every stage but the data stage writes.
         data: the data stage's steps: they write `sft_data` and `rl_data` (and make the base model where it is built).
         sampling: evals and curves.
+        checks: what must hold for the comparison to mean something.
         grpo_recipe: file name under `recipes/grpo/`.
         num_gpus: 0 runs on CPU; N launches training with `accelerate` over N GPUs and samples with vLLM.
         accelerate_config: file under `recipes/accelerate_configs/` (the ZeRO stage), with `num_gpus`.
@@ -158,6 +180,7 @@ class Profile:
     sft_data: Path
     rl_data: Path
     sampling: Sampling
+    checks: Checks = Checks()
     grpo_recipe: str = "math.yaml"
     num_gpus: int = 0
     accelerate_config: str = "zero2.yaml"
@@ -179,6 +202,11 @@ def sampling_for(args, *, benchmarks: tuple[str, ...], curve_benchmark: str, k: 
     return Sampling(benchmarks, curve_benchmark, k, limit, data_dir, protocol=protocol)
 
 
+def checks_for(args, build_info: Path | None = None) -> Checks:
+    """The user's thresholds; a smoke run's 3-step SFT scores say nothing, so it has no band check."""
+    return Checks(build_info, args.min_base_accuracy, None if args.smoke else SFT_BAND, args.allow_unhealthy)
+
+
 def task_args(items) -> list[str]:
     return [arg for item in items for arg in ("--task", item)]
 
@@ -189,23 +217,24 @@ def no_task(args) -> None:
 
 
 def embedded_profile(args, seed: int | None) -> Profile:
-    """The offline default: a tiny Qwen3 and its synthetic task, built by the data stage.
+    """The offline default: a tiny Qwen3 and its synthetic task. The data stage installs the shipped base model
+    (`profit_rl/embedded/base_model/`) and writes the task's files; another `--task` pretrains one here instead.
 
-    One base model for every seed (built with seed 0), as the paper fine-tunes one pretrained model: the seed study
-    varies the SFT, GRPO and sampling seeds, not the pretraining.
+    One base model for every seed, as the paper fine-tunes one pretrained model: the seed study varies the SFT, GRPO
+    and sampling seeds, not the pretraining.
     """
     seed = seed or 0
     name = f"embedded/seed-{seed}" if seed else "embedded"
     data = Path(args.output_root) / "embedded" / "base"
-    build = Step("data", "data", [
-        sys.executable, "-m", "profit_rl.embedded.build", "--out-dir", str(data), "--seed", "0",
-        *(SMOKE_ARGS["build"] if args.smoke else []), *task_args(args.task),
-    ], data, eta_s=185)
+    # the shipped base model (seconds), or for another task one pretrained here (minutes)
+    pretrain = ["--pretrain", *task_args(args.task)] if args.task else []
+    build = Step("data", "data", [sys.executable, "-m", "profit_rl.embedded.build", "--out-dir", str(data), *pretrain],
+                 data, eta_s=200 if pretrain else 10)
     return Profile(
         name=name, recipes=RECIPES / "embedded", base_model=str(data / "model"), root=Path(args.output_root) / name,
         data=(build,), sft_data=data / "sft.jsonl", rl_data=data / "grpo.jsonl",
         sampling=sampling_for(args, benchmarks=("embedded",), curve_benchmark="embedded", k=4, data_dir=str(data)),
-        seed=seed, smoke=args.smoke,
+        checks=checks_for(args, data / "build.json"), seed=seed, smoke=args.smoke,
         # rough seconds per step on one CPU core; only the banner's ETA and the dry run's schedule use them
         eta={"sft": 35, "eval": 15, "grpo": 110, "curves": 45, "figure": 5, "report": 5},
     )
@@ -236,7 +265,7 @@ def smollm2_profile(args, seed: int | None) -> Profile:
         sft_data=data / "sft.jsonl", rl_data=data / "grpo.jsonl",
         sampling=sampling_for(args, benchmarks=("embedded",), curve_benchmark="embedded", k=4, limit=60,
                               data_dir=str(data)),
-        cpus=2,  # 135M parameters: 2 threads train 1.85x faster than 1
+        checks=checks_for(args), cpus=2,  # 135M parameters: 2 threads train 1.85x faster than 1
         seed=seed, smoke=args.smoke,
         eta={"sft": 750, "eval": 170, "grpo": 430, "curves": 320, "figure": 5, "report": 1},
     )
@@ -283,7 +312,7 @@ def recipe_profile(args, seed: int | None, recipe_dir: Path | None = None, base_
         # the paper's own eval settings (docs/protocol.md), for its eval and curves alike
         sampling=sampling_for(args, benchmarks=tuple(args.benchmarks.split(",")), curve_benchmark="math500", k=None,
                               data_dir=data_dir, protocol="paper"),
-        grpo_recipe=grpo_recipe, num_gpus=args.num_gpus,
+        checks=checks_for(args), grpo_recipe=grpo_recipe, num_gpus=args.num_gpus,
         accelerate_config=QWEN3_ACCELERATE.get(recipe_dir.name, "zero2.yaml"), seed=seed, smoke=args.smoke,
         sft_args=sft_args,
     )
@@ -388,17 +417,18 @@ def smoke_args(profile: Profile, stage: str) -> list[str]:
     return list(SMOKE_ARGS[stage]) if profile.smoke else []
 
 
-def eval_step(profile: Profile, name: str, model: str, out: Path, inputs: tuple[str, ...]) -> Step:
+def eval_step(profile: Profile, name: str, model: str, out: Path, inputs: tuple[str, ...],
+              after: tuple[str, ...] = ()) -> Step:
     """`profit-rl eval` of one model on the profile's benchmarks, with its sampling settings."""
     s = profile.sampling
     k = ["--k", str(s.k)] if s.k else []  # None: each benchmark's paper default
     return Step("eval", name, [sys.executable, "-m", "evals.cli", "--model", model, "--benchmarks",
                                ",".join(s.benchmarks), "--output-dir", str(out), *k, *sampling_args(profile)],
-                out, inputs, eta_s=profile.eta.get("eval", 0), **heavy(profile))
+                out, inputs, after, eta_s=profile.eta.get("eval", 0), **heavy(profile))
 
 
 def sft_step(profile: Profile, name: str, method: str, out: Path, inputs: tuple[str, ...],
-             extra: tuple[str, ...] = (), eta_s: float | None = None) -> Step:
+             extra: tuple[str, ...] = (), eta_s: float | None = None, after: tuple[str, ...] = ()) -> Step:
     """`profit-rl sft` of one method from the profile's base model; `extra` flags override the recipe."""
     recipe, rule = sft_recipe(profile, method)
     return Step("sft", name, [
@@ -406,17 +436,18 @@ def sft_step(profile: Profile, name: str, method: str, out: Path, inputs: tuple[
         "--model_name_or_path", profile.base_model, "--dataset_name", str(profile.sft_data),
         "--output_dir", str(out), "--resume_from_checkpoint", "last", *seed_args(profile, "--seed"),
         *override(smoke_args(profile, "sft"), profile.sft_args), *extra,
-    ], out, inputs, eta_s=profile.eta.get("sft", 0) if eta_s is None else eta_s, **heavy(profile))
+    ], out, inputs, after, eta_s=profile.eta.get("sft", 0) if eta_s is None else eta_s, **heavy(profile))
 
 
-def grpo_step(profile: Profile, name: str, model: Path, out: Path, inputs: tuple[str, ...]) -> Step:
+def grpo_step(profile: Profile, name: str, model: Path, out: Path, inputs: tuple[str, ...],
+              after: tuple[str, ...] = ()) -> Step:
     """`profit-rl grpo` from one SFT model on the profile's RL problems."""
     return Step("grpo", name, [
         *launcher(profile, "profit_rl.grpo"), "--config", rel(profile.recipes / "grpo" / profile.grpo_recipe),
         "--model_name_or_path", str(model), "--dataset_name", str(profile.rl_data),
         "--decontaminate_against", "none", "--output_dir", str(out), *seed_args(profile, "--seed"),
         *smoke_args(profile, "grpo"),
-    ], out, inputs, eta_s=profile.eta.get("grpo", 0), **heavy(profile))
+    ], out, inputs, after, eta_s=profile.eta.get("grpo", 0), **heavy(profile))
 
 
 def curve_args(profile: Profile) -> list[str]:
@@ -425,26 +456,61 @@ def curve_args(profile: Profile) -> list[str]:
     return ["--benchmark", s.curve_benchmark, "--k", str(s.k or 4), *sampling_args(profile)]
 
 
+def check_steps(profile: Profile, data: tuple[str, ...]) -> list[Step]:
+    """A built base model must pass its health check before anything is trained on it."""
+    checks = profile.checks
+    if not checks.build_info:
+        return []
+    out = profile.root / "checks" / "base-model"
+    return [Step("data", "check/base-model", [
+        sys.executable, "-m", "profit_rl.checks", "base-model", "--build-info", str(checks.build_info),
+        "--min-accuracy", str(checks.min_base_accuracy), "--output-dir", str(out),
+        *([ALLOW_FLAG] if checks.allow_unhealthy else [])], out, data)]
+
+
+def band_check_step(profile: Profile, sft_evals: dict[str, Path]) -> Step | None:
+    """At least one SFT model inside the Avg@k band, before GRPO starts from them."""
+    checks = profile.checks
+    if not checks.sft_band:
+        return None
+    out = profile.root / "checks" / "sft-band"
+    return Step("eval", "check/sft-band", [
+        sys.executable, "-m", "profit_rl.checks", "sft-band",
+        "--evals", ",".join(f"{m}={folder}" for m, folder in sft_evals.items()),
+        "--band", ",".join(str(x) for x in checks.sft_band), "--output-dir", str(out),
+        *([ALLOW_FLAG] if checks.allow_unhealthy else []),
+    ], out, tuple(f"eval/{m}-sft" for m in sft_evals), ("check/base-model",) if checks.build_info else ())
+
+
 def plan(profile: Profile, methods: list[str]) -> list[Step]:
     """Every step of one run, in an order where each step comes after the steps it reads."""
     root, s, eta = profile.root, profile.sampling, profile.eta
     steps = list(profile.data)
     data = tuple(step.name for step in profile.data)
+    steps += check_steps(profile, data)
+    gate = tuple(step.name for step in steps[len(profile.data):])  # what every later step waits for
 
     # 1. SFT per method, and the evals of the base model and of each SFT model
-    steps.append(eval_step(profile, "eval/base", profile.base_model, root / "base" / "eval", data))
+    steps.append(eval_step(profile, "eval/base", profile.base_model, root / "base" / "eval", data, gate))
     sft_dirs, sft_evals = {}, {}
     for method in methods:
         out = sft_dirs[method] = root / method / "sft"
-        steps.append(sft_step(profile, f"sft/{method}", method, out, data))
+        steps.append(sft_step(profile, f"sft/{method}", method, out, data, after=gate))
         sft_evals[method] = root / method / "eval" / "sft"
-        steps.append(eval_step(profile, f"eval/{method}-sft", str(out), sft_evals[method], (*data, f"sft/{method}")))
+        steps.append(eval_step(profile, f"eval/{method}-sft", str(out), sft_evals[method], (*data, f"sft/{method}"),
+                               gate))
+
+    # GRPO only from SFT models a comparison can see differences between
+    band = band_check_step(profile, sft_evals)
+    if band:
+        steps.append(band)
+        gate += (band.name,)
 
     # 2. GRPO from each SFT checkpoint, then the Avg@k / Pass@k of its checkpoints (step 0: the SFT model itself)
     grpo_dirs = {}
     for method in methods:
         out = grpo_dirs[method] = root / method / "grpo"
-        steps.append(grpo_step(profile, f"grpo/{method}-init", sft_dirs[method], out, (*data, f"sft/{method}")))
+        steps.append(grpo_step(profile, f"grpo/{method}-init", sft_dirs[method], out, (*data, f"sft/{method}"), gate))
         # samples land in <grpo>/eval/checkpoint-N; with the eval stage's k and settings, step 0 reuses its samples
         reuse = ["--base-cache-dirs", str(sft_evals[method])] if s.k else []
         steps.append(Step("curves", f"curves/{method}-init", [
@@ -671,6 +737,11 @@ def add_profile_args(p: argparse.ArgumentParser) -> None:
                    help="embedded / smollm2-135m: fields of the synthetic task (repeatable), e.g. max_ops=3; replaces "
                         "the profile's own (smollm2-135m: " + " ".join(SMOLLM2_TASK) + ")")
     p.add_argument("--smoke", action="store_true", help="a few steps per stage (make test uses it)")
+    p.add_argument(ALLOW_FLAG, action="store_true", help="go on when a check fails (an unhealthy base model, both "
+                   "SFT models outside the Avg@k band); the report's first line then says the comparison is not "
+                   "meaningful")
+    p.add_argument("--min-base-accuracy", type=float, default=MIN_BASE_ACCURACY,
+                   help="the embedded base model's health check: greedy accuracy it needs (default %(default)s)")
     p.add_argument("--dry-run", action="store_true", help="print the commands and the schedule, run nothing")
     p.add_argument("--output-root", default="outputs", help="where every run's folder goes (default: ./outputs)")
 
@@ -691,7 +762,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     methods = [m for m in args.methods.replace(",", " ").split() if m]
     seeds = list(range(args.seeds)) if args.seeds else [args.seed]
-    roots = []
+    roots = {}
     try:
         for method in methods:
             check_name(method, "--methods entry")  # each names a folder under outputs/<model>/
@@ -704,7 +775,7 @@ def main(argv: list[str] | None = None) -> int:
             with nullcontext() if args.dry_run else output_folder(profile.root, command):
                 run(plan(profile, methods), cpus=args.cpus, gpus=profile.num_gpus, dry_run=args.dry_run,
                     cpu_threads=not profile.num_gpus)
-            roots.append(profile.root)
+            roots[profile.seed] = profile.root
     except InputError as err:
         print(f"profit-rl pipeline: {err}", file=sys.stderr)
         return 1
@@ -714,7 +785,7 @@ def main(argv: list[str] | None = None) -> int:
         study = Path(args.output_root) / args.model / "seeds.md"
         print(f"seed study: {aggregate_seeds(roots, methods, study)}")
     elif not args.dry_run:
-        print(f"report: {roots[0] / 'report.md'}")
+        print(f"report: {next(iter(roots.values())) / 'report.md'}")
     return 0
 
 

@@ -24,6 +24,8 @@ from evals.io import InputError
 from evals.markdown import pct
 from evals.results import read_run
 
+from .checks import failed as failed_checks
+
 DONE = ".done.json"
 SEED_ROOT = re.compile(r"^seed-\d+$")
 
@@ -116,7 +118,10 @@ def write_report(root: Path, methods: list[str]) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     baseline, others = (methods[-1], methods[:-1]) if len(methods) > 1 else (methods[0], [])
     evals = [root / "base" / "eval", *[root / m / "eval" / "sft" for m in methods]]
-    parts = [f"# profit-rl report: {md.text(root.name)}", "", protocol_line(evals), "",
+    # A run that went on past a failed check says so before anything else (profit_rl.checks).
+    failed = failed_checks(root)
+    parts = [f"**Not a meaningful comparison:** {' Also: '.join(v.message for v in failed)}", ""] if failed else []
+    parts += [f"# profit-rl report: {md.text(root.name)}", "", protocol_line(evals), "",
              f"Methods: {', '.join(methods)}; paired differences are `<method> − {baseline}` on the same problems.", ""]
 
     parts += ["## After SFT (Table 1)", "",
@@ -144,31 +149,56 @@ def write_report(root: Path, methods: list[str]) -> Path:
     return path
 
 
-def aggregate_seeds(roots: list[Path], methods: list[str], path: Path) -> Path:
-    """`make reproduce-embedded`: per-seed final numbers and the mean difference over seeds, whatever its sign."""
+def seed_numbers(root: Path, methods: list[str]) -> dict[tuple[str, str], tuple[float, float, int]]:
+    """(method, "sft" | "grpo") -> (Avg@k, Pass@k, k) of a run's SFT model and of its last GRPO checkpoint."""
+    numbers = {}
+    for m in methods:
+        for stage, run_dir in (("sft", root / m / "eval" / "sft"), ("grpo", last_checkpoint_eval(root / m / "grpo"))):
+            if run_dir is not None and (any(run_dir.glob("*/results.json")) or (run_dir / "results.json").is_file()):
+                bench = next(iter(read_run(run_dir)["benchmarks"].values()))
+                numbers[m, stage] = (bench["avg_at_k"], bench["pass_at_k"], bench["k"])
+    return numbers
+
+
+def aggregate_seeds(roots: dict[int, Path], methods: list[str], path: Path) -> Path:
+    """`make reproduce-embedded`: per-seed numbers, each seed's checks, and the mean ± sample std over seeds of each
+    method's Avg@k difference from the baseline (the last method), after SFT and after GRPO, whatever its sign."""
     baseline, others = methods[-1], methods[:-1]
-    lines = ["# Embedded seed study", "", "| seed | stage | " + " | ".join(f"{m} Avg@4 / Pass@4" for m in methods) + " |",
-             "|---" * (len(methods) + 2) + "|"]
-    diffs = {(m, stage): [] for m in others for stage in ("sft", "grpo")}
-    for root in roots:
+    numbers = {seed: seed_numbers(root, methods) for seed, root in roots.items()}
+    failed = {seed: failed_checks(root) for seed, root in roots.items()}
+    k = next((n[2] for per_seed in numbers.values() for n in per_seed.values()), 4)
+    columns = [(m, stage) for stage in ("sft", "grpo") for m in methods]
+    head = ["seed", "checks"] + [f"{m} {stage.upper()}" for m, stage in columns] + \
+        [f"{m} − {baseline} after {stage.upper()}" for stage in ("sft", "grpo") for m in others]
+    lines = []
+    if any(failed.values()):
+        bad = ", ".join(str(seed) for seed, verdicts in failed.items() if verdicts)
+        lines += [f"**Not a meaningful comparison for seed(s) {bad}:** a check failed (the checks column; each "
+                  "seed's report.md says what failed).", ""]
+    lines += ["# Embedded seed study", "",
+              f"Avg@{k} / Pass@{k} in %; SFT: the SFT model, GRPO: the last GRPO checkpoint; the differences are "
+              f"paired on the same test problems, in Avg@{k} points.", "",
+              "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    diffs: dict[tuple[str, str], list[float]] = {(m, stage): [] for stage in ("sft", "grpo") for m in others}
+    for seed, per_seed in numbers.items():
+        cells = [str(seed), "FAILED: " + ", ".join(v.check for v in failed[seed]) if failed[seed] else "passed"]
+        cells += [f"{pct(per_seed[c][0])} / {pct(per_seed[c][1])}" if c in per_seed else "-" for c in columns]
         for stage in ("sft", "grpo"):
-            runs = {}
-            for m in methods:
-                run_dir = root / m / "eval" / "sft" if stage == "sft" else last_checkpoint_eval(root / m / "grpo")
-                if run_dir is not None:
-                    bench = next(iter(read_run(run_dir)["benchmarks"].values()))
-                    runs[m] = (bench["avg_at_k"], bench["pass_at_k"])
-            cells = [f"{pct(runs[m][0])} / {pct(runs[m][1])}" if m in runs else "-" for m in methods]
-            lines.append(f"| {root.name} | {stage} | " + " | ".join(cells) + " |")
             for m in others:
-                if m in runs and baseline in runs:
-                    diffs[m, stage].append(runs[m][0] - runs[baseline][0])
-    lines += ["", f"Mean over seeds of Avg@4 difference (method − {baseline}), ± sample std:", ""]
+                if (m, stage) in per_seed and (baseline, stage) in per_seed:
+                    diff = per_seed[m, stage][0] - per_seed[baseline, stage][0]
+                    diffs[m, stage].append(diff)
+                    cells.append(md.signed(diff))
+                else:
+                    cells.append("-")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", f"Mean ± sample std over seeds of the Avg@{k} difference (method − {baseline}):", ""]
     for (m, stage), values in diffs.items():
         if values:
-            sd = statistics.stdev(values) if len(values) > 1 else float("nan")
-            lines.append(f"- {m} − {baseline} after {stage}: {md.signed(statistics.mean(values))} ± {pct(sd)} "
+            sd = pct(statistics.stdev(values)) if len(values) > 1 else "n/a (one seed)"
+            lines.append(f"- {m} − {baseline} after {stage.upper()}: **{md.signed(statistics.mean(values))} ± {sd}** "
                          f"points over {len(values)} seeds ({', '.join(md.signed(v) for v in values)})")
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -31,8 +31,8 @@ from evals.flags import accept_snake_case
 from evals.folders import check_name, inside, output_folder
 from evals.io import InputError
 
-from .pipeline import (Profile, Step, add_profile_args, curve_args, eval_step, grpo_step, heavy, resolve_profile,
-                       run, sft_step)
+from .pipeline import (Profile, Step, add_profile_args, check_steps, curve_args, eval_step, grpo_step, heavy,
+                       resolve_profile, run, sft_step)
 
 STUDIES = ("tau", "epochs", "rank")
 TAU_RULES = ("profit", "inverse", "band")  # the selection rules that read tau
@@ -193,12 +193,12 @@ def grid_from_args(args) -> Grid:
 
 
 def cell_steps(profile: Profile, cell: Cell, root: Path, data: tuple[str, ...],
-               sft_extra: tuple[str, ...]) -> list[Step]:
+               sft_extra: tuple[str, ...], after: tuple[str, ...] = ()) -> list[Step]:
     """SFT, its eval (every epoch's checkpoint in the epochs study) and, with `--grpo`, GRPO and its final eval."""
     folder, name = cell.folder(root), f"{cell.study}/{cell.label}/seed-{cell.seed}"
     extra = (*cell.sft_args(), *(SMOKE_EPOCH_ARGS if profile.smoke and cell.study == "epochs" else ()), *sft_extra)
     sft = sft_step(profile, f"sft/{name}", cell.method, folder / "sft", data, extra,
-                   eta_s=profile.eta.get("sft", 0) * cell.epochs)
+                   eta_s=profile.eta.get("sft", 0) * cell.epochs, after=after)
     steps = [sft]
     if cell.study == "epochs":  # `curves` evaluates every checkpoint-N, one per epoch end
         steps.append(Step("eval", f"eval/{name}", [
@@ -232,8 +232,10 @@ def plan(args, grid: Grid, sft_extra: tuple[str, ...] = ()) -> list[Step]:
                          "sweep over seeds cannot compare")
     steps = list(first.data)
     data = tuple(step.name for step in first.data)
+    checks = check_steps(first, data)  # the pipeline seed-0 run's base-model health check: the same step
+    steps += checks
     for cell in grid.cells():
-        steps += cell_steps(profiles[cell.seed], cell, root, data, sft_extra)
+        steps += cell_steps(profiles[cell.seed], cell, root, data, sft_extra, tuple(c.name for c in checks))
         if grid.grpo:
             steps += grpo_steps(profiles[cell.seed], cell, root, data)
     steps.append(Step("report", "sweep/report", [

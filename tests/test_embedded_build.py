@@ -1,4 +1,5 @@
-"""A miniature embedded build (seconds of pretraining) loads, generates, is cached, and rebuilds when settings change."""
+"""The embedded build: the shipped base model checked and installed, and a miniature pretraining build (seconds) that
+loads, generates, is cached, and rebuilds when settings change."""
 
 import dataclasses
 import json
@@ -6,6 +7,7 @@ import json
 import pytest
 
 from profit_rl.embedded import task as T
+from profit_rl.embedded import build as B
 from profit_rl.embedded.build import EmbeddedConfig, build_embedded, cached_key
 
 # Same code path as the default build, scaled down to a few seconds.
@@ -31,7 +33,7 @@ def one_torch_thread():
 @pytest.fixture(scope="module")
 def mini_build(tmp_path_factory):
     out = tmp_path_factory.mktemp("embedded") / "base"
-    return build_embedded(out, seed=0, config=MINI)
+    return build_embedded(out, seed=0, config=MINI, pretrain=True)
 
 
 def read_jsonl(path):
@@ -75,17 +77,24 @@ def test_built_model_loads_and_generates_from_a_chat_prompt(mini_build):
 def test_cached_build_is_reused_and_other_settings_rebuild(mini_build, tmp_path):
     weights = mini_build.model_dir / "model.safetensors"
     mtime = weights.stat().st_mtime_ns
-    again = build_embedded(mini_build.root, seed=0, config=MINI)
+    again = build_embedded(mini_build.root, seed=0, config=MINI, pretrain=True)
     assert again == mini_build and weights.stat().st_mtime_ns == mtime
     other = dataclasses.replace(MINI, pretrain_steps=MINI.pretrain_steps + 1)
     assert other.cache_key(0) != MINI.cache_key(0) and MINI.cache_key(1) != MINI.cache_key(0)
     assert dataclasses.replace(MINI, task=T.TaskConfig(max_ops=3)).cache_key(0) != MINI.cache_key(0)
     # A stale build in the same folder is replaced, not reused.
     copy = tmp_path / "base"
-    build_embedded(copy, seed=0, config=MINI)
-    rebuilt = build_embedded(copy, seed=0, config=other)
+    build_embedded(copy, seed=0, config=MINI, pretrain=True)
+    rebuilt = build_embedded(copy, seed=0, config=other, pretrain=True)
     assert cached_key(copy) == other.cache_key(0) and rebuilt.root == copy
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folders left behind
+
+
+def test_the_cache_key_is_settings_seed_origin_and_format_version_not_source(monkeypatch):
+    key = MINI.cache_key(0)
+    assert MINI.cache_key(0, "shipped:abc") != key
+    monkeypatch.setattr(B, "FORMAT_VERSION", B.FORMAT_VERSION + 1)  # what a change of the build's outputs bumps
+    assert MINI.cache_key(0) != key
 
 
 def test_eval_benchmark_reads_the_test_set_and_prompts_like_the_sft_set(mini_build):
@@ -136,3 +145,38 @@ def test_task_overrides_change_the_problems_and_bad_ones_fail_by_name(tmp_path):
                          (["start_max=90"], "start_min <= start_max")):
         with pytest.raises(SystemExit, match=message):
             task_config(bad)
+
+
+def test_shipped_model_matches_its_manifest_and_installs_with_this_machines_checks(tmp_path):
+    manifest = B.shipped_manifest()
+    assert set(manifest["files"]) == set(B.MODEL_FILES) and manifest["format_version"] == B.FORMAT_VERSION
+    assert EmbeddedConfig.from_dict(manifest["config"]) == EmbeddedConfig()  # the default settings' model
+    assert sum((B.SHIPPED_DIR / name).stat().st_size for name in manifest["files"]) < 2_000_000
+    assert manifest["rebuild"].startswith("OMP_NUM_THREADS=1 python -m profit_rl.embedded.build --pretrain --seed ")
+    for threads, accuracy in manifest["health"]["base_plain_greedy_accuracy"].items():
+        assert accuracy >= 0.4, threads  # passes the pipeline's check (20%) with room to spare
+
+    paths = build_embedded(tmp_path / "base")
+    info = json.loads(paths.build_info.read_text())
+    assert info["origin"] == "shipped:" + manifest["files"]["model.safetensors"] and info["seed"] == manifest["seed"]
+    for name, digest in manifest["files"].items():
+        assert B.sha256(paths.model_dir / name) == digest
+    # the health check measured here is the one the manifest recorded when the model was shipped (same files)
+    assert info["base_plain_greedy_accuracy"] == pytest.approx(
+        manifest["health"]["base_plain_greedy_accuracy"]["torch_threads_1"], abs=3 / 64)
+    test = read_jsonl(paths.test)
+    splits = T.make_splits(manifest["seed"], T.TaskConfig(), 200, 1000, 2000)
+    assert [r["answer"] for r in test] == [str(p.answer) for p in splits.test]  # the problems of the model's seed
+
+
+def test_a_damaged_shipped_file_or_other_settings_stop_with_what_to_do(tmp_path):
+    import shutil
+
+    folder = tmp_path / "shipped"
+    shutil.copytree(B.SHIPPED_DIR, folder)
+    with open(folder / "tokenizer.json", "a") as f:
+        f.write(" ")
+    with pytest.raises(SystemExit, match=r"tokenizer.json: missing, or its sha256 is not the one in"):
+        B.load_shipped(tmp_path / "model", folder)
+    with pytest.raises(SystemExit, match="pretrain one: --pretrain"):
+        build_embedded(tmp_path / "other", config=dataclasses.replace(EmbeddedConfig(), pretrain_steps=5))

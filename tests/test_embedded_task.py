@@ -64,7 +64,7 @@ def test_core_segments_hold_all_the_math_and_trivial_ones_none():
     for problem in T.make_splits(0, CONFIG, 0, 0, 100).sft:
         segments = T.render_solution(problem, rng)
         text = T.solution_text(segments)
-        mask = T.core_char_mask(segments)
+        mask = T.segment_core_chars(segments)
         assert len(mask) == len(text)
         for ch, core in zip(text, mask):
             if ch.isdigit() or ch in "+=\\{}":
@@ -106,8 +106,10 @@ def test_sft_set_has_one_reference_per_problem_in_many_phrasings():
     # The references are phrased in many ways: openings vary across rows.
     openings = {r["completion"][0]["content"].split(". ")[0] for r in rows}
     assert len(openings) >= 12
-    # sft_segments reproduces exactly the references sft_rows wrote (the premise measurement relies on it).
-    assert [T.solution_text(s) for s in T.sft_segments(problems, 0)] == [r["completion"][0]["content"] for r in rows]
+    # each row carries the segments its completion was written from (the premise measurement relies on it)
+    examples = T.sft_examples(problems, 0)
+    assert [e.row for e in examples] == rows
+    assert [T.solution_text(e.segments) for e in examples] == [r["completion"][0]["content"] for r in rows]
 
 
 def test_grpo_and_test_rows_carry_statement_and_gold_answer():

@@ -21,7 +21,7 @@ def test_dry_run_prints_the_multi_gpu_plan_through_make():
     assert out.returncode == 0, out.stderr
     lines = [line for line in out.stdout.splitlines() if line and not line.startswith("#")]
     commands = [line for line in lines if " -m " in line]
-    assert len(commands) == 12, out.stdout
+    assert len(commands) == 13, out.stdout
     sft = [c for c in commands if "profit_rl.sft" in c]
     assert len(sft) == 2 and all("accelerate.commands.launch --config_file recipes/accelerate_configs/zero2.yaml "
                                  "--num_processes 8" in c for c in sft)
@@ -35,6 +35,8 @@ def test_dry_run_prints_the_multi_gpu_plan_through_make():
     assert all("--protocol paper" in c for c in evals)
     data, = [c for c in commands if "profit_rl.prepare" in c]
     assert "--sft-dataset https://raw.githubusercontent.com/Utaotao/ProFit/main/data/Shadow_2k.parquet" in data
+    band = [c for c in commands if "profit_rl.checks sft-band" in c]  # GRPO waits for an SFT model in the band
+    assert len(band) == 1 and "--band 0.1,0.9" in band[0]
     # the GPU recipe really samples with vLLM (colocated with training)
     assert "use_vllm: true" in (REPO / "recipes/Qwen3-0.6B-Base/grpo/math.yaml").read_text()
 
@@ -55,11 +57,11 @@ def test_smollm2_plan_converts_the_wheel_and_reuses_the_embedded_task(tmp_path):
     grpo = [s.argv for s in steps if s.stage == "grpo"]
     assert all("recipes/smollm2-135m/grpo/math.yaml" in argv for argv in grpo)
     assert grpo[0][grpo[0].index("--model_name_or_path") + 1] == str(root / "profit" / "sft")  # the SFT adapter
-    evals = [s.argv for s in steps if s.stage in ("eval", "curves")]
+    evals = [s.argv for s in steps if s.name.startswith(("eval/", "curves"))]
     assert all(argv[argv.index("--data-dir") + 1] == str(root / "data") for argv in evals)
     assert all("--backend" not in argv for argv in evals)  # transformers on CPU
     assert profile.cpus == 2 and profile.num_gpus == 0
-    assert {s.cpus for s in steps if s.stage in ("sft", "eval", "grpo")} == {2}  # 2 threads each: one at a time on 2 cores
+    assert {s.cpus for s in steps if s.name.startswith(("sft/", "eval/", "grpo/"))} == {2}  # one at a time on 2 cores
     seeded = resolve_profile(parse_args(["--model", "smollm2-135m", "--seed", "1", "--output-root", str(tmp_path)]))
     assert seeded.name == "smollm2-135m/seed-1" and seeded.base_model == profile.base_model  # one converted model
     curves = {s.name: s.argv for s in steps if s.stage == "curves"}  # step 0 reuses the SFT evals' samples
@@ -113,11 +115,21 @@ def test_step_is_done_only_with_a_marker_for_the_same_command(tmp_path):
 
 
 @pytest.mark.slow
-def test_smoke_run_writes_every_artifact_and_a_rerun_skips_everything(tmp_path):
+def test_smoke_run_stops_on_a_failed_check_goes_on_when_allowed_and_a_rerun_skips_everything(tmp_path):
     cmd = [sys.executable, "-m", "profit_rl.pipeline", "--smoke", "--output-root", str(tmp_path)]
-    first = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     root = tmp_path / "embedded"
+    # A base model below the health check's threshold (forced here) stops the run before anything trains on it.
+    stopped = subprocess.run(cmd + ["--min-base-accuracy", "1.01"], cwd=REPO, capture_output=True, text=True,
+                             timeout=600)
+    assert stopped.returncode != 0
+    assert "step 'check/base-model' failed" in stopped.stderr and "health check needs >= 101%" in stopped.stderr
+    assert "pass --allow-unhealthy" in stopped.stderr  # ... and says what to do
+    assert (root / "base" / DONE).is_file() and not (root / "profit" / "sft").exists()
+
+    # --allow-unhealthy goes on, and the report's first line says the comparison means nothing
+    first = subprocess.run(cmd + ["--min-base-accuracy", "1.01", "--allow-unhealthy"], cwd=REPO, capture_output=True,
+                           text=True, timeout=900)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert (root / "base" / "model" / "config.json").is_file()
     assert sum(1 for _ in (root / "base" / "sft.jsonl").open()) >= 1000
     for method in ("profit", "sft"):
@@ -131,16 +143,24 @@ def test_smoke_run_writes_every_artifact_and_a_rerun_skips_everything(tmp_path):
         (run, step) for run in ("profit-init", "sft-init") for step in ("0", "1", "2")]
     assert (root / "curves" / "curves.png").stat().st_size > 5000
     report = (root / "report.md").read_text()
+    assert report.startswith("**Not a meaningful comparison:** the embedded base model solves")
     for section in ("After SFT (Table 1)", "profit SFT − sft SFT", "GRPO from each SFT checkpoint",
                     "Final GRPO checkpoint: profit-init − sft-init", "Settings", "report/curves.png"):
         assert section in report
     assert (root / "report" / "curves.png").is_file()
     assert f"report: {root / 'report.md'}" in first.stdout
 
+    # The default threshold: the check reruns and passes; the steps after it stay done (they only waited for it);
+    # the report, which reads it, is written again without the warning.
+    healthy = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert healthy.returncode == 0, healthy.stdout[-3000:] + healthy.stderr[-3000:]
+    assert healthy.stdout.count("done, skipped") == 11
+    assert (root / "report.md").read_text().startswith("# profit-rl report")
+
     second = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0
-    assert second.stdout.count("done, skipped") == 12
-    assert len(list(root.rglob(DONE))) == 12
+    assert second.stdout.count("done, skipped") == 13
+    assert len(list(root.rglob(DONE))) == 13
 
 
 def test_report_lists_only_its_own_runs_commands_not_a_nested_seed_runs(tmp_path):
@@ -247,8 +267,10 @@ def test_dry_run_shows_what_runs_beside_what(tmp_path, capsys):
     pipeline_main(["--dry-run", "--cpus", "2", "--output-root", str(tmp_path)])
     lines = capsys.readouterr().out.splitlines()
     comment = {line.split("] ", 1)[1].split(" -> ")[0]: line for line in lines if line.startswith("# [")}
-    assert "runs beside: sft/sft" in comment["sft: sft/profit"] and "reads: data;" in comment["sft: sft/profit"]
-    assert "runs beside: grpo/sft-init" in comment["grpo: grpo/profit-init"]
+    beside = {name: line.split("runs beside: ")[1].split(", ") if "runs beside" in line else []
+              for name, line in comment.items()}
+    assert "sft/sft" in beside["sft: sft/profit"] and "reads: data;" in comment["sft: sft/profit"]
+    assert "grpo/sft-init" in beside["grpo: grpo/profit-init"]
     assert "runs beside" not in comment["data: data"]  # everything reads the data step
     pipeline_main(["--dry-run", "--cpus", "1", "--output-root", str(tmp_path)])
     assert "runs beside" not in capsys.readouterr().out

@@ -28,7 +28,9 @@ def test_dry_run_prints_the_full_grid_of_make_ablations(tmp_path, capsys):
     evals = [c for c in commands if "evals.cli" in c or "evals.curves" in c]
     # per seed: tau 5 x (profit, inverse) + sft, dft, entropy, random; epochs 3 runs; rank 3 x 3
     assert len(sft) == len(evals) == 3 * (10 + 4 + 3 + 9)
-    assert len(commands) == 1 + 2 * 78 + 1  # the data build, SFT + eval per cell, the report
+    assert len(commands) == 1 + 1 + 2 * 78 + 1  # the data build, its health check, SFT + eval per cell, the report
+    check, = [c for c in commands if "profit_rl.checks" in c]
+    assert check[check.index("profit_rl.checks") + 1] == "base-model"  # the pipeline's: no SFT on a broken base
     assert {flag(c, "--seed") for c in sft} == {"0", "1", "2"}
 
     tau = [c for c in sft if "/sweep/tau/" in flag(c, "--output_dir")]
@@ -75,10 +77,11 @@ def test_grpo_adds_a_run_and_an_eval_per_cell(tmp_path):
                        "--output-root", str(tmp_path)])
     args.seed = None
     steps = plan(args, grid_from_args(args))
-    assert [s.name for s in steps] == ["data", "sft/tau/profit-tau0.1/seed-0", "eval/tau/profit-tau0.1/seed-0",
-                                       "grpo/tau/profit-tau0.1/seed-0", "eval/tau/profit-tau0.1/seed-0/grpo",
-                                       "sweep/report"]
-    grpo = steps[3].argv
+    assert [s.name for s in steps] == ["data", "check/base-model", "sft/tau/profit-tau0.1/seed-0",
+                                       "eval/tau/profit-tau0.1/seed-0", "grpo/tau/profit-tau0.1/seed-0",
+                                       "eval/tau/profit-tau0.1/seed-0/grpo", "sweep/report"]
+    assert steps[2].after == ("check/base-model",)  # no SFT on a base model that failed its health check
+    grpo = steps[4].argv
     assert flag(grpo, "--model_name_or_path") == str(Cell("tau", "profit", 0, 0.1).folder(
         tmp_path / "embedded" / "sweep") / "sft")
     assert "eval/tau/profit-tau0.1/seed-0/grpo" in steps[-1].inputs
@@ -131,7 +134,7 @@ def test_smoke_grid_writes_the_table_and_figures_and_a_rerun_skips_everything(tm
 
     second = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert second.stdout.count("done, skipped") == 8 == len(list(tmp_path.rglob(DONE)))
+    assert second.stdout.count("done, skipped") == 9 == len(list(tmp_path.rglob(DONE)))
 
 
 def test_a_sweep_refuses_while_a_pipeline_holds_the_models_folder(tmp_path, capsys):

@@ -1,20 +1,28 @@
-"""Build (once) and cache the embedded base model and its data: the offline default of `make sft-then-rl`.
+"""The embedded base model and its data, the offline default of `make sft-then-rl`, built once into a folder.
 
-    python -m profit_rl.embedded.build [--out-dir outputs/embedded/base] [--seed 0]
+    python -m profit_rl.embedded.build [--out-dir outputs/embedded/base]   # the shipped base model + the task data
+    python -m profit_rl.embedded.build --pretrain [--seed S] --out-dir DIR   # pretrain a base model from scratch
+    python -m profit_rl.embedded.build --data-only --out-dir DIR            # only the task files (a pretrained model)
 
-Steps, all seeded:
-1. draw the disjoint test / GRPO / SFT problems (`task.make_splits`) and a pretraining corpus on other problems;
-2. train a byte-level BPE tokenizer on that corpus (`tiny.train_tokenizer`);
-3. build a small Qwen3 (`tiny.tiny_qwen3_config`) and pretrain it on the packed plain-text corpus (a plain torch
-   loop: next-token loss, AdamW, warmup + cosine);
-4. save it with `save_pretrained`, write `sft.jsonl`, `grpo.jsonl`, `test.jsonl`, and measure the premise (mean p of
-   core vs trivial tokens of the SFT references under the base model) into `build.json`.
+The repository ships its pretrained base model in `profit_rl/embedded/base_model/`, with `MANIFEST.json` beside it:
+each file's sha256, the settings and seed, the command that rebuilds it bit for bit, and its health check. Learning
+to copy the amounts from the problem is a phase transition that float rounding can push either way, so a model
+pretrained on another machine may not learn it; the shipped one has, and the same files give the same model anywhere.
 
-The result lives in `out_dir` (default `outputs/embedded/base`): `model/`, `sft.jsonl`, `grpo.jsonl`, `test.jsonl` and
-`build.json`. `build.json` records a cache key that hashes every setting that changes the model or data (task, model
-shape, pretraining budget, seed) and the source of the task, tokenizer and builder modules: a folder built with another
-key is rebuilt, one with the same key is reused. The build happens in a staging folder that replaces `out_dir` only
-when complete, so a killed build is rebuilt, never half-used.
+A build, in stages:
+1. `task_data`: the disjoint test / GRPO / SFT problems of the seed, and the SFT references with their core/trivial
+   segments (`task.sft_examples`); written as `sft.jsonl`, `grpo.jsonl`, `test.jsonl` (pure Python RNG);
+2. the model: `load_shipped` (checksums checked), or `train_base_tokenizer` + `pretrain_base_model` on a corpus of
+   other problems;
+3. `measure_base`, on this machine: the premise (p of the SFT references' core vs trivial tokens) and the health check
+   (greedy accuracy in the pretraining layout), into `build.json`.
+
+`build.json` records a cache key: the settings, the seed, FORMAT_VERSION and the model's origin (the shipped weights'
+checksum, or pretrained here). A folder with the same key is reused; another is rebuilt, in a staging folder that
+replaces `out_dir` only when complete, so a killed build is rebuilt, never half-used.
+
+Maintainers: `--pretrain --seed S --ship` pretrains and replaces the shipped files and manifest; rerun the manifest's
+`rebuild` command and `git status` shows whether the files came out bit for bit the same.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import json
 import logging
 import math
 import os
+import platform
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -36,28 +45,21 @@ from . import task as T
 
 logger = logging.getLogger(__name__)
 
-# Bump when the build's outputs change in a way neither the settings nor the sources below capture.
-FORMAT_VERSION = 1
-# The code that defines the data, tokenizer, model and pretraining: any edit to it changes the cache key, so a cached
-# base model is never reused after its task wording or training loop changed underneath it.
-KEY_SOURCES = ("task.py", "tiny.py", "build.py")
-
-
-def _sources_digest() -> str:
-    here = Path(__file__).parent
-    digest = hashlib.sha256()
-    for name in KEY_SOURCES:
-        digest.update((here / name).read_bytes())
-    return digest.hexdigest()
+# Bump when what a build writes changes in a way the settings do not capture (task wording, file layout, the training
+# loop): a folder built under another version is rebuilt.
+FORMAT_VERSION = 2
 DEFAULT_OUT_DIR = Path("outputs/embedded/base")
-# A base model below this plain-layout accuracy has not (fully) learned to copy the amounts from the problem (measured
-# on earlier task layouts: 1-8% without the copying, 46-98% with it).
-MIN_BASE_ACCURACY = 0.2
+SHIPPED_DIR = Path(__file__).parent / "base_model"
+SHIPPED_REL = "profit_rl/embedded/base_model"  # SHIPPED_DIR in the repository, for the manifest's rebuild command
+MANIFEST = "MANIFEST.json"
+# The model and tokenizer files a build saves (save_pretrained), and the shipped folder holds.
+MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
+               "chat_template.jinja")
 
 
 @dataclass(frozen=True)
 class EmbeddedConfig:
-    """Everything that defines the embedded base model and its data; it is hashed into the cache key.
+    """Everything that defines the embedded base model and its data; it is part of the cache key.
 
     Args:
         task: the problem distribution (`task.TaskConfig`).
@@ -67,14 +69,13 @@ class EmbeddedConfig:
         hidden_size, num_hidden_layers, intermediate_size, num_attention_heads, num_key_value_heads, head_dim:
             the Qwen3 shape.
         pretrain_steps, batch_size, seq_len: pretraining budget, in packed sequences of `seq_len` tokens. Learning to
-            copy the amounts from the problem is a phase transition: at 1,000 steps seeds 0 and 1 had made it, seed 2
-            had not (5% on the health check) and still had not at 1,500 (9%), at 50% more build time; the health
-            check in `build.json` says which case a build is.
+            copy the amounts from the problem is a phase transition near this budget: some seeds make it and some
+            do not, and on another machine the same seed can land on the other side (hence the shipped model).
         learning_rate, warmup_steps, min_lr_ratio, weight_decay: AdamW with linear warmup and cosine decay to
             `min_lr_ratio * learning_rate`.
         premise_rows: SFT references scored for the premise measurement in `build.json`.
         check_problems: test problems the base model solves greedily, in its pretraining layout, as a health check
-            (`base_plain_greedy_accuracy` in `build.json`; a warning below MIN_BASE_ACCURACY).
+            (`base_plain_greedy_accuracy` in `build.json`; the pipeline's check step judges it).
     """
 
     task: T.TaskConfig = field(default_factory=T.TaskConfig)
@@ -101,14 +102,13 @@ class EmbeddedConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "EmbeddedConfig":
-        """Inverse of `dataclasses.asdict` (as stored in `build.json`)."""
+        """Inverse of `dataclasses.asdict` (as stored in `build.json` and the manifest)."""
         return cls(**{**values, "task": T.TaskConfig(**values["task"])})
 
-    def cache_key(self, seed: int) -> str:
-        blob = json.dumps(
-            {"config": dataclasses.asdict(self), "seed": seed, "format": FORMAT_VERSION, "sources": _sources_digest()},
-            sort_keys=True,
-        )
+    def cache_key(self, seed: int, origin: str = "pretrained") -> str:
+        """`origin`: "pretrained" (here) or "shipped:<sha256 of the shipped weights>"."""
+        blob = json.dumps({"config": dataclasses.asdict(self), "seed": seed, "format": FORMAT_VERSION,
+                           "origin": origin}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -125,31 +125,85 @@ class EmbeddedPaths:
 
 
 def paths_for(root: Path) -> EmbeddedPaths:
-    return EmbeddedPaths(
-        root=root,
-        model_dir=root / "model",
-        sft=root / "sft.jsonl",
-        grpo=root / "grpo.jsonl",
-        test=root / "test.jsonl",
-        build_info=root / "build.json",
-    )
+    return EmbeddedPaths(root=root, model_dir=root / "model", sft=root / "sft.jsonl", grpo=root / "grpo.jsonl",
+                         test=root / "test.jsonl", build_info=root / "build.json")
+
+
+# ------------------------------------------------------------------------------------------------------ 1. task data
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """The problems of one seed and the SFT references written for them."""
+
+    splits: T.Splits
+    sft: list[T.SftExample]
+
+    @property
+    def reserved(self) -> set[tuple]:
+        """The keys the pretraining corpus must not contain."""
+        return {p.key for p in self.splits.test + self.splits.grpo + self.splits.sft}
 
 
 def make_splits_for(config: EmbeddedConfig, seed: int) -> T.Splits:
-    """The test / GRPO / SFT problems of a build (the same ones its jsonl files hold)."""
+    """The test / GRPO / SFT problems of a build (the same ones its jsonl files hold). Test first, so resizing the
+    SFT or GRPO set never changes the test problems."""
     return T.make_splits(seed, config.task, config.n_test, config.n_grpo, config.n_sft)
 
 
-def write_task_data(paths: EmbeddedPaths, config: EmbeddedConfig, seed: int) -> tuple[T.Splits, list[dict]]:
+def task_data(config: EmbeddedConfig, seed: int) -> TaskData:
+    splits = make_splits_for(config, seed)
+    return TaskData(splits, T.sft_examples(splits.sft, seed))
+
+
+def write_task_data(paths: EmbeddedPaths, config: EmbeddedConfig, seed: int) -> TaskData:
     """Write the task's SFT, GRPO and test files (no model): what `--data-only` gives a pretrained model such as
     SmolLM2-135M, so it trains and is evaluated on exactly the problems of the embedded default with the same seed."""
-    splits = make_splits_for(config, seed)
-    sft_rows = T.sft_rows(splits.sft, seed)
+    data = task_data(config, seed)
     paths.root.mkdir(parents=True, exist_ok=True)
-    write_jsonl(paths.sft, sft_rows)
-    write_jsonl(paths.grpo, T.grpo_rows(splits.grpo))
-    write_jsonl(paths.test, T.test_rows(splits.test))
-    return splits, sft_rows
+    write_jsonl(paths.sft, [example.row for example in data.sft])
+    write_jsonl(paths.grpo, T.grpo_rows(data.splits.grpo))
+    write_jsonl(paths.test, T.test_rows(data.splits.test))
+    return data
+
+
+# ---------------------------------------------------------------------------------------------------------- 2. model
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def shipped_manifest(folder: Path = SHIPPED_DIR) -> dict:
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise SystemExit(f"{path}: the shipped base model's manifest is missing; reinstall the package, or build one "
+                         "with `python -m profit_rl.embedded.build --pretrain`")
+    return json.loads(path.read_text())
+
+
+def load_shipped(model_dir: Path, folder: Path = SHIPPED_DIR):
+    """Copy the shipped model's files into `model_dir`, each checked against the manifest, and load them."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    manifest = shipped_manifest(folder)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    for name, digest in manifest["files"].items():
+        if not (folder / name).is_file() or sha256(folder / name) != digest:
+            raise SystemExit(f"{folder / name}: missing, or its sha256 is not the one in {folder / MANIFEST}; "
+                             "reinstall the package (git checkout the folder), or rebuild it with the manifest's "
+                             f"command: {manifest['rebuild']}")
+        shutil.copyfile(folder / name, model_dir / name)
+    return AutoModelForCausalLM.from_pretrained(model_dir).eval(), AutoTokenizer.from_pretrained(model_dir)
+
+
+def train_base_tokenizer(data: TaskData, config: EmbeddedConfig, seed: int):
+    """A byte-level BPE on corpus text plus the chat prompt's instruction (so it is a few tokens, not dozens)."""
+    from .tiny import train_tokenizer
+
+    texts = list(T.pretraining_corpus(seed + 10_000, config.task, config.tokenizer_documents, data.reserved))
+    texts += [T.user_message(p.statement) for p in data.splits.sft[:200]]
+    return train_tokenizer(texts, vocab_size=config.vocab_size)
 
 
 def _lr_at(step: int, config: EmbeddedConfig) -> float:
@@ -165,8 +219,7 @@ def pack_corpus(tokenizer, documents, n_tokens: int):
 
     <|im_end|> closes every solution, as it closes every assistant turn of the chat template: a real base model has
     seen its chat template's end-of-turn token in pretraining, and one that has not gives it p ~ 0 after the
-    answer, so ProFit (which never trains a token with p <= tau) would never learn to stop (measured: without it,
-    ProFit SFT runs on past the answer into a made-up next problem and loses 21 points to SFT).
+    answer, so ProFit (which never trains a token with p <= tau) would never learn to stop.
     """
     import torch
 
@@ -231,29 +284,87 @@ def pretrain(model, tokens, config: EmbeddedConfig, seed: int, log_every: int = 
     return log
 
 
+def pretrain_base_model(tokenizer, data: TaskData, config: EmbeddedConfig, seed: int) -> tuple[object, dict]:
+    """A small Qwen3 pretrained from scratch on plain-text documents of problems outside every split.
+
+    Returns the model and what to record of it: size, tokens, the loss log, and wall and CPU seconds (on a shared
+    machine CPU seconds are the figure that does not depend on the neighbours).
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from .tiny import tiny_qwen3_config
+
+    t0, c0 = time.time(), time.process_time()
+    n_tokens = config.pretrain_steps * config.batch_size * config.seq_len
+    # Enough documents for one pass without repeats; pack_corpus stops once it has n_tokens.
+    tokens = pack_corpus(tokenizer, T.pretraining_corpus(seed, config.task, 10**9, data.reserved), n_tokens)
+    model_config = tiny_qwen3_config(
+        len(tokenizer), hidden_size=config.hidden_size, num_hidden_layers=config.num_hidden_layers,
+        intermediate_size=config.intermediate_size, num_attention_heads=config.num_attention_heads,
+        num_key_value_heads=config.num_key_value_heads, head_dim=config.head_dim, max_position_embeddings=512,
+        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, bos_token_id=None,
+    )
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(model_config)
+    n_params = sum(p.numel() for p in model.parameters())
+    logger.info("pretraining a %.2fM-parameter Qwen3 on %d tokens", n_params / 1e6, n_tokens)
+    log = pretrain(model, tokens, config, seed)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    return model, {"n_params": n_params, "pretrain_tokens": n_tokens, "pretrain_log": log,
+                   "pretrain_s": round(time.time() - t0, 1), "pretrain_cpu_s": round(time.process_time() - c0, 1),
+                   "torch_threads": torch.get_num_threads()}
+
+
+# -------------------------------------------------------------------------------------------------------- 3. measure
+
+
+def measure_base(model, tokenizer, data: TaskData, config: EmbeddedConfig) -> dict:
+    """The premise, measured on the SFT references in the chat layout ProFit scores them in, and whether pretraining
+    taught the model to read the problem at all (`premise.plain_format_accuracy`)."""
+    from .premise import plain_format_accuracy, premise_stats, reference_token_probs
+
+    n = min(config.premise_rows, len(data.sft))
+    probs, is_core = reference_token_probs(model, tokenizer, [e.row["prompt"] for e in data.sft[:n]],
+                                           [e.segments for e in data.sft[:n]])
+    return {"premise_base_model": premise_stats(probs, is_core),
+            "base_plain_greedy_accuracy": plain_format_accuracy(model, tokenizer,
+                                                                data.splits.test[: config.check_problems])}
+
+
+# ------------------------------------------------------------------------------------------------------------ build
+
+
 def cached_key(out_dir: str | Path) -> str | None:
     """The cache key of a finished build in `out_dir`, or None."""
     info = Path(out_dir) / "build.json"
     return json.loads(info.read_text()).get("cache_key") if info.exists() else None
 
 
-def build_embedded(
-    out_dir: str | Path = DEFAULT_OUT_DIR, seed: int = 0, config: EmbeddedConfig | None = None, force: bool = False
-) -> EmbeddedPaths:
+def shipped_origin(config: EmbeddedConfig, seed: int) -> str:
+    """The cache key's origin of the shipped model, once checked that it is the model these settings ask for."""
+    manifest = shipped_manifest()
+    if EmbeddedConfig.from_dict(manifest["config"]) != config or manifest["seed"] != seed:
+        raise SystemExit(f"the shipped base model was built with seed {manifest['seed']} and the default settings; "
+                         "for other settings (--task, --pretrain-steps, another --seed) pretrain one: --pretrain")
+    return "shipped:" + manifest["files"]["model.safetensors"]
+
+
+def build_embedded(out_dir: str | Path = DEFAULT_OUT_DIR, seed: int | None = None,
+                   config: EmbeddedConfig | None = None, force: bool = False, pretrain: bool = False) -> EmbeddedPaths:
     """Build the embedded base model and data into `out_dir`, or return the finished build already there.
 
-    Returns the paths of the model folder (for `from_pretrained`), the three jsonl files and `build.json`.
+    `pretrain=False` takes the shipped model, which exists for the default settings and the manifest's seed only
+    (`seed=None`: that seed). Returns the paths of the model folder, the three jsonl files and `build.json`.
     """
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    from .premise import plain_format_accuracy, premise_stats, reference_token_probs
-    from .tiny import tiny_qwen3_config, train_tokenizer
-
     config = config or EmbeddedConfig()
+    if seed is None:
+        seed = shipped_manifest()["seed"]
+    origin = "pretrained" if pretrain else shipped_origin(config, seed)
     final = Path(out_dir)
     paths = paths_for(final)
-    key = config.cache_key(seed)
+    key = config.cache_key(seed, origin)
     found = cached_key(final)
     if found == key and not force:
         logger.info("embedded model %s already built in %s", key, final)
@@ -264,89 +375,87 @@ def build_embedded(
     staging = final.parent / f".{final.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staged = paths_for(staging)
-    staged.model_dir.mkdir(parents=True)
-    timings: dict[str, float] = {}
     t0 = time.time()
 
-    # 1. Data. Test first so resizing the SFT or GRPO set never changes the test problems.
-    splits, sft_rows = write_task_data(staged, config, seed)
-    reserved = {p.key for p in splits.test + splits.grpo + splits.sft}
-
-    # 2. Tokenizer, on corpus text plus the chat prompt's instruction (so it is a few tokens, not dozens).
-    tokenizer_texts = list(T.pretraining_corpus(seed + 10_000, config.task, config.tokenizer_documents, reserved))
-    tokenizer_texts += [T.user_message(p.statement) for p in splits.sft[:200]]
-    tokenizer = train_tokenizer(tokenizer_texts, vocab_size=config.vocab_size)
-    timings["data_and_tokenizer_s"] = round(time.time() - t0, 1)
-
-    # 3. Model and pretraining. CPU seconds are logged beside wall seconds: on a shared machine they are the figure
-    # that does not depend on the neighbours.
-    t1, c1 = time.time(), time.process_time()
-    n_tokens = config.pretrain_steps * config.batch_size * config.seq_len
-    # Enough documents for one pass without repeats; pack_corpus stops once it has n_tokens.
-    tokens = pack_corpus(tokenizer, T.pretraining_corpus(seed, config.task, 10**9, reserved), n_tokens)
-    model_config = tiny_qwen3_config(
-        len(tokenizer),
-        hidden_size=config.hidden_size,
-        num_hidden_layers=config.num_hidden_layers,
-        intermediate_size=config.intermediate_size,
-        num_attention_heads=config.num_attention_heads,
-        num_key_value_heads=config.num_key_value_heads,
-        head_dim=config.head_dim,
-        max_position_embeddings=512,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=None,
-    )
-    torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(model_config)
-    n_params = sum(p.numel() for p in model.parameters())
-    logger.info("pretraining a %.2fM-parameter Qwen3 on %d tokens", n_params / 1e6, n_tokens)
-    log = pretrain(model, tokens, config, seed)
-    timings["pretrain_s"] = round(time.time() - t1, 1)
-    timings["pretrain_cpu_s"] = round(time.process_time() - c1, 1)
-    timings["torch_threads"] = torch.get_num_threads()
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    tokenizer.save_pretrained(staged.model_dir)
-    model.save_pretrained(staged.model_dir)
-
-    # 4. The premise, measured on the SFT references in the chat layout ProFit scores them in.
-    t2 = time.time()
-    n = min(config.premise_rows, len(splits.sft))
-    probs, is_core = reference_token_probs(
-        model, tokenizer, [r["prompt"] for r in sft_rows[:n]], T.sft_segments(splits.sft, seed)[:n]
-    )
-    premise = premise_stats(probs, is_core)
-    # ...and whether pretraining taught the model to read the problem at all (see plain_format_accuracy).
-    base_accuracy = plain_format_accuracy(model, tokenizer, splits.test[: config.check_problems])
-    if base_accuracy < MIN_BASE_ACCURACY:
-        logger.warning(
-            "the embedded base model solves only %.0f%% of %d test problems in its pretraining layout (expected >= "
-            "%.0f%%): pretraining was too short for it to learn to read the amounts from the problem. Raise "
-            "pretrain_steps; the SFT/GRPO comparison on this model measures little.",
-            100 * base_accuracy, config.check_problems, 100 * MIN_BASE_ACCURACY,
-        )
-    timings["premise_s"] = round(time.time() - t2, 1)
-    info = {
-        "seed": seed,
-        "cache_key": key,
-        "config": dataclasses.asdict(config),
-        "n_params": n_params,
-        "pretrain_tokens": n_tokens,
-        "pretrain_log": log,
-        "premise_base_model": premise,
-        "base_plain_greedy_accuracy": base_accuracy,
-        "timings": timings,
-        "files": {"model_dir": "model", "sft": "sft.jsonl", "grpo": "grpo.jsonl", "test": "test.jsonl"},
-    }
+    data = write_task_data(staged, config, seed)
+    info: dict = {"seed": seed, "cache_key": key, "origin": origin, "config": dataclasses.asdict(config)}
+    timings: dict = {"data_s": round(time.time() - t0, 1)}
+    if pretrain:
+        tokenizer = train_base_tokenizer(data, config, seed)
+        model, trained = pretrain_base_model(tokenizer, data, config, seed)
+        staged.model_dir.mkdir(parents=True)
+        tokenizer.save_pretrained(staged.model_dir)
+        model.save_pretrained(staged.model_dir)
+        timings.update({k: trained.pop(k) for k in ("pretrain_s", "pretrain_cpu_s", "torch_threads")})
+        info.update(trained)
+    else:
+        model, tokenizer = load_shipped(staged.model_dir)
+        manifest = shipped_manifest()
+        info.update({"n_params": manifest["n_params"], "pretrain_log": manifest["pretrain_log"]})
+    t1 = time.time()
+    info.update(measure_base(model, tokenizer, data, config))
+    timings["measure_s"] = round(time.time() - t1, 1)
+    info["timings"] = timings
+    info["files"] = {"model_dir": "model", "sft": "sft.jsonl", "grpo": "grpo.jsonl", "test": "test.jsonl"}
     staged.build_info.write_text(json.dumps(info, indent=2) + "\n")
     if final.exists():  # an older build: move it aside first so `final` never holds a mix of two builds
         old = final.parent / f".{final.name}.old-{os.getpid()}"
         final.rename(old)
         shutil.rmtree(old)
     staging.rename(final)
-    logger.info("embedded model built at %s in %.0fs; premise: %s", final, time.time() - t0, premise)
+    logger.info("embedded model at %s in %.0fs; health: %.0f%% greedy in the pretraining layout", final,
+                time.time() - t0, 100 * info["base_plain_greedy_accuracy"])
     return paths
+
+
+def ship(paths: EmbeddedPaths, rebuild: str, folder: Path = SHIPPED_DIR) -> Path:
+    """Make the build in `paths` the shipped base model: copy its files into `folder` and write the manifest.
+
+    The manifest holds only what the same command reproduces bit for bit (no timings), so a rebuild that matches
+    leaves the folder unchanged. The health check is measured here under 1 and 2 torch threads.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .premise import plain_format_accuracy
+
+    info = json.loads(paths.build_info.read_text())
+    config = EmbeddedConfig.from_dict(info["config"])
+    model = AutoModelForCausalLM.from_pretrained(paths.model_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(paths.model_dir)
+    problems = make_splits_for(config, info["seed"]).test[: config.check_problems]
+    threads, health = torch.get_num_threads(), {}
+    for n in (1, 2):
+        torch.set_num_threads(n)
+        health[f"torch_threads_{n}"] = plain_format_accuracy(model, tokenizer, problems)
+    torch.set_num_threads(threads)
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    for name in MODEL_FILES:
+        shutil.copyfile(paths.model_dir / name, folder / name)
+    import tokenizers
+    import transformers
+
+    manifest = {
+        "what": "the embedded default's pretrained base model (profit_rl.embedded.build)",
+        "format_version": FORMAT_VERSION,
+        "seed": info["seed"],
+        "config": info["config"],
+        "files": {name: sha256(folder / name) for name in MODEL_FILES},
+        "rebuild": rebuild,
+        "built_with": {"torch": torch.__version__, "transformers": transformers.__version__,
+                       "tokenizers": tokenizers.__version__, "python": platform.python_version(),
+                       "machine": platform.machine(), "torch_threads": info["timings"]["torch_threads"]},
+        "n_params": info["n_params"],
+        "pretrain_tokens": info["pretrain_tokens"],
+        "pretrain_log": [{"step": e["step"], "loss": e["loss"]} for e in info["pretrain_log"]],
+        "health": {"check": "greedy accuracy on the first check_problems test problems, in the pretraining layout",
+                   "check_problems": config.check_problems, "base_plain_greedy_accuracy": health},
+        "premise_base_model": info["premise_base_model"],
+    }
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return folder
 
 
 def task_config(overrides: list[str]) -> T.TaskConfig:
@@ -370,16 +479,22 @@ def task_config(overrides: list[str]) -> T.TaskConfig:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out-dir", default=str(DEFAULT_OUT_DIR), help="where the model and data go (%(default)s)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=None,
+                        help="the problems' (and a pretrained model's) seed; default: the shipped model's")
+    parser.add_argument("--pretrain", action="store_true",
+                        help="pretrain a base model here instead of taking the shipped one (minutes)")
     parser.add_argument("--pretrain-steps", type=int, default=None, help="override the pretraining budget")
     parser.add_argument("--force", action="store_true", help="rebuild even if cached")
     parser.add_argument("--task", action="append", default=[], metavar="FIELD=VALUE",
                         help="override a task.TaskConfig field (repeatable), e.g. --task max_ops=3 --task max_value=99")
     parser.add_argument("--data-only", action="store_true",
                         help="write only sft.jsonl, grpo.jsonl and test.jsonl (seconds; for a pretrained model)")
+    parser.add_argument("--ship", action="store_true",
+                        help=f"maintainers: make this build the shipped base model ({SHIPPED_DIR})")
     parser.add_argument(
         "--threads", type=int, default=1,
-        help="torch intra-op threads (default 1: on a shared 2-core machine, 2 OpenMP threads spin-wait and run ~10x slower)",
+        help="torch intra-op threads (default 1: tiny models are all small-op overhead, and spin-waiting threads "
+             "on a shared machine slow them down)",
     )
     args = parser.parse_args(argv)
     import torch
@@ -393,12 +508,23 @@ def main(argv: list[str] | None = None) -> int:
         config = dataclasses.replace(config, task=task_config(args.task))
     if args.data_only:
         paths = paths_for(Path(args.out_dir))
-        splits, _ = write_task_data(paths, config, args.seed)
+        seed = shipped_manifest()["seed"] if args.seed is None else args.seed
+        splits = write_task_data(paths, config, seed).splits
         print(f"{len(splits.sft)} SFT, {len(splits.grpo)} GRPO, {len(splits.test)} test problems -> {paths.root}")
         return 0
-    paths = build_embedded(args.out_dir, seed=args.seed, config=config, force=args.force)
+    if args.ship and not args.pretrain:
+        raise SystemExit("--ship replaces the shipped model with a pretrained one: add --pretrain")
+    paths = build_embedded(args.out_dir, seed=args.seed, config=config, force=args.force or args.ship,
+                           pretrain=args.pretrain)
+    if args.ship:
+        seed = json.loads(paths.build_info.read_text())["seed"]
+        rebuild = (f"OMP_NUM_THREADS=1 python -m profit_rl.embedded.build --pretrain --seed {seed} --threads "
+                   f"{args.threads} --out-dir {args.out_dir} --ship  # then: git status --short {SHIPPED_REL}")
+        print(f"shipped: {ship(paths, rebuild)}")
+    info = json.loads(paths.build_info.read_text())
     print(json.dumps({k: str(v) for k, v in dataclasses.asdict(paths).items()}, indent=2))
-    print(json.dumps(json.loads(paths.build_info.read_text())["premise_base_model"], indent=2))
+    print(json.dumps({"base_plain_greedy_accuracy": info["base_plain_greedy_accuracy"],
+                      "premise_base_model": info["premise_base_model"]}, indent=2))
     return 0
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from .task import segment_core_chars
+
 
 def _token_labels(offsets, completion_start: int, completion_end: int, core_chars: list[bool], text: str):
     """For each token: None outside the solution text, else True (core) / False (trivial).
@@ -50,7 +52,7 @@ def reference_token_probs(model, tokenizer, prompts: list[list[dict]], segments:
             solution = "".join(t for t, _ in segs)
             prefix = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
             texts.append(prefix + solution)
-            spans.append((len(prefix), len(prefix) + len(solution), [c for t, core in segs for c in [core] * len(t)]))
+            spans.append((len(prefix), len(prefix) + len(solution), segment_core_chars(segs)))
         enc = tokenizer(texts, return_offsets_mapping=True, padding=True, return_tensors="pt")
         logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits.float()
         log_probs = logits[:, :-1].log_softmax(-1).gather(-1, enc["input_ids"][:, 1:, None]).squeeze(-1)

@@ -267,8 +267,9 @@ def solution_text(segments: list[tuple[str, bool]]) -> str:
     return "".join(text for text, _ in segments)
 
 
-def core_char_mask(segments: list[tuple[str, bool]]) -> list[bool]:
-    """Per character of `solution_text(segments)`: True where it belongs to a core segment."""
+def segment_core_chars(segments: list[tuple[str, bool]]) -> list[bool]:
+    """Per character of `solution_text(segments)`: True where it belongs to a core segment (the exact labels the
+    task knows; `token_stats.core_char_mask` guesses core characters from any text)."""
     return [core for text, core in segments for _ in text]
 
 
@@ -335,22 +336,31 @@ def pretraining_corpus(seed: int, config: TaskConfig, n_documents: int, exclude:
             made += 1
 
 
+@dataclass(frozen=True)
+class SftExample:
+    """One single-reference SFT row, and the core/trivial segments its completion is made of."""
+
+    row: dict  # TRL's conversational prompt/completion form
+    segments: list[tuple[str, bool]]  # `render_solution` output: their concatenation is the completion
+
+
+def sft_examples(problems: list[Problem], seed: int) -> list[SftExample]:
+    """The single-reference SFT set: one drawn phrasing per problem, each row with the segments it was written from."""
+    rng = random.Random(f"embedded-sft-{seed}")
+    examples = []
+    for p in problems:
+        segments = render_solution(p, rng)
+        examples.append(SftExample(
+            row={"prompt": [{"role": "user", "content": user_message(p.statement)}],
+                 "completion": [{"role": "assistant", "content": solution_text(segments)}]},
+            segments=segments,
+        ))
+    return examples
+
+
 def sft_rows(problems: list[Problem], seed: int) -> list[dict]:
-    """The single-reference SFT set: one drawn phrasing per problem, in TRL's conversational prompt/completion form."""
-    rng = random.Random(f"embedded-sft-{seed}")
-    return [
-        {
-            "prompt": [{"role": "user", "content": user_message(p.statement)}],
-            "completion": [{"role": "assistant", "content": solution_text(render_solution(p, rng))}],
-        }
-        for p in problems
-    ]
-
-
-def sft_segments(problems: list[Problem], seed: int) -> list[list[tuple[str, bool]]]:
-    """The core/trivial segments of exactly the references `sft_rows(problems, seed)` writes (same RNG stream)."""
-    rng = random.Random(f"embedded-sft-{seed}")
-    return [render_solution(p, rng) for p in problems]
+    """The rows of `sft_examples`, as `sft.jsonl` holds them."""
+    return [example.row for example in sft_examples(problems, seed)]
 
 
 def grpo_rows(problems: list[Problem]) -> list[dict]:
