@@ -771,6 +771,9 @@ def main(argv: list[str] | None = None) -> int:
             inside(args.output_root, profile.root, f"--model {args.model}: the output folder")
         command = "profit-rl pipeline " + shlex.join(argv)
         for profile in profiles:
+            if args.seeds:
+                lead = "#" if args.dry_run else "\n==="
+                print(f"{lead} seed {profile.seed} of 0-{args.seeds - 1}: {profile.root}", flush=True)
             # one pipeline per outputs/<model>: a second one stops, naming the first, instead of racing it step by step
             with nullcontext() if args.dry_run else output_folder(profile.root, command):
                 run(plan(profile, methods), cpus=args.cpus, gpus=profile.num_gpus, dry_run=args.dry_run,

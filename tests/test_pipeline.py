@@ -275,3 +275,14 @@ def test_dry_run_shows_what_runs_beside_what(tmp_path, capsys):
     pipeline_main(["--dry-run", "--cpus", "1", "--output-root", str(tmp_path)])
     assert "runs beside" not in capsys.readouterr().out
     assert not any(tmp_path.iterdir())
+
+
+def test_seed_study_dry_run_plans_each_seed_in_its_own_folder(tmp_path, capsys):
+    pipeline_main(["--seeds", "2", "--dry-run", "--output-root", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert f"# seed 0 of 0-1: {tmp_path / 'embedded'}\n" in out and f"# seed 1 of 0-1: {tmp_path / 'embedded' / 'seed-1'}\n" in out
+    seed1 = out.split("# seed 1 of 0-1")[1]
+    sft = [line for line in seed1.splitlines() if "profit_rl.sft" in line]
+    assert len(sft) == 2 and all(line.endswith("--seed 1") for line in sft)
+    assert f"--out-dir {tmp_path / 'embedded' / 'base'}" in seed1  # one base model for every seed
+    assert not any(tmp_path.iterdir())
