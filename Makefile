@@ -1,5 +1,5 @@
 # profit-rl front door. Every target installs what it needs into .venv by itself.
-#   make sft-then-rl                      embedded default: offline, CPU, ~15 min
+#   make sft-then-rl                      embedded default: offline, CPU, minutes (docs/results.md)
 #   make sft-then-rl MODEL=smollm2-135m    SmolLM2-135M-Instruct: offline, CPU, LoRA, ~1 h
 #   make sft-then-rl MODEL=Qwen3-0.6B-Base NUM_GPUS=8
 #   make ablations [DRY_RUN=1]           the paper's tau and epoch ablations on the embedded default, 3 seeds, <1 h
@@ -19,7 +19,7 @@ MODEL ?= embedded
 METHODS ?= profit sft
 NUM_GPUS ?= 0
 DRY_RUN ?= 0
-SEEDS ?= 3
+SEEDS ?= 5
 SMOKE ?= 0
 DATA_DIR ?=
 # CPU slots that independent steps share (default: every core)
