@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    from rewards.pool import VerifierPool
+    from profit_rl.rewards.pool import VerifierPool
 
     items = corpus(args.seed)
     families = defaultdict(list)

@@ -29,7 +29,7 @@ def split_all(texts: list[str], ours: bool) -> tuple[str, list]:
 
     import nltk
 
-    from evals.ifeval import text
+    from profit_rl.evals.ifeval import text
 
     if ours:
         return nltk.__version__, [[text.split_sentences(t), text.word_tokenize(t)] for t in texts]
@@ -59,7 +59,7 @@ def main() -> int:
         print(json.dumps(split_all(json.loads(Path(args.texts).read_text()), args.child == "ours")))
         return 0
 
-    from evals.ifeval.text import PROBES
+    from profit_rl.evals.ifeval.text import PROBES
 
     texts = [t for t, _, _ in PROBES]
     texts += [json.loads(line)["prompt"] for line in (Path(args.data_dir) / "ifeval" / "input_data.jsonl").open()]

@@ -13,15 +13,15 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # the repo's packages, not this folder's rewards.py, answer to `import rewards`
+sys.path.insert(0, str(REPO))  # this checkout's profit_rl, whatever is installed
 
 
 def main() -> None:
     from transformers import AutoTokenizer
 
-    from evals.benchmarks import get_benchmark
-    from evals.protocols import PROTOCOLS, get_protocol
-    from evals.sampling import render_prompt
+    from profit_rl.evals.benchmarks import get_benchmark
+    from profit_rl.evals.protocols import PROTOCOLS, get_protocol
+    from profit_rl.evals.sampling import render_prompt
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data-dir", required=True)

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # the repo's packages, not this folder's rewards.py, answer to `import rewards`
+sys.path.insert(0, str(REPO))  # this checkout's profit_rl, whatever is installed
 
 
 def main():
@@ -26,9 +26,9 @@ def main():
                    help="gsm8k scores its reference solutions (ending in '#### N') the same way")
     args = p.parse_args()
 
-    from evals import cli
-    from evals.benchmarks import get_benchmark
-    from evals.io import read_file
+    from profit_rl.evals import cli
+    from profit_rl.evals.benchmarks import get_benchmark
+    from profit_rl.evals.io import read_file
 
     bench = get_benchmark(args.benchmark)
     rows = read_file(Path(args.data_dir) / bench.local_path)

@@ -40,7 +40,7 @@ def plain_math_verify(golds: list[str], solutions: list[str]) -> list[float]:
 
 
 def in_process(golds: list[str], solutions: list[str]) -> list[float]:
-    from rewards.verify import score_answer
+    from profit_rl.rewards.verify import score_answer
 
     return [score_answer(g, s, shortcut=False)[1] for g, s in zip(golds, solutions)]
 
@@ -112,7 +112,7 @@ def in_process_scorer(fn):
 
 
 def pool_scorer(**kwargs):
-    from rewards.pool import VerifierPool
+    from profit_rl.rewards.pool import VerifierPool
 
     def make():
         pool = VerifierPool(**kwargs).start()
@@ -132,8 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     import logging
 
     logging.getLogger("math_verify").setLevel(logging.ERROR)
-    from rewards.pool import default_num_workers
-    from rewards.verify import warm_up
+    from profit_rl.rewards.pool import default_num_workers
+    from profit_rl.rewards.verify import warm_up
 
     rows = [json.loads(line) for line in open(args.data)]
     golds, solutions = [r["answer"] for r in rows], [r["solution"] for r in rows]

@@ -23,12 +23,12 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # the repo's packages, not this folder's rewards.py, answer to `import rewards`
+sys.path.insert(0, str(REPO))  # this checkout's profit_rl, whatever is installed
 DATA = REPO.parent / "shared" / "data" / "math500" / "test.jsonl"
 
 
 def load_prompts(n: int) -> list[list[dict]]:
-    from evals.benchmarks import get_benchmark
+    from profit_rl.evals.benchmarks import get_benchmark
 
     if DATA.is_file():
         bench = get_benchmark("math500")
@@ -50,7 +50,7 @@ def main():
 
     import torch
 
-    from evals.sampling import SamplingSettings, TransformersSampler, sample_seed
+    from profit_rl.evals.sampling import SamplingSettings, TransformersSampler, sample_seed
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -29,7 +29,7 @@ from .sampling import SamplingSettings, build_sampler
 
 DEFAULT_ROOT = Path("outputs/eval")
 
-logger = logging.getLogger("evals")
+logger = logging.getLogger("profit_rl.evals")
 
 
 def positive_int(text: str) -> int:

@@ -87,7 +87,7 @@ def failed(root: Path) -> list[Verdict]:
 
 
 def sft_scores(evals: list[str]) -> dict[str, float]:
-    from evals.results import read_run
+    from profit_rl.evals.results import read_run
 
     scores = {}
     for item in evals:

@@ -9,9 +9,9 @@ import sys
 COMMANDS = {
     "sft": ("profit_rl.sft", "ProFit / baseline SFT from a YAML recipe (TRL SFTTrainer subclass)"),
     "grpo": ("profit_rl.grpo", "GRPO warm start from an SFT checkpoint, math-verify rewards"),
-    "eval": ("evals.cli", "sample and score benchmarks: Avg@k, Pass@k (or score --responses)"),
-    "compare": ("evals.compare", "Table-1-style comparison of two eval runs, paired deltas with CIs"),
-    "curves": ("evals.curves", "Avg@k / Pass@k against step over a run's checkpoint-N folders"),
+    "eval": ("profit_rl.evals.cli", "sample and score benchmarks: Avg@k, Pass@k (or score --responses)"),
+    "compare": ("profit_rl.evals.compare", "Table-1-style comparison of two eval runs, paired deltas with CIs"),
+    "curves": ("profit_rl.evals.curves", "Avg@k / Pass@k against step over a run's checkpoint-N folders"),
     "inspect": ("profit_rl.inspect", "see which tokens each selection rule keeps; choose tau from evidence"),
     "pipeline": ("profit_rl.pipeline", "SFT -> eval -> GRPO -> curves -> report (what make sft-then-rl runs)"),
     "recipes": ("profit_rl.resources", "list the shipped recipes; `recipes copy NAME DIR` copies one out to edit"),

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evals.io import MISSING, DataError, InputError, Row, Rows, read_rows
+from profit_rl.evals.io import MISSING, DataError, InputError, Row, Rows, read_rows
 
 logger = logging.getLogger(__name__)
 
@@ -260,7 +260,7 @@ def apply_chat_format(dataset, chat):
     (`chat_template_kwargs`, which SFTTrainer passes to apply_chat_template), and every row is checked to hold the
     contract that its generation prompt is a token prefix of its training render, so that the supervised tokens start
     where generation will start."""
-    from evals.chat import ChatFormatError
+    from profit_rl.evals.chat import ChatFormatError
 
     for index, row in enumerate(dataset):
         if not chat.prompt_is_prefix(row["prompt"], row["completion"]):

@@ -35,11 +35,11 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evals.dtypes import torch_dtype
-from evals.folders import output_folder
-from evals.io import InputError
-from evals.models import check_model_path, is_adapter_dir, resolve_resume
-from rewards.answers import BOXED_INSTRUCTION
+from profit_rl.evals.dtypes import torch_dtype
+from profit_rl.evals.folders import output_folder
+from profit_rl.evals.io import InputError
+from profit_rl.evals.models import check_model_path, is_adapter_dir, resolve_resume
+from profit_rl.rewards.answers import BOXED_INSTRUCTION
 
 logger = logging.getLogger("profit_rl.grpo")
 
@@ -195,7 +195,7 @@ def stop_at_end_of_turn(tokenizer, script_args, training_args) -> list[int]:
     end-of-turn token becomes the tokenizer's EOS, as TRL's SFTConfig.eos_token makes it in SFT: TRL's transformers
     generation stops at the tokenizer's EOS and the model's generation-config EOS ids. vLLM (colocated or server)
     reads the model folder's own files, so it is given the stop tokens per request (generation_kwargs)."""
-    from evals.chat import ChatFormat
+    from profit_rl.evals.chat import ChatFormat
 
     if script_args.prompt_format == "chat":
         # the format as the template's default: GRPO's prompts and its saved checkpoints both use it
@@ -225,15 +225,15 @@ def add_eos_ids(model, tokenizer, stop_ids: list[int]) -> None:
 
 def build_reward_funcs(script_args, training_args) -> list:
     """The reward functions named by --reward_funcs: registry names (REWARD_FUNCS) or dotted import paths."""
-    import rewards
+    import profit_rl.rewards
     from trl.rewards import get_soft_overlong_punishment
 
     funcs = []
     for name in script_args.reward_funcs:
         if name == "accuracy":
-            funcs.append(rewards.accuracy_reward)
+            funcs.append(profit_rl.rewards.accuracy_reward)
         elif name == "format":
-            funcs.append(rewards.format_reward)
+            funcs.append(profit_rl.rewards.format_reward)
         elif name == "overlong":
             buffer, limit = script_args.overlong_buffer, training_args.max_completion_length
             if not 0 < buffer <= limit:
@@ -282,7 +282,7 @@ def build_trainer(script_args, training_args, model_args):
     import transformers
     from trl import GRPOTrainer, get_peft_config, get_quantization_config
 
-    from rewards.pool import configure_default_pool, get_default_pool
+    from profit_rl.rewards.pool import configure_default_pool, get_default_pool
 
     from .data import eval_source
     from .rl_data import load_rl_dataset
@@ -295,8 +295,7 @@ def build_trainer(script_args, training_args, model_args):
     transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
     rank, world = training_args.process_index, training_args.world_size
     # Our own progress messages (data counts, resume point) on the main process; warnings from every rank.
-    for name in ("profit_rl", "rewards"):
-        logging.getLogger(name).setLevel(logging.INFO if training_args.should_log else logging.WARNING)
+    logging.getLogger("profit_rl").setLevel(logging.INFO if training_args.should_log else logging.WARNING)
     logger.info("GRPO process rank %d of %d on %s", rank, world, training_args.device)
     if model_args.model_name_or_path is None:
         raise ValueError("--model_name_or_path is required: an SFT output folder (or a hub id)")

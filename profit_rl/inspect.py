@@ -34,11 +34,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from evals.dtypes import DTYPE_HELP, DTYPES, torch_dtype
-from evals.flags import accept_snake_case
-from evals.folders import output_folder
-from evals.io import InputError, read_file
-from evals.models import check_model_path
+from profit_rl.evals.dtypes import DTYPE_HELP, DTYPES, torch_dtype
+from profit_rl.evals.flags import accept_snake_case
+from profit_rl.evals.folders import output_folder
+from profit_rl.evals.io import InputError, read_file
+from profit_rl.evals.models import check_model_path
 
 from .losses import SELECTIONS, protect, token_weights, validate_selection
 from .protected import TokenText, string_token_mask, validate_protected_strings
@@ -174,7 +174,7 @@ def prepare(config: InspectConfig, rows: list[dict]):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
-    from evals.chat import ChatFormat
+    from profit_rl.evals.chat import ChatFormat
 
     from .data import apply_chat_format
 

@@ -43,16 +43,16 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evals.cli import positive_int
-from evals.flags import accept_snake_case
-from evals.folders import check_name, inside, is_plain_name, output_folder
-from evals.io import InputError
-from evals.models import check_model_path
+from profit_rl.evals.cli import positive_int
+from profit_rl.evals.flags import accept_snake_case
+from profit_rl.evals.folders import check_name, inside, is_plain_name, output_folder
+from profit_rl.evals.io import InputError
+from profit_rl.evals.models import check_model_path
 
 from .checks import ALLOW_FLAG, MIN_BASE_ACCURACY, SFT_BAND
 from .resources import recipes_root
 
-CODE_ROOT = Path(__file__).resolve().parents[1]  # holds profit_rl/, evals/, rewards/ (a checkout or site-packages)
+CODE_ROOT = Path(__file__).resolve().parents[1]  # holds profit_rl/ (a checkout or site-packages)
 RECIPES = recipes_root()  # the installed package's recipes, or the checkout's recipes/ folder
 # a checkout's ../shared/data (the benchmark files beside the repository): a smoke run's local data by default
 SHARED_DATA = CODE_ROOT.parent / "shared" / "data"
@@ -422,7 +422,7 @@ def eval_step(profile: Profile, name: str, model: str, out: Path, inputs: tuple[
     """`profit-rl eval` of one model on the profile's benchmarks, with its sampling settings."""
     s = profile.sampling
     k = ["--k", str(s.k)] if s.k else []  # None: each benchmark's paper default
-    return Step("eval", name, [sys.executable, "-m", "evals.cli", "--model", model, "--benchmarks",
+    return Step("eval", name, [sys.executable, "-m", "profit_rl.evals.cli", "--model", model, "--benchmarks",
                                ",".join(s.benchmarks), "--output-dir", str(out), *k, *sampling_args(profile)],
                 out, inputs, after, eta_s=profile.eta.get("eval", 0), **heavy(profile))
 
@@ -514,7 +514,7 @@ def plan(profile: Profile, methods: list[str]) -> list[Step]:
         # samples land in <grpo>/eval/checkpoint-N; with the eval stage's k and settings, step 0 reuses its samples
         reuse = ["--base-cache-dirs", str(sft_evals[method])] if s.k else []
         steps.append(Step("curves", f"curves/{method}-init", [
-            sys.executable, "-m", "evals.curves", str(out), "--labels", f"{method}-init",
+            sys.executable, "-m", "profit_rl.evals.curves", str(out), "--labels", f"{method}-init",
             "--base-models", str(sft_dirs[method]), *reuse, "--output-dir", str(out / "eval"), *curve_args(profile),
         ], out / "eval", (*data, f"sft/{method}", f"eval/{method}-sft", f"grpo/{method}-init"),
             eta_s=eta.get("curves", 0), **heavy(profile)))
@@ -522,7 +522,7 @@ def plan(profile: Profile, methods: list[str]) -> list[Step]:
     # 3. one figure of every run's curve: the same command over all runs reads the samples cached above
     curves = root / "curves"
     steps.append(Step("curves", "curves", [
-        sys.executable, "-m", "evals.curves", *[str(grpo_dirs[m]) for m in methods],
+        sys.executable, "-m", "profit_rl.evals.curves", *[str(grpo_dirs[m]) for m in methods],
         "--labels", ",".join(f"{m}-init" for m in methods),
         "--base-models", ",".join(str(sft_dirs[m]) for m in methods),
         *(["--base-cache-dirs", ",".join(str(sft_evals[m]) for m in methods)] if s.k else []),

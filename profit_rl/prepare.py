@@ -16,7 +16,7 @@ import logging
 import sys
 from pathlib import Path
 
-from evals.io import InputError
+from profit_rl.evals.io import InputError
 
 
 def write_jsonl(path: Path, rows) -> None:

@@ -17,12 +17,12 @@ import statistics
 import sys
 from pathlib import Path
 
-from evals import markdown as md
-from evals.compare import compare
-from evals.folders import check_name
-from evals.io import InputError
-from evals.markdown import pct
-from evals.results import read_run
+from profit_rl.evals import markdown as md
+from profit_rl.evals.compare import compare
+from profit_rl.evals.folders import check_name
+from profit_rl.evals.io import InputError
+from profit_rl.evals.markdown import pct
+from profit_rl.evals.results import read_run
 
 from .checks import failed as failed_checks
 
@@ -95,7 +95,7 @@ def commands(root: Path) -> str:
 
 def protocol_line(eval_dirs: list[Path]) -> str:
     """The report's first line after its title: the eval protocol, and whether Table 1 is the right comparison."""
-    from evals.protocols import header
+    from profit_rl.evals.protocols import header
 
     runs = [read_run(d) for d in eval_dirs if (d / "results.json").is_file()]
     protocols = {(r.get("protocol"), tuple(r.get("not_comparable_because", []))) for r in runs}

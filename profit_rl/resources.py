@@ -67,7 +67,7 @@ def copy_recipe(name: str, dest_dir: str | Path, force: bool = False) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from evals.flags import accept_snake_case
+    from profit_rl.evals.flags import accept_snake_case
 
     parser = argparse.ArgumentParser(prog="profit-rl recipes", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="action")

@@ -19,8 +19,8 @@ import logging
 import re
 from dataclasses import dataclass, field
 
-from evals.io import DataError, read_rows
-from rewards.answers import BOXED_INSTRUCTION, gold_answer, math_user_message
+from profit_rl.evals.io import DataError, read_rows
+from profit_rl.rewards.answers import BOXED_INSTRUCTION, gold_answer, math_user_message
 
 logger = logging.getLogger(__name__)
 

@@ -25,10 +25,10 @@ from contextlib import nullcontext
 
 from trl import ModelConfig, TrlParser, get_peft_config, get_quantization_config
 
-from evals.chat import ChatFormat
-from evals.folders import output_folder
-from evals.io import InputError
-from evals.models import check_model_path, resolve_resume
+from profit_rl.evals.chat import ChatFormat
+from profit_rl.evals.folders import output_folder
+from profit_rl.evals.io import InputError
+from profit_rl.evals.models import check_model_path, resolve_resume
 
 from .data import SFTDataArguments, apply_chat_format, load_sft_dataset, load_sft_eval_dataset
 from .trainer import ProFitConfig, ProFitSFTTrainer

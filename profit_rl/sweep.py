@@ -26,10 +26,10 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from evals.cli import positive_int
-from evals.flags import accept_snake_case
-from evals.folders import check_name, inside, output_folder
-from evals.io import InputError
+from profit_rl.evals.cli import positive_int
+from profit_rl.evals.flags import accept_snake_case
+from profit_rl.evals.folders import check_name, inside, output_folder
+from profit_rl.evals.io import InputError
 
 from .pipeline import (Profile, Step, add_profile_args, check_steps, curve_args, eval_step, grpo_step, heavy,
                        resolve_profile, run, sft_step)
@@ -202,7 +202,7 @@ def cell_steps(profile: Profile, cell: Cell, root: Path, data: tuple[str, ...],
     steps = [sft]
     if cell.study == "epochs":  # `curves` evaluates every checkpoint-N, one per epoch end
         steps.append(Step("eval", f"eval/{name}", [
-            sys.executable, "-m", "evals.curves", str(folder / "sft"), "--labels", cell.label,
+            sys.executable, "-m", "profit_rl.evals.curves", str(folder / "sft"), "--labels", cell.label,
             "--output-dir", str(folder / "eval"), "--cache-dir", str(folder / "eval"), *curve_args(profile),
         ], folder / "eval", (*data, sft.name), eta_s=profile.eta.get("eval", 0) * cell.epochs, **heavy(profile)))
     else:

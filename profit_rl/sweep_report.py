@@ -18,7 +18,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from evals.results import read_run
+from profit_rl.evals.results import read_run
 
 from .sweep import BASELINE, Cell, Grid, add_grid_args, grid_from_args
 

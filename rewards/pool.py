@@ -59,7 +59,7 @@ class _ForkServer:
 
     def __init__(self, startup_timeout: float):
         ours, theirs = socket.socketpair()
-        package = __package__ or "rewards"
+        package = __package__ or "profit_rl.rewards"
         # The server must import this very package (and the same math-verify): give it the caller's import path.
         code = f"import sys; sys.path[:] = {sys.path!r}; from {package}.worker import serve; serve({theirs.fileno()})"
         self.process = subprocess.Popen([sys.executable, "-c", code], pass_fds=[theirs.fileno()],

@@ -1,11 +1,11 @@
 """The verifier processes: a fork server that loads math-verify once, and the workers it forks. Nothing here runs in
 the caller; `rewards.pool` is the caller's side.
 
-The server is a fresh interpreter (`python -c "from rewards.worker import serve; ..."`): it imports this package and
-math-verify, and none of the caller's code. Workers are `os.fork()`s of the server, so they never import the caller's
-`__main__` either (multiprocessing's 'spawn' and 'forkserver' children re-import it, which breaks callers whose main
-module is a script without an `if __name__ == "__main__":` guard, a script read from stdin, or a notebook). A fork of a
-warm, single-threaded server is cheap, so a worker killed at its deadline is replaced in milliseconds.
+The server is a fresh interpreter (`python -c "from profit_rl.rewards.worker import serve; ..."`): it imports this
+package and math-verify, and none of the caller's code. Workers are `os.fork()`s of the server, so they never import
+the caller's `__main__` either (multiprocessing's 'spawn' and 'forkserver' children re-import it, which breaks callers
+whose main module is a script without an `if __name__ == "__main__":` guard, a script read from stdin, or a notebook).
+A fork of a warm, single-threaded server is cheap, so a worker killed at its deadline is replaced in milliseconds.
 
 Lifetimes: the server exits when its control socket closes (the caller exited or was killed) or when it is orphaned;
 each worker asks Linux to SIGKILL it when the server exits (PR_SET_PDEATHSIG), even while stuck in a C call. So no

@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # tests.helpers_qwen3 (the package install holds evals, profit_rl, rewards only)
+sys.path.insert(0, str(REPO))  # tests.helpers_qwen3 (the package install holds profit_rl only)
 
 
 def main() -> int:
@@ -37,9 +37,9 @@ def main() -> int:
     args = p.parse_args()
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB of KV cache: plenty for a tiny model
 
-    from evals import cli
-    from evals.benchmarks import get_benchmark
-    from evals.sampling import SamplingSettings, TransformersSampler, VLLMSampler
+    from profit_rl.evals import cli
+    from profit_rl.evals.benchmarks import get_benchmark
+    from profit_rl.evals.sampling import SamplingSettings, TransformersSampler, VLLMSampler
     from profit_rl.embedded.tiny import build_tiny_model
 
     work = Path(tempfile.mkdtemp(prefix="vllm-cpu-check-"))
@@ -87,9 +87,9 @@ def main() -> int:
     assert cli.main(argv) == 0
     rows = (out_dir / "gsm8k" / "samples.jsonl").read_text().splitlines()
     assert len(rows) == 24, len(rows)
-    import evals.cli
+    import profit_rl.evals.cli
 
-    evals.cli.build_sampler = lambda *a, **k: (_ for _ in ()).throw(AssertionError("rerun must use the cache"))
+    profit_rl.evals.cli.build_sampler = lambda *a, **k: (_ for _ in ()).throw(AssertionError("rerun used no cache"))
     assert cli.main(argv) == 0
     stop_engine(sampler)
 
@@ -123,7 +123,7 @@ def stop_engine(sampler) -> None:
 
 def check_twin(work: Path, source: Path, prompts: list) -> str:
     """Section 6: the Qwen3 twin at the real vocabulary; returns the greedy agreement on the random twin."""
-    from evals.sampling import SamplingSettings, TransformersSampler, VLLMSampler
+    from profit_rl.evals.sampling import SamplingSettings, TransformersSampler, VLLMSampler
     from profit_rl.models.twin import build_twin
     from tests.helpers_qwen3 import HELLO, IM_END, SAY_HELLO, rig
 
@@ -147,7 +147,7 @@ def check_twin(work: Path, source: Path, prompts: list) -> str:
     # the engine's own output for one prompt: the tokens and why it stopped
     from vllm import SamplingParams
 
-    from evals.sampling import sampling_params_dict
+    from profit_rl.evals.sampling import sampling_params_dict
 
     ids = sampler.tokenizer(sampler.render(SAY_HELLO), add_special_tokens=False)["input_ids"]
     params = SamplingParams(**sampling_params_dict(greedy, None, sampler.stop_ids))

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from rewards.answers import (
+from profit_rl.rewards.answers import (
     MAX_COMPLETION_CHARS,
     extract_answer,
     gold_answer,

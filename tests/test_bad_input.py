@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from evals import cli as eval_cli
-from evals import compare as compare_cli
-from evals import curves as curves_cli
-from evals.io import DataError, read_rows
-from evals.models import check_model_path
+from profit_rl.evals import cli as eval_cli
+from profit_rl.evals import compare as compare_cli
+from profit_rl.evals import curves as curves_cli
+from profit_rl.evals.io import DataError, read_rows
+from profit_rl.evals.models import check_model_path
 from profit_rl import cli as profit_cli
 from profit_rl import inspect as inspect_cli
 from profit_rl import pipeline as pipeline_cli
@@ -327,7 +327,7 @@ def test_two_evals_on_one_folder_one_runs_the_other_is_refused(tiny_model_dir, t
     (so the race ends the same way on a slow machine); the other stops naming it; the holder finishes; the cache holds
     each sample once."""
     data, out = embedded_data(tmp_path / "data"), tmp_path / "out"
-    argv = [sys.executable, "-m", "evals.cli", "--model", str(tiny_model_dir), "--benchmarks", "embedded",
+    argv = [sys.executable, "-m", "profit_rl.evals.cli", "--model", str(tiny_model_dir), "--benchmarks", "embedded",
             "--data-dir", str(data), "--output-dir", str(out), "--k", "3", "--limit", "4", *FAST]
     processes = [subprocess.Popen(argv, cwd=REPO, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True) for _ in range(2)]
@@ -357,8 +357,8 @@ def test_a_live_holder_is_named_and_a_dead_ones_lock_is_taken_over(tiny_model_di
     is killed, the next run takes the lock over with a log line."""
     out = tmp_path / "outputs" / "embedded"  # also the embedded pipeline's root under --output-root outputs
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from evals.folders import acquire; acquire(sys.argv[1], 'holder-cmd');"
-         " print('held', flush=True); time.sleep(600)", str(out)],
+        [sys.executable, "-c", "import sys, time; from profit_rl.evals.folders import acquire;"
+         " acquire(sys.argv[1], 'holder-cmd'); print('held', flush=True); time.sleep(600)", str(out)],
         cwd=REPO, env=child_env(), stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
@@ -373,7 +373,7 @@ def test_a_live_holder_is_named_and_a_dead_ones_lock_is_taken_over(tiny_model_di
     finally:
         holder.kill()
         holder.wait()
-    with caplog.at_level("WARNING", logger="evals.folders"):
+    with caplog.at_level("WARNING", logger="profit_rl.evals.folders"):
         code, err = evaluate(tiny_model_dir, data, out, capsys)
     assert code == 0, err
     assert f"taking over the lock left by pid {holder.pid} on " in caplog.text and "no longer running" in caplog.text

@@ -6,7 +6,7 @@ import importlib
 
 import pytest
 
-from evals.dtypes import DTYPES, dtype_name, torch_dtype
+from profit_rl.evals.dtypes import DTYPES, dtype_name, torch_dtype
 from profit_rl.cli import COMMANDS
 
 ARGPARSE_COMMANDS = ("eval", "compare", "curves", "inspect", "pipeline")
@@ -87,7 +87,7 @@ def test_one_dtype_vocabulary_across_commands(monkeypatch):
 def test_dtype_words_resolve_the_same_way_everywhere():
     import torch
 
-    from evals.sampling import SamplingSettings
+    from profit_rl.evals.sampling import SamplingSettings
 
     assert dtype_name("auto", "cpu") == "float32" and dtype_name("auto", "cuda:1") == "bfloat16"
     assert torch_dtype("auto", "cpu") is torch.float32 and torch_dtype("float16", "cpu") is torch.float16

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from evals.io import DataError, Row
+from profit_rl.evals.io import DataError, Row
 from profit_rl.data import SFTDataArguments, detect_layout, load_sft_dataset, select_indices, to_prompt_completion
 
 REPO = Path(__file__).resolve().parents[1]

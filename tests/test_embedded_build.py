@@ -98,7 +98,7 @@ def test_the_cache_key_is_settings_seed_origin_and_format_version_not_source(mon
 
 
 def test_eval_benchmark_reads_the_test_set_and_prompts_like_the_sft_set(mini_build):
-    from evals.benchmarks import get_benchmark
+    from profit_rl.evals.benchmarks import get_benchmark
 
     bench = get_benchmark("embedded")
     problems = bench.load(mini_build.root)  # --data-dir layout: <dir>/test.jsonl

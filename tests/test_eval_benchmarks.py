@@ -9,9 +9,9 @@ from collections import Counter
 
 import pytest
 
-from evals.benchmarks import DataError, MissingDataError, Problem, get_benchmark
-from evals.benchmarks.gpqa import choice_order, committed_letter
-from evals.io import Row
+from profit_rl.evals.benchmarks import DataError, MissingDataError, Problem, get_benchmark
+from profit_rl.evals.benchmarks.gpqa import choice_order, committed_letter
+from profit_rl.evals.io import Row
 
 
 def score(name, gold, completion, **meta):
@@ -156,7 +156,7 @@ def test_ifeval_through_the_benchmark_interface(shared_data, tmp_path):
 
 
 def test_a_verifier_timeout_scores_zero_and_is_recorded_on_its_sample():
-    from rewards.pool import configure_default_pool
+    from profit_rl.rewards.pool import configure_default_pool
 
     configure_default_pool(timeout=1.0)
     try:

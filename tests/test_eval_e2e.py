@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from evals import cli, compare, curves, runner
-from evals.benchmarks import get_benchmark
-from evals.results import CacheMismatchError, SampleCache
-from evals.sampling import SamplingSettings, TransformersSampler
+from profit_rl.evals import cli, compare, curves, runner
+from profit_rl.evals.benchmarks import get_benchmark
+from profit_rl.evals.results import CacheMismatchError, SampleCache
+from profit_rl.evals.sampling import SamplingSettings, TransformersSampler
 
 FAST = ["--max-new-tokens", "8", "--batch-size", "2"]
 
@@ -42,14 +42,14 @@ def test_eval_cli_all_benchmarks(tiny_model_dir, shared_data, tmp_path):
     def no_model(*args, **kwargs):
         raise AssertionError("a finished eval must not load the model again")
 
-    import evals.cli
+    import profit_rl.evals.cli
 
-    original = evals.cli.build_sampler
-    evals.cli.build_sampler = no_model
+    original = profit_rl.evals.cli.build_sampler
+    profit_rl.evals.cli.build_sampler = no_model
     try:
         assert cli.main(argv) == 0
     finally:
-        evals.cli.build_sampler = original
+        profit_rl.evals.cli.build_sampler = original
 
 
 class CountingSampler:
@@ -187,7 +187,7 @@ def test_seeded_draws_follow_the_filtered_distribution():
     """The per-row draw samples softmax(logits / temperature) after top-k / top-p, as transformers' sampling does."""
     import torch
 
-    from evals.sampling import seeded_sampling
+    from profit_rl.evals.sampling import seeded_sampling
 
     logits = torch.tensor([[2.0, 1.0, 0.0, -1.0, -30.0]])
     n = 4000
@@ -279,14 +279,14 @@ def test_curves_over_two_checkpoints(tiny_model_dir, shared_data, tmp_path):
     assert (run / "eval" / "checkpoint-10" / "gsm8k" / "samples.jsonl").is_file()
 
     # the rerun is served from the per-checkpoint caches
-    import evals.curves
+    import profit_rl.evals.curves
 
-    original = evals.curves.build_sampler
-    evals.curves.build_sampler = lambda *a, **k: (_ for _ in ()).throw(AssertionError("cache not used"))
+    original = profit_rl.evals.curves.build_sampler
+    profit_rl.evals.curves.build_sampler = lambda *a, **k: (_ for _ in ()).throw(AssertionError("cache not used"))
     try:
         assert curves.main(argv) == 0
     finally:
-        evals.curves.build_sampler = original
+        profit_rl.evals.curves.build_sampler = original
 
 
 def test_lora_adapter_checkpoints_are_evaluated_merged_into_their_base(tiny_model_dir, shared_data, tmp_path):
@@ -296,7 +296,7 @@ def test_lora_adapter_checkpoints_are_evaluated_merged_into_their_base(tiny_mode
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from evals.sampling import SamplingSettings, TransformersSampler
+    from profit_rl.evals.sampling import SamplingSettings, TransformersSampler
 
     run = tmp_path / "grpo"
     base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
@@ -324,7 +324,7 @@ def test_lora_adapter_checkpoints_are_evaluated_merged_into_their_base(tiny_mode
 
 
 def test_vllm_backend_refuses_an_adapter_folder_by_name(tmp_path):
-    from evals.sampling import SamplingSettings, make_llm
+    from profit_rl.evals.sampling import SamplingSettings, make_llm
 
     (tmp_path / "adapter_config.json").write_text("{}")
     with pytest.raises(ValueError, match="LoRA adapter.*--backend transformers"):

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from evals.cli import main as eval_main
-from evals.export import LM_EVAL_FILE, log_scalars, run_step, training_run_dir
-from evals.ifeval.scoring import METRIC_NAMES
+from profit_rl.evals.cli import main as eval_main
+from profit_rl.evals.export import LM_EVAL_FILE, log_scalars, run_step, training_run_dir
+from profit_rl.evals.ifeval.scoring import METRIC_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
 GPT4_FIXTURE = REPO / "tests" / "fixtures" / "ifeval_gpt4_reference.jsonl"
@@ -50,8 +50,8 @@ def scored_run(reference_format_responses, shared_data, tmp_path_factory) -> Pat
 def test_eval_responses_in_the_reference_format_give_the_reference_metrics(scored_run, reference_format_responses,
                                                                            shared_data, tmp_path):
     reference = tmp_path / "reference.json"
-    done = subprocess.run([sys.executable, "-m", "evals.ifeval", "--responses", str(reference_format_responses),
-                           "--data-dir", str(shared_data), "--output", str(reference)],
+    done = subprocess.run([sys.executable, "-m", "profit_rl.evals.ifeval", "--responses",
+                           str(reference_format_responses), "--data-dir", str(shared_data), "--output", str(reference)],
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     expected = json.loads(reference.read_text())
@@ -94,7 +94,7 @@ def test_lm_eval_export_has_results_by_task_and_metric_and_a_config_block(scored
 
 
 def test_eval_numbers_reach_tensorboard(shared_data, tmp_path):
-    from evals.benchmarks import get_benchmark
+    from profit_rl.evals.benchmarks import get_benchmark
 
     problems = get_benchmark("gsm8k").load(shared_data)[:3]
     path = tmp_path / "r.jsonl"  # each problem: one right and one wrong completion
@@ -120,7 +120,7 @@ def test_a_training_runs_folder_and_step_are_found(tmp_path):
 
 
 def test_curves_go_to_each_runs_tensorboard_folder(tmp_path):
-    from evals.curves import log_curves
+    from profit_rl.evals.curves import log_curves
 
     with_tb, without = tmp_path / "profit" / "grpo", tmp_path / "sft" / "grpo"
     (with_tb / "runs").mkdir(parents=True)

@@ -6,7 +6,7 @@ import random
 import numpy as np
 import pytest
 
-from evals import metrics
+from profit_rl.evals import metrics
 
 
 def exact_pass_at_k(n, c, k):

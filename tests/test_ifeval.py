@@ -1,4 +1,4 @@
-"""IFEval: the 25 checkers, strict/loose scoring, metrics, data validation and the `python -m evals.ifeval` entry."""
+"""IFEval: the 25 checkers, strict/loose scoring, metrics, data validation, `python -m profit_rl.evals.ifeval`."""
 
 import json
 import subprocess
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evals.ifeval import (
+from profit_rl.evals.ifeval import (
     INSTRUCTION_IDS,
     IFEvalDataError,
     IFEvalPrompt,
@@ -19,8 +19,8 @@ from evals.ifeval import (
     read_responses,
     score_response,
 )
-from evals.ifeval import text
-from evals.ifeval.__main__ import main as ifeval_main
+from profit_rl.evals.ifeval import text
+from profit_rl.evals.ifeval.__main__ import main as ifeval_main
 from tests.helpers_ifeval import CHECKER_CASES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -300,7 +300,7 @@ def test_module_entry_point_runs_as_a_script(tmp_path, shared_data):
     input_path = tmp_path / "input_data.jsonl"
     input_path.write_text(json.dumps(first) + "\n")
     _write_responses(tmp_path / "r.jsonl", [{"prompt": first["prompt"], "response": "No commas at all"}])
-    command = [sys.executable, "-m", "evals.ifeval", "--responses", str(tmp_path / "r.jsonl"),
+    command = [sys.executable, "-m", "profit_rl.evals.ifeval", "--responses", str(tmp_path / "r.jsonl"),
                "--input-data", str(input_path)]  # fmt: skip
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

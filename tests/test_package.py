@@ -21,7 +21,8 @@ from profit_rl.resources import list_recipes, recipe_path
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "profit_rl", "evals", "rewards", "recipes")
-PACKAGES = {"profit_rl", "evals", "rewards"}  # top-level import names the wheel installs (see docs/development.md)
+# The one top-level import name the wheel installs: evals/ and rewards/ ship inside it (docs/development.md#packaging)
+PACKAGES = {"profit_rl"}
 RECIPE_FLAGS = ("--config", "--config_file", "--sft-recipe", "--rl-recipe")
 
 
@@ -39,7 +40,8 @@ def installed(tmp_path_factory) -> Path:
     source.mkdir()
     for name in SOURCES:
         if (REPO / name).is_dir():
-            shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+            # symlinks=True: the build sees profit_rl/evals -> ../evals as a checkout has it
+            shutil.copytree(REPO / name, source / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copyfile(REPO / name, source / name)
     run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
@@ -47,6 +49,9 @@ def installed(tmp_path_factory) -> Path:
     wheel = next((root / "dist").glob("profit_rl-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")} == PACKAGES
+    for package in ("evals", "rewards"):  # real copies of the top-level folders, every module
+        modules = {str(p.relative_to(REPO)) for p in (REPO / package).rglob("*.py") if "__pycache__" not in p.parts}
+        assert {f"profit_rl/{m}" for m in modules} <= set(names) and len(modules) > 5
     shipped = {n.removeprefix("profit_rl/recipes/") for n in names if n.startswith("profit_rl/recipes/")}
     assert shipped == set(list_recipes())
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("/METADATA"))).decode()
@@ -72,9 +77,12 @@ def clean_env() -> dict:
 
 
 def test_installed_wheel_plans_the_pipeline_from_any_directory(installed, tmp_path):
-    where = run([str(installed / "python"), "-c", "import profit_rl, evals, rewards; "
-                 "print(profit_rl.__file__, evals.__file__, rewards.__file__)"], cwd=tmp_path, env=clean_env())
-    assert all(str(installed.parent) in path for path in where.split())  # the wheel's code, not this checkout's
+    code = ("import importlib.util, profit_rl.evals.cli, profit_rl.rewards.worker; "
+            "print(profit_rl.evals.cli.__file__, profit_rl.rewards.worker.__file__); "
+            "print(importlib.util.find_spec('evals'), importlib.util.find_spec('rewards'))")
+    where = run([str(installed / "python"), "-c", code], cwd=tmp_path, env=clean_env()).splitlines()
+    assert all(str(installed.parent) in path for path in where[0].split())  # the wheel's code, not this checkout's
+    assert where[1] == "None None"  # the PyPI names `evals` and `rewards` stay free
     plan = run([str(installed / "profit-rl"), "pipeline", "--model", "Qwen3-0.6B-Base", "--num-gpus", "8", "--dry-run"],
                cwd=tmp_path, env=clean_env())
     argvs = [line.split() for line in plan.splitlines() if line and not line.startswith("#")]
@@ -110,3 +118,4 @@ def test_recipes_resolve_in_a_checkout(tmp_path, capsys):
     with pytest.raises(FileExistsError, match="--force"):
         copy_recipe("embedded/sft/sft.yaml", tmp_path)
     assert main(["copy", "nope.yaml", str(tmp_path)]) == 1 and "no shipped recipe" in capsys.readouterr().err
+

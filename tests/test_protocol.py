@@ -13,12 +13,12 @@ import re
 import pytest
 from conftest import SHARED_DATA
 
-from evals import cli
-from evals.benchmarks import Problem, get_benchmark
-from evals.benchmarks.gpqa import committed_letter
-from evals.protocols import BOXED, PAPER, deviations, header
-from evals.runner import fingerprint
-from evals.sampling import SamplingSettings, context_error, render_prompt
+from profit_rl.evals import cli
+from profit_rl.evals.benchmarks import Problem, get_benchmark
+from profit_rl.evals.benchmarks.gpqa import committed_letter
+from profit_rl.evals.protocols import BOXED, PAPER, deviations, header
+from profit_rl.evals.runner import fingerprint
+from profit_rl.evals.sampling import SamplingSettings, context_error, render_prompt
 
 MATH_TEMPLATE = "{problem}\nPlease reason step by step, and put your final answer within \\boxed{{}}."
 GSM8K_SHOTS = [
@@ -318,7 +318,7 @@ def test_runner_screens_prompts_against_the_protocol_budget(tmp_path):
         def sample(self, *args, **kwargs):
             raise AssertionError("an over-budget prompt must not be sampled")
 
-    from evals.runner import run_benchmark
+    from profit_rl.evals.runner import run_benchmark
 
     bench = get_benchmark("math500", "paper")
     problems = [Problem(id="p0", question="What is 2+3?", gold="5")]
@@ -359,7 +359,7 @@ def test_report_states_the_protocol_of_its_eval_runs(tmp_path):
 
 
 def test_compare_refuses_runs_made_under_different_protocols(tmp_path):
-    from evals.compare import compare
+    from profit_rl.evals.compare import compare
 
     for name, protocol in (("a", "paper"), ("b", "boxed")):
         (tmp_path / name / "gsm8k").mkdir(parents=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from evals.chat import ChatFormat, ChatFormatError
+from profit_rl.evals.chat import ChatFormat, ChatFormatError
 from tests.helpers_qwen3 import ENDOFTEXT, HELLO, IM_END, rig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,7 +43,7 @@ def test_twin_has_qwen3_base_tokenizer_vocabulary_and_stop_settings(qwen3_twin_d
 @pytest.mark.parametrize("which", ["qwen3-twin", "embedded"])
 def test_generation_prompt_is_the_training_render_up_to_the_supervised_tokens(which, request, tmp_path):
     """What `profit-rl sft` supervises starts exactly where the eval sampler's prompt ends, token for token."""
-    from evals.sampling import SamplingSettings, TransformersSampler
+    from profit_rl.evals.sampling import SamplingSettings, TransformersSampler
     from profit_rl import sft
 
     model_dir = request.getfixturevalue("qwen3_twin_dir" if which == "qwen3-twin" else "tiny_model_dir")
@@ -85,7 +85,7 @@ def test_a_template_that_hides_its_end_of_turn_needs_it_named(tiny_model_dir):
 
 
 def test_greedy_eval_of_the_rig_says_hello_and_stops(rigged, shared_data, tmp_path):
-    from evals import cli
+    from profit_rl.evals import cli
 
     out = tmp_path / "eval"
     assert cli.main(["--model", str(rigged), "--benchmarks", "math500", "--k", "1", "--temperature", "0",
@@ -96,7 +96,7 @@ def test_greedy_eval_of_the_rig_says_hello_and_stops(rigged, shared_data, tmp_pa
 
 
 def test_vllm_requests_stop_at_the_end_of_turn(rigged):
-    from evals.sampling import SamplingSettings, chat_format, sampling_params_dict, stop_token_ids
+    from profit_rl.evals.sampling import SamplingSettings, chat_format, sampling_params_dict, stop_token_ids
 
     tokenizer = AutoTokenizer.from_pretrained(rigged)
     stop = stop_token_ids(tokenizer, chat_format(tokenizer))

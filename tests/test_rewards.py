@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from rewards import accuracy_reward, format_reward
-from rewards.pool import VerifierPool
-from rewards.verify import score_answer
+from profit_rl.rewards import accuracy_reward, format_reward
+from profit_rl.rewards.pool import VerifierPool
+from profit_rl.rewards.verify import score_answer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -175,7 +175,7 @@ def test_killed_caller_leaves_no_orphans():
     script = textwrap.dedent(
         """
         import sys, threading
-        from rewards.pool import VerifierPool
+        from profit_rl.rewards.pool import VerifierPool
         if __name__ == "__main__":
             pool = VerifierPool(num_workers=2, timeout=60.0).start()
             print(" ".join(map(str, pool.worker_pids())), flush=True)
@@ -211,7 +211,7 @@ def test_timeouts_reach_the_trainer_metrics():
 
 def test_interrupted_batch_leaves_a_working_pool(monkeypatch):
     """An exception mid-batch (Ctrl-C in the trainer) must not leave workers holding stale items."""
-    import rewards.pool as pool_module
+    import profit_rl.rewards.pool as pool_module
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
@@ -255,7 +255,7 @@ def test_a_worker_that_dies_errors_its_item_and_the_rest_are_scored():
 
 
 REWARD_CALLER = """
-from rewards import accuracy_reward
+from profit_rl.rewards import accuracy_reward
 
 print("caller's top level ran", flush=True)
 scores = accuracy_reward(["so \\\\boxed{\\\\frac{8}{2}}", "\\\\boxed{5}"], answer=["4", "4"])

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from evals.io import DataError
+from profit_rl.evals.io import DataError
 from profit_rl.rl_data import (
     decontaminate,
     load_math_rows,
@@ -12,7 +12,7 @@ from profit_rl.rl_data import (
     load_rl_dataset,
     normalize_problem,
 )
-from rewards.answers import BOXED_INSTRUCTION, math_user_message
+from profit_rl.rewards.answers import BOXED_INSTRUCTION, math_user_message
 
 
 def write_jsonl(path, rows):

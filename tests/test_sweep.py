@@ -25,7 +25,7 @@ def test_dry_run_prints_the_full_grid_of_make_ablations(tmp_path, capsys):
     commands = [line.split() for line in out.splitlines() if line and not line.startswith("#")]
     assert not any(tmp_path.iterdir())  # nothing was run or written
     sft = [c for c in commands if "profit_rl.sft" in c]
-    evals = [c for c in commands if "evals.cli" in c or "evals.curves" in c]
+    evals = [c for c in commands if "profit_rl.evals.cli" in c or "profit_rl.evals.curves" in c]
     # per seed: tau 5 x (profit, inverse) + sft, dft, entropy, random; epochs 3 runs; rank 3 x 3
     assert len(sft) == len(evals) == 3 * (10 + 4 + 3 + 9)
     assert len(commands) == 1 + 1 + 2 * 78 + 1  # the data build, its health check, SFT + eval per cell, the report
@@ -46,8 +46,9 @@ def test_dry_run_prints_the_full_grid_of_make_ablations(tmp_path, capsys):
     epochs = [c for c in sft if "/sweep/epochs/" in flag(c, "--output_dir")]
     assert len(epochs) == 9 and all(flag(c, "--num_train_epochs") == "5" and flag(c, "--save_strategy") == "epoch"
                                     and flag(c, "--save_total_limit") == "5" for c in epochs)
-    curves = [c for c in evals if "evals.curves" in c]  # every epoch's checkpoint, from one run
-    assert sorted(c[c.index("evals.curves") + 1] for c in curves) == sorted(flag(c, "--output_dir") for c in epochs)
+    curves = [c for c in evals if "profit_rl.evals.curves" in c]  # every epoch's checkpoint, from one run
+    curve_dirs = sorted(c[c.index("profit_rl.evals.curves") + 1] for c in curves)
+    assert curve_dirs == sorted(flag(c, "--output_dir") for c in epochs)
 
     rank = [c for c in sft if "/sweep/rank/" in flag(c, "--output_dir")]
     assert sorted({flag(c, "--lora_r") for c in rank}) == ["16", "4", "64"] and len(rank) == 27
@@ -140,7 +141,7 @@ def test_smoke_grid_writes_the_table_and_figures_and_a_rerun_skips_everything(tm
 def test_a_sweep_refuses_while_a_pipeline_holds_the_models_folder(tmp_path, capsys):
     """They share outputs/<model>/base (the data step): running both at once would race on it."""
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from evals.folders import output_folder\n"
+        "import sys, time; from profit_rl.evals.folders import output_folder\n"
         "with output_folder(sys.argv[1], 'profit-rl pipeline'):\n"
         "    print('held', flush=True); time.sleep(120)"), str(tmp_path / "embedded")],
         cwd=REPO, stdout=subprocess.PIPE, text=True)

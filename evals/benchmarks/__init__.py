@@ -14,14 +14,14 @@ from .base import Benchmark, Budget, MissingDataError, Problem
 
 # name -> "module:Class"
 REGISTRY = {
-    "math500": "evals.benchmarks.math500:MATH500",
-    "gsm8k": "evals.benchmarks.gsm8k:GSM8K",
-    "aime24": "evals.benchmarks.aime24:AIME24",
-    "gpqa": "evals.benchmarks.gpqa:GPQADiamond",
+    "math500": "profit_rl.evals.benchmarks.math500:MATH500",
+    "gsm8k": "profit_rl.evals.benchmarks.gsm8k:GSM8K",
+    "aime24": "profit_rl.evals.benchmarks.aime24:AIME24",
+    "gpqa": "profit_rl.evals.benchmarks.gpqa:GPQADiamond",
     # IFEval: checkers and scoring in evals/ifeval/, adapted to this interface in evals/benchmarks/ifeval.py
-    "ifeval": "evals.benchmarks.ifeval:IFEval",
+    "ifeval": "profit_rl.evals.benchmarks.ifeval:IFEval",
     # the embedded default's synthetic test set (built by profit_rl.embedded.build; no hub copy)
-    "embedded": "evals.benchmarks.embedded:EmbeddedMath",
+    "embedded": "profit_rl.evals.benchmarks.embedded:EmbeddedMath",
 }
 DEFAULT_BENCHMARKS = list(get_protocol(DEFAULT_PROTOCOL).benchmarks)
 

@@ -8,7 +8,7 @@ average)", the mean over the 8 replicas, which is Avg@8); the reference's IFEval
 as both protocols here do. The recorded "extracted" field keeps the instruction-level detail
 ("strict 2/3 loose 3/3"), from which `own_metrics` gives the reference's four metrics, each averaged over the k
 samples: with one response per prompt (`profit-rl eval --responses` on the reference's own file) they are exactly
-those of `python -m evals.ifeval`.
+those of `python -m profit_rl.evals.ifeval`.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ class IFEval(Benchmark):
     scorer = "evals.ifeval.prompt_level_strict-v1"
 
     def load(self, source=None) -> list[Problem]:
-        from evals.ifeval.data import load_prompts
-        from evals.io import DataError
+        from profit_rl.evals.ifeval.data import load_prompts
+        from profit_rl.evals.io import DataError
 
         if source is None:
             where = self.hub_id
@@ -58,7 +58,7 @@ class IFEval(Benchmark):
         return [{"role": "user", "content": problem.question}]  # IFEval prompts are sent as they are
 
     def score_many(self, pairs):
-        from evals.ifeval.scoring import score_response
+        from profit_rl.evals.ifeval.scoring import score_response
 
         out = []
         for problem, completion in pairs:
@@ -75,8 +75,8 @@ class IFEval(Benchmark):
     def own_metrics(self, problems: list[Problem], samples: dict[str, list[dict]], k: int) -> dict[str, float]:
         """The reference's four metrics (fractions) over the first k samples of each problem, averaged over k. A
         sample whose scoring failed (no detail recorded) follows none of its instructions."""
-        from evals.ifeval.scoring import METRIC_NAMES
-        from evals.results import CacheMismatchError
+        from profit_rl.evals.ifeval.scoring import METRIC_NAMES
+        from profit_rl.evals.results import CacheMismatchError
 
         totals = dict.fromkeys(METRIC_NAMES, 0.0)
         for i in range(k):

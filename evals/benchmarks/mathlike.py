@@ -28,12 +28,12 @@ class MathBenchmark(Benchmark):
         return f"rewards.answers.extract_answer(fallback={self.fallback})+rewards.pool(math-verify)"
 
     def prompt(self, problem: Problem) -> list[dict]:
-        from rewards.answers import math_user_message
+        from profit_rl.rewards.answers import math_user_message
 
         return [{"role": "user", "content": math_user_message(problem.question)}]
 
     def extract(self, problem: Problem, completion: str) -> str | None:
-        from rewards.answers import extract_answer
+        from profit_rl.rewards.answers import extract_answer
 
         return extract_answer(completion, fallback=self.fallback)
 
@@ -44,7 +44,7 @@ class MathBenchmark(Benchmark):
         return score
 
     def score_many(self, pairs: list[tuple[Problem, str]]) -> list[tuple[str | None, float, str | None]]:
-        from rewards.answers import extract_answer, gold_answer
+        from profit_rl.rewards.answers import extract_answer, gold_answer
 
         extracted, errors = [], []
         for _, completion in pairs:
@@ -57,7 +57,7 @@ class MathBenchmark(Benchmark):
         todo = [i for i, e in enumerate(extracted) if e is not None]
         scores = [0.0] * len(pairs)
         if todo:
-            from rewards.pool import get_default_pool
+            from profit_rl.rewards.pool import get_default_pool
 
             # the process-wide pool (workers start on first use); outcomes say which item timed out or errored
             verdicts, outcomes, _ = get_default_pool().verify_detailed(

@@ -5,15 +5,15 @@ loose, with lm-eval's metric names, fully offline.
     score = score_response(prompts[0], "some response")  # PromptScore: .strict / .loose lists, .strict_all, ...
     metrics = aggregate([score, ...])                   # prompt_level_strict_acc, inst_level_strict_acc, ...
 
-`score_response_file(path, input_data)` (and `python -m evals.ifeval --responses FILE`) scores a reference-format
-response file of {"prompt": ..., "response": ...} rows.
+`score_response_file(path, input_data)` (and `python -m profit_rl.evals.ifeval --responses FILE`) scores a
+reference-format response file of {"prompt": ..., "response": ...} rows.
 """
 
-from evals.ifeval.data import HUB_ID, IFEvalDataError, IFEvalPrompt, load_prompts, read_responses
-from evals.ifeval.instructions import INSTRUCTION_IDS, LETTER_FALLBACK_SEED, InstructionError, build_checker
-from evals.ifeval.runner import score_response_file
-from evals.ifeval.scoring import METRIC_NAMES, PromptScore, aggregate, loose_variants, score_response
-from evals.ifeval.text import LANGDETECT_SEED
+from profit_rl.evals.ifeval.data import HUB_ID, IFEvalDataError, IFEvalPrompt, load_prompts, read_responses
+from profit_rl.evals.ifeval.instructions import INSTRUCTION_IDS, LETTER_FALLBACK_SEED, InstructionError, build_checker
+from profit_rl.evals.ifeval.runner import score_response_file
+from profit_rl.evals.ifeval.scoring import METRIC_NAMES, PromptScore, aggregate, loose_variants, score_response
+from profit_rl.evals.ifeval.text import LANGDETECT_SEED
 
 __all__ = [
     "HUB_ID", "IFEvalDataError", "IFEvalPrompt", "load_prompts", "read_responses",

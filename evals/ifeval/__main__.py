@@ -1,6 +1,6 @@
 """Score a file of responses the way the reference's `evaluation_main` does.
 
-    python -m evals.ifeval --responses responses.jsonl [--input-data google/IFEval | path/to/input_data.jsonl]
+    python -m profit_rl.evals.ifeval --responses responses.jsonl [--input-data google/IFEval | path/to/input_data.jsonl]
                            [--data-dir ../shared/data] [--output ifeval.json] [--output-dir eval_results/]
 
 `responses.jsonl` holds `{"prompt": ..., "response": ...}` rows, matched to the prompts by prompt text. The four
@@ -15,13 +15,13 @@ import logging
 import sys
 from pathlib import Path
 
-from evals.ifeval.data import HUB_ID, IFEvalDataError
-from evals.ifeval.runner import score_response_file
-from evals.ifeval.scoring import METRIC_NAMES
+from profit_rl.evals.ifeval.data import HUB_ID, IFEvalDataError
+from profit_rl.evals.ifeval.runner import score_response_file
+from profit_rl.evals.ifeval.scoring import METRIC_NAMES
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m evals.ifeval", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m profit_rl.evals.ifeval", description=__doc__.split("\n\n")[0])
     parser.add_argument("--responses", required=True, help="JSONL of {'prompt': ..., 'response': ...} rows")
     parser.add_argument("--input-data", default=HUB_ID, help=f"hub id or input_data.jsonl path (default {HUB_ID})")
     parser.add_argument("--data-dir", help="directory with input_data.jsonl (or an ifeval/ subfolder holding it)")

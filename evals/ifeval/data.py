@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from evals.ifeval.instructions import InstructionError, build_checker
-from evals.io import DataError, Row, Rows, read_file
+from profit_rl.evals.ifeval.instructions import InstructionError, build_checker
+from profit_rl.evals.io import DataError, Row, Rows, read_file
 
 logger = logging.getLogger(__name__)
 

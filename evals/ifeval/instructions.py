@@ -26,7 +26,7 @@ import string
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from evals.ifeval import text
+from profit_rl.evals.ifeval import text
 
 LESS_THAN, AT_LEAST = "less than", "at least"
 RELATIONS = (LESS_THAN, AT_LEAST)

@@ -6,8 +6,8 @@ import json
 import logging
 from pathlib import Path
 
-from evals.ifeval.data import HUB_ID, IFEvalDataError, load_prompts, read_responses
-from evals.ifeval.scoring import aggregate, score_response
+from profit_rl.evals.ifeval.data import HUB_ID, IFEvalDataError, load_prompts, read_responses
+from profit_rl.evals.ifeval.scoring import aggregate, score_response
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from evals.ifeval.data import IFEvalPrompt
+from profit_rl.evals.ifeval.data import IFEvalPrompt
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from rewards.answers import math_user_message
+from profit_rl.rewards.answers import math_user_message
 
 # The user turn of the SFT set is `user_message(statement)` = `rewards.answers.math_user_message`: the statement, a
 # newline, then Qwen's boxed instruction, exactly what the GRPO loader and the evals build from the bare statement
