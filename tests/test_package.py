@@ -119,3 +119,20 @@ def test_recipes_resolve_in_a_checkout(tmp_path, capsys):
         copy_recipe("embedded/sft/sft.yaml", tmp_path)
     assert main(["copy", "nope.yaml", str(tmp_path)]) == 1 and "no shipped recipe" in capsys.readouterr().err
 
+
+@pytest.mark.parametrize("bare, right", [("evals", "profit_rl.evals"), ("rewards", "profit_rl.rewards")])
+def test_the_folders_refuse_their_bare_top_level_names(bare, right):
+    """A checkout's root is on sys.path (as here), so evals/ and rewards/ are visible as top-level packages too; the
+    bare name must fail loudly, naming the right import, instead of loading a second copy of every module."""
+    import importlib
+
+    assert (REPO / bare / "__init__.py").is_file() and (REPO / "profit_rl" / bare).resolve() == REPO / bare
+    with pytest.raises(ImportError, match=rf"`{right}`"):
+        importlib.import_module(f"{bare}.io" if bare == "evals" else f"{bare}.answers")
+    assert bare not in sys.modules and importlib.import_module(right).__name__ == right
+
+
+def test_python_m_with_a_bare_folder_name_says_what_to_run():
+    done = subprocess.run([sys.executable, "-m", "evals.ifeval", "--help"], cwd=REPO, capture_output=True, text=True,
+                          timeout=60, env=dict(clean_env(), PYTHONPATH=str(REPO)))
+    assert done.returncode != 0 and "python -m profit_rl.evals.ifeval" in done.stderr
