@@ -5,9 +5,11 @@
 Every arm generates exactly the same number of tokens (min_new_tokens = max_new_tokens, so an early EOS cannot
 favour any) for the same 32 MATH-500 prompts (synthetic prompts if ../shared/data is absent), k=8 samples each:
 - grouped:  one call per prompt group (a prompt's k samples): the prompt is prefilled once, its KV cache copied k
-            times, then k rows decode together (TransformersSampler.generate; same samples as num_return_sequences=k)
+            times, then k rows decode together (TransformersSampler.generate; the row layout of num_return_sequences=k)
 - separate: k calls per prompt, one sample each
 - sampler:  what `profit-rl eval` does: `batch_size` length-sorted prompts per call, k samples each
+- unshared: the same calls with each prompt sent k times, one sample each: the same rows and samples, but generate()
+            prefills every row (what the shared prefill saves)
 - unseeded: the same calls drawing from torch's global generator, as transformers' own sampling does (what seeding
             each sample by (problem, index, seed) costs)
 Every arm but the last draws each sample from its own seeded generator, as `profit-rl eval` does.
@@ -83,6 +85,10 @@ def main():
                                     for t in batch for j in range(k)], len(texts) * k),
         # what `profit-rl eval` does: batch_size prompts per call, k samples each
         "sampler": (lambda batch: sampler.generate(batch, k, settings, seeds=seeds(batch, k), **fixed), len(batches)),
+        # the same rows, each prompt repeated k times with one sample each: no prefill is shared
+        "unshared": (lambda batch: sampler.generate([t for t in batch for _ in range(k)], 1, settings,
+                                                    seeds=[[s] for row in seeds(batch, k) for s in row], **fixed),
+                     len(batches)),
         # the same calls, unseeded
         "unseeded": (lambda batch: sampler.generate(batch, k, settings, **fixed), len(batches)),
     }
@@ -102,17 +108,20 @@ def main():
         "speedup_grouped_vs_separate": round(timings["separate"] / timings["grouped"], 2),
         "speedup_sampler_vs_separate": round(timings["separate"] / timings["sampler"], 2),
         "seeded_vs_unseeded_time": round(timings["sampler"] / timings["unseeded"], 2),
+        "speedup_shared_prefill": round(timings["unshared"] / timings["sampler"], 2),
     }
     print(f"{n_samples} samples ({len(texts)} prompts x k={k}, {args.new_tokens} new tokens each, CPU, "
           f"{torch.get_num_threads()} threads)")
     labels = {"grouped": f"grouped: one call per prompt, k={k} samples", "separate": f"separate: k={k} calls per prompt",
               "sampler": f"eval sampler: {args.batch_size} prompts x k={k} per call",
+              "unshared": "the same, each prompt prefilled k times",
               "unseeded": "the same, unseeded (torch's global generator)"}
     for name, (_, calls) in arms.items():
         print(f"  {labels[name]:<44} {calls:>4} calls  {timings[name]:7.2f} s  {n_samples / timings[name]:6.1f} samples/s")
     print(f"  grouped vs separate: {result['speedup_grouped_vs_separate']:.2f}x   "
           f"eval sampler vs separate: {result['speedup_sampler_vs_separate']:.2f}x   "
-          f"seeded / unseeded time: {result['seeded_vs_unseeded_time']:.2f}x")
+          f"seeded / unseeded time: {result['seeded_vs_unseeded_time']:.2f}x   "
+          f"shared prefill: {result['speedup_shared_prefill']:.2f}x")
     print(json.dumps(result))
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
 """One Sampler interface, two backends: transformers (CPU or one GPU) and vLLM (GPUs, tensor/data parallel).
 
-`sampler.sample(prompts, k, settings, on_batch=None, keys=None, first_index=0) -> list[list[str]]` returns k
-completions per prompt. The sampler owns batching, padding, seeding and the progress bar; it never scores.
-`on_batch(positions, completions)` is called after every generated batch (completions for those positions in
-`prompts`) so the caller can append them to its cache at once: a kill -9 then loses at most the batch in flight.
+    sampler.sample(prompts, k, settings=None, on_batch=None, desc="sampling", keys=None, first_index=0)
+        -> list[list[str]]
+
+returns k completions per prompt (`settings=None`: the sampler's own). The sampler owns batching, padding, seeding and
+the progress bar; it never scores. `on_batch(positions, completions)` (`OnBatch`) is called after every generated
+batch: `positions` are indices into `prompts`, `completions[i]` the k completions of `prompts[positions[i]]`, so the
+caller can append them to its cache at once: a kill -9 then loses at most the batch in flight.
 
 Prompts are chat messages; both backends render them with the tokenizer's chat format (evals.chat: the generation
 prompt SFT trained under), so they see the same text, and both stop at the end of the assistant's turn as well as at
@@ -25,7 +28,6 @@ from __future__ import annotations
 
 import atexit
 import hashlib
-import inspect
 import logging
 import math
 import os
@@ -33,10 +35,9 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from .models import is_adapter_dir
-
 from .chat import ChatFormat
 from .dtypes import DTYPE_HELP, check_dtype, dtype_name, torch_dtype
+from .models import is_adapter_dir
 
 logger = logging.getLogger(__name__)
 
@@ -197,11 +198,11 @@ def seeded_sampling(settings: SamplingSettings, seeds: list[int], device):
 
 
 class TransformersSampler:
-    """Batched, left-padded `generate(num_return_sequences=k)`: one forward pass per token serves k samples of
-    `batch_size` prompts (see benchmarks/sampling.py for the speed-up over k separate calls)."""
+    """Batched, left-padded `generate()` with each prompt's k samples as adjacent rows: one forward pass per token
+    serves k samples of `batch_size` prompts, and each prompt is prefilled once for its k samples
+    (benchmarks/sampling.py times it against k separate calls)."""
 
-    def __init__(self, model_name_or_path: str, settings: SamplingSettings | None = None, device: str | None = None,
-                 share_prefill: bool = True):
+    def __init__(self, model_name_or_path: str, settings: SamplingSettings | None = None, device: str | None = None):
         import torch
         from transformers import AutoTokenizer
 
@@ -219,10 +220,6 @@ class TransformersSampler:
         self.stop_ids = stop_token_ids(self.tokenizer, self.chat, self.model.generation_config)
         self.max_positions = getattr(self.model.config, "max_position_embeddings", None)
         self.warned_context = False
-        # transformers renamed generate()/forward()'s `past_key_values` to `cache`; use whichever this version has
-        forward_params = inspect.signature(self.model.forward).parameters
-        self.cache_kwarg = "cache" if "cache" in forward_params else "past_key_values"
-        self.share_prefill = share_prefill
 
     def render(self, messages: list[dict]) -> str:
         return render(self.chat, messages)
@@ -262,13 +259,13 @@ class TransformersSampler:
         return results
 
     def prefill(self, ids, mask):
-        """Run the prompts (all but their last token) through the model; returns the filled KV cache."""
+        """The KV cache of the prompts `ids`: one forward pass into the model's documented `cache` argument
+        (transformers >= 5.24), with the positions generate() gives left-padded rows."""
         from transformers import DynamicCache
 
         cache = DynamicCache(config=self.model.config)
-        positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)  # as generate() computes them
-        self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
-                   **{self.cache_kwarg: cache})
+        positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)
+        self.model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True)
         return cache
 
     def generate(self, texts: list[str], k: int, settings: SamplingSettings, seeds: list[list[int]] | None = None,
@@ -292,7 +289,6 @@ class TransformersSampler:
         greedy = settings.temperature == 0
         kwargs = dict(
             max_new_tokens=max_new,
-            num_return_sequences=k,
             pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=self.stop_ids,
             do_sample=not greedy,
@@ -309,25 +305,19 @@ class TransformersSampler:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None,
                           logits_processor=seeded_sampling(settings, [s for row in seeds for s in row], self.device))
         kwargs.update(extra)
+        # The k copies of prompt i are rows i*k .. i*k+k-1, the layout generate(num_return_sequences=k) makes; made here
+        # because a seeded draw runs generate() greedy, which refuses num_return_sequences > 1.
+        ids, mask = enc["input_ids"].repeat_interleave(k, 0), enc["attention_mask"].repeat_interleave(k, 0)
         with torch.inference_mode():
-            if k > 1 and prompt_len > 1 and self.share_prefill:
-                # Prefill each prompt once and copy its KV cache k times, instead of letting generate() prefill k
-                # identical copies: the k samples of a prompt share everything up to the first sampled token.
-                ids, mask = enc["input_ids"], enc["attention_mask"]
-                cache = self.prefill(ids[:, :-1], mask[:, :-1])
+            if k > 1 and prompt_len > 1:
+                # The k samples of a prompt share everything before their first sampled token: prefill each prompt
+                # once (all but its last token, which generate() feeds itself) and give each of its rows a copy of
+                # the cache, instead of letting generate() prefill k identical rows.
+                cache = self.prefill(enc["input_ids"][:, :-1], enc["attention_mask"][:, :-1])
                 cache.batch_repeat_interleave(k)
-                kwargs["num_return_sequences"] = 1
-                out = self.model.generate(input_ids=ids.repeat_interleave(k, 0),
-                                          attention_mask=mask.repeat_interleave(k, 0),
-                                          **{self.cache_kwarg: cache}, **kwargs)
-            else:
-                # the k copies of each prompt made here, as generate() would (rows i*k .. i*k+k-1): a seeded draw runs
-                # generate() greedy, which refuses num_return_sequences > 1
-                kwargs["num_return_sequences"] = 1
-                out = self.model.generate(input_ids=enc["input_ids"].repeat_interleave(k, 0),
-                                          attention_mask=enc["attention_mask"].repeat_interleave(k, 0), **kwargs)
+                kwargs["cache"] = cache
+            out = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
         decoded = self.tokenizer.batch_decode(out[:, prompt_len:], skip_special_tokens=True)
-        # generate() returns the k sequences of prompt i contiguously: rows i*k .. i*k+k-1
         return [decoded[i * k : (i + 1) * k] for i in range(len(texts))]
 
 
@@ -353,16 +343,12 @@ class VLLMSampler:
         # vLLM stops at the tokenizer's EOS and the generation config's; the end of turn is added per request
         self.stop_ids = stop_token_ids(self.tokenizer, self.chat)
         self.workers = None
-        if self.settings.data_parallel_size > 1:
+        if self.settings.data_parallel_size > 1:  # the engines live in the workers, which report their context
             self.workers = DataParallelWorkers(model_name_or_path, self.settings)
+            self.max_len = self.workers.max_model_len
         else:
             self.llm = make_llm(model_name_or_path, self.settings)
-        try:
-            self.max_len = self.llm.llm_engine.model_config.max_model_len
-        except AttributeError:  # data-parallel (engines live in workers) or another vLLM layout: the config's context
-            from transformers import AutoConfig
-
-            self.max_len = getattr(AutoConfig.from_pretrained(model_name_or_path), "max_position_embeddings", None)
+            self.max_len = max_model_len(self.llm)
 
     def render(self, messages: list[dict]) -> str:
         return render(self.chat, messages)
@@ -440,6 +426,11 @@ def make_llm(model: str, settings: SamplingSettings, rank: int = 0):
     )
 
 
+def max_model_len(llm) -> int:
+    """The longest prompt + completion the engine accepts (vLLM's `max_model_len`: the model's context, or less)."""
+    return llm.llm_engine.model_config.max_model_len
+
+
 def vllm_generate(llm, requests: list[tuple[dict, dict]]) -> list[str]:
     """One completion per request: (prompt, SamplingParams arguments), the prompt as {"prompt_token_ids": [...]}
     (vLLM's TokensPrompt)."""
@@ -453,7 +444,7 @@ def vllm_generate(llm, requests: list[tuple[dict, dict]]) -> list[str]:
 def _dp_worker(rank: int, gpus: str, model: str, settings: SamplingSettings, inbox, outbox):
     os.environ["CUDA_VISIBLE_DEVICES"] = gpus  # set before vLLM initialises CUDA in this process
     llm = make_llm(model, settings, rank)
-    outbox.put((rank, "ready"))
+    outbox.put((rank, max_model_len(llm)))  # ready
     while True:
         job = inbox.get()
         if job is None:
@@ -491,8 +482,8 @@ class DataParallelWorkers:
             self.inboxes.append(inbox)
             self.procs.append(proc)
         atexit.register(self.close)
-        for _ in range(dp):
-            self._get()  # wait for every replica to load
+        # wait for every replica to load; each reports its engine's max_model_len (the same settings: the same value)
+        self.max_model_len = min(length for _, length in (self._get() for _ in range(dp)))
 
     def _get(self):
         import queue

@@ -140,23 +140,24 @@ def test_sample_cache_truncates_only_a_partial_last_line(tmp_path):
     assert path.read_text().count("\n") == 1
 
 
-def test_shared_prefill_gives_the_same_samples_as_plain_generate(tiny_model_dir, shared_data):
+def test_a_grouped_call_gives_the_samples_drawn_one_at_a_time(tiny_model_dir, shared_data):
+    """One generate() call for 3 prompts of different lengths (left padding) x k=3 gives, for every sample, what a call
+    drawing that sample alone gives; unseeded sampling (torch's global generator) repeats under the same torch seed."""
     import torch
 
     bench = get_benchmark("math500")
     settings = SamplingSettings(max_new_tokens=12, temperature=1.0, top_k=0, top_p=1.0)
     sampler = TransformersSampler(str(tiny_model_dir), settings)
-    texts = [sampler.render(bench.prompt(p)) for p in bench.load(shared_data)[:3]]  # different lengths: left padding
+    texts = [sampler.render(bench.prompt(p)) for p in bench.load(shared_data)[:3]]
     seeds = [[10 * i + j for j in range(3)] for i in range(3)]
-    shared = sampler.generate(texts, 3, settings, seeds=seeds)
+    grouped = sampler.generate(texts, 3, settings, seeds=seeds)
+    alone = [[sampler.generate([t], 1, settings, seeds=[[s]])[0][0] for s in row] for t, row in zip(texts, seeds)]
     torch.manual_seed(0)
-    unseeded = sampler.generate(texts, 3, settings)  # transformers' own sampling, from torch's global generator
-    sampler.share_prefill = False
-    plain = sampler.generate(texts, 3, settings, seeds=seeds)
+    unseeded = sampler.generate(texts, 3, settings)
     torch.manual_seed(0)
-    assert sampler.generate(texts, 3, settings) == unseeded
-    assert shared == plain and len(shared) == 3 and all(len(s) == 3 for s in shared)
-    assert len({c for s in shared for c in s}) > 3  # really sampled: the seeds differ, so do the completions
+    assert sampler.generate(texts, 3, settings) == unseeded and [len(s) for s in unseeded] == [3, 3, 3]
+    assert grouped == alone and len(grouped) == 3 and all(len(s) == 3 for s in grouped)
+    assert len({c for s in grouped for c in s}) > 3  # really sampled: the seeds differ, so do the completions
 
 
 @pytest.mark.slow
