@@ -20,8 +20,8 @@ MINI = EmbeddedConfig(
 
 @pytest.fixture(scope="module", autouse=True)
 def one_torch_thread():
-    """Tiny models are all small-op overhead: 2 OpenMP threads on a shared 2-core machine ran this module ~20x slower
-    (120 s vs 5 s measured), so it runs with 1, as the embedded build itself does."""
+    """Tiny models are all small-op overhead, and spin-waiting OpenMP threads on a shared machine slow them down many
+    times over (docs/results.md, "Threads"), so this module runs with 1 thread, as the embedded build itself does."""
     import torch
 
     threads = torch.get_num_threads()

@@ -17,10 +17,11 @@ def test_same_seed_same_data_and_other_seed_other_data():
     b = T.make_splits(0, CONFIG, 20, 20, 50)
     c = T.make_splits(1, CONFIG, 20, 20, 50)
     assert a == b and [p.statement for p in a.sft] == [p.statement for p in b.sft]
-    assert T.sft_rows(a.sft, 0) == T.sft_rows(b.sft, 0)
+    assert T.sft_examples(a.sft, 0) == T.sft_examples(b.sft, 0)
     assert list(T.pretraining_corpus(0, CONFIG, 30, set())) == list(T.pretraining_corpus(0, CONFIG, 30, set()))
     assert [p.key for p in a.test] != [p.key for p in c.test]
-    assert T.sft_rows(a.sft, 0) != T.sft_rows(a.sft, 1)  # the reference phrasing is drawn from the seed too
+    # the reference phrasing is drawn from the seed too
+    assert [e.row for e in T.sft_examples(a.sft, 0)] != [e.row for e in T.sft_examples(a.sft, 1)]
 
 
 def test_growing_sft_or_grpo_never_changes_the_test_set():
@@ -97,7 +98,8 @@ def test_splits_are_disjoint_and_corpus_avoids_them():
 
 def test_sft_set_has_one_reference_per_problem_in_many_phrasings():
     problems = T.make_splits(0, CONFIG, 0, 0, 300).sft
-    rows = T.sft_rows(problems, 0)
+    examples = T.sft_examples(problems, 0)
+    rows = [e.row for e in examples]
     assert len(rows) == len(problems)
     assert len({r["prompt"][0]["content"] for r in rows}) == len(rows)  # each problem once: a single reference
     for row, problem in zip(rows, problems):
@@ -107,8 +109,6 @@ def test_sft_set_has_one_reference_per_problem_in_many_phrasings():
     openings = {r["completion"][0]["content"].split(". ")[0] for r in rows}
     assert len(openings) >= 12
     # each row carries the segments its completion was written from (the premise measurement relies on it)
-    examples = T.sft_examples(problems, 0)
-    assert [e.row for e in examples] == rows
     assert [T.solution_text(e.segments) for e in examples] == [r["completion"][0]["content"] for r in rows]
 
 

@@ -9,17 +9,17 @@ each file's sha256, the settings and seed, the command that rebuilds it bit for 
 to copy the amounts from the problem is a phase transition that float rounding can push either way, so a model
 pretrained on another machine may not learn it; the shipped one has, and the same files give the same model anywhere.
 
-A build, in stages:
-1. `task_data`: the disjoint test / GRPO / SFT problems of the seed, and the SFT references with their core/trivial
-   segments (`task.sft_examples`); written as `sft.jsonl`, `grpo.jsonl`, `test.jsonl` (pure Python RNG);
-2. the model: `load_shipped` (checksums checked), or `train_base_tokenizer` + `pretrain_base_model` on a corpus of
+A build (`build_embedded`), in stages (`build_into`):
+1. `write_task_data`: the disjoint test / GRPO / SFT problems of the seed, and the SFT references with their
+   core/trivial segments (`task.sft_examples`); written as `sft.jsonl`, `grpo.jsonl`, `test.jsonl` (pure Python RNG);
+2. `base_model`: `load_shipped` (checksums checked), or `train_base_tokenizer` + `pretrain_base_model` on a corpus of
    other problems;
 3. `measure_base`, on this machine: the premise (p of the SFT references' core vs trivial tokens) and the health check
    (greedy accuracy in the pretraining layout), into `build.json`.
 
 `build.json` records a cache key: the settings, the seed, FORMAT_VERSION and the model's origin (the shipped weights'
 checksum, or pretrained here). A folder with the same key is reused; another is rebuilt, in a staging folder that
-replaces `out_dir` only when complete, so a killed build is rebuilt, never half-used.
+replaces `out_dir` only when complete (`replace_folder`), so a killed build is rebuilt, never half-used.
 
 Maintainers: `--pretrain --seed S --ship` pretrains and replaces the shipped files and manifest; rerun the manifest's
 `rebuild` command and `git status` shows whether the files came out bit for bit the same.
@@ -287,8 +287,8 @@ def pretrain(model, tokens, config: EmbeddedConfig, seed: int, log_every: int = 
 def pretrain_base_model(tokenizer, data: TaskData, config: EmbeddedConfig, seed: int) -> tuple[object, dict]:
     """A small Qwen3 pretrained from scratch on plain-text documents of problems outside every split.
 
-    Returns the model and what to record of it: size, tokens, the loss log, and wall and CPU seconds (on a shared
-    machine CPU seconds are the figure that does not depend on the neighbours).
+    Returns the model and what to record of it: size, tokens, the loss log, and under "timings" wall and CPU seconds
+    (on a shared machine CPU seconds are the figure that does not depend on the neighbours).
     """
     import torch
     from transformers import AutoModelForCausalLM
@@ -313,8 +313,9 @@ def pretrain_base_model(tokenizer, data: TaskData, config: EmbeddedConfig, seed:
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     return model, {"n_params": n_params, "pretrain_tokens": n_tokens, "pretrain_log": log,
-                   "pretrain_s": round(time.time() - t0, 1), "pretrain_cpu_s": round(time.process_time() - c0, 1),
-                   "torch_threads": torch.get_num_threads()}
+                   "timings": {"pretrain_s": round(time.time() - t0, 1),
+                               "pretrain_cpu_s": round(time.process_time() - c0, 1),
+                               "torch_threads": torch.get_num_threads()}}
 
 
 # -------------------------------------------------------------------------------------------------------- 3. measure
@@ -351,6 +352,50 @@ def shipped_origin(config: EmbeddedConfig, seed: int) -> str:
     return "shipped:" + manifest["files"]["model.safetensors"]
 
 
+def base_model(model_dir: Path, data: TaskData, config: EmbeddedConfig, seed: int, pretrain: bool):
+    """Stage 2: the model and tokenizer, saved in `model_dir`, and what `build.json` records of them (a pretrained
+    model's size, loss log and timings; the shipped model's size and loss log, from its manifest)."""
+    if not pretrain:
+        model, tokenizer = load_shipped(model_dir)
+        manifest = shipped_manifest()
+        return model, tokenizer, {"n_params": manifest["n_params"], "pretrain_log": manifest["pretrain_log"]}
+    tokenizer = train_base_tokenizer(data, config, seed)
+    model, record = pretrain_base_model(tokenizer, data, config, seed)
+    model_dir.mkdir(parents=True)
+    tokenizer.save_pretrained(model_dir)
+    model.save_pretrained(model_dir)
+    return model, tokenizer, record
+
+
+def build_into(paths: EmbeddedPaths, config: EmbeddedConfig, seed: int, pretrain: bool, record: dict) -> dict:
+    """The three stages into the empty folder `paths.root`, then `build.json`: `record` (seed, cache key, origin)
+    plus what each stage reports. Returns what `build.json` holds."""
+    t0 = time.time()
+    data = write_task_data(paths, config, seed)
+    info = {**record, "config": dataclasses.asdict(config)}
+    timings: dict = {"data_s": round(time.time() - t0, 1)}
+    model, tokenizer, model_info = base_model(paths.model_dir, data, config, seed, pretrain)
+    timings.update(model_info.pop("timings", {}))
+    info.update(model_info)
+    t1 = time.time()
+    info.update(measure_base(model, tokenizer, data, config))
+    timings["measure_s"] = round(time.time() - t1, 1)
+    info["timings"] = timings
+    info["files"] = {"model_dir": "model", "sft": "sft.jsonl", "grpo": "grpo.jsonl", "test": "test.jsonl"}
+    paths.build_info.write_text(json.dumps(info, indent=2) + "\n")
+    return info
+
+
+def replace_folder(staging: Path, final: Path) -> None:
+    """Put the finished `staging` folder at `final`; an older build there is moved aside first, so `final` never
+    holds a mix of two builds."""
+    if final.exists():
+        old = final.parent / f".{final.name}.old-{os.getpid()}"
+        final.rename(old)
+        shutil.rmtree(old)
+    staging.rename(final)
+
+
 def build_embedded(out_dir: str | Path = DEFAULT_OUT_DIR, seed: int | None = None,
                    config: EmbeddedConfig | None = None, force: bool = False, pretrain: bool = False) -> EmbeddedPaths:
     """Build the embedded base model and data into `out_dir`, or return the finished build already there.
@@ -363,49 +408,22 @@ def build_embedded(out_dir: str | Path = DEFAULT_OUT_DIR, seed: int | None = Non
         seed = shipped_manifest()["seed"]
     origin = "pretrained" if pretrain else shipped_origin(config, seed)
     final = Path(out_dir)
-    paths = paths_for(final)
     key = config.cache_key(seed, origin)
     found = cached_key(final)
     if found == key and not force:
         logger.info("embedded model %s already built in %s", key, final)
-        return paths
+        return paths_for(final)
     if found is not None:
         logger.info("%s holds embedded build %s, settings now give %s: rebuilding", final, found, key)
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = final.parent / f".{final.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
-    staged = paths_for(staging)
     t0 = time.time()
-
-    data = write_task_data(staged, config, seed)
-    info: dict = {"seed": seed, "cache_key": key, "origin": origin, "config": dataclasses.asdict(config)}
-    timings: dict = {"data_s": round(time.time() - t0, 1)}
-    if pretrain:
-        tokenizer = train_base_tokenizer(data, config, seed)
-        model, trained = pretrain_base_model(tokenizer, data, config, seed)
-        staged.model_dir.mkdir(parents=True)
-        tokenizer.save_pretrained(staged.model_dir)
-        model.save_pretrained(staged.model_dir)
-        timings.update({k: trained.pop(k) for k in ("pretrain_s", "pretrain_cpu_s", "torch_threads")})
-        info.update(trained)
-    else:
-        model, tokenizer = load_shipped(staged.model_dir)
-        manifest = shipped_manifest()
-        info.update({"n_params": manifest["n_params"], "pretrain_log": manifest["pretrain_log"]})
-    t1 = time.time()
-    info.update(measure_base(model, tokenizer, data, config))
-    timings["measure_s"] = round(time.time() - t1, 1)
-    info["timings"] = timings
-    info["files"] = {"model_dir": "model", "sft": "sft.jsonl", "grpo": "grpo.jsonl", "test": "test.jsonl"}
-    staged.build_info.write_text(json.dumps(info, indent=2) + "\n")
-    if final.exists():  # an older build: move it aside first so `final` never holds a mix of two builds
-        old = final.parent / f".{final.name}.old-{os.getpid()}"
-        final.rename(old)
-        shutil.rmtree(old)
-    staging.rename(final)
+    info = build_into(paths_for(staging), config, seed, pretrain, {"seed": seed, "cache_key": key, "origin": origin})
+    replace_folder(staging, final)
     logger.info("embedded model at %s in %.0fs; health: %.0f%% greedy in the pretraining layout", final,
                 time.time() - t0, 100 * info["base_plain_greedy_accuracy"])
-    return paths
+    return paths_for(final)
 
 
 def ship(paths: EmbeddedPaths, rebuild: str, folder: Path = SHIPPED_DIR) -> Path:

@@ -67,7 +67,7 @@ def reference_token_probs(model, tokenizer, prompts: list[list[dict]], segments:
 
 
 def premise_stats(probs: torch.Tensor, is_core: torch.Tensor, tau: float = 0.1) -> dict:
-    """The numbers the README quotes: mean p of core and trivial tokens, and who sits at or below tau.
+    """The numbers docs/embedded.md quotes: mean p of core and trivial tokens, and who sits at or below tau.
 
     A flat view of `profit_rl.token_stats.class_stats` (the statistics `profit-rl inspect` reports) with ProFit's
     rule at tau: a token is dropped when p <= tau."""

@@ -38,12 +38,11 @@ ITEMS = [
     "beads", "eggs", "flowers", "toys", "candies", "balloons", "rocks", "tickets", "boxes",
 ]
 
-# Events. Each problem uses 2-4 of these six roles, always in this order, each at most once; the statement says
-# "She <verb> <b>." and every solution step repeats "<verb> <b>" literally, inside freely phrased words. That makes the
-# operand a copy of what follows the same verb in the prompt, which a tiny transformer learns in minutes (an induction
-# copy). Measured: when solutions named events with synonyms ("a search turns up 4" for "finds 4"), or when events were
-# anonymous ("gets"/"gives away" located only by their position), a 0.4-0.5M model copied the right operand 9-14% of
-# the time after 600 pretraining steps (chance is 11%) while doing the arithmetic itself 93-97% right.
+# Events. Each problem uses `TaskConfig.min_ops` to `max_ops` of these six roles, always in this order, each at most
+# once; the statement says "She <verb> <b>." and every solution step repeats "<verb> <b>" literally, inside freely
+# phrased words. That makes the operand a copy of what follows the same verb in the prompt (an induction copy), which a
+# tiny transformer learns; events named by synonyms ("a search turns up 4" for "finds 4") or located only by their
+# position leave it at chance on the operand (docs/embedded.md, "Design facts").
 ROLES = {"finds": "+", "loses": "-", "buys": "+", "gives away": "-", "wins": "+", "sells": "-"}
 STATEMENT_EVENT = "{Pron} {event}."
 ROLE_ORDER = list(ROLES)
@@ -58,11 +57,10 @@ STATEMENT_QUESTION = ["How many {items} does {name} have now?"]
 # The core tokens are everything the problem determines, and every *decision* the solution makes is carried by one:
 # each step opens with the pronoun ("She", the decision to continue), the conclusion with "So" (the decision to stop),
 # and no free slot ever sits right before a core token without at least one word of its own (an optional slot would
-# make the next core token compete with the slot's options and put it in the low-p tail too). A first version opened
-# steps with a free connective ("Then", "Next", ...) and the conclusion with a free closer ("Therefore", ...): the
-# stop/continue decision then lived in low-p phrasing tokens, which ProFit drops by design, and ProFit SFT lost to
-# plain SFT by 18 points, almost all of it on stopping after the wrong number of steps (README.md).
-# That is the paper's premise failing, not holding; the layout below is the one where it holds.
+# make the next core token compete with the slot's options and put it in the low-p tail too). A free connective
+# opening each step ("Then", "Next", ...) or a free closer ("Therefore", ...) would put the stop/continue decision in
+# low-p phrasing tokens, which ProFit drops by design, and ProFit SFT would then stop after the wrong number of steps:
+# the paper's premise failing, not holding (docs/embedded.md, "Design facts"). The layout below is one where it holds.
 OPENINGS = [
     "Let's solve it step by step. ", "We go through it in order. ", "Okay, let's count. ", "Here is how it goes. ",
     "First, read the story. ", "To find out, we track each change. ", "Start from the beginning. ",
@@ -103,8 +101,8 @@ class TaskConfig:
             model must learn.
         phrasings_per_problem: how many independently drawn solution phrasings each pretraining problem gets, one
             document each, adjacent in the packed corpus. Two make the events and equations recur literally, which
-            is what the copying circuit learns from (measured at 1,000 steps: 1 of 2 seeds learned to copy the
-            amounts with one phrasing per problem; with two, seed 0, which had failed, reached 98%).
+            is what the copying circuit learns from (with one, learning to copy is a seed-dependent phase transition;
+            docs/embedded.md, "Design facts").
         terse_fraction: share of pretraining documents whose solution is terse ("loses 4: 17 - 4 = 13. ..."), no
             phrasing at all; they carry the same copying and arithmetic in a third of the tokens.
     """
@@ -114,8 +112,8 @@ class TaskConfig:
     start_min: int = 100
     start_max: int = 900
     operand_min: int = 1
-    operand_max: int = 9   # one digit: 1-15 left a 1,000-step base copying only 31-45% of the amounts right
-    max_value: int = 999   # three digits: with values up to 60 a base that reads the problem gets 99.7% of steps right
+    operand_max: int = 9   # one digit: two-digit amounts delay learning to copy them past the pretraining budget
+    max_value: int = 999   # three digits: carries leave SFT errors to learn from; two-digit arithmetic leaves none
     phrasings_per_problem: int = 2
     terse_fraction: float = 0.0
 
@@ -176,7 +174,8 @@ def _fill(template: str, **kw) -> str:
 
 
 def sample_problem(rng: random.Random, config: TaskConfig) -> Problem:
-    """Draw one problem: 2-4 distinct roles in ROLE_ORDER, amounts keeping every running value in [0, max_value]."""
+    """Draw one problem: `min_ops` to `max_ops` distinct roles in ROLE_ORDER, amounts keeping every running value in
+    [0, max_value]."""
     n_ops = rng.randint(config.min_ops, config.max_ops)
     roles = [ROLE_ORDER[i] for i in sorted(rng.sample(range(len(ROLES)), n_ops))]
     operands = range(config.operand_min, config.operand_max + 1)
@@ -356,11 +355,6 @@ def sft_examples(problems: list[Problem], seed: int) -> list[SftExample]:
             segments=segments,
         ))
     return examples
-
-
-def sft_rows(problems: list[Problem], seed: int) -> list[dict]:
-    """The rows of `sft_examples`, as `sft.jsonl` holds them."""
-    return [example.row for example in sft_examples(problems, seed)]
 
 
 def grpo_rows(problems: list[Problem]) -> list[dict]:
