@@ -9,11 +9,13 @@ Extraction order for a completion (`extract_answer`):
      braces, a box that only wraps another box is unwrapped). A box that is opened but never closed (a completion cut
      off while writing its answer) means "no answer": we do not fall back to an earlier box or to any fallback.
   2. GSM8K style: the text after the last `#### ` up to the end of its line.
-  3. fallback="answer_is": the last "final answer is X" / "answer: X" phrase, up to the end of its line.
-  4. fallback="last_number" (the default): the last number in the text.
-Each step runs only if the ones before found nothing. The GRPO reward uses fallback="answer_is" (credit only for an
-answer the model marked as its answer); the default suits evals such as GSM8K, where the usual protocol also accepts
-the last number.
+  3. fallback="answer_is" or "last_number": the last "final answer is X" / "answer: X" phrase, up to the end of its
+     line.
+  4. fallback="last_number" (`DEFAULT_FALLBACK`): the last number in the text.
+Each step runs only if the ones before found nothing. The GRPO reward uses fallback="none" (`rewards.math`: only the
+box or `####` line the prompt asks for earns credit); each eval protocol picks its own (`evals.benchmarks.mathlike`).
+The default, used wherever a caller names none (`extract_answer`, `rewards.verify.score_answer`, `rewards.pool`),
+reads the most: GSM8K's usual protocol accepts the last number.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ def math_user_message(problem: str, instruction: str = BOXED_INSTRUCTION) -> str
 
 Fallback = Literal["none", "answer_is", "last_number"]
 FALLBACKS = ("none", "answer_is", "last_number")
+DEFAULT_FALLBACK: Fallback = "last_number"
 _MAX_UNWRAP = 4
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
@@ -160,12 +163,12 @@ def _last_number(text: str) -> str | None:
     return last.group(0) if last else None
 
 
-def extract_answer(text: str, *, fallback: Fallback = "last_number") -> str | None:
+def extract_answer(text: str, *, fallback: Fallback = DEFAULT_FALLBACK) -> str | None:
     """The final answer of a model completion, as written (LaTeX kept), or None when there is none.
 
     See the module docstring for the order of rules. `fallback` picks how far to go when there is neither a box nor a
-    `####` line: "none" stops there, "answer_is" also reads "the answer is X", "last_number" (default) also takes the
-    last number. Whitespace and surrounding `$...$` are stripped; use `normalize_answer` to compare strings.
+    `####` line: "none" stops there, "answer_is" also reads "the answer is X", "last_number" (the default) also
+    takes the last number. Whitespace and surrounding `$...$` are stripped; use `normalize_answer` to compare strings.
     """
     if fallback not in FALLBACKS:
         raise ValueError(f"fallback must be one of {FALLBACKS}, got {fallback!r}")

@@ -37,7 +37,7 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import wait as wait_for_any
 
-from .answers import tail
+from .answers import DEFAULT_FALLBACK, Fallback, tail
 from .verify import MAX_ANSWER_CHARS, Outcome
 from .worker import Job, Result, recv_message, send_message
 
@@ -350,9 +350,10 @@ class VerifierPool:
     # -- scoring ------------------------------------------------------------------------------------------------------
 
     def score(
-        self, golds: list[str], completions: list[str], *, fallback: str = "answer_is"
+        self, golds: list[str], completions: list[str], *, fallback: Fallback = DEFAULT_FALLBACK
     ) -> tuple[list[float | None], PoolStats]:
-        """Score each completion against its gold: (scores, stats). See `rewards.verify.score_answer`."""
+        """Score each completion against its gold: (scores, stats). `fallback`: where to look for the answer
+        (`rewards.answers.extract_answer`). See `rewards.verify.score_answer`."""
         if len(golds) != len(completions):
             raise ValueError(f"{len(golds)} golds but {len(completions)} completions")
         jobs = [Job(i, str(g), tail(c) if isinstance(c, str) else "", False, fallback, self.shortcut)
@@ -498,12 +499,11 @@ def get_default_pool() -> VerifierPool:
 
 
 def verify_batch(
-    golds: list[str], completions: list[str], *, fallback: str = "answer_is", pool: VerifierPool | None = None
+    golds: list[str], completions: list[str], *, fallback: Fallback = DEFAULT_FALLBACK,
+    pool: VerifierPool | None = None
 ) -> tuple[list[float | None], PoolStats]:
-    """Score model completions against golds on the shared pool (or `pool`): (scores, stats).
-
-    The convenience entry point for evals: `scores, stats = verify_batch(golds, completions, fallback="last_number")`.
-    """
+    """Score model completions against golds on the shared pool (or `pool`): (scores, stats). A one-call entry point
+    for scripts: `scores, stats = verify_batch(golds, completions, fallback="none")`."""
     return (pool or get_default_pool()).score(golds, completions, fallback=fallback)
 
 

@@ -11,7 +11,7 @@ import logging
 from enum import Enum
 from functools import lru_cache
 
-from .answers import extract_answer, gold_answer, normalize_answer
+from .answers import DEFAULT_FALLBACK, Fallback, extract_answer, gold_answer, normalize_answer
 
 # An extracted answer longer than this is scored 0.0 without sympy. The longest gold answer in the 12,500 MATH
 # problems is 159 characters; 2,000 leaves room for matrices and long expressions while keeping sympy away from
@@ -47,12 +47,13 @@ def _parse_pred(pred: str):
 
 
 def score_answer(
-    gold: str, completion: str, *, extracted: bool = False, fallback: str = "answer_is", shortcut: bool = True
+    gold: str, completion: str, *, extracted: bool = False, fallback: Fallback = DEFAULT_FALLBACK, shortcut: bool = True
 ) -> tuple[Outcome, float | None]:
     """Score one completion against one gold answer, in this process, with no deadline: (outcome, score).
 
     `gold` may be a bare answer or a GSM8K/MATH solution (see `answers.gold_answer`). `completion` is a model
-    completion, or an already extracted answer when `extracted=True`. Score 1.0 when math-verify judges the answers
+    completion, or an already extracted answer when `extracted=True`; `fallback` says where `extract_answer` looks
+    for the answer in a completion. Score 1.0 when math-verify judges the answers
     equivalent (or their normalised strings are equal), 0.0 when not or when the completion has no answer, None when
     the gold itself cannot be parsed. `shortcut=False` skips the equal-strings shortcut, so that every item goes
     through sympy (benchmarks use it to time math-verify itself).

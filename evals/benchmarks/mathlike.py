@@ -1,11 +1,12 @@
 """Shared prompt and scoring for the answer-in-a-box benchmarks (MATH-500, GSM8K under `boxed`, AIME'24).
 
 Extraction and equivalence are NOT implemented here: `rewards.answers.extract_answer` is the one extractor (the GRPO
-reward uses it too, so what training rewards is exactly what evaluation counts), and math-verify runs in the
-hard-deadline process pool of `rewards.pool`, so one pathological answer cannot hang a long evaluation.
+reward uses it too, stopping at the box or `####` line with `fallback="none"`, so every answer training rewards,
+evaluation counts), and math-verify runs in the hard-deadline process pool of `rewards.pool`, so one pathological
+answer cannot hang a long evaluation.
 
 The prompt is the same under both protocols: it is OpenCompass's math_500_gen prompt word for word. The protocols
-differ in what counts as an answer when there is no box:
+differ in what counts as an answer when there is neither a box nor a `####` line (where the reward finds none):
 - `boxed`: then "the answer is X", then the last number (the usual GSM8K-style fallback);
 - `paper`: then "the answer is X", never the bare last number. OpenCompass's MATHEvaluator reads the completion with
   math-verify, boxed answers first, and takes nothing without a LaTeX anchor (`try_extract_without_anchor=False`).
