@@ -23,7 +23,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 VERDICT = "verdict.json"
-MIN_BASE_ACCURACY = 0.2  # measured on the task's layouts: 1-8% without copying the amounts, 46-98% with it
+# Between the base models that have not learned to copy the amounts and those that have, which the pretraining seeds
+# split into two clusters (docs/results.md, "Pretraining seeds on this machine").
+MIN_BASE_ACCURACY = 0.2
 SFT_BAND = (0.10, 0.90)
 ALLOW_FLAG = "--allow-unhealthy"
 

@@ -242,7 +242,7 @@ def embedded_profile(args, seed: int | None) -> Profile:
 
 SMOLLM2 = "smollm2-135m"  # the offline pretrained alternative to the embedded default
 # SmolLM2's task: the embedded problems cut to 2-3 events on two-digit amounts, the band in which its SFT models
-# learn something in 64 LoRA steps (README, SmolLM2 section).
+# learn something in 64 LoRA steps (docs/smollm2.md).
 SMOLLM2_TASK = ("max_ops=3", "start_min=10", "start_max=90", "max_value=99")
 
 
@@ -265,7 +265,7 @@ def smollm2_profile(args, seed: int | None) -> Profile:
         sft_data=data / "sft.jsonl", rl_data=data / "grpo.jsonl",
         sampling=sampling_for(args, benchmarks=("embedded",), curve_benchmark="embedded", k=4, limit=60,
                               data_dir=str(data)),
-        checks=checks_for(args), cpus=2,  # 135M parameters: 2 threads train 1.85x faster than 1
+        checks=checks_for(args), cpus=2,  # 135M parameters: ops large enough for a second thread to pay
         seed=seed, smoke=args.smoke,
         eta={"sft": 750, "eval": 170, "grpo": 430, "curves": 320, "figure": 5, "report": 1},
     )

@@ -1,5 +1,5 @@
 """The CPU recipes (embedded default, SmolLM2-135M) parse with the real entry points' parsers and hold the budgets the
-README quotes."""
+docs quote."""
 
 from pathlib import Path
 
