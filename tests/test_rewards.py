@@ -72,6 +72,17 @@ def test_equivalence_table(pool):
     assert [i for i, (a, b) in enumerate(zip(scores, lenient)) if a != b] == [golds.index("7") + 2]
 
 
+def test_one_default_fallback_everywhere(pool):
+    """A caller that names no fallback gets rewards.answers.DEFAULT_FALLBACK, in process and in the pool alike."""
+    from rewards.answers import DEFAULT_FALLBACK, extract_answer
+
+    text = "we count 12, then 13"  # only "last_number" reads an answer here (13)
+    expected = score_answer("13", text, fallback=DEFAULT_FALLBACK)[1]
+    assert extract_answer(text) == extract_answer(text, fallback=DEFAULT_FALLBACK)
+    assert pool.score(["13"], [text])[0] == [score_answer("13", text)[1]] == [expected]
+    assert {score_answer("13", text, fallback=f)[1] for f in ("none", "answer_is", "last_number")} == {0.0, 1.0}
+
+
 def test_gold_unparseable_scores_none(pool):
     scores, stats = pool.score(["", "\\boxed{}"], ["\\boxed{1}", "\\boxed{1}"])
     assert scores == [None, None] and stats.gold_unparseable == 2
