@@ -74,7 +74,7 @@ def test_equivalence_table(pool):
 
 def test_one_default_fallback_everywhere(pool):
     """A caller that names no fallback gets rewards.answers.DEFAULT_FALLBACK, in process and in the pool alike."""
-    from rewards.answers import DEFAULT_FALLBACK, extract_answer
+    from profit_rl.rewards.answers import DEFAULT_FALLBACK, extract_answer
 
     text = "we count 12, then 13"  # only "last_number" reads an answer here (13)
     expected = score_answer("13", text, fallback=DEFAULT_FALLBACK)[1]
