@@ -43,6 +43,9 @@ logger = logging.getLogger(__name__)
 
 OnBatch = Callable[[list[int], list[list[str]]], None]
 
+# Every backend stops a completion at the chat format's end-of-turn token as well as at EOS; part of the cache key.
+STOP_RULE = "end_of_turn"
+
 
 @dataclass
 class SamplingSettings:
@@ -87,6 +90,10 @@ class SamplingSettings:
             "top_k": self.top_k,
             "max_new_tokens": self.max_new_tokens,
             "chat_template": self.chat_template,
+            # where a completion stops: a cache without these keys predates stopping at the end of the turn, and its
+            # completions may run on into invented turns
+            "stop": STOP_RULE,
+            "end_of_turn_token": self.end_of_turn_token,
         }
 
     def to_dict(self) -> dict:

@@ -7,7 +7,7 @@ import pytest
 
 from profit_rl.evals import cli, compare, curves, runner
 from profit_rl.evals.benchmarks import get_benchmark
-from profit_rl.evals.results import CacheMismatchError, SampleCache
+from profit_rl.evals.results import CacheMismatchError, SampleCache, fingerprint_hash
 from profit_rl.evals.sampling import SamplingSettings, TransformersSampler
 
 FAST = ["--max-new-tokens", "8", "--batch-size", "2"]
@@ -111,6 +111,18 @@ def test_resume_after_interruption_generates_each_sample_once(tiny_model_dir, sh
     with pytest.raises(CacheMismatchError, match="temperature"):
         runner.run_benchmark(bench, problems, str(tiny_model_dir), SamplingSettings(temperature=1.0, max_new_tokens=6),
                              k, tmp_path, lambda: 1 / 0)
+    with pytest.raises(CacheMismatchError, match="end_of_turn_token"):
+        runner.run_benchmark(bench, problems, str(tiny_model_dir),
+                             SamplingSettings(max_new_tokens=6, end_of_turn_token="<|endoftext|>"), k, tmp_path,
+                             lambda: 1 / 0)
+
+    # a cache written before completions stopped at the end of the turn has no stop rule in its settings: refused
+    rows = read_jsonl(samples)
+    old_settings = {key: value for key, value in rows[0]["settings"].items() if key not in ("stop", "end_of_turn_token")}
+    old_key = fingerprint_hash(old_settings)
+    samples.write_text("".join(json.dumps(dict(r, settings=old_settings, fingerprint=old_key)) + "\n" for r in rows))
+    with pytest.raises(CacheMismatchError, match="'stop': \\(None, 'end_of_turn'\\)"):
+        runner.run_benchmark(bench, problems, str(tiny_model_dir), settings, k, tmp_path, lambda: 1 / 0)
 
 
 @pytest.mark.slow
