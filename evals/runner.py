@@ -1,4 +1,4 @@
-"""Evaluate one benchmark: draw the samples the cache lacks, score each batch as it lands, summarise.
+"""Evaluate one benchmark: draw the samples the cache lacks, score each batch as it lands, summarize.
 
 Used by `profit-rl eval` (evals.cli) and `profit-rl curves` (evals.curves). The sampler is built lazily, only when
 some sample is missing, so re-running a finished evaluation loads no model at all.
@@ -118,10 +118,10 @@ def run_benchmark(
             sampler.sample(prompts, k - start, settings, on_batch=on_batch, desc=f"{benchmark.name} (k={k})",
                            keys=[p.id for p in group], first_index=start)
 
-    return summarise(benchmark, problems, cache, k, model, settings, bench_dir, n_boot=n_boot)
+    return summarize(benchmark, problems, cache, k, model, settings, bench_dir, n_boot=n_boot)
 
 
-def summarise(benchmark, problems, cache: SampleCache, k: int, model: str, settings, bench_dir: Path,
+def summarize(benchmark, problems, cache: SampleCache, k: int, model: str, settings, bench_dir: Path,
               n_boot: int = metrics.DEFAULT_BOOTSTRAP) -> dict:
     ids = [p.id for p in problems]
     scores = cache.scores(ids, k)
@@ -186,4 +186,4 @@ def score_responses(
             indices.append(i)
     for start in range(0, len(pairs), 512):  # score in slices so progress is visible on long files
         cache.append(score_rows(benchmark, pairs[start : start + 512], indices[start : start + 512]))
-    return summarise(benchmark, scored_problems, cache, k, None, {"responses": str(source)}, bench_dir, n_boot=n_boot)
+    return summarize(benchmark, scored_problems, cache, k, None, {"responses": str(source)}, bench_dir, n_boot=n_boot)

@@ -207,7 +207,7 @@ def seeded_sampling(settings: SamplingSettings, seeds: list[int], device):
 class TransformersSampler:
     """Batched, left-padded `generate()` with each prompt's k samples as adjacent rows: one forward pass per token
     serves k samples of `batch_size` prompts, and each prompt is prefilled once for its k samples
-    (benchmarks/sampling.py times it against k separate calls)."""
+    (bench/sampling.py times it against k separate calls)."""
 
     def __init__(self, model_name_or_path: str, settings: SamplingSettings | None = None, device: str | None = None):
         import torch

@@ -12,10 +12,10 @@ COMMANDS = {
     "eval": ("profit_rl.evals.cli", "sample and score benchmarks: Avg@k, Pass@k (or score --responses)"),
     "compare": ("profit_rl.evals.compare", "Table-1-style comparison of two eval runs, paired deltas with CIs"),
     "curves": ("profit_rl.evals.curves", "Avg@k / Pass@k against step over a run's checkpoint-N folders"),
-    "inspect": ("profit_rl.inspect", "see which tokens each selection rule keeps; choose tau from evidence"),
-    "pipeline": ("profit_rl.pipeline", "SFT -> eval -> GRPO -> curves -> report (what make sft-then-rl runs)"),
+    "inspect": ("profit_rl.inspect.cli", "see which tokens each selection rule keeps; choose tau from evidence"),
+    "pipeline": ("profit_rl.pipeline.runner", "SFT -> eval -> GRPO -> curves -> report (what make sft-then-rl runs)"),
     "recipes": ("profit_rl.resources", "list the shipped recipes; `recipes copy NAME DIR` copies one out to edit"),
-    "sweep": ("profit_rl.sweep", "the paper's ablations: a grid over tau, epochs and LoRA rank (make ablations)"),
+    "sweep": ("profit_rl.pipeline.sweep", "the paper's ablations: a grid over tau, epochs and LoRA rank (make ablations)"),
     "twin": ("profit_rl.models.twin", "write a random-weight Qwen3 with Qwen3-Base's real tokenizer, for CPU runs"),
 }
 

@@ -284,8 +284,8 @@ def build_trainer(script_args, training_args, model_args):
 
     from profit_rl.rewards.pool import configure_default_pool, get_default_pool
 
-    from .data import eval_source
-    from .rl_data import load_rl_dataset
+    from .data.sft import eval_source
+    from .data.rl import load_rl_dataset
 
     logging.basicConfig(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

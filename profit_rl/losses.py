@@ -124,7 +124,7 @@ def selection_loss(
     """The selected cross-entropy: -sum(w * log p) / N. The reference the tests check the trainer against.
 
     The trainer does not call this function: it hands the weighted log-probs to TRL's own reduction (see
-    `trainer._SelectedForward`), so that TRL's DDP scaling, MoE loss and metrics stay TRL's. `tests/test_trainer.py`
+    `trainer._SelectedForward`), so that TRL's DDP scaling, MoE loss and metrics stay TRL's. `tests/training/test_trainer.py`
     checks that the trainer's loss and gradients equal this function's on an independent full-logits forward pass.
 
     N is the number of *supervised* tokens, not of kept ones: the paper's Eq. 5 averages the masked loss over all

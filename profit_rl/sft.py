@@ -30,7 +30,7 @@ from profit_rl.evals.folders import output_folder
 from profit_rl.evals.io import InputError
 from profit_rl.evals.models import check_model_path, resolve_resume
 
-from .data import SFTDataArguments, apply_chat_format, load_sft_dataset, load_sft_eval_dataset
+from .data.sft import SFTDataArguments, apply_chat_format, load_sft_dataset, load_sft_eval_dataset
 from .trainer import ProFitConfig, ProFitSFTTrainer
 
 logger = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 `score_answer` is the whole per-item computation. `rewards.pool` runs it in worker processes under a hard deadline
 (math-verify's own timeouts are switched off here: they rely on `signal.alarm`, which only the main thread of the main
-interpreter can use, and which cannot interrupt a long C call); `benchmarks/rewards.py` also times it in-process.
+interpreter can use, and which cannot interrupt a long C call); `bench/rewards.py` also times it in-process.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The rigged Qwen3 twin, shared by tests/test_qwen3.py and scripts/vllm_cpu_check.py (no pytest import: the vLLM
+"""The rigged Qwen3 twin, shared by tests/models/test_qwen3.py and scripts/vllm_cpu_check.py (no pytest import: the vLLM
 venv has none). It says "Hello", then <|im_end|>, then " world", then "Hello" again: a generator that ignores the end
 of the turn runs on ("Hello worldHello world...")."""
 

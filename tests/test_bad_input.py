@@ -21,8 +21,8 @@ from profit_rl.evals import curves as curves_cli
 from profit_rl.evals.io import DataError, read_rows
 from profit_rl.evals.models import check_model_path
 from profit_rl import cli as profit_cli
-from profit_rl import inspect as inspect_cli
-from profit_rl import pipeline as pipeline_cli
+from profit_rl.inspect import cli as inspect_cli
+from profit_rl.pipeline import runner as pipeline_cli
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = ["--max-new-tokens", "4", "--batch-size", "4", "--bootstrap", "50"]
@@ -426,7 +426,7 @@ def test_labels_and_model_names_cannot_break_the_markdown(tiny_model_dir, tmp_pa
 
 
 def test_report_escapes_curve_labels(tmp_path):
-    from profit_rl.report import write_report
+    from profit_rl.pipeline.report import write_report
 
     root = tmp_path / "model"
     (root / "curves").mkdir(parents=True)

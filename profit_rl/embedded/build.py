@@ -40,7 +40,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..prepare import write_jsonl  # atomic: a killed build never leaves half a file
+from ..data.prepare import write_jsonl  # atomic: a killed build never leaves half a file
 from . import task as T
 
 logger = logging.getLogger(__name__)

@@ -69,9 +69,9 @@ def reference_token_probs(model, tokenizer, prompts: list[list[dict]], segments:
 def premise_stats(probs: torch.Tensor, is_core: torch.Tensor, tau: float = 0.1) -> dict:
     """The numbers docs/embedded.md quotes: mean p of core and trivial tokens, and who sits at or below tau.
 
-    A flat view of `profit_rl.token_stats.class_stats` (the statistics `profit-rl inspect` reports) with ProFit's
+    A flat view of `profit_rl.inspect.stats.class_stats` (the statistics `profit-rl inspect` reports) with ProFit's
     rule at tau: a token is dropped when p <= tau."""
-    from ..token_stats import class_stats
+    from ..inspect.stats import class_stats
 
     p, core = probs.double().numpy(), is_core.bool().numpy()
     stats = class_stats(p, core, kept=p > tau)

@@ -268,7 +268,7 @@ def solution_text(segments: list[tuple[str, bool]]) -> str:
 
 def segment_core_chars(segments: list[tuple[str, bool]]) -> list[bool]:
     """Per character of `solution_text(segments)`: True where it belongs to a core segment (the exact labels the
-    task knows; `token_stats.core_char_mask` guesses core characters from any text)."""
+    task knows; `inspect.stats.core_char_mask` guesses core characters from any text)."""
     return [core for text, core in segments for _ in text]
 
 

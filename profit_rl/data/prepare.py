@@ -1,0 +1,108 @@
+"""Data stage of the pipeline: the SFT selection and the decontaminated RL problems, written once as local files.
+
+    python -m profit_rl.data.prepare --sft-recipe recipes/Qwen3-0.6B-Base/sft/sft.yaml \
+        --rl-recipe recipes/Qwen3-0.6B-Base/grpo/math.yaml --out-dir outputs/Qwen3-0.6B-Base/data \
+        [--decontaminate-against ../shared/data/math500/test.jsonl]
+
+Every SFT method then trains on the same rows (`sft.jsonl`), and every GRPO run on the same problems (`rl.jsonl`,
+`problem` + normalised `answer`); `data_report.json` records what was selected and what was dropped, and why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from profit_rl.evals.io import InputError
+
+
+def write_jsonl(path: Path, rows) -> None:
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    tmp.replace(path)  # atomic: a killed run never leaves half a file that looks complete
+
+
+def recipe_data_args(recipe: str, dataset_name: str | None = None):
+    """The recipe's SFT data fields only: choosing rows needs no training config (nor its GPU checks)."""
+    from dataclasses import fields
+
+    import yaml
+
+    from .sft import SFTDataArguments
+
+    config = yaml.safe_load(Path(recipe).read_text()) or {}
+    names = {f.name for f in fields(SFTDataArguments)}
+    data_args = SFTDataArguments(**{key: value for key, value in config.items() if key in names})
+    if dataset_name:
+        data_args.dataset_name = dataset_name
+    return data_args
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sft-recipe", required=True, help="an SFT recipe: its dataset_name, num_samples, score_column...")
+    p.add_argument("--sft-dataset", default=None,
+                   help="the SFT data (hub id, URL or file) instead of the recipe's dataset_name; the pipeline passes "
+                        "the recipe's own, so that its command names the data and reruns when the data changes")
+    p.add_argument("--num-samples", type=int, default=None, help="SFT rows to keep instead of the recipe's num_samples")
+    p.add_argument("--rl-recipe", required=True, help="a GRPO recipe: its dataset_name, fields, decontamination sets")
+    p.add_argument("--rl-dataset", default=None, help="the RL problems (hub id or file) instead of the recipe's dataset_name")
+    p.add_argument("--decontaminate-against", nargs="*", default=None,
+                   help="evaluation sets to remove from the RL problems (default: the recipe's)")
+    p.add_argument("--out-dir", required=True)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    try:
+        prepare(args)
+    except InputError as err:
+        print(f"profit-rl prepare: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def prepare(args) -> None:
+    from .. import grpo
+    from .sft import load_sft_dataset
+    from .rl import DataReport, decontaminate, load_math_rows, load_reference_problems
+
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data_args = recipe_data_args(args.sft_recipe, dataset_name=args.sft_dataset)
+    if args.num_samples:
+        data_args.num_samples = args.num_samples
+    sft_rows = load_sft_dataset(data_args)
+    write_jsonl(out / "sft.jsonl", sft_rows)
+
+    script_args, _, _ = grpo.parse_args(["--config", args.rl_recipe])
+    if args.rl_dataset:
+        script_args.dataset_name = args.rl_dataset
+    report = DataReport(source=script_args.dataset_name)
+    rows = load_math_rows(script_args.dataset_name, script_args.dataset_train_split,
+                          problem_field=script_args.problem_field, answer_field=script_args.answer_field,
+                          bad_gold=script_args.bad_gold, report=report)
+    against = args.decontaminate_against if args.decontaminate_against is not None else script_args.decontaminate_against
+    against = [a for a in against if a.lower() != "none"]
+    if against:
+        rows, report.decontaminated = decontaminate(rows, load_reference_problems(against, script_args.decontamination_split))
+        report.decontamination_sources = against
+    report.kept = len(rows)
+    write_jsonl(out / "rl.jsonl", ({"problem": r.problem, "answer": r.answer, "source_row": r.row} for r in rows))
+    summary = {
+        "sft": {"source": data_args.dataset_name, "rows": len(sft_rows), "num_samples": data_args.num_samples,
+                "score_column": data_args.score_column, "sample_seed": data_args.sample_seed,
+                "supervised_turns": data_args.supervised_turns},
+        "rl": report.as_dict(),
+    }
+    (out / "data_report.json").write_text(json.dumps(summary, indent=2))
+    print(f"SFT: {len(sft_rows)} rows -> {out / 'sft.jsonl'}; RL: {report.kept} problems "
+          f"({report.decontaminated} removed as in {', '.join(against) or 'nothing'}) -> {out / 'rl.jsonl'}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
