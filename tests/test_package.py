@@ -52,6 +52,10 @@ def installed(tmp_path_factory) -> Path:
     for package in ("evals", "rewards"):  # real copies of the top-level folders, every module
         modules = {str(p.relative_to(REPO)) for p in (REPO / package).rglob("*.py") if "__pycache__" not in p.parts}
         assert {f"profit_rl/{m}" for m in modules} <= set(names) and len(modules) > 5
+    # package data beside the code that reads it: the inspect page's template and the embedded base model
+    data = {str(p.relative_to(REPO)) for d in ("profit_rl/inspect/templates", "profit_rl/embedded/base_model")
+            for p in (REPO / d).iterdir()}
+    assert data <= set(names) and "profit_rl/inspect/templates/inspect.html.j2" in data
     shipped = {n.removeprefix("profit_rl/recipes/") for n in names if n.startswith("profit_rl/recipes/")}
     assert shipped == set(list_recipes())
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("/METADATA"))).decode()
