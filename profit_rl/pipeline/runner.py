@@ -31,7 +31,6 @@ import dataclasses
 import json
 import os
 import queue
-import resource
 import shlex
 import subprocess
 import sys
@@ -650,6 +649,7 @@ def run(steps: list[Step], cpus: int | None = None, gpus: int = 0, dry_run: bool
     pending, finished, running = by_priority(steps, eta_seconds), set(), {}
     results: queue.Queue = queue.Queue()
     failed: list[str] = []
+    cpu_in_steps = 0.0  # of the steps this call ran: one process runs several plans (a seed study)
     lock = threading.Lock()
 
     def say(text: str) -> None:
@@ -705,6 +705,7 @@ def run(steps: list[Step], cpus: int | None = None, gpus: int = 0, dry_run: bool
         del running[step.name]
         if code == 0:
             step.mark_done(seconds, cpu_seconds)
+            cpu_in_steps += cpu_seconds
             finished.add(step.name)
             say(f"=== {step.name}: done in {seconds:.0f} s ({cpu_seconds:.0f} CPU-s)")
         else:
@@ -715,7 +716,7 @@ def run(steps: list[Step], cpus: int | None = None, gpus: int = 0, dry_run: bool
     if failed:
         raise SystemExit("\n\n".join(failed) + "\n\nRerun the same command to continue (finished steps are skipped).")
     say(f"\nall {len(steps)} steps done in {(time.time() - started) / 60:.1f} min "
-        f"({resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime / 60:.1f} CPU-min in steps)")
+        f"({cpu_in_steps:.0f} CPU-s in the steps it ran)")
 
 
 # -------------------------------------------------------------------------------------------------------------- main

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -222,6 +223,19 @@ def test_steps_with_no_path_between_them_run_at_the_same_time(tmp_path, capsys):
 
     run([a, b, c], cpus=2)  # a rerun skips finished steps
     assert capsys.readouterr().out.count("done, skipped") == 3
+
+
+def test_the_summary_counts_the_cpu_time_of_the_steps_this_run_ran(tmp_path, capsys):
+    from profit_rl.pipeline import run
+
+    burn = _py("import time\nwhile time.process_time() < 1.0:\n    pass")  # a step that costs 1 CPU-s
+    steps = [Step("sft", "sft/a", burn, tmp_path / "a"), Step("sft", "sft/b", burn, tmp_path / "b")]
+    run(steps, cpus=2)
+    marked = sum(json.loads((s.output / DONE).read_text())["cpu_seconds"] for s in steps)
+    summary = re.search(r"\((\d+) CPU-s in the steps it ran\)", capsys.readouterr().out)
+    assert marked >= 2 and summary and abs(int(summary.group(1)) - marked) <= 1  # the markers round to 0.1 s
+    run(steps, cpus=2)  # a seed study runs the next plan in the same process: it ran nothing, it costs nothing
+    assert "(0 CPU-s in the steps it ran)" in capsys.readouterr().out
 
 
 def test_steps_that_do_not_fit_the_budget_together_run_one_after_another(tmp_path):
