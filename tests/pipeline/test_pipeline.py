@@ -226,7 +226,7 @@ def test_steps_with_no_path_between_them_run_at_the_same_time(tmp_path, capsys):
 
 
 def test_the_summary_counts_the_cpu_time_of_the_steps_this_run_ran(tmp_path, capsys):
-    from profit_rl.pipeline import run
+    from profit_rl.pipeline.runner import run
 
     burn = _py("import time\nwhile time.process_time() < 1.0:\n    pass")  # a step that costs 1 CPU-s
     steps = [Step("sft", "sft/a", burn, tmp_path / "a"), Step("sft", "sft/b", burn, tmp_path / "b")]
