@@ -28,6 +28,8 @@ PIPELINE_ARGS ?=
 # make ablations: which studies, and any other `python -m profit_rl.pipeline.sweep` options. The LoRA-rank study is left out:
 # at the recipe's learning rate its adapters do not learn the embedded task (docs/ablations.md).
 ABLATION_STUDIES ?= tau,epochs
+# its own seed count: SEEDS is the seed study's (reproduce-embedded), which needs more seeds than the ablations' budget
+ABLATION_SEEDS ?= 3
 ABLATION_ARGS ?=
 
 export HF_HUB_DISABLE_TELEMETRY := 1
@@ -67,7 +69,7 @@ reproduce-embedded: install
 
 # The paper's ablations on the embedded default, 3 seeds: tau and epochs (ABLATION_STUDIES), docs/ablations.md
 ablations: install
-	$(PY) -m profit_rl.pipeline.sweep --model embedded --seeds $(SEEDS) --studies $(ABLATION_STUDIES) \
+	$(PY) -m profit_rl.pipeline.sweep --model embedded --seeds $(ABLATION_SEEDS) --studies $(ABLATION_STUDIES) \
 		$(if $(filter 1,$(DRY_RUN)),--dry-run,) $(if $(CPUS),--cpus $(CPUS),) $(ABLATION_ARGS)
 
 bench: install

@@ -19,6 +19,18 @@ def flag(argv: list[str], name: str) -> str | None:
     return argv[argv.index(name) + 1] if name in argv else None
 
 
+def test_make_ablations_runs_three_seeds_whatever_the_seed_study_uses():
+    # `make -n` prints the recipes without running them (the install step included)
+    out = subprocess.run(["make", "-n", "ablations", "SEEDS=5"], cwd=REPO, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    sweep = out.stdout[out.stdout.index("-m profit_rl.pipeline.sweep"):].split()
+    assert flag(sweep, "--seeds") == "3" and flag(sweep, "--studies") == "tau,epochs"
+    out = subprocess.run(["make", "-n", "ablations", "ABLATION_SEEDS=2"], cwd=REPO, capture_output=True, text=True,
+                         timeout=60)
+    assert flag(out.stdout[out.stdout.index("-m profit_rl.pipeline.sweep"):].split(), "--seeds") == "2"
+
+
 def test_dry_run_prints_the_full_grid_of_make_ablations(tmp_path, capsys):
     sweep_main(["--dry-run", "--cpus", "2", "--output-root", str(tmp_path)])
     out = capsys.readouterr().out
