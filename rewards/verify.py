@@ -82,9 +82,8 @@ def score_answer(
     return Outcome.OK, float(verify(gold_parsed, pred_parsed, timeout_seconds=None))
 
 
-# One of each kind of answer, so that sympy's lazily imported parts load once (in the pool's fork server, before any
-# worker is forked), not in every worker.
-_WARM_UP_ITEMS = [
+# Equivalent answers in different forms: sympy's comparison machinery (sets, intervals, matrices, units) imports lazily.
+_WARM_UP_PAIRS = [
     ("\\frac{1}{2}", "0.5"),
     ("2\\sqrt{3}", "\\sqrt{12}"),
     ("(1, 2]", "x \\in (1,2]"),
@@ -99,13 +98,91 @@ _WARM_UP_ITEMS = [
     ("2 + 3i", "3i + 2"),
 ]
 
+# One answer of each construct the answer grammar has. The fork server scores each against itself and against its
+# neighbour before any worker is forked, so that the LaTeX parser has already made its decisions for these constructs:
+# ANTLR caches each parsing decision (its DFA) in the process that makes it, so workers forked cold would each learn the
+# same decisions again, on the caller's time. `bench/rewards.py` measures what this saves (docs/results.md).
+_WARM_UP_ANSWERS = r"""
+7
+-12
+3.25
+-0.5
+1,000
+2^{10}
+10^{-3}
+\frac{3}{4}
+-\frac{5}{12}
+\dfrac{7}{2}
+\tfrac{1}{3}
+\frac{\sqrt{3}}{2}
+\frac{1+\sqrt{5}}{2}
+3\sqrt{2}
+\sqrt[3]{4}
+2\sqrt{6}-\sqrt{3}
+\pi
+\frac{3\pi}{4}
+2\pi r^2
+45^\circ
+120^{\circ}
+15\%
+\$12.50
+(2,-3)
+\left( \frac{1}{2}, 3 \right)
+[0, 1)
+(-\infty, -2] \cup [3, \infty)
+\{1, 2, 3\}
+\emptyset
+x^2 + 3x - 4
+(x-1)(x+2)^2
+y = -2x + 5
+x \le 4
+-1 < x < 3
+a = 3, b = -1
+\begin{pmatrix} 1 & 0 \\ -2 & 3 \end{pmatrix}
+\begin{pmatrix} -1 \\ 4 \\ 2 \end{pmatrix}
+\text{(C)}
+\text{Tuesday}
+\textbf{(B) } 12
+\mbox{odd}
+3 + 4i
+e^{2x}
+\ln 2
+\log_{3} 81
+\sin \frac{\pi}{6}
+\cos^2 \theta
+\tan 30^\circ
+\binom{8}{3}
+5!
+|x - 2|
+\left| -3 \right|
+1011_2
+\pm 3
+2 \cdot 3^4
+6 \times 10^{5}
+\infty
+\sqrt{x^2+y^2}
+\frac{x+1}{x-1}
+\sum_{k=1}^{n} k
+f(x) = 2x
+\overline{AB}
+\angle ABC
+x_1 + x_2
+\frac{a+b}{c-d}
+-\sqrt{2}, \sqrt{2}
+1 \text{ and } 2
+""".strip().splitlines()
+
 
 def warm_up() -> None:
-    """Import math-verify and build its parsers by scoring one item of each kind (a cold first item can take over a
+    """Import math-verify, load sympy's comparisons (`_WARM_UP_PAIRS`) and fill the parser's decision caches by
+    scoring every `_WARM_UP_ANSWERS` entry against itself and its neighbour (a cold first item can take over a
     second)."""
     logging.getLogger("math_verify").setLevel(logging.ERROR)  # its timeouts are off on purpose; don't warn about it
-    for gold, pred in _WARM_UP_ITEMS:
+    for gold, pred in _WARM_UP_PAIRS:
         score_answer(gold, pred, extracted=True, shortcut=False)
+    for i, answer in enumerate(_WARM_UP_ANSWERS):
+        score_answer(answer, answer, extracted=True, shortcut=False)
+        score_answer(answer, _WARM_UP_ANSWERS[i - 1], extracted=True, shortcut=False)
 
 
 __all__ = ["MAX_ANSWER_CHARS", "Outcome", "score_answer", "warm_up"]

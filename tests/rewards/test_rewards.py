@@ -88,6 +88,20 @@ def test_gold_unparseable_scores_none(pool):
     assert scores == [None, None] and stats.gold_unparseable == 2
 
 
+def test_every_warm_up_item_reaches_the_parser_and_scores():
+    """The fork server's warm-up only fills the parser's caches for entries that parse: an entry that math-verify
+    cannot read (a typo in the LaTeX) warms nothing. Every answer parses to a sympy object (math-verify falls back to
+    the bare string when it cannot) and equals itself."""
+    from profit_rl.rewards.verify import _WARM_UP_ANSWERS, _WARM_UP_PAIRS, _parse_pred
+
+    assert len(set(_WARM_UP_ANSWERS)) == len(_WARM_UP_ANSWERS) > 50
+    answers = [*_WARM_UP_ANSWERS, *(answer for pair in _WARM_UP_PAIRS for answer in pair)]
+    unread = [a for a in answers if len(_parse_pred(a)) != 2 or isinstance(_parse_pred(a)[0], str)]
+    assert not unread
+    not_equal = [a for a in _WARM_UP_ANSWERS if score_answer(a, a, extracted=True, shortcut=False) != ("ok", 1.0)]
+    assert not not_equal
+
+
 def test_verify_extracted_pairs(pool):
     assert pool.verify([("\\frac{1}{2}", "0.5"), ("3", "4"), ("\\pi", "\\pi")]) == [1.0, 0.0, 1.0]
     scores, outcomes, stats = pool.verify_detailed([("1", "1"), ("", "1"), ("1", "2^{2^{2^{2^{2^{2}}}}}")])
