@@ -235,7 +235,7 @@ def embedded_profile(args, seed: int | None) -> Profile:
         sampling=sampling_for(args, benchmarks=("embedded",), curve_benchmark="embedded", k=4, data_dir=str(data)),
         checks=checks_for(args, data / "build.json"), seed=seed, smoke=args.smoke,
         # rough seconds per step on one CPU core; only the banner's ETA and the dry run's schedule use them
-        eta={"sft": 35, "eval": 15, "grpo": 110, "curves": 45, "figure": 5, "report": 5},
+        eta={"sft": 45, "eval": 20, "grpo": 155, "curves": 45, "figure": 5, "report": 1},
     )
 
 
