@@ -98,6 +98,10 @@ def test_installed_wheel_plans_the_pipeline_from_any_directory(installed, tmp_pa
     assert "Qwen/Qwen3-0.6B-Base" in plan  # the recipe's hub id, not a local path guessed from the name
 
 
+def yaml_files(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.yaml"))
+
+
 def test_installed_wheel_lists_and_copies_recipes(installed, tmp_path):
     listed = run([str(installed / "profit-rl"), "recipes"], cwd=tmp_path, env=clean_env()).splitlines()
     assert listed[1:] == list_recipes() and str(installed.parent) in listed[0]
@@ -105,8 +109,8 @@ def test_installed_wheel_lists_and_copies_recipes(installed, tmp_path):
                  cwd=tmp_path, env=clean_env()).strip()
     assert Path(tmp_path / copied).read_text() == recipe_path("Qwen3-0.6B-Base/sft/profit.yaml").read_text()
     run([str(installed / "profit-rl"), "recipes", "copy", "smollm2-135m", "mine"], cwd=tmp_path, env=clean_env())
-    assert sorted(p.name for p in (tmp_path / "mine" / "smollm2-135m").rglob("*.yaml")) == ["math.yaml", "profit.yaml",
-                                                                                          "sft.yaml"]
+    copied_folder = yaml_files(tmp_path / "mine" / "smollm2-135m")
+    assert copied_folder == yaml_files(REPO / "recipes" / "smollm2-135m") and "sft/profit.yaml" in copied_folder
 
 
 def test_recipes_resolve_in_a_checkout(tmp_path, capsys):
