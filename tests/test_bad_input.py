@@ -24,7 +24,7 @@ from profit_rl import cli as profit_cli
 from profit_rl.inspect import cli as inspect_cli
 from profit_rl.pipeline import runner as pipeline_cli
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO  # noqa: E402  (the repository root, defined once)
 FAST = ["--max-new-tokens", "4", "--batch-size", "4", "--bootstrap", "50"]
 SFT_ROW = {"prompt": "Add 2 and 3.", "completion": "5"}
 RL_ROW = {"problem": "Compute 2 + 3.", "answer": "5"}

@@ -19,7 +19,7 @@ import pytest
 
 from profit_rl.resources import list_recipes, recipe_path
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO  # noqa: E402  (the repository root, defined once)
 SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "profit_rl", "evals", "rewards", "recipes")
 # The one top-level import name the wheel installs: evals/ and rewards/ ship inside it (docs/development.md#packaging)
 PACKAGES = {"profit_rl"}

@@ -1,2 +1,2 @@
-"""`make sft-then-rl` and `make ablations`: the step runner (run), the sweep grid (sweep), the checks that say whether
+"""`make sft-then-rl` and `make ablations`: the step runner (runner), the sweep grid (sweep), the checks that say whether
 a comparison can mean anything (checks), and the reports that read what the steps wrote (report, sweep_report)."""

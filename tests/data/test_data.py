@@ -1,14 +1,13 @@
 """SFT data: layouts, row errors that name file/row/field, selection, and every shipped recipe parses."""
 
 import json
-from pathlib import Path
 
 import pytest
 
 from profit_rl.evals.io import DataError, Row
 from profit_rl.data.sft import SFTDataArguments, detect_layout, load_sft_dataset, select_indices, to_prompt_completion
 
-REPO = Path(__file__).resolve().parents[2]
+from conftest import REPO  # noqa: E402  (the repository root, defined once)
 USER = {"role": "user", "content": "hi"}
 BOT = {"role": "assistant", "content": "hello"}
 

@@ -1,11 +1,12 @@
 """The CPU recipes (embedded default, SmolLM2-135M) parse with the real entry points' parsers and hold the budgets the
 docs quote."""
 
-from pathlib import Path
 
 import pytest
 
-RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+from conftest import REPO  # noqa: E402  (the repository root, defined once)
+
+RECIPES = REPO / "recipes"
 CPU_PROFILES = ("embedded", "smollm2-135m")
 
 

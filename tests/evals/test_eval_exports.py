@@ -11,7 +11,7 @@ from profit_rl.evals.cli import main as eval_main
 from profit_rl.evals.export import LM_EVAL_FILE, log_scalars, run_step, training_run_dir
 from profit_rl.evals.ifeval.scoring import METRIC_NAMES
 
-REPO = Path(__file__).resolve().parents[2]
+from conftest import REPO  # noqa: E402  (the repository root, defined once)
 GPT4_FIXTURE = REPO / "tests" / "fixtures" / "ifeval_gpt4_reference.jsonl"
 
 

@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -23,7 +22,7 @@ from profit_rl.evals.ifeval import text
 from profit_rl.evals.ifeval.__main__ import main as ifeval_main
 from tests.helpers_ifeval import CHECKER_CASES
 
-REPO = Path(__file__).resolve().parents[2]
+from conftest import REPO  # noqa: E402  (the repository root, defined once)
 GPT4_FIXTURE = REPO / "tests" / "fixtures" / "ifeval_gpt4_reference.jsonl"
 
 

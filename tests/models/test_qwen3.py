@@ -11,7 +11,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from profit_rl.evals.chat import ChatFormat, ChatFormatError
 from tests.helpers_qwen3 import ENDOFTEXT, HELLO, IM_END, rig
 
-REPO = Path(__file__).resolve().parents[2]
+from conftest import REPO  # noqa: E402  (the repository root, defined once)
 QWEN3_SFT = REPO / "recipes" / "Qwen3-0.6B-Base" / "sft"
 CPU = ["--use_cpu", "true", "--bf16", "false", "--dtype", "float32", "--report_to", "none", "--disable_tqdm", "true"]
 ROWS = [  # prompt/completion pairs in the shapes SFT data comes in: plain, with a system turn, multi-turn

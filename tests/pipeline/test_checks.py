@@ -8,7 +8,7 @@ from pathlib import Path
 from profit_rl.pipeline import checks
 from profit_rl.pipeline.runner import parse_args, plan, resolve_profile
 
-REPO = Path(__file__).resolve().parents[2]
+from conftest import REPO  # noqa: E402  (the repository root, defined once)
 
 
 def build_info(accuracy, origin="shipped:abc"):

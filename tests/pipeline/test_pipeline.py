@@ -11,7 +11,7 @@ import pytest
 
 from profit_rl.pipeline.runner import DONE, Step, main as pipeline_main, parse_args, plan, resolve_profile
 
-REPO = Path(__file__).resolve().parents[2]
+from conftest import REPO  # noqa: E402  (the repository root, defined once)
 
 
 def test_dry_run_prints_the_multi_gpu_plan_through_make():

@@ -4,7 +4,6 @@ import json
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -12,7 +11,7 @@ from profit_rl.pipeline.runner import DONE
 from profit_rl.pipeline.sweep import Cell, Grid, grid_from_args, main as sweep_main, parse_args, plan
 from profit_rl.pipeline.sweep_report import differences, markdown, summarize
 
-REPO = Path(__file__).resolve().parents[2]
+from conftest import REPO  # noqa: E402  (the repository root, defined once)
 
 
 def flag(argv: list[str], name: str) -> str | None:

@@ -13,7 +13,7 @@ from profit_rl.rewards import accuracy_reward, format_reward
 from profit_rl.rewards.pool import VerifierPool
 from profit_rl.rewards.verify import score_answer
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from conftest import REPO  # noqa: E402  (the repository root, defined once)
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,8 @@ def test_every_warm_up_item_reaches_the_parser_and_scores():
 
     assert len(set(_WARM_UP_ANSWERS)) == len(_WARM_UP_ANSWERS) > 50
     answers = [*_WARM_UP_ANSWERS, *(answer for pair in _WARM_UP_PAIRS for answer in pair)]
-    unread = [a for a in answers if len(_parse_pred(a)) != 2 or isinstance(_parse_pred(a)[0], str)]
+    parsed = {a: _parse_pred(a) for a in answers}
+    unread = [a for a, p in parsed.items() if len(p) != 2 or isinstance(p[0], str)]
     assert not unread
     not_equal = [a for a in _WARM_UP_ANSWERS if score_answer(a, a, extracted=True, shortcut=False) != ("ok", 1.0)]
     assert not not_equal
@@ -292,7 +293,7 @@ print("scores", scores, flush=True)
 def test_rewards_work_whatever_the_callers_main_module_is(how, tmp_path):
     """The workers never import the caller's __main__: a script read from stdin (which no process can re-read) and a
     script without an `if __name__ == "__main__":` guard (which would run again in every worker) both just work."""
-    env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS="1", PROFIT_RL_REWARD_WORKERS="2")
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", PROFIT_RL_REWARD_WORKERS="2")
     if how == "stdin":
         proc = subprocess.run([sys.executable, "-"], input=REWARD_CALLER, cwd=tmp_path, env=env, capture_output=True,
                               text=True, timeout=120)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from conftest import REPO  # noqa: E402  (the repository root, defined once)
 RECIPE = REPO / "recipes" / "Qwen3-0.6B-Base" / "grpo" / "math_cpu.yaml"
 
 PROBLEMS = [

@@ -6,11 +6,10 @@ import pickle
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from conftest import REPO  # noqa: E402  (the repository root, defined once)
 GRPO_RECIPE = REPO / "recipes" / "Qwen3-0.6B-Base" / "grpo" / "math_cpu.yaml"
 
 
