@@ -22,6 +22,7 @@ from pathlib import Path
 
 from . import markdown as md
 from .io import DataError, InputError, parse_jsonl
+from .state import write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -118,11 +119,7 @@ class SampleCache:
 
 
 def write_json(path: str | os.PathLike, data: dict):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)  # atomic: a reader never sees half a results.json
+    write_json_atomic(path, data)  # a reader never sees half a results.json
 
 
 def read_run(run_dir: str | os.PathLike) -> dict:
