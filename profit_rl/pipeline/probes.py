@@ -37,9 +37,10 @@ STUDY = "probes"
 METHODS = ("profit", "sft", "dft", "profit-protected")
 # GRPO from every method over 5 seeds passes the hour on 2 cores (docs/probes.md, the budget): profit and sft only.
 GRPO_METHODS = ("profit", "sft")
-# the probes of one model that are not the in-distribution eval: (folder, rough CPU-s on one core, measured on the
-# base model: docs/probes.md)
-PROBE_ETA = {"probes": 70, "retention": 35, "forgetting": 10}
+# Rough CPU-s on one idle core of the probe steps of one model, beside its in-distribution eval (20-28): measured on
+# the base model at load ~7 (93, 34 and 9 CPU-s) and scaled by 25/34, the retention eval's ratio to an idle
+# in-distribution eval of the same size (docs/probes.md, the budget). Only the banner's ETA and the dry run use them.
+PROBE_ETA = {"probes": 70, "retention": 25, "forgetting": 10}
 STAGE_FOLDER = {"sft": "probes-sft", "grpo": "probes-grpo"}
 
 
