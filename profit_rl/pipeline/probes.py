@@ -1,8 +1,8 @@
 """`make probes`: where the paper predicts a gain for ProFit, measured on the embedded default with a seed spread and a
 verdict per claim (docs/probes.md).
 
-    python -m profit_rl.pipeline.probes --seeds 5 [--dry-run]           # = make probes [DRY_RUN=1]
-    python -m profit_rl.pipeline.probes --methods profit,sft --grpo-methods profit,sft --seeds 2 --eval-limit 50
+    profit-rl probes --seeds 5 [--dry-run]           # = make probes [DRY_RUN=1]
+    profit-rl probes --methods profit,sft --grpo-methods profit,sft --seeds 2 --eval-limit 50
 
 Per seed, every method of `--methods` is fine-tuned from the shipped base model (the sweep's cells, study `probes`),
 then every model is probed: the in-distribution test set (the sweep's own eval step), the longer-chain and
@@ -120,7 +120,7 @@ def plan(args, methods: tuple[str, ...], grpo_methods: tuple[str, ...], seeds: i
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m profit_rl.pipeline.probes", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="profit-rl probes", description=__doc__.split("\n\n")[0])
     add_profile_args(p)
     p.add_argument("--methods", default=",".join(METHODS), help="SFT methods (default: %(default)s)")
     p.add_argument("--grpo-methods", default=",".join(GRPO_METHODS),

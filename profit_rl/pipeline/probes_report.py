@@ -284,12 +284,11 @@ def plot(judged: list[dict], path: Path) -> None:
                 pts = [r for r in rows if r["stage"] == stage and r["claim"]["method"] == method
                        and r["claim"]["probe"] in probes]
                 xs = [probes.index(r["claim"]["probe"]) + 0.25 * (k - (len(methods) - 1) / 2) for r in pts]
-                s = [scale(r["claim"]["probe"]) for r in pts]
-                mean = [r["difference"]["mean"] * f for r, f in zip(pts, s)]
-                err = [[0 if math.isnan(r["difference"]["low"]) else (r["difference"]["mean"] - r["difference"]["low"]) * f
-                        for r, f in zip(pts, s)],
-                       [0 if math.isnan(r["difference"]["high"]) else (r["difference"]["high"] - r["difference"]["mean"]) * f
-                        for r, f in zip(pts, s)]]
+                cis = [(r["difference"], scale(r["claim"]["probe"])) for r in pts]
+                mean = [d["mean"] * f for d, f in cis]
+                # one seed has no interval: no whisker
+                err = [[0 if math.isnan(d["low"]) else (d["mean"] - d["low"]) * f for d, f in cis],
+                       [0 if math.isnan(d["high"]) else (d["high"] - d["mean"]) * f for d, f in cis]]
                 if pts:
                     ax.errorbar(xs, mean, yerr=err, fmt="o", capsize=3, label=f"{method} − sft", color=f"C{k}")
             ax.axhline(0, color="grey", linewidth=1)
