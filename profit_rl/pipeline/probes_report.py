@@ -179,7 +179,7 @@ def collect(root: Path, methods: tuple[str, ...], grpo_methods: tuple[str, ...],
     values = {}
     for seed in range(seeds):
         for method in methods:
-            folder = Cell(STUDY, method, seed).folder(root.parent)
+            folder = root / Cell(STUDY, method, seed).label / f"seed-{seed}"  # Cell.folder of the sweep's root
             for stage in STAGES:
                 if stage == "grpo" and method not in grpo_methods:
                     continue

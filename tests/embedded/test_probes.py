@@ -149,3 +149,16 @@ def test_forgetting_is_zero_kl_against_itself_and_grows_when_the_model_moves(tin
     # the command writes the same figures
     stats = P.score_forgetting(str(tiny_model_dir), str(tiny_model_dir), out / "forgetting.jsonl", tmp_path)
     assert json.loads((tmp_path / "forgetting.json").read_text()) == stats and stats["n_documents"] == 20
+
+
+def test_the_protected_recipe_is_profit_with_the_digits_protected():
+    from conftest import REPO
+    from profit_rl.sft import parse
+
+    sft = REPO / "recipes" / "embedded" / "sft"
+    _, protected, _ = parse(["--config", str(sft / "profit-protected.yaml")])
+    _, profit, _ = parse(["--config", str(sft / "profit.yaml")])
+    assert protected.protected_strings == list("0123456789") and profit.protected_strings == []
+    for field in ("selection", "tau", "learning_rate", "per_device_train_batch_size", "num_train_epochs", "max_length",
+                  "seed", "keep_end_of_turn"):
+        assert getattr(protected, field) == getattr(profit, field), field
