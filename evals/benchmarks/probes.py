@@ -13,6 +13,8 @@ Prompt and scoring are otherwise the math benchmarks' own (the last box against 
 
 from __future__ import annotations
 
+import re
+
 from .base import Budget, MissingDataError, Problem, Row
 from .embedded import EmbeddedMath
 
@@ -25,12 +27,28 @@ class EmbeddedProbe(EmbeddedMath):
         )
 
 
+EQUATION = re.compile(r"\d+ [+-] \d+ = \d+")
+
+
 class EmbeddedLong(EmbeddedProbe):
     name = "embedded-long"
     title = "Embedded probe: longer chains"
     local_path = "long.jsonl"
     # references of 6 events are up to ~160 tokens (5 events: ~136, within the test set's 160)
     budgets = {"boxed": Budget(4, 224)}
+
+    def to_problem(self, index: int, row: Row) -> Problem:
+        problem = super().to_problem(index, row)
+        problem.meta["n_events"] = row.scalar("n_events")
+        return problem
+
+    def own_metrics(self, problems: list[Problem], samples: dict[str, list[dict]], k: int) -> dict[str, float]:
+        """`full_chain`: the share of samples that write one equation per event, right or wrong. A model that learnt
+        "at most five steps" from its SFT rows scores near 0 here and on accuracy alike; this tells a model that
+        takes every step and errs from one that stops short."""
+        full = sum(len(EQUATION.findall(samples[p.id][i].get("completion") or "")) == int(p.meta["n_events"])
+                   for p in problems for i in range(k))
+        return {"full_chain": full / max(1, k * len(problems))}
 
 
 class EmbeddedSurface(EmbeddedProbe):

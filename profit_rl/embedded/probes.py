@@ -183,7 +183,8 @@ def write_probes(base_dir: Path, out_dir: Path, probe: ProbeConfig = ProbeConfig
     config, seed = EmbeddedConfig.from_dict(info["config"]), info["seed"]
     sets, record = make_probes(config, seed, probe)
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_jsonl(out_dir / "long.jsonl", rows(sets.long, "long"))
+    write_jsonl(out_dir / "long.jsonl", [{**row, "n_events": len(p.events)}
+                                         for row, p in zip(rows(sets.long, "long"), sets.long)])
     write_jsonl(out_dir / "surface.jsonl", rows(sets.surface, "surf"))
     write_jsonl(out_dir / "retention.jsonl", retention_rows(sets.retention))
     write_jsonl(out_dir / "forgetting.jsonl", forgetting_rows(sets.forgetting, probe.seed))

@@ -32,10 +32,13 @@ ID_EVAL = {"sft": "eval", "grpo": "eval-grpo"}
 # sweep's own eval of the test set
 ACCURACY = {"in_distribution": (None, "embedded"), "long": ("probes", "embedded-long"),
             "surface": ("probes", "embedded-surface"), "retention": ("retention", "embedded-retention")}
+# probe -> (folder, benchmark, own metric): a benchmark's own figure beside Avg@k (a fraction, as Avg@k)
+OWN = {"long_full_chain": ("probes", "embedded-long", "full_chain")}
+PERCENT = (*ACCURACY, *OWN)  # shown in %, differences in points
 FORGETTING = {"nll": "nll_per_token", "kl": "kl_from_base_per_token"}
-PROBES = (*ACCURACY, *FORGETTING)
+PROBES = (*PERCENT, *FORGETTING)
 PROBE_TITLES = {"in_distribution": "in distribution (test set)", "long": "longer chains (6 events)",
-                "surface": "unseen surface", "retention": "retention (pretraining layout)",
+                "long_full_chain": "longer chains: samples writing every step", "surface": "unseen surface", "retention": "retention (pretraining layout)",
                 "nll": "forgetting: NLL per token", "kl": "forgetting: KL(base ‖ model) per token"}
 # two-sided 95% Student t quantiles, df 1..30 (beyond: the normal's 1.96)
 T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
@@ -61,6 +64,8 @@ PAPER_CLAIMS = (
     Claim("in-distribution", "ProFit above SFT on the SFT task's own test set (Table 1's claim, where the premise "
           "predicts the least)", "in_distribution", +1),
     Claim("longer-chains", "ProFit above SFT on chains longer than any SFT row", "long", +1),
+    Claim("longer-chains-steps", "ProFit writes every step of a longer chain more often than SFT (the same claim, "
+          "right or wrong answers alike)", "long_full_chain", +1),
     Claim("unseen-surface", "ProFit above SFT on names, items and phrasings no SFT row uses", "surface", +1),
     Claim("longer-chains-gap", "ProFit's gain over SFT larger on longer chains than in distribution", "long", +1,
           gap_probe="in_distribution"),
@@ -146,14 +151,21 @@ def judge(values: dict, claims: list[Claim], seeds: int) -> list[dict]:
 # ------------------------------------------------------------------------------------------------------- collect
 
 
-def accuracy(run_dir: Path, benchmark: str) -> float:
+def accuracy(run_dir: Path, benchmark: str, metric: str | None = None) -> float:
+    """Avg@k of `benchmark` in the eval run `run_dir`, or its own `metric`."""
     try:
         result = read_run(run_dir)["benchmarks"][benchmark]
     except FileNotFoundError as err:
         raise MissingResultError(f"{run_dir}: no eval result ({err}); rerun `make probes` to finish it") from err
     except KeyError:
         raise MissingResultError(f"{run_dir}: no {benchmark} result; rerun `make probes` to finish it") from None
-    return result["avg_at_k"]
+    if metric is None:
+        return result["avg_at_k"]
+    if metric not in result.get("own_metrics", {}):
+        raise MissingResultError(f"{run_dir}: the {benchmark} result has no {metric!r} (made by an older probe "
+                                 "build?); rebuild the probe sets and rerun: delete its probe-data folder, then "
+                                 "rerun `make probes`")
+    return result["own_metrics"][metric]
 
 
 def forgetting(folder: Path) -> dict:
@@ -168,6 +180,8 @@ def model_values(id_eval: Path, probe_folder: Path) -> dict[str, float]:
     out = {}
     for probe, (sub, benchmark) in ACCURACY.items():
         out[probe] = accuracy(id_eval if sub is None else probe_folder / sub, benchmark)
+    for probe, (sub, benchmark, metric) in OWN.items():
+        out[probe] = accuracy(probe_folder / sub, benchmark, metric)
     stats = forgetting(probe_folder / "forgetting")
     out.update({probe: stats[key] for probe, key in FORGETTING.items()})
     return out
@@ -192,14 +206,14 @@ def collect(root: Path, methods: tuple[str, ...], grpo_methods: tuple[str, ...],
 
 
 def scale(probe: str) -> float:
-    return 100.0 if probe in ACCURACY else 1.0
+    return 100.0 if probe in PERCENT else 1.0
 
 
 def fmt_value(probe: str, x: float, signed: bool = False) -> str:
     if math.isnan(x):
         return "-"
     v = x * scale(probe)
-    if probe in ACCURACY:
+    if probe in PERCENT:
         return f"{v:+.1f}" if signed else f"{v:.1f}"
     return f"{v:+.4f}" if signed else f"{v:.4f}"
 
@@ -221,7 +235,7 @@ def probe_table(values: dict, base: dict, methods, grpo_methods, seeds: int) -> 
                 xs = [values[m, stage, s, probe] for s in range(seeds)]
                 sd = statistics.stdev(xs) * scale(probe) if len(xs) > 1 else math.nan
                 row.append(fmt_value(probe, statistics.fmean(xs))
-                           + ("" if math.isnan(sd) else f" ± {sd:.{1 if probe in ACCURACY else 4}f}"))
+                           + ("" if math.isnan(sd) else f" ± {sd:.{1 if probe in PERCENT else 4}f}"))
         lines.append("| " + " | ".join(row) + " |")
     return lines
 
@@ -278,7 +292,7 @@ def plot(judged: list[dict], path: Path) -> None:
     methods = list(dict.fromkeys(r["claim"]["method"] for r in rows))
     fig, axes = plt.subplots(2, 2, figsize=(10, 6), gridspec_kw={"width_ratios": [2, 1]}, squeeze=False)
     for i, stage in enumerate(STAGES):
-        for j, probes in enumerate((tuple(ACCURACY), tuple(FORGETTING))):
+        for j, probes in enumerate((PERCENT, tuple(FORGETTING))):
             ax = axes[i][j]
             for k, method in enumerate(methods):
                 pts = [r for r in rows if r["stage"] == stage and r["claim"]["method"] == method

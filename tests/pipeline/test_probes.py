@@ -7,8 +7,8 @@ import subprocess
 import pytest
 
 from profit_rl.pipeline.probes import main as probes_main
-from profit_rl.pipeline.probes_report import (ACCURACY, FORGETTING, Claim, claims_for, interval, judge, verdict,
-                                              write)
+from profit_rl.pipeline.probes_report import (ACCURACY, FORGETTING, OWN, Claim, claims_for, interval, judge,
+                                              verdict, write)
 from profit_rl.pipeline.sweep import Cell
 
 from conftest import REPO  # noqa: E402  (the repository root, defined once)
@@ -95,17 +95,23 @@ def test_claims_pair_by_seed_and_the_gap_is_a_difference_of_differences():
     assert "above-dft-long" not in names and "retention (protected)" in names
 
 
-def write_results(folder, benchmark, avg):
+def write_results(folder, benchmark, avg, own=None):
     folder.mkdir(parents=True, exist_ok=True)
     run = json.loads((folder / "results.json").read_text()) if (folder / "results.json").is_file() else {
         "benchmarks": {}}
-    run["benchmarks"][benchmark] = {"avg_at_k": avg, "k": 4, "n_problems": 200}
+    result = run["benchmarks"].setdefault(benchmark, {"k": 4, "n_problems": 200})
+    if own:
+        result.setdefault("own_metrics", {}).update(own)
+    else:
+        result["avg_at_k"] = avg
     (folder / "results.json").write_text(json.dumps(run))
 
 
 def write_model(id_eval, probe_folder, acc: dict, nll: float, kl: float):
     for probe, (sub, benchmark) in ACCURACY.items():
         write_results(id_eval if sub is None else probe_folder / sub, benchmark, acc[probe])
+    for probe, (sub, benchmark, metric) in OWN.items():
+        write_results(probe_folder / sub, benchmark, None, {metric: acc[probe] / 2})
     (probe_folder / "forgetting").mkdir(parents=True, exist_ok=True)
     (probe_folder / "forgetting" / "forgetting.json").write_text(json.dumps(
         {"nll_per_token": nll, "kl_from_base_per_token": kl, "base_nll_per_token": 0.5}))
@@ -114,11 +120,11 @@ def write_model(id_eval, probe_folder, acc: dict, nll: float, kl: float):
 def test_report_writes_the_claim_table_the_json_and_the_figure(tmp_path):
     root = tmp_path / "sweep" / "probes"
     write_model(root / "base-model" / "eval", root / "base-model",
-                {p: 0.3 for p in ACCURACY}, nll=0.5, kl=0.0)
+                {p: 0.3 for p in (*ACCURACY, *OWN)}, nll=0.5, kl=0.0)
     for seed in range(3):
         for method, shift in (("profit", 0.05), ("sft", 0.0)):
             folder = Cell("probes", method, seed).folder(root.parent)
-            acc = {p: 0.6 + shift + 0.01 * seed for p in ACCURACY}
+            acc = {p: 0.6 + shift + 0.01 * seed for p in (*ACCURACY, *OWN)}
             write_model(folder / "eval", folder / "probes-sft", acc, nll=0.6 - shift, kl=0.1 - shift + 0.001 * seed)
             if method == "profit":  # GRPO from profit only: its claims have no GRPO rows
                 write_model(folder / "eval-grpo", folder / "probes-grpo", acc, nll=0.6, kl=0.1)
@@ -129,6 +135,9 @@ def test_report_writes_the_claim_table_the_json_and_the_figure(tmp_path):
     data = json.loads((root / "probes.json").read_text())
     verdicts = {r["claim"]["name"]: r["verdict"] for r in data["claims"]}
     assert verdicts["longer-chains"] == "agrees" and verdicts["forgetting-nll"] == "agrees"
+    assert verdicts["longer-chains-steps"] == "agrees"  # the own metric, read from the long probe's results
+    steps, = [r for r in data["claims"] if r["claim"]["name"] == "longer-chains-steps"]
+    assert steps["difference"]["mean"] == pytest.approx(0.025)
     assert verdicts["longer-chains-gap"] == "cannot tell"  # the same gain everywhere: the gap is exactly 0
     assert set(FORGETTING) <= {v["probe"] for v in data["values"]}
     assert (root / "report" / "probes.png").stat().st_size > 1000

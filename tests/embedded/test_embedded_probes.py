@@ -98,7 +98,15 @@ def test_the_probe_files_load_as_benchmarks_with_their_own_ids(probe_dir):
     assert [len(v) for v in loaded.values()] == [40, 40, 40]
     for problems in loaded.values():
         assert not {p.id for p in problems} & test_ids
-    assert get_benchmark("embedded-long").max_new_tokens > get_benchmark("embedded").max_new_tokens
+    long = get_benchmark("embedded-long")
+    assert long.max_new_tokens > get_benchmark("embedded").max_new_tokens
+    # full_chain: samples with one equation per event, whatever their answer
+    first = loaded["embedded-long"][0]
+    values = [int(v) for v in re.findall(r"\d+", first.question)]
+    six = " ".join(f"{a} + {b} = {a + b}." for a, b in zip(values, values[1:]))
+    five = six.rsplit(" ", 4)[0]
+    samples = {p.id: [{"completion": five}, {"completion": six}] for p in loaded["embedded-long"]}
+    assert long.own_metrics(loaded["embedded-long"], samples, 2) == {"full_chain": 0.5}
     retention = loaded["embedded-retention"][0]
     bench = get_benchmark("embedded-retention")
     assert bench.prompt(retention) == [{"role": "user", "content": T.pretraining_prompt(retention.question)}]
