@@ -194,10 +194,11 @@ def check_output(table: Path, numbers: Path, runs: list[str], force: bool) -> No
         except (OSError, ValueError, UnicodeDecodeError):
             data = None
         ours = isinstance(data, dict) and data.get("made_by") == MADE_BY and data.get("runs") == runs
-    for path in (table, numbers):
-        if path.exists() and not ours:
-            raise InputError(f"{path} already exists and holds another command's results (it is not this comparison "
-                             "of these two runs); choose another --output, or pass --force to replace it")
+    taken = [str(path) for path in (table, numbers) if path.exists()]
+    if taken and not ours:
+        raise InputError(f"{' and '.join(taken)} already exist{'s' if len(taken) == 1 else ''} and hold another "
+                         "command's results (not this comparison of these two runs); choose another --output, or pass "
+                         "--force to replace them")
 
 
 @command_errors("compare")

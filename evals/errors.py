@@ -116,7 +116,10 @@ def parse_command_line(parse: Callable[[list[str]], object], argv: list[str]):
     if config is not None:
         if not os.path.isfile(config):
             raise UsageError(f"--config {config}: no such file")
-        check_yaml(config, "--config")
+        try:
+            check_yaml(config, "--config")
+        except InputError as err:
+            raise UsageError(str(err)) from None
     try:
         return parse(argv)
     except InputError:
@@ -150,7 +153,8 @@ def command_errors(command: str) -> Callable:
         @functools.wraps(main)
         def wrapper(argv: list[str] | None = None) -> int:
             argv, debug = pop_debug(sys.argv[1:] if argv is None else argv)
-            if debug:
+            before = os.environ.get(DEBUG_ENV)
+            if debug:  # for the processes this command starts (the pipeline's steps)
                 os.environ[DEBUG_ENV] = "1"
             try:
                 return main(argv)
@@ -158,6 +162,11 @@ def command_errors(command: str) -> Callable:
                 if debug or user_message(err) is None:
                     raise
                 return report(command, err)
+            finally:
+                if before is None:
+                    os.environ.pop(DEBUG_ENV, None)
+                else:
+                    os.environ[DEBUG_ENV] = before
 
         return wrapper
 

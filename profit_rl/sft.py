@@ -47,7 +47,7 @@ logger = logging.getLogger(__name__)
 def build_trainer(data_args: SFTDataArguments, training_args: ProFitConfig, model_args: ModelConfig) -> ProFitSFTTrainer:
     """Everything up to `trainer.train()`: the data in the tokenizer's chat format, its end of turn as the EOS."""
     if model_args.model_name_or_path is None:
-        raise ValueError("model_name_or_path is required (a hub id or a local checkpoint folder)")
+        raise InputError("model_name_or_path is required (a hub id or a local checkpoint folder)")
     check_model_path(model_args.model_name_or_path, "model_name_or_path")
     training_args.model_init_kwargs = {
         **(training_args.model_init_kwargs or {}),

@@ -207,7 +207,7 @@ def load_sft_dataset(args: SFTDataArguments, keep_source: bool = False):
     With `keep_source`, each row also carries `source_row` (the line of a text file, the row of a parquet file or hub
     dataset) and `id` (the source's, else that number), for tools that point back into the file (`profit-rl inspect`)."""
     if not args.dataset_name:
-        raise ValueError("dataset_name is required: a hub id, an http(s) URL of a .parquet/.json/.jsonl file, or a "
+        raise InputError("dataset_name is required: a hub id, an http(s) URL of a .parquet/.json/.jsonl file, or a "
                          "local file or folder")
     if args.supervised_turns not in SUPERVISED_TURNS:
         raise ValueError(f"supervised_turns must be one of {SUPERVISED_TURNS}, got {args.supervised_turns!r}")
