@@ -322,5 +322,5 @@ def check_truncation(cut: list[dict], n_rows: int, max_length: int, max_fraction
         raise DataError(source, f"{len(lost)} of {n_rows} SFT rows lose their whole completion to --max_length "
                         f"{max_length} (first: row {lost[0]['row']}, prompt {lost[0]['prompt_tokens']} tokens): "
                         f"training would see {'none' if len(lost) == n_rows else 'few'} of them. Raise --max_length "
-                        f"(the longest row has {longest} tokens), or pass --max_truncated_fraction 1 to train on "
-                        "what is left")
+                        f"(the longest row has {longest} tokens)"
+                        + ("" if len(lost) == n_rows else ", or pass --max_truncated_fraction 1 to train on the rest"))

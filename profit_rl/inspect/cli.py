@@ -38,7 +38,7 @@ from profit_rl.evals.dtypes import DTYPE_HELP, DTYPES, torch_dtype
 from profit_rl.evals.errors import command_errors
 from profit_rl.evals.flags import accept_snake_case
 from profit_rl.evals.folders import output_folder
-from profit_rl.evals.io import InputError, read_file
+from profit_rl.evals.io import read_file
 from profit_rl.evals.models import check_model_path
 
 from ..losses import SELECTIONS, protect, token_weights, validate_selection
