@@ -281,7 +281,7 @@ def test_sft_counts_and_logs_truncated_rows_per_row(tiny_model_dir, tmp_path, ca
     code, err = run_cli(sft_argv(tiny_model_dir, data, tmp_path / "out"), capsys)
     assert code == 0, err
     assert "8 of 16 SFT rows are longer than --max_length 64: 8 lose their whole completion" in caplog.text
-    assert "row 1:" in caplog.text and "row 8:" in caplog.text and "row 9:" not in caplog.text
+    assert "selected row 1:" in caplog.text and "selected row 8:" in caplog.text and "row 9:" not in caplog.text
 
 
 def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path, capsys):

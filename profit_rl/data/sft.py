@@ -292,7 +292,8 @@ def truncation_report(dataset, chat, max_length: int | None, mode: str = "keep_s
         batch = dataset[start : start + 256]
         prompts = encode([chat.prompt(p) for p in batch["prompt"]])
         fulls = encode([chat.conversation(p + c) for p, c in zip(batch["prompt"], batch["completion"])])
-        rows = batch["source_row"] if "source_row" in batch else range(start + 1, start + 1 + len(fulls))
+        rows = ([f"source row {n}" for n in batch["source_row"]] if "source_row" in batch
+                else [f"selected row {n}" for n in range(start + 1, start + 1 + len(fulls))])
         for row, prompt, full in zip(rows, prompts, fulls):
             if len(full) <= max_length:
                 continue
@@ -313,14 +314,14 @@ def check_truncation(cut: list[dict], n_rows: int, max_length: int, max_fraction
                    "them: they carry no loss) and %d lose the end of it", source, len(cut), n_rows, max_length,
                    len(lost), len(cut) - len(lost))
     for c in cut[:20]:
-        logger.warning("  row %s: %d tokens (prompt %d, completion %d): %d completion tokens kept", c["row"],
+        logger.warning("  %s: %d tokens (prompt %d, completion %d): %d completion tokens kept", c["row"],
                        c["tokens"], c["prompt_tokens"], c["completion_tokens"], c["completion_kept"])
     if len(cut) > 20:
         logger.warning("  ... and %d more rows", len(cut) - 20)
     if len(lost) > max_fraction * n_rows:
         longest = max(c["tokens"] for c in cut)
         raise DataError(source, f"{len(lost)} of {n_rows} SFT rows lose their whole completion to --max_length "
-                        f"{max_length} (first: row {lost[0]['row']}, prompt {lost[0]['prompt_tokens']} tokens): "
+                        f"{max_length} (first: {lost[0]['row']}, prompt {lost[0]['prompt_tokens']} tokens): "
                         f"training would see {'none' if len(lost) == n_rows else 'few'} of them. Raise --max_length "
                         f"(the longest row has {longest} tokens)"
                         + ("" if len(lost) == n_rows else ", or pass --max_truncated_fraction 1 to train on the rest"))
