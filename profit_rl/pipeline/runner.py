@@ -755,6 +755,9 @@ def parse_args(argv):
     p.add_argument("--seed", type=int, default=None, help="default: 0 for the embedded model, the recipes' own otherwise")
     p.add_argument("--seeds", type=positive_int, default=None,
                    help="run seeds 0..N-1 and aggregate (make reproduce-embedded)")
+    from .slurm import add_args as add_slurm_args
+
+    add_slurm_args(p)
     return accept_snake_case(p).parse_args(argv)
 
 
@@ -770,6 +773,10 @@ def main(argv: list[str] | None = None) -> int:
         profiles = [resolve_profile(args, seed) for seed in seeds]
         for profile in profiles:
             inside(args.output_root, profile.root, f"--model {args.model}: the output folder")
+        if args.launcher == "slurm":  # the same plans as sbatch scripts (profit_rl.pipeline.slurm)
+            from .slurm import main as slurm_main
+
+            return slurm_main(args, methods, profiles)
         command = "profit-rl pipeline " + shlex.join(argv)
         for profile in profiles:
             if args.seeds:
