@@ -61,7 +61,7 @@ test: install install-smollm2
 	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(PY) -m pytest -q -m "not multinode" tests
 
 # SFT and GRPO on two "machines" on localhost (accelerate --num_machines 2, gloo) against the two-process runs:
-# ~3 min of process start-up on 2 cores, so apart from make test; .ci/run runs both (docs/multinode.md)
+# ~2 CPU-min of process start-up, 3-5 min on 2 shared cores, so apart from make test; .ci/run runs both (docs/multinode.md)
 test-multinode: install
 	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(PY) -m pytest -q -m multinode tests/training/test_multinode.py
 

@@ -1,11 +1,13 @@
 """Two "machines" on localhost: `accelerate launch --num_machines 2 --machine_rank {0,1}`, one process each, gloo.
 
-Each rank is its own `accelerate launch` command, as on two nodes (docs/multinode.md): `--num_processes` is the
-total over all machines, `--multi_gpu` makes gloo ranks on a machine without GPUs (`--cpu` would run one process).
+Each rank is its own `accelerate launch` command through a shipped config (recipes/accelerate_configs/), as on two
+nodes (docs/multinode.md): `--num_processes` is the total over all machines. ddp.yaml and fsdp.yaml (FSDP2) run on a
+machine without GPUs as gloo ranks; the ZeRO configs need DeepSpeed and GPUs (make gpu-check).
 The run must reach the same weights as the two-process run on one machine, and every rank must report a world of 2:
 a lost rank hangs or fails the launch (the timeout kills it), a rank that ran alone reports a world of 1.
 
-`make test-multinode` runs this file (about 100 s of process start-up on 2 cores); `make test` leaves it out.
+`make test-multinode` runs this file (2 CPU-minutes, mostly process start-up; 4.6 min wall on the shared 2 cores);
+`make test` leaves it out.
 """
 
 import json
@@ -50,17 +52,18 @@ def env() -> dict:
     return e
 
 
-def machine(rank: int, port: int) -> list[str]:
-    """The launcher of one machine of two (docs/multinode.md), on localhost."""
-    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_machines", "2",
-            "--num_processes", "2", "--machine_rank", str(rank), "--main_process_ip", "127.0.0.1",
-            "--main_process_port", str(port), "--mixed_precision", "no", "--dynamo_backend", "no"]
+def machine(rank: int, port: int, config: str) -> list[str]:
+    """The launcher of one machine of two (docs/multinode.md), on localhost; fp32 (the configs say bf16 for GPUs)."""
+    return [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+            str(REPO / "recipes" / "accelerate_configs" / config), "--num_machines", "2", "--num_processes", "2",
+            "--machine_rank", str(rank), "--main_process_ip", "127.0.0.1", "--main_process_port", str(port),
+            "--mixed_precision", "no"]
 
 
-def two_machines(args: list[str], timeout: float = 300) -> list[str]:
+def two_machines(args: list[str], config: str = "ddp.yaml", timeout: float = 300) -> list[str]:
     """Both machines' launches at once; their outputs, rank 0 first. Both must exit 0 within `timeout`."""
     port = free_port()
-    procs = [subprocess.Popen(machine(rank, port) + args, cwd=REPO, env=env(), stdout=subprocess.PIPE,
+    procs = [subprocess.Popen(machine(rank, port, config) + args, cwd=REPO, env=env(), stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, start_new_session=True) for rank in (0, 1)]
     outputs = []
     try:
@@ -96,15 +99,17 @@ def test_sft_on_two_machines_matches_two_processes(tiny_model_dir, tmp_path):
 
     data = tmp_path / "data.jsonl"
     write_data(data)
-    two, local = tmp_path / "two-machines", tmp_path / "two-processes"
-    logs = two_machines(sft_command(tiny_model_dir, data, two, 2, 1))
+    local = tmp_path / "two-processes"  # test_ddp's two-process run (which matches one process)
     one_machine(sft_command(tiny_model_dir, data, local, 2, 1),
                 ["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
                  "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port())])
-    for rank, log in enumerate(logs):  # each machine's own process, in a world of both
-        assert f"SFT process rank {rank} of 2" in log, log[-3000:]
-    assert torch.load(two / "training_args.bin", weights_only=False).world_size == 2
-    assert_same_trained_weights(two, local, tiny_model_dir)
+    for config in ("ddp.yaml", "fsdp.yaml"):
+        two = tmp_path / f"two-machines-{config}"
+        logs = two_machines(sft_command(tiny_model_dir, data, two, 2, 1), config)
+        for rank, log in enumerate(logs):  # each machine's own process, in a world of both
+            assert f"SFT process rank {rank} of 2" in log, (config, log[-3000:])
+        assert torch.load(two / "training_args.bin", weights_only=False).world_size == 2
+        assert_same_trained_weights(two, local, tiny_model_dir)
 
 
 def test_grpo_on_two_machines_matches_torchrun(tmp_path):
