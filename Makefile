@@ -3,7 +3,9 @@
 #   make sft-then-rl MODEL=smollm2-135m    SmolLM2-135M-Instruct: offline, CPU, LoRA, ~1 h
 #   make sft-then-rl MODEL=Qwen3-0.6B-Base NUM_GPUS=8
 #   make ablations [DRY_RUN=1]           the paper's tau and epoch ablations on the embedded default, 3 seeds, <1 h
-#   make test
+#   make test                             (make test-multinode: two machines on localhost, in .ci/run)
+#   make sft-then-rl MODEL=Qwen3-0.6B-Base NUM_GPUS=8 LAUNCHER=slurm PIPELINE_ARGS="--nodes 2 --submit"
+#   make gpu-check [DRY_RUN=1]           the GPU acceptance run, <= 10 min on one H100 (docs/results.md)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv

@@ -773,11 +773,11 @@ def main(argv: list[str] | None = None) -> int:
         profiles = [resolve_profile(args, seed) for seed in seeds]
         for profile in profiles:
             inside(args.output_root, profile.root, f"--model {args.model}: the output folder")
+        command = "profit-rl pipeline " + shlex.join(argv)
         if args.launcher == "slurm":  # the same plans as sbatch scripts (profit_rl.pipeline.slurm)
             from .slurm import main as slurm_main
 
-            return slurm_main(args, methods, profiles)
-        command = "profit-rl pipeline " + shlex.join(argv)
+            return slurm_main(args, methods, profiles, command)
         for profile in profiles:
             if args.seeds:
                 lead = "#" if args.dry_run else "\n==="

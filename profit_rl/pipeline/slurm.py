@@ -278,9 +278,8 @@ def write_pipeline(steps: list[Step], args, folder: Path, command_line: str) -> 
     return [s for s, _ in pairs], scripts
 
 
-def main(args, methods: list[str], profiles: list) -> int:
+def main(args, methods: list[str], profiles: list, command_line: str) -> int:
     """The runner's `--launcher slurm` branch: write (and with --submit, submit) every profile's scripts."""
-    command_line = "profit-rl pipeline " + shlex.join(sys.argv[1:])
     try:
         for profile in profiles:
             folder = profile.root / "slurm"

@@ -45,6 +45,7 @@ def test_scripts_parse_and_run_the_local_commands_apart_from_the_launcher(tmp_pa
     for step, script in zip(local, scripts):
         subprocess.run(["bash", "-n", str(script)], check=True)
         text = script.read_text()
+        assert "# written by: profit-rl pipeline --launcher slurm --model Qwen3-0.6B-Base --num-gpus 8" in text
         node1 = on_node(step_command(script), SLURM_NODEID="1", MAIN_PROCESS_IP="gpu-node-a", MAIN_PROCESS_PORT="29500")
         if step.stage in ("sft", "grpo"):  # the launcher differs; the program and every argument after it do not
             program = step.argv.index("-m", 3)
