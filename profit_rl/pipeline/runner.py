@@ -774,10 +774,11 @@ def main(argv: list[str] | None = None) -> int:
         for profile in profiles:
             inside(args.output_root, profile.root, f"--model {args.model}: the output folder")
         command = "profit-rl pipeline " + shlex.join(argv)
-        if args.launcher == "slurm":  # the same plans as sbatch scripts (profit_rl.pipeline.slurm)
-            from .slurm import main as slurm_main
+        from .slurm import main as slurm_main, refuse_slurm_options
 
+        if args.launcher == "slurm":  # the same plans as sbatch scripts (profit_rl.pipeline.slurm)
             return slurm_main(args, methods, profiles, command)
+        refuse_slurm_options(args)
         for profile in profiles:
             if args.seeds:
                 lead = "#" if args.dry_run else "\n==="

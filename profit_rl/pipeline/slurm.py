@@ -67,7 +67,18 @@ def add_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sbatch-arg", action="append", default=[], metavar="ARG",
                    help="an extra #SBATCH line for every script, e.g. --sbatch-arg=--partition=gpu (repeatable)")
     g.add_argument("--main-process-port", type=int, default=29500, help="accelerate's rendezvous port on the head node")
-    g.add_argument("--submit", action="store_true", help="sbatch the written scripts (default: only write them)")
+    g.add_argument("--submit", action="store_true", help="sbatch the written scripts (default: only write them; "
+                   "--dry-run writes them and submits nothing)")
+
+
+def refuse_slurm_options(args) -> None:
+    """A local run given SLURM-only options stops instead of running without them."""
+    given = [flag for flag, value, default in (
+        ("--nodes", args.nodes, 1), ("--slurm-resources", args.slurm_resources, []),
+        ("--vllm-server-gpus", args.vllm_server_gpus, 0), ("--sbatch-arg", args.sbatch_arg, []),
+        ("--main-process-port", args.main_process_port, 29500), ("--submit", args.submit, False)) if value != default]
+    if given:
+        raise InputError(f"{', '.join(given)}: SLURM options; add --launcher slurm (make: LAUNCHER=slurm)")
 
 
 # ----------------------------------------------------------------------------------------------------------- commands
@@ -120,7 +131,7 @@ def slurm_argv(step: Step, res: Resources, args) -> list[str]:
         return list(step.argv)
     launch, program = parts
     server = args.vllm_server_gpus if step.stage == "grpo" else 0
-    if server and server >= res.gpus_per_node:
+    if server < 0 or server and server >= res.gpus_per_node:
         raise InputError(f"--vllm-server-gpus {server}: step {step.name!r} has {res.gpus_per_node} GPUs per node, "
                          "and training needs at least one")
     processes = res.nodes * (res.gpus_per_node - server)
@@ -287,7 +298,9 @@ def main(args, methods: list[str], profiles: list, command_line: str) -> int:
             todo = to_submit(steps)
             print(f"# {len(scripts)} sbatch scripts in {folder}; {len(todo)} to run, "
                   f"{len(steps) - len(todo)} done (skipped)")
-            if args.submit:
+            if args.submit and args.dry_run:
+                print("# --dry-run: nothing submitted")
+            if args.submit and not args.dry_run:
                 jobs = submit(scripts, todo)
                 write_json_atomic(folder / "jobs.json", {"submitted": time.strftime("%Y-%m-%d %H:%M:%S"), "jobs": jobs})
             else:

@@ -147,3 +147,6 @@ def test_bad_resources_name_the_step(tmp_path, monkeypatch, capsys):
                          (["--vllm-server-gpus", "8"], "training needs at least one")):
         code = pipeline_main(["--launcher", "slurm", *CLUSTER, "--output-root", str(tmp_path), *extra])
         assert code == 1 and words in capsys.readouterr().err, extra
+    # a local run with a SLURM option stops before running anything
+    assert pipeline_main(CLUSTER + ["--output-root", str(tmp_path), "--dry-run"]) == 1
+    assert "--nodes: SLURM options; add --launcher slurm" in capsys.readouterr().err
