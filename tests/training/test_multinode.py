@@ -130,3 +130,22 @@ def test_grpo_on_two_machines_matches_torchrun(tmp_path):
     assert all(s["items"] == 4 for s in stats.values())  # each rank scored its half of 2 steps x 4 completions
     assert sum(s["correct"] for s in stats.values()) > 0  # some reward: the advantages (and the update) are not zero
     assert_same_trained_weights(two / "checkpoint-2", local / "checkpoint-2", EMBEDDED_MODEL)
+
+
+def test_a_lost_rank_never_finishes(tiny_model_dir, tmp_path):
+    """Machine 0 without machine 1 waits at the rendezvous and writes nothing: `two_machines` times it out and fails,
+    instead of a one-rank run passing for a two-machine one."""
+    from test_ddp import sft_command, write_data
+
+    data = tmp_path / "data.jsonl"
+    write_data(data)
+    out = tmp_path / "alone"
+    proc = subprocess.Popen(machine(0, free_port(), "ddp.yaml") + sft_command(tiny_model_dir, data, out, 2, 1), cwd=REPO,
+                            env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(timeout=30)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not (out / "model.safetensors").exists()
