@@ -117,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     argv = sys.argv[1:] if argv is None else argv
     data_args, training_args, model_args = parse(argv)
+    # one line per rank: a multi-node launch shows here whether every rank joined the expected world
+    logger.info("SFT process rank %d of %d on %s", training_args.process_index, training_args.world_size,
+                training_args.device)
     # the main process holds output_dir for the run: a second run on it stops instead of mixing checkpoints
     with output_folder(training_args.output_dir, "profit-rl sft " + " ".join(argv)) \
             if training_args.process_index == 0 else nullcontext():

@@ -835,6 +835,9 @@ def parse_args(argv):
     p.add_argument("--seed", type=int, default=None, help="default: 0 for the embedded model, the recipes' own otherwise")
     p.add_argument("--seeds", type=positive_int, default=None,
                    help="run seeds 0..N-1 and aggregate (make reproduce-embedded)")
+    from .slurm import add_args as add_slurm_args
+
+    add_slurm_args(p)
     return accept_snake_case(p).parse_args(argv)
 
 
@@ -851,6 +854,11 @@ def main(argv: list[str] | None = None) -> int:
     for profile in profiles:
         inside(args.output_root, profile.root, f"--model {args.model}: the output folder")
     command = "profit-rl pipeline " + shlex.join(argv)
+    from .slurm import main as slurm_main, refuse_slurm_options
+
+    if args.launcher == "slurm":  # the same plans as sbatch scripts (profit_rl.pipeline.slurm)
+        return slurm_main(args, methods, profiles, command)
+    refuse_slurm_options(args)
     for profile in profiles:
         if args.seeds:
             lead = "#" if args.dry_run else "\n==="
