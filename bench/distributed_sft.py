@@ -22,6 +22,19 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
+def command(config: str, model, data, out, gpus: int, steps: int) -> list[str]:
+    """`accelerate launch` of ProFit SFT under recipes/accelerate_configs/<config>.yaml (make gpu-check parses it)."""
+    return [
+        sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+        str(REPO / "recipes" / "accelerate_configs" / f"{config}.yaml"), "--num_processes", str(gpus),
+        "-m", "profit_rl.sft", "--model_name_or_path", str(model), "--dataset_name", str(data),
+        "--num_samples", "256", "--output_dir", str(out), "--max_steps", str(steps), "--bf16", "true",
+        "--per_device_train_batch_size", "8", "--learning_rate", "1e-3", "--max_length", "64",
+        "--selection", "profit", "--tau", "0.002", "--logging_steps", "1", "--save_strategy", "no",
+        "--report_to", "none", "--disable_tqdm", "true",
+    ]
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--configs", nargs="+", default=["ddp", "zero2", "zero3", "fsdp"])
@@ -45,15 +58,7 @@ def main() -> int:
     print(f"{gpus} GPU(s): {torch.cuda.get_device_name()}; tiny Qwen3 at {model}")
     for config in args.configs:
         out = work / config
-        cmd = [
-            sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-            str(REPO / "recipes" / "accelerate_configs" / f"{config}.yaml"), "--num_processes", str(gpus),
-            "-m", "profit_rl.sft", "--model_name_or_path", str(model), "--dataset_name", str(data),
-            "--num_samples", "256", "--output_dir", str(out), "--max_steps", str(args.steps), "--bf16", "true",
-            "--per_device_train_batch_size", "8", "--learning_rate", "1e-3", "--max_length", "64",
-            "--selection", "profit", "--tau", "0.002", "--logging_steps", "1", "--save_strategy", "no",
-            "--report_to", "none", "--disable_tqdm", "true",
-        ]
+        cmd = command(config, model, data, out, gpus, args.steps)
         t0 = time.time()
         result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
         seconds = time.time() - t0

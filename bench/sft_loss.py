@@ -17,6 +17,8 @@ jobs on a shared machine do not inflate as they do wall time.
     python bench/sft_loss.py                   # CPU here (fp32), GPU when one is visible (bf16)
     python bench/sft_loss.py --seq-lens 2048 4096 --reps 5
     python bench/sft_loss.py --device cpu --layers 1 --seq-lens 1024 2048 --reps 3   # docs/qwen3.md
+    python bench/sft_loss.py --model-config ../shared/models/qwen3-base-twin/config.json --seq-lens 2048 8192 \
+        --json loss.json        # all 28 layers of a random-weight Qwen3-0.6B-Base (make gpu-check)
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ VOCAB, HIDDEN, TAU = 151_936, 1024, 0.1
 # Qwen3-0.6B-Base's decoder shape (../shared/models/qwen3-base-twin/config.json), for --layers
 QWEN3_LAYER = dict(intermediate_size=3072, num_attention_heads=16, num_key_value_heads=8, head_dim=128,
                    rms_norm_eps=1e-6, rope_theta=1_000_000, tie_word_embeddings=True)
+MODEL_CONFIG: dict | None = None  # --model-config: a config.json whose shape replaces the constants above
 
 
 def current_rss_bytes() -> int:
@@ -53,7 +56,10 @@ def make_steps(seq_len: int, device: str, layers: int = 0) -> dict:
     if layers:
         from transformers import Qwen3Config, Qwen3Model
 
-        config = Qwen3Config(vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=layers, **QWEN3_LAYER)
+        if MODEL_CONFIG:
+            config = Qwen3Config(**{**MODEL_CONFIG, "num_hidden_layers": layers})
+        else:
+            config = Qwen3Config(vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=layers, **QWEN3_LAYER)
         body = Qwen3Model(config).to(device=device, dtype=dtype)
         weight = body.embed_tokens.weight  # tied head
         ids = torch.randint(0, VOCAB, (1, seq_len), device=device)
@@ -149,7 +155,7 @@ def step_times(seq_len: int, reps: int, device: str, layers: int = 0) -> dict:
     return {impl: sorted(t)[len(t) // 2] for impl, t in times.items()}
 
 
-def main() -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seq-lens", type=int, nargs="+", default=[2048, 4096])
     parser.add_argument("--reps", type=int, default=5)
@@ -157,8 +163,27 @@ def main() -> int:
     parser.add_argument("--no-memory", action="store_true", help="time only (skip the peak-memory subprocesses)")
     parser.add_argument("--layers", type=int, default=0,
                         help="Qwen3-0.6B-shaped decoder layers before the head (0: the head alone, from hidden states)")
+    parser.add_argument("--model-config", default=None, help="a model's config.json (e.g. the Qwen3 twin's): its vocab, "
+                        "hidden size and decoder shape; --layers defaults to all its layers")
+    parser.add_argument("--json", default=None, help="also write the figures (peak MiB, step s, tokens/s) here")
     parser.add_argument("--_child", nargs=2, metavar=("IMPL", "T"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser
+
+
+def use_model_config(path: str) -> int:
+    """Take the vocab, hidden size and decoder shape from a config.json; returns its layer count."""
+    global MODEL_CONFIG, VOCAB, HIDDEN
+    MODEL_CONFIG = json.loads(open(path).read())
+    VOCAB, HIDDEN = MODEL_CONFIG["vocab_size"], MODEL_CONFIG["hidden_size"]
+    return MODEL_CONFIG["num_hidden_layers"]
+
+
+def main() -> int:
+    args = build_parser().parse_args()
+    if args.model_config:
+        layers = use_model_config(args.model_config)
+        if "--layers" not in sys.argv:
+            args.layers = layers
     import torch
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -173,7 +198,7 @@ def main() -> int:
                 peaks[impl, seq_len] = float("nan")
                 continue
             cmd = [sys.executable, __file__, "--_child", impl, str(seq_len), "--device", device,
-                   "--layers", str(args.layers)]
+                   "--layers", str(args.layers), *(["--model-config", args.model_config] if args.model_config else [])]
             peaks[impl, seq_len] = int(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split()[-1])
         medians[seq_len] = step_times(seq_len, args.reps, device, args.layers)
     name = torch.cuda.get_device_name() if device == "cuda" else f"CPU ({os.cpu_count()} cores)"
@@ -191,6 +216,13 @@ def main() -> int:
         )
     if not args.no_memory:
         print("peak MiB:", {f"{i}@{t}": round(b / 2**20) for (i, t), b in peaks.items()})
+    if args.json:
+        rows = [{"T": t, "loss": impl, "peak_mib": None if args.no_memory else round(peaks[impl, t] / 2**20),
+                 "step_s": medians[t][impl], "tokens_per_s": t / medians[t][impl]}
+                for t in args.seq_lens for impl in ("nll", "profit", "full_logits")]
+        with open(args.json, "w") as f:
+            json.dump({"device": name, "dtype": "bf16" if device == "cuda" else "fp32", "vocab": VOCAB,
+                       "hidden": HIDDEN, "layers": args.layers, "reps": args.reps, "rows": rows}, f, indent=1)
     return 0
 
 

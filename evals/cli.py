@@ -17,6 +17,7 @@ from pathlib import Path
 from . import metrics
 from .benchmarks import REGISTRY, Problem, get_benchmark
 from .dtypes import DTYPE_HELP, DTYPES
+from .errors import command_errors
 from .export import LM_EVAL_FILE, default_logging_dir, eval_scalars, lm_eval_results, log_scalars, run_step
 from .flags import accept_snake_case
 from .folders import inside, output_folder
@@ -211,6 +212,7 @@ def default_output_dir(args) -> Path:
     return path
 
 
+@command_errors("eval")
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -230,22 +232,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"profit-rl eval: {err}", file=sys.stderr)
         return 2
     settings = settings_from_args(args)
-    try:
-        if args.model and not args.responses:
-            check_model_path(args.model)
-        problems = {}
-        for name, bench in benchmarks.items():
-            problems[name] = bench.load(args.data_dir)[: args.limit]  # load all first: a missing file fails early
-        if args.print_prompts:
-            print_prompts(benchmarks, problems, args.model, settings.chat_template)
-            return 0
-        out_dir = Path(args.output_dir) if args.output_dir else default_output_dir(args)
-        responses = read_responses(args.responses, problems) if args.responses else None
-        with output_folder(out_dir, "profit-rl eval " + " ".join(sys.argv[1:] if argv is None else argv)):
-            run = evaluate(args, benchmarks, problems, responses, settings, out_dir)
-    except InputError as err:
-        print(f"profit-rl eval: {err}", file=sys.stderr)
-        return 1
+    if args.model and not args.responses:
+        check_model_path(args.model)
+    problems = {}
+    for name, bench in benchmarks.items():
+        problems[name] = bench.load(args.data_dir)[: args.limit]  # load all first: a missing file fails early
+    if args.print_prompts:
+        print_prompts(benchmarks, problems, args.model, settings.chat_template)
+        return 0
+    out_dir = Path(args.output_dir) if args.output_dir else default_output_dir(args)
+    responses = read_responses(args.responses, problems) if args.responses else None
+    with output_folder(out_dir, "profit-rl eval " + " ".join(sys.argv[1:] if argv is None else argv)):
+        run = evaluate(args, benchmarks, problems, responses, settings, out_dir)
     table = markdown_table(run)
     print(table)
     print(f"results: {out_dir / RESULTS_FILE}  table: {out_dir / TABLE_FILE}  lm-eval style: {out_dir / LM_EVAL_FILE}")
@@ -289,7 +287,8 @@ def evaluate(args, benchmarks, problems, responses, settings, out_dir: Path) -> 
         # max_new_tokens is per benchmark unless given: each benchmark's results.json has the value it used
         "settings": {} if args.responses else {k: v for k, v in settings.fingerprint().items()
                                                 if not (k == "max_new_tokens" and v is None)},
-        "benchmarks": {name: {key: v for key, v in s.items() if key != "per_problem"} for name, s in summaries.items()},
+        "benchmarks": {name: {key: v for key, v in s.items() if key not in ("per_problem", "problem_hashes")}
+                       for name, s in summaries.items()},
         "average": metrics.average_over_benchmarks(summaries, n_boot=args.bootstrap) if summaries else None,
     }
     write_json(out_dir / RESULTS_FILE, run)

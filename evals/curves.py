@@ -5,6 +5,10 @@ Every `checkpoint-N` folder of every run is evaluated (or read from its cache: s
 samples what is new). `--base-models` adds each run's starting model at step 0. Writes `curves.csv` (one row per run, checkpoint and benchmark) and `curves.png` (Avg@k and
 Pass@k against step, one labelled line per run with its 95% CI band): the paper's Figure 7, ProFit-init vs
 baseline-init GRPO.
+
+One line is one base model: a run whose checkpoints (or whose --base-models entry) come from different base models,
+by their config's architecture and shape, is refused with the checkpoints named. The output never replaces a
+curves.csv/png of other runs unless `--force` is given, and the default output folder is never the file system's root.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from __future__ import annotations
 import argparse
 import csv
 import gc
+import io
+import json
 import logging
 import os
 import sys
@@ -21,13 +27,15 @@ from . import metrics
 from .benchmarks import REGISTRY, get_benchmark
 from .cli import add_sampling_args, positive_int, settings_from_args
 from .compare import unique_labels
+from .errors import UsageError, command_errors
 from .export import TENSORBOARD_RUN, log_scalars
 from .flags import accept_snake_case
 from .folders import folder_name, inside, output_folder
 from .io import InputError
-from .models import check_model_path, checkpoint_dirs, is_adapter_dir
+from .models import base_model_identity, check_model_path, checkpoint_dirs, is_adapter_dir
 from .runner import run_benchmark
 from .sampling import build_sampler
+from .state import write_bytes_atomic, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +50,41 @@ def find_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
             if (path / "config.json").is_file() or is_adapter_dir(path)]
 
 
+def check_one_base_model(run_dir: Path, checkpoints: list[tuple[int, Path]]) -> None:
+    """Refuse a line whose points come from different base models (another model's run wrote checkpoints into this
+    folder, or --base-models names another model than the run trained): they are not one curve."""
+    seen: dict[str, tuple[dict, list[str]]] = {}
+    for _, ckpt in checkpoints:
+        identity = base_model_identity(ckpt)
+        if identity is not None:
+            seen.setdefault(json.dumps(identity, sort_keys=True), (identity, []))[1].append(ckpt.name)
+    if len(seen) > 1:
+        (first, names_a), (second, names_b) = list(seen.values())[:2]
+        fields = ", ".join(f"{key} {first.get(key)!r} vs {second.get(key)!r}" for key in first
+                           if first.get(key) != second.get(key))
+        raise InputError(f"{run_dir}: its checkpoints come from different base models ({', '.join(names_a)} vs "
+                         f"{', '.join(names_b)}: {fields}), so they are not one curve. Point RUN_DIR at one run's "
+                         "folder (and --base-models at the model it started from)")
+
+
+def curves_output(out_dir: Path, run_dirs: list[Path], force: bool) -> None:
+    """Refuse an output folder whose curves.csv/png hold other runs' curves (or another command's files), unless
+    `force`: a rerun over the same runs replaces its own."""
+    csv_path, png_path = out_dir / "curves.csv", out_dir / "curves.png"
+    if force or not (csv_path.exists() or png_path.exists()):
+        return
+    ours = {str(d.resolve()) for d in run_dirs}
+    try:
+        with open(csv_path, newline="", encoding="utf-8") as f:
+            found = {str(Path(row["run_dir"]).resolve()) for row in csv.DictReader(f)}
+    except (OSError, KeyError, TypeError, ValueError, csv.Error):
+        found = None
+    if found is None or not found <= ours:
+        what = "the curves of other runs" if found else "files that profit-rl curves did not write"
+        raise InputError(f"{out_dir} already holds {what} (curves.csv / curves.png); choose another --output-dir, or "
+                         "pass --force to replace them")
+
+
 def evaluate_run(run_dir: Path, label: str, benchmarks, problems, k_arg, settings, backend, cache_root, n_boot,
                  base_model: str | None = None, base_cache: Path | None = None):
     checkpoints = find_checkpoints(run_dir)
@@ -50,6 +93,7 @@ def evaluate_run(run_dir: Path, label: str, benchmarks, problems, k_arg, setting
                                 "this a training output dir? TRL saves checkpoint-N there every save_steps)")
     if base_model:  # the model the run started from, drawn at step 0
         checkpoints = [(0, Path(base_model))] + [(step, ckpt) for step, ckpt in checkpoints if step != 0]
+    check_one_base_model(run_dir, checkpoints)
     rows = []
     for step, ckpt in checkpoints:
         name = "base" if base_model and step == 0 else ckpt.name
@@ -89,11 +133,11 @@ def evaluate_run(run_dir: Path, label: str, benchmarks, problems, k_arg, setting
 
 
 def write_csv(rows: list[dict], path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=CSV_FIELDS)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(path, text.getvalue())
 
 
 def legend_label(label: str) -> str:
@@ -129,9 +173,10 @@ def plot(rows: list[dict], path: Path):
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    image = io.BytesIO()
+    fig.savefig(image, dpi=120, format="png")
     plt.close(fig)
+    write_bytes_atomic(path, image.getvalue())
 
 
 def log_curves(rows: list[dict], run_dirs: list[Path], labels: list[str], logging_dir: str | None) -> list[Path]:
@@ -152,6 +197,7 @@ def log_curves(rows: list[dict], run_dirs: list[Path], labels: list[str], loggin
     return written
 
 
+@command_errors("curves")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="profit-rl curves", description=__doc__.split("\n\n")[0])
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="training output dirs holding checkpoint-N folders")
@@ -175,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--logging-dir", default=None,
                    help="TensorBoard root: each run's points go to <logging-dir>/<label> (default: <RUN_DIR>/runs/"
                         "profit-rl-eval for a run with a runs/ folder; 'none': never)")
+    p.add_argument("--force", action="store_true",
+                   help="replace curves.csv/png in --output-dir that hold other runs' curves (default: refuse)")
     add_sampling_args(p)
     args = accept_snake_case(p).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -197,7 +245,11 @@ def main(argv: list[str] | None = None) -> int:
     elif len(run_dirs) == 1:
         out_dir = run_dirs[0] / "eval"
     else:
-        out_dir = Path(os.path.commonpath([d.resolve() for d in run_dirs])) / "curves"
+        parent = Path(os.path.commonpath([d.resolve() for d in run_dirs]))
+        if parent == Path(parent.anchor):
+            raise UsageError(f"the runs share no folder but {parent}, and nothing is written there: pass --output-dir")
+        out_dir = parent / "curves"
+    curves_output(out_dir, run_dirs, args.force)
     settings = settings_from_args(args)
     try:
         for base in bases:

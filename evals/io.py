@@ -353,3 +353,46 @@ def read_rows(source: str | os.PathLike, split: str = "train", config: str | Non
     if len(dataset) == 0:
         raise DataError(where, "the dataset is empty")
     return Rows(where, dataset, unit="row")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# YAML recipes
+
+MAX_YAML_NODES = 100_000  # a recipe has ~100 nodes; a "billion laughs" alias chain expands to millions
+
+
+def check_yaml(path: str | os.PathLike, what: str = "--config") -> None:
+    """Refuse a YAML file whose aliases expand beyond MAX_YAML_NODES nodes (an alias bomb), before any parser builds
+    it: the expanded size is counted on the composed node graph, where an alias is one shared node."""
+    import yaml
+
+    try:
+        root = yaml.compose(Path(path).read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except yaml.YAMLError as err:
+        raise InputError(f"{what} {path}: not valid YAML: {err}") from None
+    sizes: dict[int, int] = {}
+
+    def size(node) -> int:
+        if id(node) in sizes:
+            return sizes[id(node)]
+        sizes[id(node)] = 1  # a node that contains itself counts once, then the expansion below bounds it
+        if isinstance(node, yaml.SequenceNode):
+            total = 1 + sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total = 1 + sum(size(key) + size(value) for key, value in node.value)
+        else:
+            total = 1
+        sizes[id(node)] = min(total, MAX_YAML_NODES + 1)
+        return sizes[id(node)]
+
+    if root is not None and size(root) > MAX_YAML_NODES:
+        raise InputError(f"{what} {path}: its aliases (*name) expand to more than {MAX_YAML_NODES:,} values; a recipe "
+                         "never needs that many (an alias bomb?). Write the values out, or use fewer nested aliases")
+
+
+def load_yaml(path: str | os.PathLike, what: str = "recipe") -> Any:
+    """A YAML file's contents (`check_yaml` first); errors name the file."""
+    import yaml
+
+    check_yaml(path, what)
+    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))

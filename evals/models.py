@@ -43,9 +43,55 @@ def check_model_path(name: str | os.PathLike, what: str = "--model") -> str:
             raise ModelPathError(f"{what} {name}: not a model folder: no config.json (nor a LoRA adapter's "
                                  f"adapter_config.json) in {path.resolve()}")
         return name
+    if looks_like_hub_id(name) and not looks_local(name):
+        return name  # the hub (or its local cache; HF_HUB_OFFLINE keeps it offline) decides
+    hint = " (and not a hub id of the form org/name)"
     if looks_like_hub_id(name):
-        return name  # the hub (or its local cache) decides
-    raise ModelPathError(f"{what} {name}: no such folder (and not a hub id of the form org/name)")
+        hint = (f" ({name.split('/')[0]}/ is a folder here, so this names a local folder, not the hub id; to load "
+                "the hub model of that name, run from another folder)")
+    raise ModelPathError(f"{what} {name}: no such folder{hint}")
+
+
+def looks_local(name: str) -> bool:
+    """A name of the form `a/b` whose first part is a folder in the current directory (`outputs/embeded`) is a
+    mistyped local path, never a hub id: looking it up would send a local path to the network."""
+    first = name.split("/")[0]
+    return "/" in name and Path(first).is_dir()
+
+
+BASE_MODEL_FIELDS = ("model_type", "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                     "intermediate_size")
+
+
+def base_model_identity(model: str | os.PathLike | None) -> dict | None:
+    """What a checkpoint was trained from, as far as its files tell: its config's architecture and shape (every
+    checkpoint of one base model shares them; a LoRA adapter's come from the base its adapter_config.json names).
+    None when no config is at hand (a hub id that is not cached). `compare` and `curves` refuse to pair or join
+    checkpoints whose identities differ."""
+    if model is None:
+        return None
+    path = Path(os.path.expanduser(str(model)))
+    if is_adapter_dir(path):
+        try:
+            base = json.loads((path / "adapter_config.json").read_text(encoding="utf-8")).get("base_model_name_or_path")
+        except (OSError, ValueError):
+            return None
+        return base_model_identity(base) if base and str(base) != str(model) else None
+    config = path / "config.json"
+    if not config.is_file() and looks_like_hub_id(str(model)):
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(str(model), "config.json")
+        except ImportError:
+            cached = None
+        config = Path(cached) if isinstance(cached, str) else config
+    try:
+        data = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    data = data.get("text_config", data) if "vocab_size" not in data else data
+    return {key: data.get(key) for key in BASE_MODEL_FIELDS}
 
 
 # ---------------------------------------------------------------------------------------------------------------------

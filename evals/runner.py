@@ -6,6 +6,8 @@ some sample is missing, so re-running a finished evaluation loads no model at al
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 from collections.abc import Callable
@@ -15,6 +17,7 @@ from pathlib import Path
 from . import metrics
 from .benchmarks.base import Benchmark, Problem
 from .io import DataError, InputError
+from .models import base_model_identity
 from .protocols import get_protocol
 from .results import RESULTS_FILE, SAMPLES_FILE, SampleCache, write_json
 from .sampling import SamplingSettings
@@ -34,6 +37,13 @@ def resolved_settings(benchmark: Benchmark, settings: SamplingSettings) -> Sampl
 def fingerprint(benchmark: Benchmark, model: str, settings: SamplingSettings) -> dict:
     return {"model": model_identity(model), "benchmark": benchmark.name, "protocol": benchmark.protocol,
             "prompt_version": benchmark.prompt_version, "scorer": benchmark.scorer, **settings.fingerprint()}
+
+
+def problem_hash(problem: Problem) -> str:
+    """A short digest of a problem's question and reference answer: two runs that scored problem `id` against
+    different benchmark files (same ids, other content) are told apart by it."""
+    text = json.dumps([problem.question, problem.gold], sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def score_rows(benchmark: Benchmark, pairs: list[tuple[Problem, str]], first_index: list[int]) -> list[dict]:
@@ -147,6 +157,9 @@ def summarize(benchmark, problems, cache: SampleCache, k: int, model: str, setti
         n_errors=len(errors),
         n_no_answer=sum(1 for pid in ids for i in range(k) if cache.rows[pid][i].get("extracted") is None),
         samples=str(cache.path),
+        # what `compare` and `curves` check before pairing two runs: the problems' content, the base model
+        problem_hashes={p.id: problem_hash(p) for p in problems},
+        base_model=base_model_identity(model) if model else None,
     )
     write_json(bench_dir / RESULTS_FILE, summary)
     return summary

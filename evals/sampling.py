@@ -35,8 +35,9 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from .chat import ChatFormat
+from .chat import ChatFormat, ChatFormatError
 from .dtypes import DTYPE_HELP, check_dtype, dtype_name, torch_dtype
+from .io import InputError
 from .models import is_adapter_dir
 
 logger = logging.getLogger(__name__)
@@ -133,9 +134,9 @@ def chat_format(tokenizer, chat_template: bool = True, end_of_turn_token: str | 
     if not chat_template:
         return None
     if not getattr(tokenizer, "chat_template", None):
-        raise ValueError(
-            "the tokenizer has no chat template; evaluation prompts use the model's chat template. "
-            "Pass --no-chat-template to send the raw question text instead."
+        raise ChatFormatError(
+            f"{getattr(tokenizer, 'name_or_path', '') or 'the model'}: the tokenizer has no chat template; evaluation "
+            "prompts use the model's chat template. Pass --no-chat-template to send the raw question text instead."
         )
     return ChatFormat(tokenizer, end_of_turn_token)
 
@@ -419,7 +420,7 @@ def sampling_params_dict(settings: SamplingSettings, seed: int | None, stop_toke
 
 def make_llm(model: str, settings: SamplingSettings, rank: int = 0):
     if is_adapter_dir(model):
-        raise ValueError(f"{model} is a LoRA adapter: the vLLM backend needs a full model. Evaluate it with --backend "
+        raise InputError(f"{model} is a LoRA adapter: the vLLM backend needs a full model. Evaluate it with --backend "
                          "transformers (which merges the adapter), or merge it first (peft: merge_and_unload, "
                          "save_pretrained)")
     from vllm import LLM
@@ -475,7 +476,7 @@ class DataParallelWorkers:
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")
         devices = visible.split(",") if visible else [str(i) for i in range(tp * dp)]
         if len(devices) < tp * dp:
-            raise ValueError(f"data_parallel_size={dp} x tensor_parallel_size={tp} needs {tp * dp} GPUs, "
+            raise InputError(f"data_parallel_size={dp} x tensor_parallel_size={tp} needs {tp * dp} GPUs, "
                              f"found {len(devices)} ({devices})")
         self.outbox = ctx.Queue()
         self.inboxes, self.procs = [], []

@@ -24,7 +24,8 @@ COMMANDS = {
 def usage() -> str:
     lines = ["usage: profit-rl <command> [options]", "", "commands:"]
     lines += [f"  {name:<9} {help_}" for name, (_, help_) in COMMANDS.items()]
-    lines += ["", "Run `profit-rl <command> --help` for a command's options."]
+    lines += ["", "Run `profit-rl <command> --help` for a command's options. A user error prints one line; add --debug "
+              "(any command) for its traceback."]
     return "\n".join(lines)
 
 

@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from profit_rl.evals.dtypes import torch_dtype
+from profit_rl.evals.errors import command_errors
 from profit_rl.evals.folders import output_folder
-from profit_rl.evals.io import InputError
 from profit_rl.evals.models import check_model_path, is_adapter_dir, resolve_resume
 from profit_rl.rewards.answers import BOXED_INSTRUCTION
 
@@ -272,8 +272,10 @@ def import_reward(dotted: str):
 def parse_args(argv: list[str] | None):
     from trl import GRPOConfig, ModelConfig, TrlParser
 
+    from profit_rl.evals.errors import parse_command_line
+
     parser = TrlParser((GRPOScriptArguments, GRPOConfig, ModelConfig))
-    return parser.parse_args_and_config(argv)
+    return parse_command_line(parser.parse_args_and_config, list(sys.argv[1:] if argv is None else argv))
 
 
 def build_trainer(script_args, training_args, model_args):
@@ -363,17 +365,14 @@ def build_trainer(script_args, training_args, model_args):
     return trainer, resume_from, pool
 
 
+@command_errors("grpo")
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     script_args, training_args, model_args = parse_args(argv)
-    try:
-        # the main process holds output_dir for the run: a second run on it stops instead of mixing checkpoints
-        with output_folder(training_args.output_dir, "profit-rl grpo " + " ".join(argv)) \
-                if training_args.process_index == 0 else nullcontext():
-            return train(script_args, training_args, model_args)
-    except InputError as err:
-        print(f"profit-rl grpo: {err}", file=sys.stderr)
-        return 1
+    # the main process holds output_dir for the run: a second run on it stops instead of mixing checkpoints
+    with output_folder(training_args.output_dir, "profit-rl grpo " + " ".join(argv)) \
+            if training_args.process_index == 0 else nullcontext():
+        return train(script_args, training_args, model_args)
 
 
 def train(script_args, training_args, model_args) -> int:

@@ -17,6 +17,8 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+from profit_rl.evals.errors import command_errors
+
 RECIPE_SUFFIX = ".yaml"
 
 
@@ -66,6 +68,7 @@ def copy_recipe(name: str, dest_dir: str | Path, force: bool = False) -> Path:
     return target
 
 
+@command_errors("recipes")
 def main(argv: list[str] | None = None) -> int:
     from profit_rl.evals.flags import accept_snake_case
 

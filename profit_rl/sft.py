@@ -26,11 +26,19 @@ from contextlib import nullcontext
 from trl import ModelConfig, TrlParser, get_peft_config, get_quantization_config
 
 from profit_rl.evals.chat import ChatFormat
+from profit_rl.evals.errors import command_errors, parse_command_line
 from profit_rl.evals.folders import output_folder
 from profit_rl.evals.io import InputError
 from profit_rl.evals.models import check_model_path, resolve_resume
 
-from .data.sft import SFTDataArguments, apply_chat_format, load_sft_dataset, load_sft_eval_dataset
+from .data.sft import (
+    SFTDataArguments,
+    apply_chat_format,
+    check_truncation,
+    load_sft_dataset,
+    load_sft_eval_dataset,
+    truncation_report,
+)
 from .trainer import ProFitConfig, ProFitSFTTrainer
 
 logger = logging.getLogger(__name__)
@@ -39,7 +47,7 @@ logger = logging.getLogger(__name__)
 def build_trainer(data_args: SFTDataArguments, training_args: ProFitConfig, model_args: ModelConfig) -> ProFitSFTTrainer:
     """Everything up to `trainer.train()`: the data in the tokenizer's chat format, its end of turn as the EOS."""
     if model_args.model_name_or_path is None:
-        raise ValueError("model_name_or_path is required (a hub id or a local checkpoint folder)")
+        raise InputError("model_name_or_path is required (a hub id or a local checkpoint folder)")
     check_model_path(model_args.model_name_or_path, "model_name_or_path")
     training_args.model_init_kwargs = {
         **(training_args.model_init_kwargs or {}),
@@ -52,6 +60,10 @@ def build_trainer(data_args: SFTDataArguments, training_args: ProFitConfig, mode
     # TRL's eos_token: the tokenizer's EOS and the generation config's EOS ids, saved with every checkpoint
     training_args.eos_token = chat.end_of_turn
     dataset = apply_chat_format(load_sft_dataset(data_args), chat)
+    if not training_args.packing:  # packing chunks rows to max_length instead of cutting them
+        cut = truncation_report(dataset, chat, training_args.max_length, training_args.truncation_mode)
+        check_truncation(cut, len(dataset), training_args.max_length, data_args.max_truncated_fraction,
+                         data_args.dataset_name)
     eval_dataset = None
     if training_args.eval_strategy != "no":
         eval_dataset = apply_chat_format(load_sft_eval_dataset(data_args), chat)
@@ -97,21 +109,21 @@ def load_tokenizer(model: str, revision: str | None, training_args: ProFitConfig
 
 def parse(argv: list[str] | None = None):
     parser = TrlParser((SFTDataArguments, ProFitConfig, ModelConfig))
-    return parser.parse_args_and_config(argv)
+    return parse_command_line(parser.parse_args_and_config, list(sys.argv[1:] if argv is None else argv))
 
 
+@command_errors("sft")
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     argv = sys.argv[1:] if argv is None else argv
     data_args, training_args, model_args = parse(argv)
-    try:
-        # the main process holds output_dir for the run: a second run on it stops instead of mixing checkpoints
-        with output_folder(training_args.output_dir, "profit-rl sft " + " ".join(argv)) \
-                if training_args.process_index == 0 else nullcontext():
-            run(data_args, training_args, model_args)
-    except InputError as err:
-        print(f"profit-rl sft: {err}", file=sys.stderr)
-        return 1
+    # one line per rank: a multi-node launch shows here whether every rank joined the expected world
+    logger.info("SFT process rank %d of %d on %s", training_args.process_index, training_args.world_size,
+                training_args.device)
+    # the main process holds output_dir for the run: a second run on it stops instead of mixing checkpoints
+    with output_folder(training_args.output_dir, "profit-rl sft " + " ".join(argv)) \
+            if training_args.process_index == 0 else nullcontext():
+        run(data_args, training_args, model_args)
     return 0
 
 

@@ -16,7 +16,7 @@ import logging
 import sys
 from pathlib import Path
 
-from profit_rl.evals.io import InputError
+from profit_rl.evals.errors import command_errors
 
 
 def write_jsonl(path: Path, rows) -> None:
@@ -31,11 +31,11 @@ def recipe_data_args(recipe: str, dataset_name: str | None = None):
     """The recipe's SFT data fields only: choosing rows needs no training config (nor its GPU checks)."""
     from dataclasses import fields
 
-    import yaml
+    from profit_rl.evals.io import load_yaml
 
     from .sft import SFTDataArguments
 
-    config = yaml.safe_load(Path(recipe).read_text()) or {}
+    config = load_yaml(recipe, "--sft-recipe") or {}
     names = {f.name for f in fields(SFTDataArguments)}
     data_args = SFTDataArguments(**{key: value for key, value in config.items() if key in names})
     if dataset_name:
@@ -43,6 +43,7 @@ def recipe_data_args(recipe: str, dataset_name: str | None = None):
     return data_args
 
 
+@command_errors("prepare")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sft-recipe", required=True, help="an SFT recipe: its dataset_name, num_samples, score_column...")
@@ -58,11 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    try:
-        prepare(args)
-    except InputError as err:
-        print(f"profit-rl prepare: {err}", file=sys.stderr)
-        return 1
+    prepare(args)
     return 0
 
 

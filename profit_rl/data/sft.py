@@ -152,6 +152,11 @@ class SFTDataArguments:
     skip_bad_rows: bool = field(
         default=False, metadata={"help": "Skip (and count and log) rows with missing/empty fields instead of failing."}
     )
+    max_truncated_fraction: float = field(
+        default=0.5,
+        metadata={"help": "Stop before training when more than this fraction of SFT rows lose their whole completion "
+                          "to max_length (TRL drops such rows); each truncated row is counted and logged either way."},
+    )
     supervised_turns: str = field(
         default="all",
         metadata={"help": "Which assistant turns of a multi-turn conversation carry loss: all (LLaMA-Factory's "
@@ -202,7 +207,7 @@ def load_sft_dataset(args: SFTDataArguments, keep_source: bool = False):
     With `keep_source`, each row also carries `source_row` (the line of a text file, the row of a parquet file or hub
     dataset) and `id` (the source's, else that number), for tools that point back into the file (`profit-rl inspect`)."""
     if not args.dataset_name:
-        raise ValueError("dataset_name is required: a hub id, an http(s) URL of a .parquet/.json/.jsonl file, or a "
+        raise InputError("dataset_name is required: a hub id, an http(s) URL of a .parquet/.json/.jsonl file, or a "
                          "local file or folder")
     if args.supervised_turns not in SUPERVISED_TURNS:
         raise ValueError(f"supervised_turns must be one of {SUPERVISED_TURNS}, got {args.supervised_turns!r}")
@@ -273,3 +278,50 @@ def apply_chat_format(dataset, chat):
     if not chat.template_kwargs:
         return dataset
     return dataset.map(lambda _: {"chat_template_kwargs": dict(chat.template_kwargs)})
+
+
+def truncation_report(dataset, chat, max_length: int | None, mode: str = "keep_start") -> list[dict]:
+    """The rows that `max_length` cuts, as TRL's SFTTrainer cuts them (`truncation_mode` keep_start: the end goes;
+    keep_end: the start goes): `{"row", "prompt_tokens", "tokens", "completion_tokens", "completion_kept"}`, where
+    `completion_kept` is 0 for a row that loses its whole completion (TRL then drops the row: it carries no loss)."""
+    if max_length is None:
+        return []
+    encode = lambda texts: chat.tokenizer(texts, add_special_tokens=False)["input_ids"]  # noqa: E731
+    cut = []
+    for start in range(0, len(dataset), 256):
+        batch = dataset[start : start + 256]
+        prompts = encode([chat.prompt(p) for p in batch["prompt"]])
+        fulls = encode([chat.conversation(p + c) for p, c in zip(batch["prompt"], batch["completion"])])
+        rows = ([f"source row {n}" for n in batch["source_row"]] if "source_row" in batch
+                else [f"selected row {n}" for n in range(start + 1, start + 1 + len(fulls))])
+        for row, prompt, full in zip(rows, prompts, fulls):
+            if len(full) <= max_length:
+                continue
+            completion = len(full) - len(prompt)
+            kept = max(0, max_length - len(prompt)) if mode == "keep_start" else min(completion, max_length)
+            cut.append({"row": row, "prompt_tokens": len(prompt), "tokens": len(full), "completion_tokens": completion,
+                        "completion_kept": kept})
+    return cut
+
+
+def check_truncation(cut: list[dict], n_rows: int, max_length: int, max_fraction: float, source: str) -> None:
+    """Log every truncated row (counts, and each row up to 20) and stop with an InputError naming --max_length when more
+    than `max_fraction` of the rows lose their whole completion."""
+    if not cut:
+        return
+    lost = [c for c in cut if c["completion_kept"] == 0]
+    logger.warning("%s: %d of %d SFT rows are longer than --max_length %d: %d lose their whole completion (TRL drops "
+                   "them: they carry no loss) and %d lose the end of it", source, len(cut), n_rows, max_length,
+                   len(lost), len(cut) - len(lost))
+    for c in cut[:20]:
+        logger.warning("  %s: %d tokens (prompt %d, completion %d): %d completion tokens kept", c["row"],
+                       c["tokens"], c["prompt_tokens"], c["completion_tokens"], c["completion_kept"])
+    if len(cut) > 20:
+        logger.warning("  ... and %d more rows", len(cut) - 20)
+    if len(lost) > max_fraction * n_rows:
+        longest = max(c["tokens"] for c in cut)
+        raise DataError(source, f"{len(lost)} of {n_rows} SFT rows lose their whole completion to --max_length "
+                        f"{max_length} (first: {lost[0]['row']}, prompt {lost[0]['prompt_tokens']} tokens): "
+                        f"training would see {'none' if len(lost) == n_rows else 'few'} of them. Raise --max_length "
+                        f"(the longest row has {longest} tokens)"
+                        + ("" if len(lost) == n_rows else ", or pass --max_truncated_fraction 1 to train on the rest"))

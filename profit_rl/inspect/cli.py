@@ -35,9 +35,10 @@ import torch
 from tqdm.auto import tqdm
 
 from profit_rl.evals.dtypes import DTYPE_HELP, DTYPES, torch_dtype
+from profit_rl.evals.errors import command_errors
 from profit_rl.evals.flags import accept_snake_case
 from profit_rl.evals.folders import output_folder
-from profit_rl.evals.io import InputError, read_file
+from profit_rl.evals.io import read_file
 from profit_rl.evals.models import check_model_path
 
 from ..losses import SELECTIONS, protect, token_weights, validate_selection
@@ -578,6 +579,7 @@ def build_parser():
     ))
 
 
+@command_errors("inspect")
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     argv = sys.argv[1:] if argv is None else argv
@@ -586,12 +588,8 @@ def main(argv: list[str] | None = None) -> int:
         (config,) = parser.parse_args_into_dataclasses(args=argv, look_for_args_file=False)
     except ValueError as err:  # InspectConfig's own checks: a usage error, like argparse's, before anything runs
         parser.error(str(err))
-    try:
-        with output_folder(config.output_dir, "profit-rl inspect " + " ".join(argv)):
-            paths = run(config)
-    except InputError as err:
-        print(f"profit-rl inspect: {err}", file=sys.stderr)
-        return 1
+    with output_folder(config.output_dir, "profit-rl inspect " + " ".join(argv)):
+        paths = run(config)
     for kind in ("html", "csv", "png", "json"):
         print(paths[kind])
     return 0

@@ -21,6 +21,8 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from profit_rl.evals.errors import command_errors
+
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_SOURCE = REPO.parent / "shared" / "models" / "qwen3-base-twin"
 COPIED = ("tokenizer.json", "tokenizer_config.json", "generation_config.json")
@@ -80,6 +82,7 @@ def build_twin(out: str | Path, shape: TwinShape | None = None, source: str | Pa
     return out
 
 
+@command_errors("twin")
 def main(argv: list[str] | None = None) -> int:
     d = TwinShape()
     p = argparse.ArgumentParser(prog="profit-rl twin", description=__doc__.split("\n\n")[0])

@@ -26,9 +26,9 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from profit_rl.evals.cli import positive_int
+from profit_rl.evals.errors import UsageError, command_errors
 from profit_rl.evals.flags import accept_snake_case
 from profit_rl.evals.folders import check_name, inside, output_folder
-from profit_rl.evals.io import InputError
 
 from .runner import Profile, Step, add_profile_args, check_steps, eval_step, heavy, resolve_profile, run, sampling_args
 from .sweep import Cell, cell_steps, grpo_steps, split, sweep_root
@@ -78,11 +78,11 @@ def plan(args, methods: tuple[str, ...], grpo_methods: tuple[str, ...], seeds: i
     """The data and check steps once, the probe sets, the base model's probes, every cell's SFT (+ GRPO) and probes,
     then the report."""
     if args.model != "embedded":
-        raise SystemExit(f"--model {args.model}: the probes are sets of the embedded task, built for the embedded "
+        raise UsageError(f"--model {args.model}: the probes are sets of the embedded task, built for the embedded "
                          "default's base model (--model embedded)")
     missing = [m for m in grpo_methods if m not in methods]
     if missing:
-        raise SystemExit(f"--grpo-methods {','.join(missing)}: not in --methods ({','.join(methods)})")
+        raise UsageError(f"--grpo-methods {','.join(missing)}: not in --methods ({','.join(methods)})")
     root = sweep_root(args)
     profiles = {seed: resolve_profile(args, seed) for seed in range(seeds)}
     first = profiles[0]
@@ -129,23 +129,20 @@ def parse_args(argv):
     return accept_snake_case(p).parse_args(argv)
 
 
+@command_errors("probes")
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     args.seed = None  # resolve_profile's per-seed argument decides
     methods, grpo_methods = split(args.methods), split(args.grpo_methods)
-    try:
-        for method in methods:
-            check_name(method, "--methods entry")  # each names a folder under sweep/probes/
-        steps = plan(args, methods, grpo_methods, args.seeds)
-        profile = resolve_profile(args, 0)
-        inside(args.output_root, profile.root, f"--model {args.model}: the output folder")
-        # the pipeline's lock on outputs/<model>: the probes share its data step, so the two never run at once
-        with nullcontext() if args.dry_run else output_folder(profile.root, "probes " + shlex.join(argv)):
-            run(steps, cpus=args.cpus, gpus=profile.num_gpus, dry_run=args.dry_run, cpu_threads=not profile.num_gpus)
-    except InputError as err:
-        print(f"probes: {err}", file=sys.stderr)
-        return 1
+    for method in methods:
+        check_name(method, "--methods entry")  # each names a folder under sweep/probes/
+    steps = plan(args, methods, grpo_methods, args.seeds)
+    profile = resolve_profile(args, 0)
+    inside(args.output_root, profile.root, f"--model {args.model}: the output folder")
+    # the pipeline's lock on outputs/<model>: the probes share its data step, so the two never run at once
+    with nullcontext() if args.dry_run else output_folder(profile.root, "profit-rl probes " + shlex.join(argv)):
+        run(steps, cpus=args.cpus, gpus=profile.num_gpus, dry_run=args.dry_run, cpu_threads=not profile.num_gpus)
     if not args.dry_run:
         print(f"probes: {sweep_root(args) / STUDY / 'probes.md'}")
     return 0

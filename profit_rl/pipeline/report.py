@@ -12,17 +12,19 @@ import argparse
 import csv
 import json
 import re
-import shutil
+import shlex
 import statistics
 import sys
 from pathlib import Path
 
 from profit_rl.evals import markdown as md
 from profit_rl.evals.compare import compare
+from profit_rl.evals.errors import command_errors
 from profit_rl.evals.folders import check_name
 from profit_rl.evals.io import InputError
 from profit_rl.evals.markdown import pct
 from profit_rl.evals.results import read_run
+from profit_rl.evals.state import write_bytes_atomic, write_text_atomic
 
 from .checks import failed as failed_checks
 
@@ -89,7 +91,8 @@ def commands(root: Path) -> str:
     for marker in found:
         info = json.loads(marker.read_text())
         argv = ["python" if a.endswith(("python", "python3")) else a for a in info["argv"]]
-        lines.append(f"# {marker.parent.relative_to(root)} ({info.get('seconds', '?')} s)\n" + " ".join(argv))
+        # quoted as a shell reads it: an output root with spaces or non-ASCII letters still runs when pasted
+        lines.append(f"# {marker.parent.relative_to(root)} ({info.get('seconds', '?')} s)\n" + shlex.join(argv))
     return md.fence("\n".join(lines)) if lines else "_no finished steps_\n"
 
 
@@ -111,9 +114,28 @@ def protocol_line(eval_dirs: list[Path]) -> str:
     return header(name, list(reasons))
 
 
-def write_report(root: Path, methods: list[str]) -> Path:
+REPORT_TITLE = "# profit-rl report: "
+
+
+def check_report_path(path: Path, force: bool) -> None:
+    """Refuse to replace a report.md that this command did not write (its title line is missing), unless `force`."""
+    if force or not path.exists():
+        return
+    try:
+        ours = any(line.startswith(REPORT_TITLE) for line in path.read_text(encoding="utf-8").splitlines()[:5])
+    except (OSError, UnicodeDecodeError):
+        ours = False
+    if not ours:
+        raise InputError(f"{path} already exists and is not a profit-rl report (another command's file); move it, or "
+                         "pass --force to replace it")
+
+
+def write_report(root: Path, methods: list[str], force: bool = False) -> Path:
     for method in methods:
         check_name(method, "method")  # each names a folder under root
+    if not root.is_dir():
+        raise InputError(f"{root}: no such folder (the pipeline's output folder, outputs/<model>)")
+    check_report_path(root / "report.md", force)
     out = root / "report"
     out.mkdir(parents=True, exist_ok=True)
     baseline, others = (methods[-1], methods[:-1]) if len(methods) > 1 else (methods[0], [])
@@ -121,7 +143,7 @@ def write_report(root: Path, methods: list[str]) -> Path:
     # A run that went on past a failed check says so before anything else (profit_rl.pipeline.checks).
     failed = failed_checks(root)
     parts = [f"**Not a meaningful comparison:** {' Also: '.join(v.message for v in failed)}", ""] if failed else []
-    parts += [f"# profit-rl report: {md.text(root.name)}", "", protocol_line(evals), "",
+    parts += [f"{REPORT_TITLE}{md.text(root.name)}", "", protocol_line(evals), "",
              f"Methods: {', '.join(methods)}; paired differences are `<method> − {baseline}` on the same problems.", ""]
 
     parts += ["## After SFT (Table 1)", "",
@@ -134,7 +156,7 @@ def write_report(root: Path, methods: list[str]) -> Path:
     parts += ["## GRPO from each SFT checkpoint", ""]
     curves = root / "curves"
     if (curves / "curves.png").is_file():
-        shutil.copy(curves / "curves.png", out / "curves.png")
+        write_bytes_atomic(out / "curves.png", (curves / "curves.png").read_bytes())
         parts += ["![Avg@k and Pass@k against GRPO step](report/curves.png)", "", curve_table(curves / "curves.csv")]
     final = {m: last_checkpoint_eval(root / m / "grpo") for m in methods}
     for m in others:
@@ -145,7 +167,7 @@ def write_report(root: Path, methods: list[str]) -> Path:
     parts += ["## Settings", "", "Every command the pipeline ran, in order (from the steps' `.done.json` markers):", "",
               commands(root)]
     path = root / "report.md"
-    path.write_text("\n".join(parts))
+    write_text_atomic(path, "\n".join(parts))
     return path
 
 
@@ -198,21 +220,18 @@ def aggregate_seeds(roots: dict[int, Path], methods: list[str], path: Path) -> P
             sd = pct(statistics.stdev(values)) if len(values) > 1 else "n/a (one seed)"
             lines.append(f"- {m} − {baseline} after {stage.upper()}: **{md.signed(statistics.mean(values))} ± {sd}** "
                          f"points over {len(values)} seeds ({', '.join(md.signed(v) for v in values)})")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
+    write_text_atomic(path, "\n".join(lines) + "\n")
     return path
 
 
+@command_errors("report")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("root", help="outputs/<model>")
     p.add_argument("--methods", default="profit,sft", help="comma-separated; the last one is the baseline")
+    p.add_argument("--force", action="store_true", help="replace a report.md that profit-rl report did not write")
     args = p.parse_args(argv)
-    try:
-        path = write_report(Path(args.root), [m for m in args.methods.split(",") if m])
-    except InputError as err:
-        print(f"profit-rl report: {err}", file=sys.stderr)
-        return 1
+    path = write_report(Path(args.root), [m for m in args.methods.split(",") if m], force=args.force)
     print(f"report: {path}")
     return 0
 

@@ -32,20 +32,21 @@ import json
 import os
 import queue
 import shlex
+import signal
 import subprocess
 import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from profit_rl.evals.cli import positive_int
+from profit_rl.evals.errors import CommandStopped, command_errors
 from profit_rl.evals.flags import accept_snake_case
 from profit_rl.evals.folders import check_name, inside, is_plain_name, output_folder
-from profit_rl.evals.io import InputError
 from profit_rl.evals.models import check_model_path
 
 from .checks import ALLOW_FLAG, MIN_BASE_ACCURACY, SFT_BAND
@@ -346,9 +347,9 @@ def recipe_model(path: Path) -> str:
 
 
 def recipe_value(path: Path, key: str) -> str:
-    import yaml
+    from profit_rl.evals.io import load_yaml
 
-    return yaml.safe_load(path.read_text())[key]
+    return load_yaml(path)[key]
 
 
 def rel(path: Path) -> str:
@@ -628,13 +629,75 @@ def print_plan(steps: list[Step], cpus: int, gpus: int) -> None:
         print(step.shell())
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+STOP_GRACE_S = 30  # how long a stopped step has to exit after SIGTERM before its process group is killed
+_stop_requested: list[int] = []  # the signals received while `run` runs; `next_result` acts on them
+
+
+@contextmanager
+def stop_on_signals():
+    """SIGTERM and SIGINT are recorded, and `next_result` (where `run` waits for its steps) raises CommandStopped, so
+    that the steps are stopped and the output folder's lock is released on the way out. The handler only records:
+    raising inside it could leave a lock (the output's) held or a just-started step unrecorded. The previous handlers
+    come back after."""
+    _stop_requested.clear()
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        _stop_requested.append(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def stop_steps(running: dict[str, tuple[subprocess.Popen, threading.Thread]]) -> None:
+    """SIGTERM to each running step's process group (the step and whatever it started), wait until each has exited
+    (SIGKILL to a group still there after STOP_GRACE_S), and SIGKILL what a step left behind in its group."""
+    for name, (proc, _) in running.items():
+        print(f"=== stopping {name} (pid {proc.pid})", flush=True)
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.time() + STOP_GRACE_S
+    for name, (proc, watcher) in running.items():
+        watcher.join(max(0.0, deadline - time.time()))
+        if watcher.is_alive():
+            print(f"=== {name} did not exit {STOP_GRACE_S} s after SIGTERM: killing it", flush=True)
+            with suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            watcher.join(5)  # a process that left the group may still hold the output pipe open
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
 def run(steps: list[Step], cpus: int | None = None, gpus: int = 0, dry_run: bool = False,
         cpu_threads: bool = True) -> None:
+    """`run_steps`, stopping on SIGTERM or SIGINT: the running steps are sent SIGTERM (each step's process group) and
+    waited for, then CommandStopped is raised. A stopped step has no done marker, so rerunning the same command
+    redoes it and skips what finished."""
+    running: dict[str, tuple[subprocess.Popen, threading.Thread]] = {}
+    with stop_on_signals():
+        try:
+            run_steps(steps, cpus, gpus, dry_run, cpu_threads, running)
+        except CommandStopped as stop:
+            stop.stopped = list(running)
+            stop_steps(running)
+            raise
+
+
+def run_steps(steps: list[Step], cpus: int | None = None, gpus: int = 0, dry_run: bool = False,
+              cpu_threads: bool = True, processes: dict | None = None) -> None:
     """Run every step that is not done, each as soon as what it reads has finished and it fits in the budget.
 
     Each step's output goes to this process's stdout, every line prefixed with the step's name. On CPU
     (`cpu_threads`), a step gets as many OpenMP threads as it holds CPU slots; an explicit OMP_NUM_THREADS wins.
     When a step fails, no new step starts; the running ones finish (a rerun skips them), then this exits.
+    `processes` (step name -> (process, the thread reaping it)) holds the running steps, for `run` to stop them.
     """
     check_graph(steps)
     cpus = max(1, cpus or os.cpu_count() or 1)
@@ -651,6 +714,7 @@ def run(steps: list[Step], cpus: int | None = None, gpus: int = 0, dry_run: bool
     failed: list[str] = []
     cpu_in_steps = 0.0  # of the steps this call ran: one process runs several plans (a seed study)
     lock = threading.Lock()
+    processes = {} if processes is None else processes
 
     def say(text: str) -> None:
         with lock:
@@ -667,8 +731,12 @@ def run(steps: list[Step], cpus: int | None = None, gpus: int = 0, dry_run: bool
             f"{step.stage}: {step.name} (elapsed {(time.time() - started) / 60:.1f} min"
             + (f", ETA ~{eta / 60:.0f} min" if eta else "") + ") ===\n$ " + step.shell())
         # in the current directory, like the printed commands (their relative paths start there)
-        proc = subprocess.Popen(step.argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        threading.Thread(target=watch, args=(step, proc, time.time()), daemon=True).start()
+        # in a process group of its own: a stop reaches the step and all it started (accelerate's workers, vLLM's)
+        proc = subprocess.Popen(step.argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        watcher = threading.Thread(target=watch, args=(step, proc, time.time()), daemon=True)
+        processes[step.name] = (proc, watcher)
+        watcher.start()
 
     def watch(step: Step, proc: subprocess.Popen, t0: float) -> None:
         tail: deque[str] = deque(maxlen=20)
@@ -701,8 +769,9 @@ def run(steps: list[Step], cpus: int | None = None, gpus: int = 0, dry_run: bool
             if pending and not failed:  # unreachable after check_graph: kept so a bug cannot end the run silently
                 raise RuntimeError(f"steps {[s.name for s in pending]} can never start")
             break
-        step, code, seconds, cpu_seconds, tail = results.get()
+        step, code, seconds, cpu_seconds, tail = next_result(results)
         del running[step.name]
+        processes.pop(step.name, None)
         if code == 0:
             step.mark_done(seconds, cpu_seconds)
             cpu_in_steps += cpu_seconds
@@ -720,6 +789,17 @@ def run(steps: list[Step], cpus: int | None = None, gpus: int = 0, dry_run: bool
 
 
 # -------------------------------------------------------------------------------------------------------------- main
+
+
+def next_result(results: queue.Queue):
+    """The next finished step's result; waits in slices, and raises CommandStopped once SIGTERM or SIGINT came."""
+    while True:
+        if _stop_requested:
+            raise CommandStopped(_stop_requested[0])
+        try:
+            return results.get(timeout=0.5)
+        except queue.Empty:
+            continue
 
 
 def add_profile_args(p: argparse.ArgumentParser) -> None:
@@ -755,34 +835,39 @@ def parse_args(argv):
     p.add_argument("--seed", type=int, default=None, help="default: 0 for the embedded model, the recipes' own otherwise")
     p.add_argument("--seeds", type=positive_int, default=None,
                    help="run seeds 0..N-1 and aggregate (make reproduce-embedded)")
+    from .slurm import add_args as add_slurm_args
+
+    add_slurm_args(p)
     return accept_snake_case(p).parse_args(argv)
 
 
+@command_errors("pipeline")
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     methods = [m for m in args.methods.replace(",", " ").split() if m]
     seeds = list(range(args.seeds)) if args.seeds else [args.seed]
     roots = {}
-    try:
-        for method in methods:
-            check_name(method, "--methods entry")  # each names a folder under outputs/<model>/
-        profiles = [resolve_profile(args, seed) for seed in seeds]
-        for profile in profiles:
-            inside(args.output_root, profile.root, f"--model {args.model}: the output folder")
-        command = "profit-rl pipeline " + shlex.join(argv)
-        for profile in profiles:
-            if args.seeds:
-                lead = "#" if args.dry_run else "\n==="
-                print(f"{lead} seed {profile.seed} of 0-{args.seeds - 1}: {profile.root}", flush=True)
-            # one pipeline per outputs/<model>: a second one stops, naming the first, instead of racing it step by step
-            with nullcontext() if args.dry_run else output_folder(profile.root, command):
-                run(plan(profile, methods), cpus=args.cpus, gpus=profile.num_gpus, dry_run=args.dry_run,
-                    cpu_threads=not profile.num_gpus)
-            roots[profile.seed] = profile.root
-    except InputError as err:
-        print(f"profit-rl pipeline: {err}", file=sys.stderr)
-        return 1
+    for method in methods:
+        check_name(method, "--methods entry")  # each names a folder under outputs/<model>/
+    profiles = [resolve_profile(args, seed) for seed in seeds]
+    for profile in profiles:
+        inside(args.output_root, profile.root, f"--model {args.model}: the output folder")
+    command = "profit-rl pipeline " + shlex.join(argv)
+    from .slurm import main as slurm_main, refuse_slurm_options
+
+    if args.launcher == "slurm":  # the same plans as sbatch scripts (profit_rl.pipeline.slurm)
+        return slurm_main(args, methods, profiles, command)
+    refuse_slurm_options(args)
+    for profile in profiles:
+        if args.seeds:
+            lead = "#" if args.dry_run else "\n==="
+            print(f"{lead} seed {profile.seed} of 0-{args.seeds - 1}: {profile.root}", flush=True)
+        # one pipeline per outputs/<model>: a second one stops, naming the first, instead of racing it step by step
+        with nullcontext() if args.dry_run else output_folder(profile.root, command):
+            run(plan(profile, methods), cpus=args.cpus, gpus=profile.num_gpus, dry_run=args.dry_run,
+                cpu_threads=not profile.num_gpus)
+        roots[profile.seed] = profile.root
     if args.seeds and not args.dry_run:
         from .report import aggregate_seeds
 

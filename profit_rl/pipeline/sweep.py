@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from profit_rl.evals.cli import positive_int
+from profit_rl.evals.errors import command_errors
 from profit_rl.evals.flags import accept_snake_case
 from profit_rl.evals.folders import check_name, inside, output_folder
-from profit_rl.evals.io import InputError
 
 from .runner import (Profile, Step, add_profile_args, check_steps, curve_args, eval_step, grpo_step, heavy,
                        resolve_profile, run, sft_step)
@@ -255,23 +255,20 @@ def parse_args(argv):
     return accept_snake_case(p).parse_args(argv)
 
 
+@command_errors("sweep")
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     args.seed = None  # resolve_profile's per-seed argument decides
     grid = grid_from_args(args)
-    try:
-        for method in {*grid.tau_methods, *grid.methods}:
-            check_name(method, "--methods / --tau-methods entry")  # each names a folder under sweep/<study>/
-        steps = plan(args, grid, tuple(shlex.split(args.sft_args)))
-        profile = resolve_profile(args, 0)
-        inside(args.output_root, profile.root, f"--model {args.model}: the output folder")
-        # the pipeline's lock on outputs/<model>: the sweep shares its data step, so the two never run at once
-        with nullcontext() if args.dry_run else output_folder(profile.root, "profit-rl sweep " + shlex.join(argv)):
-            run(steps, cpus=args.cpus, gpus=profile.num_gpus, dry_run=args.dry_run, cpu_threads=not profile.num_gpus)
-    except InputError as err:
-        print(f"profit-rl sweep: {err}", file=sys.stderr)
-        return 1
+    for method in {*grid.tau_methods, *grid.methods}:
+        check_name(method, "--methods / --tau-methods entry")  # each names a folder under sweep/<study>/
+    steps = plan(args, grid, tuple(shlex.split(args.sft_args)))
+    profile = resolve_profile(args, 0)
+    inside(args.output_root, profile.root, f"--model {args.model}: the output folder")
+    # the pipeline's lock on outputs/<model>: the sweep shares its data step, so the two never run at once
+    with nullcontext() if args.dry_run else output_folder(profile.root, "profit-rl sweep " + shlex.join(argv)):
+        run(steps, cpus=args.cpus, gpus=profile.num_gpus, dry_run=args.dry_run, cpu_threads=not profile.num_gpus)
     if not args.dry_run:
         print(f"ablations: {sweep_root(args) / 'ablations.md'}")
     return 0
