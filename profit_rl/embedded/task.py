@@ -194,14 +194,21 @@ def sample_problem(rng: random.Random, config: TaskConfig) -> Problem:
             break
     name, pron = rng.choice(NAMES)
     items = rng.choice(ITEMS)
+    return state_problem(rng, start, tuple(events), name, pron, items)
+
+
+def state_problem(rng: random.Random, start: int, events: tuple[tuple[str, int], ...], name: str, pron: str,
+                  items: str, starts: list[str] = STATEMENT_START, questions: list[str] = STATEMENT_QUESTION) -> Problem:
+    """The problem told as a story: a start sentence, one sentence per event, the question. `starts` and
+    `questions` are the task's own by default; the unseen-surface probe (`embedded.probes`) passes others."""
     kw = dict(name=name, pron=pron, items=items)
-    sentences = [_fill(rng.choice(STATEMENT_START), a=start, **kw)]
+    sentences = [_fill(rng.choice(starts), a=start, **kw)]
     for i, (role, b) in enumerate(events):
         event = _fill(STATEMENT_EVENT, event=f"{role} {b}", **kw)
         then = rng.choice(STATEMENT_THEN) if i else ""
         sentences.append(then + (event[0].lower() + event[1:] if then else event))
-    sentences.append(_fill(rng.choice(STATEMENT_QUESTION), **kw))
-    return Problem(start=start, events=tuple(events), name=name, pron=pron, items=items, statement=" ".join(sentences))
+    sentences.append(_fill(rng.choice(questions), **kw))
+    return Problem(start=start, events=events, name=name, pron=pron, items=items, statement=" ".join(sentences))
 
 
 def render_solution(problem: Problem, rng: random.Random) -> list[tuple[str, bool]]:
@@ -277,9 +284,14 @@ def user_message(problem_statement: str) -> str:
     return math_user_message(problem_statement)
 
 
+def pretraining_prompt(statement: str) -> str:
+    """The start of a pretraining document, up to where its solution begins: the base model's own prompt layout."""
+    return f"Problem: {statement}\nSolution:"
+
+
 def pretraining_document(problem: Problem, solution: str) -> str:
     """Plain text, no chat markup: the base model learns the math and the phrasings, SFT teaches the chat format."""
-    return f"Problem: {problem.statement}\nSolution: {solution}"
+    return f"{pretraining_prompt(problem.statement)} {solution}"
 
 
 @dataclass(frozen=True)

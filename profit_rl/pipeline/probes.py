@@ -1,0 +1,152 @@
+"""`make probes`: where the paper predicts a gain for ProFit, measured on the embedded default with a seed spread and a
+verdict per claim (docs/probes.md).
+
+    profit-rl probes --seeds 5 [--dry-run]           # = make probes [DRY_RUN=1]
+    profit-rl probes --methods profit,sft --grpo-methods profit,sft --seeds 2 --eval-limit 50
+
+Per seed, every method of `--methods` is fine-tuned from the shipped base model (the sweep's cells, study `probes`),
+then every model is probed: the in-distribution test set (the sweep's own eval step), the longer-chain and
+unseen-surface sets (one `profit-rl eval` of `embedded-long,embedded-surface`), retention (`embedded-retention`,
+`--no-chat-template`) and forgetting (`python -m profit_rl.embedded.probes forgetting`, NLL and KL from the base
+model). GRPO runs from the methods of `--grpo-methods` only, and its final model is probed the same way. The base
+model is probed once. The last step (`profit_rl.pipeline.probes_report`) writes `probes.md`, `probes.json` and
+`report/probes.png`.
+
+The steps are the sweep's and the pipeline's (`profit_rl.pipeline.runner`: markers, resume, the CPU budget, the dry
+run); runs land in `outputs/embedded/sweep/probes/<method>/seed-<s>/`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shlex
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+
+from profit_rl.evals.cli import positive_int
+from profit_rl.evals.errors import UsageError, command_errors
+from profit_rl.evals.flags import accept_snake_case
+from profit_rl.evals.folders import check_name, inside, output_folder
+
+from .runner import Profile, Step, add_profile_args, check_steps, eval_step, heavy, resolve_profile, run, sampling_args
+from .sweep import Cell, cell_steps, grpo_steps, split, sweep_root
+
+STUDY = "probes"
+METHODS = ("profit", "sft", "dft", "profit-protected")
+# GRPO from every method over 5 seeds passes the hour on 2 cores (docs/probes.md, the budget): profit and sft only.
+GRPO_METHODS = ("profit", "sft")
+# Rough CPU-s on one idle core of the probe steps of one model, beside its in-distribution eval (20-28): measured on
+# the base model at load ~7 (93, 34 and 9 CPU-s) and scaled by 25/34, the retention eval's ratio to an idle
+# in-distribution eval of the same size (docs/probes.md, the budget). Only the banner's ETA and the dry run use them.
+PROBE_ETA = {"probes": 70, "retention": 25, "forgetting": 10}
+STAGE_FOLDER = {"sft": "probes-sft", "grpo": "probes-grpo"}
+
+
+def probe_data_dir(root: Path) -> Path:
+    return root / STUDY / "probe-data"
+
+
+def base_folder(root: Path) -> Path:
+    return root / STUDY / "base-model"
+
+
+def probe_steps(profile: Profile, model: str, folder: Path, name: str, inputs: tuple[str, ...],
+                probes: Path, base_model: str) -> list[Step]:
+    """The three probe steps of one model (`folder`: where they write): the two generation probes in one eval, the
+    retention probe without the chat template, and the NLL / KL on held-out pretraining text."""
+    s = profile.sampling
+    sampled = dataclasses.replace(profile, sampling=dataclasses.replace(s, data_dir=str(probes)))
+    common = ["--k", str(s.k or 4), *sampling_args(sampled)]
+    evals = [sys.executable, "-m", "profit_rl.evals.cli", "--model", model]
+    return [
+        Step("eval", f"{name}/probes", [*evals, "--benchmarks", "embedded-long,embedded-surface", "--output-dir",
+                                        str(folder / "probes"), *common],
+             folder / "probes", inputs, eta_s=PROBE_ETA["probes"], **heavy(profile)),
+        Step("eval", f"{name}/retention", [*evals, "--benchmarks", "embedded-retention", "--no-chat-template",
+                                           "--output-dir", str(folder / "retention"), *common],
+             folder / "retention", inputs, eta_s=PROBE_ETA["retention"], **heavy(profile)),
+        Step("eval", f"{name}/forgetting", [
+            sys.executable, "-m", "profit_rl.embedded.probes", "forgetting", "--model", model, "--base-model",
+            base_model, "--data", str(probes / "forgetting.jsonl"), "--output-dir", str(folder / "forgetting")],
+            folder / "forgetting", inputs, eta_s=PROBE_ETA["forgetting"], **heavy(profile)),
+    ]
+
+
+def plan(args, methods: tuple[str, ...], grpo_methods: tuple[str, ...], seeds: int) -> list[Step]:
+    """The data and check steps once, the probe sets, the base model's probes, every cell's SFT (+ GRPO) and probes,
+    then the report."""
+    if args.model != "embedded":
+        raise UsageError(f"--model {args.model}: the probes are sets of the embedded task, built for the embedded "
+                         "default's base model (--model embedded)")
+    missing = [m for m in grpo_methods if m not in methods]
+    if missing:
+        raise UsageError(f"--grpo-methods {','.join(missing)}: not in --methods ({','.join(methods)})")
+    root = sweep_root(args)
+    profiles = {seed: resolve_profile(args, seed) for seed in range(seeds)}
+    first = profiles[0]
+    steps = list(first.data)
+    data = tuple(step.name for step in first.data)
+    checks = check_steps(first, data)
+    steps += checks
+    gate = tuple(c.name for c in checks)
+    probes = probe_data_dir(root)
+    build_dir = Path(first.base_model).parent  # the embedded build: model/, build.json, test.jsonl
+    steps.append(Step("data", f"data/{STUDY}", [
+        sys.executable, "-m", "profit_rl.embedded.probes", "build", "--base-dir", str(build_dir),
+        "--out-dir", str(probes)], probes, data, eta_s=5))
+    data_probes = (*data, f"data/{STUDY}")
+
+    base = base_folder(root)
+    steps.append(eval_step(first, f"eval/{STUDY}/base", first.base_model, base / "eval", data, gate))
+    steps += probe_steps(first, first.base_model, base, f"eval/{STUDY}/base", data_probes, probes, first.base_model)
+    for seed in range(seeds):
+        for method in methods:
+            cell = Cell(STUDY, method, seed)
+            folder, name = cell.folder(root), f"{STUDY}/{cell.label}/seed-{seed}"
+            steps += cell_steps(profiles[seed], cell, root, data, (), gate)
+            steps += probe_steps(profiles[seed], str(folder / "sft"), folder / STAGE_FOLDER["sft"],
+                                 f"eval/{name}/sft", (*data_probes, f"sft/{name}"), probes, first.base_model)
+            if method in grpo_methods:
+                steps += grpo_steps(profiles[seed], cell, root, data)
+                steps += probe_steps(profiles[seed], str(folder / "grpo"), folder / STAGE_FOLDER["grpo"],
+                                     f"eval/{name}/grpo", (*data_probes, f"grpo/{name}"), probes, first.base_model)
+    steps.append(Step("report", f"{STUDY}/report", [
+        sys.executable, "-m", "profit_rl.pipeline.probes_report", str(root / STUDY), "--methods", ",".join(methods),
+        "--grpo-methods", ",".join(grpo_methods), "--seeds", str(seeds),
+    ], root / STUDY / "report", tuple(s.name for s in steps if s.stage == "eval"), eta_s=2))
+    return steps
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="profit-rl probes", description=__doc__.split("\n\n")[0])
+    add_profile_args(p)
+    p.add_argument("--methods", default=",".join(METHODS), help="SFT methods (default: %(default)s)")
+    p.add_argument("--grpo-methods", default=",".join(GRPO_METHODS),
+                   help="the methods GRPO runs from, a subset of --methods (default: %(default)s; '' for none)")
+    p.add_argument("--seeds", type=positive_int, default=5, help="seeds 0..N-1 (default: %(default)s)")
+    return accept_snake_case(p).parse_args(argv)
+
+
+@command_errors("probes")
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    args.seed = None  # resolve_profile's per-seed argument decides
+    methods, grpo_methods = split(args.methods), split(args.grpo_methods)
+    for method in methods:
+        check_name(method, "--methods entry")  # each names a folder under sweep/probes/
+    steps = plan(args, methods, grpo_methods, args.seeds)
+    profile = resolve_profile(args, 0)
+    inside(args.output_root, profile.root, f"--model {args.model}: the output folder")
+    # the pipeline's lock on outputs/<model>: the probes share its data step, so the two never run at once
+    with nullcontext() if args.dry_run else output_folder(profile.root, "profit-rl probes " + shlex.join(argv)):
+        run(steps, cpus=args.cpus, gpus=profile.num_gpus, dry_run=args.dry_run, cpu_threads=not profile.num_gpus)
+    if not args.dry_run:
+        print(f"probes: {sweep_root(args) / STUDY / 'probes.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

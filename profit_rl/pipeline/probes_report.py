@@ -1,0 +1,352 @@
+"""The last step of `make probes`: `probes.md`, `probes.json` and `report/probes.png`, a verdict per claim.
+
+    python -m profit_rl.pipeline.probes_report outputs/embedded/sweep/probes --methods profit,sft,dft,profit-protected \
+        --grpo-methods profit,sft --seeds 5
+
+It only reads what the probe steps wrote, so it can be rerun at any time. Every claim is a paired difference,
+`method(seed) − baseline(seed)` on one probe (or that difference on a probe minus the same on the in-distribution
+set: the generalisation gap), over seeds; the verdict follows from its 95% t interval by `verdict` (docs/probes.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from profit_rl.evals.results import read_run
+from profit_rl.evals.state import write_json_atomic, write_text_atomic
+
+from .sweep import Cell, split
+from .sweep_report import MissingResultError, no_nan
+
+STUDY = "probes"
+STAGES = ("sft", "grpo")
+STAGE_FOLDER = {"sft": "probes-sft", "grpo": "probes-grpo"}
+ID_EVAL = {"sft": "eval", "grpo": "eval-grpo"}
+# probe -> (result folder under the stage's probe folder, benchmark), the accuracy probes; "in_distribution" is the
+# sweep's own eval of the test set
+ACCURACY = {"in_distribution": (None, "embedded"), "long": ("probes", "embedded-long"),
+            "surface": ("probes", "embedded-surface"), "retention": ("retention", "embedded-retention")}
+# probe -> (folder, benchmark, own metric): a benchmark's own figure beside Avg@k (a fraction, as Avg@k)
+OWN = {"long_full_chain": ("probes", "embedded-long", "full_chain")}
+PERCENT = (*ACCURACY, *OWN)  # shown in %, differences in points
+FORGETTING = {"nll": "nll_per_token", "kl": "kl_from_base_per_token"}
+PROBES = (*PERCENT, *FORGETTING)
+PROBE_TITLES = {"in_distribution": "in distribution (test set)", "long": "longer chains (6 events)",
+                "long_full_chain": "longer chains: samples writing every step", "surface": "unseen surface", "retention": "retention (pretraining layout)",
+                "nll": "forgetting: NLL per token", "kl": "forgetting: KL(base ‖ model) per token"}
+# two-sided 95% Student t quantiles, df 1..30 (beyond: the normal's 1.96)
+T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One prediction: `method − baseline` on `probe` has sign `sign` (+1 above, −1 below); with `gap_probe`, the
+    prediction is about that difference on `probe` minus the same difference on `gap_probe`."""
+
+    name: str
+    text: str
+    probe: str
+    sign: int
+    method: str = "profit"
+    baseline: str = "sft"
+    gap_probe: str | None = None
+    source: str = "paper"  # "paper": the paper's claim; "variant": the paper's ProFit claim applied to our variant
+
+
+PAPER_CLAIMS = (
+    Claim("in-distribution", "ProFit above SFT on the SFT task's own test set (Table 1's claim, where the premise "
+          "predicts the least)", "in_distribution", +1),
+    Claim("longer-chains", "ProFit above SFT on chains longer than any SFT row", "long", +1),
+    Claim("longer-chains-steps", "ProFit writes every step of a longer chain more often than SFT (the same claim, "
+          "right or wrong answers alike)", "long_full_chain", +1),
+    Claim("unseen-surface", "ProFit above SFT on names, items and phrasings no SFT row uses", "surface", +1),
+    Claim("longer-chains-gap", "ProFit's gain over SFT larger on longer chains than in distribution", "long", +1,
+          gap_probe="in_distribution"),
+    Claim("unseen-surface-gap", "ProFit's gain over SFT larger on unseen surface than in distribution", "surface", +1,
+          gap_probe="in_distribution"),
+    Claim("retention", "ProFit keeps more of the base model's own layout than SFT", "retention", +1),
+    Claim("forgetting-nll", "ProFit's NLL on held-out pretraining text below SFT's", "nll", -1),
+    Claim("forgetting-kl", "ProFit's KL from the base model on held-out pretraining text below SFT's", "kl", -1),
+    Claim("above-dft-long", "ProFit above DFT beyond the SFT data (Table 1: ProFit beats DFT)", "long", +1,
+          baseline="dft"),
+    Claim("above-dft-surface", "ProFit above DFT beyond the SFT data (Table 1: ProFit beats DFT)", "surface", +1,
+          baseline="dft"),
+)
+
+
+def claims_for(methods: tuple[str, ...]) -> list[Claim]:
+    """The paper's claims whose methods ran, and its ProFit-vs-SFT claims applied to `profit-protected` (ours)."""
+    out = [c for c in PAPER_CLAIMS if c.method in methods and c.baseline in methods]
+    if "profit-protected" in methods and "sft" in methods:
+        out += [Claim(f"{c.name} (protected)", c.text.replace("ProFit", "ProFit, numbers protected,"), c.probe,
+                      c.sign, "profit-protected", c.baseline, c.gap_probe, "variant")
+                for c in PAPER_CLAIMS if c.baseline == "sft"]
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------ statistics
+
+
+def interval(values: list[float]) -> dict:
+    """Mean, sample std and the 95% Student t interval of the mean; one value has no interval (NaN bounds)."""
+    n, mean = len(values), statistics.fmean(values)
+    if n < 2:
+        return {"mean": mean, "std": math.nan, "low": math.nan, "high": math.nan, "n": n, "values": values}
+    std = statistics.stdev(values)
+    half = (T975[n - 2] if n - 1 <= len(T975) else 1.96) * std / math.sqrt(n)
+    return {"mean": mean, "std": std, "low": mean - half, "high": mean + half, "n": n, "values": values}
+
+
+def verdict(ci: dict, sign: int) -> str:
+    """The rule of docs/probes.md: `agrees` when the 95% interval of the mean paired difference lies wholly on the
+    predicted side of 0, `disagrees` when wholly on the other side, `cannot tell` when it holds 0 or has no width
+    (one seed)."""
+    if ci["n"] < 2 or math.isnan(ci["low"]):
+        return "cannot tell"
+    low, high = (ci["low"], ci["high"]) if sign > 0 else (-ci["high"], -ci["low"])
+    if low > 0:
+        return "agrees"
+    if high < 0:
+        return "disagrees"
+    return "cannot tell"
+
+
+def paired(values: dict, claim: Claim, stage: str, seeds: int) -> list[float] | None:
+    """Per seed, the claim's difference; None when a method of it did not run at this stage."""
+    def diff(probe, seed):
+        a, b = values.get((claim.method, stage, seed, probe)), values.get((claim.baseline, stage, seed, probe))
+        return None if a is None or b is None else a - b
+
+    out = []
+    for seed in range(seeds):
+        d = diff(claim.probe, seed)
+        if d is not None and claim.gap_probe:
+            g = diff(claim.gap_probe, seed)
+            d = None if g is None else d - g
+        if d is None:
+            return None
+        out.append(d)
+    return out
+
+
+def judge(values: dict, claims: list[Claim], seeds: int) -> list[dict]:
+    rows = []
+    for claim in claims:
+        for stage in STAGES:
+            diffs = paired(values, claim, stage, seeds)
+            if diffs is None:
+                continue
+            ci = interval(diffs)
+            rows.append({"claim": asdict(claim), "stage": stage, "difference": ci, "verdict": verdict(ci, claim.sign)})
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------------- collect
+
+
+def accuracy(run_dir: Path, benchmark: str, metric: str | None = None) -> float:
+    """Avg@k of `benchmark` in the eval run `run_dir`, or its own `metric`."""
+    try:
+        result = read_run(run_dir)["benchmarks"][benchmark]
+    except FileNotFoundError as err:
+        raise MissingResultError(f"{run_dir}: no eval result ({err}); rerun `make probes` to finish it") from err
+    except KeyError:
+        raise MissingResultError(f"{run_dir}: no {benchmark} result; rerun `make probes` to finish it") from None
+    if metric is None:
+        return result["avg_at_k"]
+    if metric not in result.get("own_metrics", {}):
+        raise MissingResultError(f"{run_dir}: the {benchmark} result has no {metric!r} (made by an older probe "
+                                 "build?); rebuild the probe sets and rerun: delete its probe-data folder, then "
+                                 "rerun `make probes`")
+    return result["own_metrics"][metric]
+
+
+def forgetting(folder: Path) -> dict:
+    path = folder / "forgetting.json"
+    if not path.is_file():
+        raise MissingResultError(f"{path} not found; rerun `make probes` to finish it")
+    return json.loads(path.read_text())
+
+
+def model_values(id_eval: Path, probe_folder: Path) -> dict[str, float]:
+    """Every probe's figure for one model: Avg@k (a fraction) of the accuracy probes, nats per token of the others."""
+    out = {}
+    for probe, (sub, benchmark) in ACCURACY.items():
+        out[probe] = accuracy(id_eval if sub is None else probe_folder / sub, benchmark)
+    for probe, (sub, benchmark, metric) in OWN.items():
+        out[probe] = accuracy(probe_folder / sub, benchmark, metric)
+    stats = forgetting(probe_folder / "forgetting")
+    out.update({probe: stats[key] for probe, key in FORGETTING.items()})
+    return out
+
+
+def collect(root: Path, methods: tuple[str, ...], grpo_methods: tuple[str, ...], seeds: int) -> tuple[dict, dict]:
+    """(method, stage, seed, probe) -> value for every model, and the base model's value per probe."""
+    base = model_values(root / "base-model" / "eval", root / "base-model")
+    values = {}
+    for seed in range(seeds):
+        for method in methods:
+            folder = root / Cell(STUDY, method, seed).label / f"seed-{seed}"  # Cell.folder of the sweep's root
+            for stage in STAGES:
+                if stage == "grpo" and method not in grpo_methods:
+                    continue
+                for probe, value in model_values(folder / ID_EVAL[stage], folder / STAGE_FOLDER[stage]).items():
+                    values[method, stage, seed, probe] = value
+    return values, base
+
+
+# ------------------------------------------------------------------------------------------------------ markdown
+
+
+def scale(probe: str) -> float:
+    return 100.0 if probe in PERCENT else 1.0
+
+
+def fmt_value(probe: str, x: float, signed: bool = False) -> str:
+    if math.isnan(x):
+        return "-"
+    v = x * scale(probe)
+    if probe in PERCENT:
+        return f"{v:+.1f}" if signed else f"{v:.1f}"
+    return f"{v:+.4f}" if signed else f"{v:.4f}"
+
+
+def fmt_ci(probe: str, ci: dict) -> str:
+    head = f"{fmt_value(probe, ci['mean'], True)}"
+    if ci["n"] < 2:
+        return head + " (1 seed)"
+    return f"{head} [{fmt_value(probe, ci['low'], True)}, {fmt_value(probe, ci['high'], True)}]"
+
+
+def probe_table(values: dict, base: dict, methods, grpo_methods, seeds: int) -> list[str]:
+    head = ["probe", "base model", *(f"{m} after SFT" for m in methods), *(f"{m} after GRPO" for m in grpo_methods)]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for probe in PROBES:
+        row = [PROBE_TITLES[probe], fmt_value(probe, base[probe])]
+        for stage, group in (("sft", methods), ("grpo", grpo_methods)):
+            for m in group:
+                xs = [values[m, stage, s, probe] for s in range(seeds)]
+                sd = statistics.stdev(xs) * scale(probe) if len(xs) > 1 else math.nan
+                row.append(fmt_value(probe, statistics.fmean(xs))
+                           + ("" if math.isnan(sd) else f" ± {sd:.{1 if probe in PERCENT else 4}f}"))
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def claim_table(judged: list[dict]) -> list[str]:
+    lines = ["| claim | source | stage | difference | mean [95% CI] | verdict |", "|---|---|---|---|---|---|"]
+    for r in judged:
+        c = r["claim"]
+        what = f"{c['method']} − {c['baseline']}, {PROBE_TITLES[c['probe']]}"
+        if c["gap_probe"]:
+            what += f" minus the same {PROBE_TITLES[c['gap_probe']].split(' (')[0]}"
+        expect = "> 0" if c["sign"] > 0 else "< 0"
+        lines.append(f"| {c['text']} | {c['source']} | after {r['stage'].upper()} | {what} (predicted {expect}) | "
+                     f"{fmt_ci(c['probe'], r['difference'])} | **{r['verdict']}** |")
+    return lines
+
+
+def step_seconds(root: Path) -> float:
+    """CPU-s of every finished step under `root` (their .done.json markers)."""
+    total = 0.0
+    for marker in root.rglob(".done.json"):
+        total += json.loads(marker.read_text()).get("cpu_seconds", 0.0)
+    return total
+
+
+def markdown(values, base, judged, methods, grpo_methods, seeds: int, cpu_s: float, figure: str) -> str:
+    lines = []
+    if seeds < 2:
+        lines += ["**One seed: no interval, so every verdict is 'cannot tell'.**", ""]
+    counts = {v: sum(r["verdict"] == v for r in judged) for v in ("agrees", "disagrees", "cannot tell")}
+    lines += ["# Probes: where ProFit should help", "",
+              f"{seeds} seed(s), methods {', '.join(methods)}; GRPO from {', '.join(grpo_methods) or 'none'}. "
+              f"Verdicts: {counts['agrees']} agree, {counts['disagrees']} disagree, {counts['cannot tell']} cannot "
+              f"tell. CPU-s in the steps: {cpu_s:.0f}.", "",
+              "Each difference is paired by seed; the interval is the 95% Student t interval of its mean over seeds. "
+              "Verdict: **agrees** when the interval lies wholly on the predicted side of 0, **disagrees** when wholly "
+              "on the other side, **cannot tell** otherwise (docs/probes.md). Accuracy in points of Avg@k, "
+              "forgetting in nats per token.", "",
+              f"![paired differences]({figure})", "", "## Claims", ""]
+    lines += claim_table(judged) + ["", "## Probes", "",
+                                    "Mean ± sample std over seeds (the base model: one run). Accuracy: Avg@k in %.",
+                                    ""]
+    lines += probe_table(values, base, methods, grpo_methods, seeds) + [""]
+    return "\n".join(lines)
+
+
+def plot(judged: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in judged if r["claim"]["baseline"] == "sft" and not r["claim"]["gap_probe"]]
+    methods = list(dict.fromkeys(r["claim"]["method"] for r in rows))
+    fig, axes = plt.subplots(2, 2, figsize=(10, 6), gridspec_kw={"width_ratios": [2, 1]}, squeeze=False)
+    for i, stage in enumerate(STAGES):
+        for j, probes in enumerate((PERCENT, tuple(FORGETTING))):
+            ax = axes[i][j]
+            for k, method in enumerate(methods):
+                pts = [r for r in rows if r["stage"] == stage and r["claim"]["method"] == method
+                       and r["claim"]["probe"] in probes]
+                xs = [probes.index(r["claim"]["probe"]) + 0.25 * (k - (len(methods) - 1) / 2) for r in pts]
+                cis = [(r["difference"], scale(r["claim"]["probe"])) for r in pts]
+                mean = [d["mean"] * f for d, f in cis]
+                # one seed has no interval: no whisker
+                err = [[0 if math.isnan(d["low"]) else (d["mean"] - d["low"]) * f for d, f in cis],
+                       [0 if math.isnan(d["high"]) else (d["high"] - d["mean"]) * f for d, f in cis]]
+                if pts:
+                    ax.errorbar(xs, mean, yerr=err, fmt="o", capsize=3, label=f"{method} − sft", color=f"C{k}")
+            ax.axhline(0, color="grey", linewidth=1)
+            ax.set_xticks(range(len(probes)))
+            ax.set_xticklabels([p.replace("_", " ") for p in probes], fontsize=8)
+            ax.set_ylabel("points of Avg@k" if j == 0 else "nats / token")
+            ax.set_title(f"after {stage.upper()}: " + ("accuracy" if j == 0 else "forgetting"), fontsize=9)
+            ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle("Paired difference against SFT, mean and 95% CI over seeds", fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write(root: Path, methods: tuple[str, ...], grpo_methods: tuple[str, ...], seeds: int) -> Path:
+    values, base = collect(root, methods, grpo_methods, seeds)
+    judged = judge(values, claims_for(methods), seeds)
+    plot(judged, root / "report" / "probes.png")
+    md = markdown(values, base, judged, methods, grpo_methods, seeds, step_seconds(root), "report/probes.png")
+    write_json_atomic(root / "probes.json", no_nan({
+        "methods": list(methods), "grpo_methods": list(grpo_methods), "seeds": seeds, "base": base,
+        "values": [{"method": m, "stage": st, "seed": s, "probe": p, "value": v}
+                   for (m, st, s, p), v in sorted(values.items())],
+        "claims": judged}))
+    return write_text_atomic(root / "probes.md", md)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m profit_rl.pipeline.probes_report", description=__doc__.split("\n\n")[0])
+    p.add_argument("root", help="outputs/embedded/sweep/probes")
+    p.add_argument("--methods", required=True)
+    p.add_argument("--grpo-methods", default="")
+    p.add_argument("--seeds", type=int, required=True)
+    args = p.parse_args(argv)
+    try:
+        path = write(Path(args.root), split(args.methods), split(args.grpo_methods), args.seeds)
+    except (MissingResultError, ValueError, KeyError) as err:
+        print(f"probes: {err}", file=sys.stderr)
+        return 1
+    print(f"probes: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
