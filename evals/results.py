@@ -23,7 +23,7 @@ from pathlib import Path
 from . import markdown as md
 from .identity import differences
 from .io import DataError, InputError, describe, parse_jsonl
-from .state import write_json_atomic
+from .state import read_json_state, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -134,11 +134,15 @@ def read_run(run_dir: str | os.PathLike) -> dict:
     the run is assembled from `<benchmark>/results.json`."""
     path = Path(run_dir) / RESULTS_FILE
     if path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
+        return read_json_state(path, "eval run's results", RERUN_EVAL)
     per_benchmark = sorted(Path(run_dir).glob(f"*/{RESULTS_FILE}"))
     if not per_benchmark:
         raise FileNotFoundError(f"{path} not found: is {run_dir} an eval run directory (made by `profit-rl eval`)?")
-    return {"benchmarks": {p.parent.name: json.loads(p.read_text(encoding="utf-8")) for p in per_benchmark}}
+    return {"benchmarks": {p.parent.name: read_json_state(p, "benchmark's results", RERUN_EVAL) for p in per_benchmark}}
+
+
+# the way out of an unreadable results.json: the samples are cached, so a rerun only summarizes them again
+RERUN_EVAL = "Rerun the command that wrote it (its samples are cached: only the results are computed again)."
 
 
 def ci_text(ci) -> str:

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from profit_rl.evals.identity import INPUTS_FILE, check_inputs, data_identity, weights_identity, write_inputs
-from profit_rl.evals.io import InputError
 from profit_rl.evals.models import TRAINER_STATE, checkpoint_dirs
 from profit_rl.evals.state import read_json_state
 
@@ -147,6 +146,3 @@ def finish_from_checkpoint(checkpoint: str | Path, output_dir: str | Path) -> No
 def mark_finished(output_dir: str | Path, inputs: dict, global_step: int) -> None:
     write_inputs(output_dir, inputs, finished={"global_step": int(global_step)})
 
-
-__all__ = ["INPUTS_FILE", "InputError", "OVERWRITE_FLAG", "at_last_step", "finish_from_checkpoint", "mark_finished",
-           "prepare_output_dir", "training_inputs"]

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..data.prepare import write_jsonl  # atomic: a killed build never leaves half a file
+from ..evals.state import write_json_atomic
 from . import task as T
 
 logger = logging.getLogger(__name__)
@@ -382,7 +383,7 @@ def build_into(paths: EmbeddedPaths, config: EmbeddedConfig, seed: int, pretrain
     timings["measure_s"] = round(time.time() - t1, 1)
     info["timings"] = timings
     info["files"] = {"model_dir": "model", "sft": "sft.jsonl", "grpo": "grpo.jsonl", "test": "test.jsonl"}
-    paths.build_info.write_text(json.dumps(info, indent=2) + "\n")
+    write_json_atomic(paths.build_info, info)
     return info
 
 
@@ -472,7 +473,7 @@ def ship(paths: EmbeddedPaths, rebuild: str, folder: Path = SHIPPED_DIR) -> Path
                    "check_problems": config.check_problems, "base_plain_greedy_accuracy": health},
         "premise_base_model": info["premise_base_model"],
     }
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    write_json_atomic(folder / MANIFEST, manifest)
     return folder
 
 

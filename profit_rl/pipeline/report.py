@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import re
 import shutil
 import statistics
@@ -23,6 +22,7 @@ from profit_rl.evals.folders import check_name
 from profit_rl.evals.io import InputError
 from profit_rl.evals.markdown import pct
 from profit_rl.evals.results import read_run
+from profit_rl.evals.state import read_json_state, write_text_atomic
 
 from .checks import failed as failed_checks
 
@@ -87,7 +87,7 @@ def commands(root: Path) -> str:
                    key=lambda p: p.stat().st_mtime)
     lines = []
     for marker in found:
-        info = json.loads(marker.read_text())
+        info = read_json_state(marker, "pipeline step's marker", f"Delete it to run the step again: rm {marker}")
         argv = ["python" if a.endswith(("python", "python3")) else a for a in info["argv"]]
         lines.append(f"# {marker.parent.relative_to(root)} ({info.get('seconds', '?')} s)\n" + " ".join(argv))
     return md.fence("\n".join(lines)) if lines else "_no finished steps_\n"
@@ -145,7 +145,7 @@ def write_report(root: Path, methods: list[str]) -> Path:
     parts += ["## Settings", "", "Every command the pipeline ran, in order (from the steps' `.done.json` markers):", "",
               commands(root)]
     path = root / "report.md"
-    path.write_text("\n".join(parts))
+    write_text_atomic(path, "\n".join(parts))
     return path
 
 
@@ -198,8 +198,7 @@ def aggregate_seeds(roots: dict[int, Path], methods: list[str], path: Path) -> P
             sd = pct(statistics.stdev(values)) if len(values) > 1 else "n/a (one seed)"
             lines.append(f"- {m} − {baseline} after {stage.upper()}: **{md.signed(statistics.mean(values))} ± {sd}** "
                          f"points over {len(values)} seeds ({', '.join(md.signed(v) for v in values)})")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
+    write_text_atomic(path, "\n".join(lines) + "\n")
     return path
 
 
