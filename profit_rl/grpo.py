@@ -41,7 +41,8 @@ from profit_rl.evals.models import check_model_path, is_adapter_dir, resolve_res
 from profit_rl.evals.state import write_json_atomic
 from profit_rl.rewards.answers import BOXED_INSTRUCTION
 
-from .runs import at_last_step, finish_from_checkpoint, mark_finished, prepare_output_dir, training_inputs
+from .runs import (at_last_step, finish_from_checkpoint, mark_finished, prepare_output_dir, record_inputs,
+                   training_inputs)
 
 logger = logging.getLogger("profit_rl.grpo")
 
@@ -407,6 +408,8 @@ def train(script_args, training_args, model_args) -> int:
             mark_finished(output_dir, inputs, last["global_step"])
         return 0
     trainer, resume_from, pool = build_trainer(script_args, training_args, model_args)
+    if is_main:
+        record_inputs(output_dir, inputs)
     rank, world = training_args.process_index, training_args.world_size
     try:
         result = trainer.train(resume_from_checkpoint=resume_from)

@@ -1,9 +1,9 @@
 """What a training run's output folder holds, and what a rerun of the same command does with it (docs/reruns.md).
 
     inputs = training_inputs(model, dataset, data_args, training_args, model_args)
-    state = prepare_output_dir(output_dir, inputs, overwrite=..., command="profit-rl sft")
+    state = prepare_output_dir(output_dir, inputs, overwrite=...)
     if state.finished: ...                 # a finished run: nothing to do
-    ...train, save...
+    ...load, record_inputs(output_dir, inputs), train, save...
     mark_finished(output_dir, inputs, global_step)
 
 SFT and GRPO record their inputs (the model's weights and the data by content, evals.identity, and every setting that
@@ -42,6 +42,9 @@ BOOKKEEPING_PREFIXES = ("output_dir", "logging_", "save_", "report_to", "run_nam
 # files a run writes into its output folder beside checkpoint-N: a folder holding any of them holds a run
 RUN_FILES = ("config.json", "adapter_config.json", "model.safetensors", "adapter_model.safetensors",
              "pytorch_model.bin", TRAINER_STATE, "training_args.bin")
+# the final model's weights: a finished record without them (deleted since) is not a finished run
+FINAL_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors", "pytorch_model.bin",
+                 "pytorch_model.bin.index.json")
 # what a checkpoint holds only to resume training; the rest is the model as `save_model` writes it
 RESUME_ONLY = ("optimizer.pt", "scheduler.pt", "scaler.pt", "training_args.bin", TRAINER_STATE)
 
@@ -111,7 +114,8 @@ def at_last_step(checkpoint: str | Path | None) -> dict | None:
 
 
 def prepare_output_dir(output_dir: str | Path, inputs: dict, overwrite: bool, is_main: bool = True) -> OutputState:
-    """Check `output_dir` against `inputs` before anything trains; record them (main process). See the module doc."""
+    """Check `output_dir` against `inputs` before anything loads (`--overwrite_output_dir`: empty it); see the
+    module doc. Nothing is written: `record_inputs` records them once the run starts."""
     folder = Path(output_dir)
     way_out = f"pass {OVERWRITE_FLAG} to delete it and start over."
     if overwrite:
@@ -119,18 +123,20 @@ def prepare_output_dir(output_dir: str | Path, inputs: dict, overwrite: bool, is
             if any(child.name != ".lock" for child in folder.iterdir()):
                 logger.info("%s: emptying the folder (%s)", folder, OVERWRITE_FLAG)
             empty_folder(folder)
-        if is_main:
-            write_inputs(folder, inputs)
         return OutputState()
     # a record binds only a folder that holds a run: one stopped before its first checkpoint left nothing to mix with
     record = check_inputs(folder, inputs, way_out, True) if holds_a_run(folder) else None
-    if record and record.get("finished"):
+    if record and record.get("finished") and any((folder / name).is_file() for name in FINAL_WEIGHTS):
         done = record["finished"]
         return OutputState(True, f"{folder} already holds this run, finished at step {done.get('global_step')}: "
                                  f"nothing to do. To train it again, pass {OVERWRITE_FLAG}.")
-    if is_main and record is None:
-        write_inputs(folder, inputs)
     return OutputState()
+
+
+def record_inputs(output_dir: str | Path, inputs: dict) -> None:
+    """Record what the run is made from, once its data and model have loaded and before the first step: a run that
+    stops on bad input leaves no record (and its folder, if it made it, is removed)."""
+    write_inputs(output_dir, inputs)
 
 
 def finish_from_checkpoint(checkpoint: str | Path, output_dir: str | Path) -> None:

@@ -31,7 +31,8 @@ from profit_rl.evals.io import InputError
 from profit_rl.evals.models import check_model_path, resolve_resume
 
 from .data.sft import SFTDataArguments, apply_chat_format, load_sft_dataset, load_sft_eval_dataset
-from .runs import at_last_step, finish_from_checkpoint, mark_finished, prepare_output_dir, training_inputs
+from .runs import (at_last_step, finish_from_checkpoint, mark_finished, prepare_output_dir, record_inputs,
+                   training_inputs)
 from .trainer import ProFitConfig, ProFitSFTTrainer
 
 logger = logging.getLogger(__name__)
@@ -92,6 +93,8 @@ def run(data_args: SFTDataArguments, training_args: ProFitConfig, model_args: Mo
             mark_finished(output_dir, inputs, last["global_step"])
         return output_dir
     trainer = build_trainer(data_args, training_args, model_args)
+    if is_main:
+        record_inputs(output_dir, inputs)
     if resume:
         logger.info("Resuming from %s", resume)
     result = trainer.train(resume_from_checkpoint=resume)
