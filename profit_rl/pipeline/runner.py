@@ -12,8 +12,9 @@ the commands a real run executes (the same `Step.argv`), in plan order, with wha
 
 A step writes under `outputs/<model>/<method>/<stage>/`; when its command exits 0 the pipeline writes a `.done.json`
 marker holding the command, a run id, and the run ids of the steps it read, so a rerun skips finished steps. A step
-reruns, from an emptied folder, when its command changed or when a step it reads ran again since (its run id
-changed), and then so does everything downstream of it; clocks play no part. A killed step reruns from its own
+reruns, from an emptied folder, when its command changed, when a recipe or data file the command names changed (the
+marker holds their sha256), or when a step it reads ran again since (its run id changed), and then so does
+everything downstream of it; clocks play no part. A killed step reruns from its own
 checkpoints (SFT and GRPO resume from their last complete checkpoint-N, and never train past max_steps) when its
 command and inputs are those it started with (`.started.json`), from an emptied folder otherwise (docs/reruns.md).
 
@@ -48,6 +49,7 @@ from pathlib import Path
 from profit_rl.evals.cli import positive_int
 from profit_rl.evals.flags import accept_snake_case
 from profit_rl.evals.folders import check_name, inside, is_plain_name, output_folder
+from profit_rl.evals.identity import file_digest
 from profit_rl.evals.io import InputError
 from profit_rl.evals.models import check_model_path
 from profit_rl.evals.state import StateFileError, read_json_state, write_json_atomic
@@ -61,6 +63,8 @@ RECIPES = recipes_root()  # the installed package's recipes, or the checkout's r
 SHARED_DATA = CODE_ROOT.parent / "shared" / "data"
 STAGES = ("data", "sft", "eval", "grpo", "curves", "report")
 DONE = ".done.json"
+# files named in a step's command whose content its marker records (recipes, data); not the interpreter, not models
+TRACKED_SUFFIXES = (".yaml", ".yml", ".jsonl", ".json", ".csv", ".parquet", ".jinja")
 STARTED = ".started.json"  # a step's command and inputs while it runs: a killed step resumes only on the same ones
 METHOD_SELECTION = {"sft": "all"}  # method name -> ProFitConfig.selection, where they differ
 DEFAULT_BENCHMARKS = "math500,gsm8k,aime24,gpqa,ifeval"
@@ -123,12 +127,21 @@ class Step:
         info = self.marker()
         return info.get("run_id") if info else None
 
+    def files(self) -> dict[str, str]:
+        """sha256 of each recipe and data file the command names: an edited recipe, or data changed in place, makes
+        the step's output stale as a changed command does."""
+        return {arg: file_digest(arg) for arg in self.argv[1:]
+                if arg.endswith(TRACKED_SUFFIXES) and os.path.isfile(arg)}
+
     def mark_started(self, inputs: dict | None = None) -> None:
-        write_json_atomic(self.output / STARTED, {"argv": self.argv, "inputs": inputs or {}}, indent=1)
+        write_json_atomic(self.output / STARTED, {"argv": self.argv, "inputs": inputs or {}, "files": self.files()},
+                          indent=1)
 
     def mark_done(self, seconds: float, cpu_seconds: float | None = None, inputs: dict | None = None) -> None:
-        """Write the done marker: the command, a new run id, and the run ids of the steps it read (`inputs`)."""
-        info = {"argv": self.argv, "run_id": uuid.uuid4().hex, "inputs": inputs or {}, "seconds": round(seconds, 1)}
+        """Write the done marker: the command, a new run id, the run ids of the steps it read (`inputs`), and the
+        digests of the files it names."""
+        info = {"argv": self.argv, "run_id": uuid.uuid4().hex, "inputs": inputs or {}, "files": self.files(),
+                "seconds": round(seconds, 1)}
         if cpu_seconds is not None:
             info["cpu_seconds"] = round(cpu_seconds, 1)
         write_json_atomic(self.output / DONE, info, indent=1)  # a disk that fills mid-write leaves no empty marker
@@ -596,9 +609,18 @@ def changed_inputs(step: Step, steps: list[Step], record: dict | None = None) ->
     return [other for other in steps if other.name in now and recorded.get(other.name) != now[other.name]]
 
 
+def changed_files(step: Step, record: dict | None = None) -> list[str]:
+    """The recipe and data files named in the command whose content differs from when the step ran."""
+    recorded = (record or {}).get("files")
+    now = step.files()
+    if not isinstance(recorded, dict):
+        return sorted(now)
+    return sorted(path for path in set(now) | set(recorded) if recorded.get(path) != now.get(path))
+
+
 def skippable(step: Step, steps: list[Step]) -> bool:
-    """Finished with the same command, and nothing it reads ran again since."""
-    return step.done() and not changed_inputs(step, steps)
+    """Finished with the same command and files, and nothing it reads ran again since."""
+    return step.done() and not changed_inputs(step, steps) and not changed_files(step, step.marker())
 
 
 def stale_reason(step: Step, steps: list[Step]) -> str | None:
@@ -614,6 +636,9 @@ def stale_reason(step: Step, steps: list[Step]) -> str | None:
         changed = changed_inputs(step, steps, record)
         if changed:
             return f"its {what} run read an earlier run of {', '.join(other.name for other in changed)}"
+        files = changed_files(step, record)
+        if files:
+            return f"{', '.join(files)} changed since its {what} run"
         return None
     return None
 

@@ -68,6 +68,20 @@ def test_a_step_whose_inputs_ran_again_reruns_from_an_empty_folder_with_everythi
     assert [runs(tmp_path, s) for s in steps] == [2, 2, 2, 1]  # and then it is done
 
 
+def test_an_edited_recipe_reruns_the_step_that_names_it(tmp_path, capsys):
+    recipe = tmp_path / "sft.yaml"
+    recipe.write_text("learning_rate: 1.0e-5\n")
+    steps = graph(tmp_path)
+    steps[1] = counting_step(tmp_path, "sft", "sft", ("data",), tag=str(recipe))
+    run(steps, cpus=1)
+    run(steps, cpus=1)
+    assert [runs(tmp_path, s) for s in steps] == [1, 1, 1, 1]
+    recipe.write_text("learning_rate: 2.0e-5\n")  # the same command, another recipe
+    run(steps, cpus=1)
+    assert [runs(tmp_path, s) for s in steps] == [1, 2, 2, 1]
+    assert f"sft: {recipe} changed since its finished run: emptying" in capsys.readouterr().out
+
+
 def test_a_killed_step_resumes_on_its_own_inputs_and_starts_over_on_new_ones(tmp_path, capsys):
     steps = graph(tmp_path, fail_once=True)
     with pytest.raises(SystemExit, match="step 'sft' failed"):
