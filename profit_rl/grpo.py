@@ -42,7 +42,7 @@ from profit_rl.evals.state import write_json_atomic
 from profit_rl.rewards.answers import BOXED_INSTRUCTION
 
 from .runs import (at_last_step, finish_from_checkpoint, mark_finished, prepare_output_dir, record_inputs,
-                   training_inputs)
+                   refuse_fresh_start_over_checkpoints, training_inputs)
 
 logger = logging.getLogger("profit_rl.grpo")
 
@@ -399,7 +399,11 @@ def train(script_args, training_args, model_args) -> int:
         logger.info("%s", state.message)
         print(f"profit-rl grpo: {state.message}")
         return 0
-    last = at_last_step(resume_point(script_args, training_args))
+    resume = resume_point(script_args, training_args)
+    if not script_args.overwrite_output_dir:
+        requested = training_args.resume_from_checkpoint or script_args.resume
+        refuse_fresh_start_over_checkpoints(output_dir, requested, "--resume true")
+    last = at_last_step(resume)
     if last:  # killed after its last checkpoint: resuming would train one step past max_steps
         checkpoint = Path(output_dir) / f"checkpoint-{last['global_step']}"
         logger.info("%s is at the run's last step: saving it as the final model, without training", checkpoint)

@@ -25,8 +25,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from profit_rl.evals.identity import INPUTS_FILE, check_inputs, data_identity, weights_identity, write_inputs
-from profit_rl.evals.models import TRAINER_STATE, checkpoint_dirs
+from profit_rl.evals.identity import (INPUTS_FILE, InputsChangedError, check_inputs, data_identity, weights_identity,
+                                      write_inputs)
+from profit_rl.evals.models import RESUME_NEVER, TRAINER_STATE, checkpoint_dirs, incomplete_reason
 from profit_rl.evals.state import read_json_state
 
 logger = logging.getLogger(__name__)
@@ -131,6 +132,18 @@ def prepare_output_dir(output_dir: str | Path, inputs: dict, overwrite: bool, is
         return OutputState(True, f"{folder} already holds this run, finished at step {done.get('global_step')}: "
                                  f"nothing to do. To train it again, pass {OVERWRITE_FLAG}.")
     return OutputState()
+
+
+def refuse_fresh_start_over_checkpoints(output_dir: str | Path, resume_value, resume_flag: str) -> None:
+    """A run not asked to resume (`resume_value`: its resume flag, unresolved) that would start from step 0 in a folder
+    holding an interrupted run's complete checkpoints would overwrite them one by one, and a second kill would leave
+    checkpoints of two runs side by side: it must say which it wants."""
+    if resume_value is True or str(resume_value).lower() not in (*RESUME_NEVER, "none"):
+        return
+    found = [(step, path) for step, path in checkpoint_dirs(output_dir) if incomplete_reason(path) is None]
+    if found:
+        raise InputsChangedError(f"{output_dir} holds an interrupted run of this command ({found[-1][1].name}, not "
+                                 f"finished). Pass {resume_flag} to continue it, or {OVERWRITE_FLAG} to start over.")
 
 
 def record_inputs(output_dir: str | Path, inputs: dict) -> None:

@@ -32,7 +32,7 @@ from profit_rl.evals.models import check_model_path, resolve_resume
 
 from .data.sft import SFTDataArguments, apply_chat_format, load_sft_dataset, load_sft_eval_dataset
 from .runs import (at_last_step, finish_from_checkpoint, mark_finished, prepare_output_dir, record_inputs,
-                   training_inputs)
+                   refuse_fresh_start_over_checkpoints, training_inputs)
 from .trainer import ProFitConfig, ProFitSFTTrainer
 
 logger = logging.getLogger(__name__)
@@ -84,6 +84,9 @@ def run(data_args: SFTDataArguments, training_args: ProFitConfig, model_args: Mo
         return output_dir
     # `last` (what the pipeline passes): the newest COMPLETE checkpoint-N; one killed mid-save is skipped
     resume = resolve_resume(training_args.resume_from_checkpoint, output_dir)
+    if not training_args.overwrite_output_dir:
+        refuse_fresh_start_over_checkpoints(output_dir, training_args.resume_from_checkpoint,
+                                            "--resume_from_checkpoint last")
     last = at_last_step(resume)
     if last:  # killed after its last checkpoint: resuming would train one step past max_steps
         logger.info("%s is at the run's last step (%d): saving it as the final model, without training", resume,

@@ -71,6 +71,11 @@ def test_sft_rerun_of_a_finished_run_does_nothing_and_a_kill_after_the_last_chec
 
     # killed after checkpoint-2 was saved, before the final model: the rerun ends at step 2, as the uninterrupted run
     as_if_killed_after_the_last_checkpoint(out, ["model.safetensors", "config.json"])
+    capsys.readouterr()
+    assert cli.main(argv[:-2]) == 1  # not asked to resume: it would overwrite the checkpoints one by one
+    err = capsys.readouterr().err
+    assert "holds an interrupted run of this command (checkpoint-2, not finished)" in err
+    assert "--resume_from_checkpoint last" in err and "--overwrite_output_dir" in err
     assert cli.main(argv) == 0
     assert checkpoints(out) == ["checkpoint-1", "checkpoint-2"]
     assert_same_weights(weights(out), uninterrupted)
