@@ -36,9 +36,9 @@ HEAD_BYTES = 1 << 20  # a large file's first MiB: the safetensors header
 BLOCK_BYTES, N_BLOCKS = 64 << 10, 64  # sampled blocks of a large file
 # the files of a model folder that decide what it computes (trainer_state.json, optimizer.pt, training_args.bin,
 # logs and our own records do not)
-MODEL_FILES = ("config.json", "generation_config.json", "adapter_config.json", "tokenizer.json", "tokenizer_config.json",
-               "special_tokens_map.json", "added_tokens.json", "vocab.json", "merges.txt", "tokenizer.model",
-               "chat_template.jinja", "chat_template.json")
+MODEL_FILES = ("config.json", "generation_config.json", "adapter_config.json", "tokenizer.json",
+               "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.json", "merges.txt",
+               "tokenizer.model", "chat_template.jinja", "chat_template.json")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 NOT_WEIGHTS = ("training_args.bin", "optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state.pth")
 

@@ -111,7 +111,8 @@ class Step:
         path = self.output / name
         if not path.is_file():
             return None
-        info = read_json_state(path, "pipeline step's marker", f"Delete it to run the step again: rm {shlex.quote(str(path))}")
+        info = read_json_state(path, "pipeline step's marker",
+                               f"Delete it to run the step again: rm {shlex.quote(str(path))}")
         if not isinstance(info, dict):
             raise StateFileError(f"{path}: this pipeline step's marker is not a JSON object. Delete it to run the step "
                                  "again.")
