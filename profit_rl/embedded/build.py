@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..data.prepare import write_jsonl  # atomic: a killed build never leaves half a file
-from ..evals.state import write_json_atomic
+from ..evals.state import read_json_state, write_json_atomic
 from . import task as T
 
 logger = logging.getLogger(__name__)
@@ -341,7 +341,9 @@ def measure_base(model, tokenizer, data: TaskData, config: EmbeddedConfig) -> di
 def cached_key(out_dir: str | Path) -> str | None:
     """The cache key of a finished build in `out_dir`, or None."""
     info = Path(out_dir) / "build.json"
-    return json.loads(info.read_text()).get("cache_key") if info.exists() else None
+    if not info.exists():
+        return None
+    return read_json_state(info, "build record", f"Delete {info} to build again.").get("cache_key")
 
 
 def shipped_origin(config: EmbeddedConfig, seed: int) -> str:
