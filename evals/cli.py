@@ -21,12 +21,14 @@ from .errors import command_errors
 from .export import LM_EVAL_FILE, default_logging_dir, eval_scalars, lm_eval_results, log_scalars, run_step
 from .flags import accept_snake_case
 from .folders import inside, output_folder
+from .identity import weights_identity
 from .io import DataError, InputError, looks_like_hub_id, read_file
 from .models import check_model_path
 from .protocols import DEFAULT_PROTOCOL, PROTOCOLS, deviations, get_protocol
 from .results import RESULTS_FILE, TABLE_FILE, markdown_table, write_json
 from .runner import model_identity, run_benchmark, score_responses
 from .sampling import SamplingSettings, build_sampler
+from .state import write_text_atomic
 
 DEFAULT_ROOT = Path("outputs/eval")
 
@@ -282,6 +284,7 @@ def evaluate(args, benchmarks, problems, responses, settings, out_dir: Path) -> 
         "protocol": protocol.name,
         "not_comparable_because": reasons,
         "model": model_identity(args.model) if args.model else None,
+        "weights": weights_identity(args.model) if args.model and not args.responses else None,
         "responses": args.responses,
         "backend": None if args.responses else args.backend,
         # max_new_tokens is per benchmark unless given: each benchmark's results.json has the value it used
@@ -294,7 +297,7 @@ def evaluate(args, benchmarks, problems, responses, settings, out_dir: Path) -> 
     write_json(out_dir / RESULTS_FILE, run)
     versions = {name: bench.prompt_version for name, bench in benchmarks.items()}
     write_json(out_dir / LM_EVAL_FILE, lm_eval_results(run, summaries, versions))
-    (out_dir / TABLE_FILE).write_text(markdown_table(run), encoding="utf-8")
+    write_text_atomic(out_dir / TABLE_FILE, markdown_table(run))
     logging_dir = default_logging_dir(args.model) if args.logging_dir is None else args.logging_dir
     if logging_dir and str(logging_dir).lower() != "none":  # the numbers beside the training run's own curves
         step = run_step(args.model) if args.model and Path(args.model).exists() else 0

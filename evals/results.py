@@ -21,8 +21,9 @@ import os
 from pathlib import Path
 
 from . import markdown as md
-from .io import DataError, InputError, parse_jsonl
-from .state import write_json_atomic
+from .identity import differences
+from .io import DataError, InputError, describe, parse_jsonl
+from .state import read_json_state, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -68,12 +69,18 @@ class SampleCache:
         first_line: dict[tuple[str, int], int] = {}
         for row in parse_jsonl(raw, str(self.path)):
             if row.get("fingerprint") != self.key:
-                theirs = row.get("settings") or {}
-                diff = {k: (theirs.get(k), v) for k, v in self.fingerprint.items() if theirs.get(k) != v}
+                theirs = row.get("settings") if isinstance(row.get("settings"), dict) else {}
+                diff = differences(theirs, self.fingerprint) or ["the fingerprint"]
                 raise CacheMismatchError(
-                    f"{row.where} was made with other settings ({{field: (cached, now)}}: {diff}). "
-                    "Use another --output-dir for these settings, or pass --overwrite to discard the cached samples."
+                    f"{row.where} was made from another model or with other settings (cached -> now: "
+                    + "; ".join(diff) + "). Use another --output-dir for these settings, or pass --overwrite to "
+                    "discard the cached samples."
                 )
+            score = row.get("score")
+            if not (isinstance(score, (int, float)) and not isinstance(score, bool) and 0.0 <= score <= 1.0):
+                # NaN and infinity fail this too: a mean over them would be NaN, and results.json could not hold it
+                raise DataError(self.path, f"expected a score in [0, 1], found {describe(score)}: the cache is "
+                                "corrupt; delete the file or pass --overwrite", row=row.number, field="score")
             key = (row.scalar("problem_id"), row.integer("sample_index", minimum=0))
             if key in first_line:
                 # two runs wrote into one unlocked folder, or files were concatenated: which completion is the sample
@@ -127,11 +134,15 @@ def read_run(run_dir: str | os.PathLike) -> dict:
     the run is assembled from `<benchmark>/results.json`."""
     path = Path(run_dir) / RESULTS_FILE
     if path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
+        return read_json_state(path, "eval run's results", RERUN_EVAL)
     per_benchmark = sorted(Path(run_dir).glob(f"*/{RESULTS_FILE}"))
     if not per_benchmark:
         raise FileNotFoundError(f"{path} not found: is {run_dir} an eval run directory (made by `profit-rl eval`)?")
-    return {"benchmarks": {p.parent.name: json.loads(p.read_text(encoding="utf-8")) for p in per_benchmark}}
+    return {"benchmarks": {p.parent.name: read_json_state(p, "benchmark's results", RERUN_EVAL) for p in per_benchmark}}
+
+
+# the way out of an unreadable results.json: the samples are cached, so a rerun only summarizes them again
+RERUN_EVAL = "Rerun the command that wrote it (its samples are cached: only the results are computed again)."
 
 
 def ci_text(ci) -> str:

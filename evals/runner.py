@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import metrics
 from .benchmarks.base import Benchmark, Problem
+from .identity import weights_identity
 from .io import DataError, InputError
 from .models import base_model_identity
 from .protocols import get_protocol
@@ -35,7 +36,10 @@ def resolved_settings(benchmark: Benchmark, settings: SamplingSettings) -> Sampl
 
 
 def fingerprint(benchmark: Benchmark, model: str, settings: SamplingSettings) -> dict:
-    return {"model": model_identity(model), "benchmark": benchmark.name, "protocol": benchmark.protocol,
+    """What decides a sample: the model (its path and its weights' content: new weights at the same path are another
+    model, evals.identity), the benchmark, its prompt and scorer, and the sampling settings."""
+    return {"model": model_identity(model), "weights": weights_identity(model), "benchmark": benchmark.name,
+            "protocol": benchmark.protocol,
             "prompt_version": benchmark.prompt_version, "scorer": benchmark.scorer, **settings.fingerprint()}
 
 
@@ -51,6 +55,8 @@ def score_rows(benchmark: Benchmark, pairs: list[tuple[Problem, str]], first_ind
     scored = benchmark.score_many(pairs)
     rows = []
     for (problem, completion), (extracted, score, error), index in zip(pairs, scored, first_index):
+        if not error and not (isinstance(score, (int, float)) and 0.0 <= score <= 1.0):  # NaN fails this too
+            score, error = 0.0, f"the scorer returned {score!r}, outside [0, 1]"
         if error:
             logger.warning("%s problem %s sample %d: scoring failed (scored 0): %s", benchmark.name, problem.id,
                            index, error)
@@ -153,6 +159,7 @@ def summarize(benchmark, problems, cache: SampleCache, k: int, model: str, setti
         protocol=benchmark.protocol,
         metric=benchmark.metric,
         model=model_identity(model) if model else None,
+        weights=cache.fingerprint.get("weights"),
         settings=settings.to_dict() if hasattr(settings, "to_dict") else settings,
         n_errors=len(errors),
         n_no_answer=sum(1 for pid in ids for i in range(k) if cache.rows[pid][i].get("extracted") is None),

@@ -123,10 +123,31 @@ def load_causal_lm(model_name_or_path: str, dtype):
     from transformers import AutoModelForCausalLM
 
     if not is_adapter_dir(model_name_or_path):
-        return AutoModelForCausalLM.from_pretrained(model_name_or_path, dtype=dtype)
+        model, info = AutoModelForCausalLM.from_pretrained(model_name_or_path, dtype=dtype, output_loading_info=True)
+        check_loading_info(model_name_or_path, info)
+        return model
     from peft import AutoPeftModelForCausalLM
 
     return AutoPeftModelForCausalLM.from_pretrained(model_name_or_path, dtype=dtype).merge_and_unload()
+
+
+class WeightsMismatchError(InputError):
+    """A model folder whose weights do not fit its config.json: the layers it lacks would be random."""
+
+
+def check_loading_info(model_name_or_path: str, info: dict) -> None:
+    """Stop when the checkpoint lacks parameters its config declares (transformers would initialise them at random),
+    holds parameters the config has no place for, or holds them at other shapes; the message names them."""
+    parts = []
+    for key, what in (("missing_keys", "missing from the weights (they would be random)"),
+                      ("unexpected_keys", "in the weights but not in the model its config describes"),
+                      ("mismatched_keys", "of another shape than the config says")):
+        keys = sorted(str(k) for k in info.get(key) or ())
+        if keys:
+            parts.append(f"{len(keys)} {what}: {', '.join(keys[:6])}{', ...' if len(keys) > 6 else ''}")
+    if parts:
+        raise WeightsMismatchError(f"{model_name_or_path}: the weights do not match config.json ("
+                                   + "; ".join(parts) + "). Check that config.json belongs to these weights.")
 
 
 def chat_format(tokenizer, chat_template: bool = True, end_of_turn_token: str | None = None) -> ChatFormat | None:

@@ -27,7 +27,6 @@ Heavy imports stay inside functions, so that `--help` and argument errors come b
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 import os
 import sys
@@ -39,7 +38,11 @@ from profit_rl.evals.dtypes import torch_dtype
 from profit_rl.evals.errors import command_errors
 from profit_rl.evals.folders import output_folder
 from profit_rl.evals.models import check_model_path, is_adapter_dir, resolve_resume
+from profit_rl.evals.state import write_json_atomic
 from profit_rl.rewards.answers import BOXED_INSTRUCTION
+
+from .runs import (at_last_step, finish_from_checkpoint, mark_finished, prepare_output_dir, record_inputs,
+                   refuse_fresh_start_over_checkpoints, training_inputs)
 
 logger = logging.getLogger("profit_rl.grpo")
 
@@ -129,6 +132,11 @@ class GRPOScriptArguments:
         default=True,
         metadata={"help": "Resume from the newest complete checkpoint in output_dir when there is one (unless "
                   "resume_from_checkpoint names another)."},
+    )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={"help": "Empty output_dir and train afresh when it holds another run (one made from other inputs, "
+                  "or a finished one). Without it, such a folder is refused (docs/reruns.md)."},
     )
 
 
@@ -337,9 +345,7 @@ def build_trainer(script_args, training_args, model_args):
     model = load_policy(model_args, script_args, training_args)
     reward_funcs = build_reward_funcs(script_args, training_args)
 
-    requested = training_args.resume_from_checkpoint
-    resume_from = resolve_resume("last" if requested is None and script_args.resume else requested,
-                                 training_args.output_dir)
+    resume_from = resume_point(script_args, training_args)
     if resume_from:
         if not (Path(resume_from) / "optimizer.pt").exists():
             logger.warning("%s has no optimizer state (save_only_model?): resuming weights and step count only, the "
@@ -360,9 +366,14 @@ def build_trainer(script_args, training_args, model_args):
     add_eos_ids(trainer.model, tokenizer, stop_ids)
     if trainer.is_world_process_zero():
         os.makedirs(training_args.output_dir, exist_ok=True)
-        with open(os.path.join(training_args.output_dir, "rl_data_report.json"), "w") as f:
-            json.dump(report.as_dict(), f, indent=2)
+        write_json_atomic(os.path.join(training_args.output_dir, "rl_data_report.json"), report.as_dict())
     return trainer, resume_from, pool
+
+
+def resume_point(script_args, training_args) -> str | None:
+    """The checkpoint this run resumes from: --resume_from_checkpoint, else (--resume) the newest complete one."""
+    requested = training_args.resume_from_checkpoint
+    return resolve_resume("last" if requested is None and script_args.resume else requested, training_args.output_dir)
 
 
 @command_errors("grpo")
@@ -376,14 +387,41 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def train(script_args, training_args, model_args) -> int:
+    """Train and save, unless the output folder's record of its inputs says otherwise (profit_rl.runs): a finished
+    run is left as it is, a run made from other inputs is refused, a checkpoint at the last step becomes the final
+    model without training."""
+    output_dir, is_main = training_args.output_dir, training_args.process_index == 0
+    inputs = training_inputs("grpo", model_args.model_name_or_path, script_args.dataset_name, script_args,
+                             training_args, model_args, skip=("reward_workers",))
+    state = prepare_output_dir(output_dir, inputs, script_args.overwrite_output_dir, is_main)
+    if state.finished:
+        logger.info("%s", state.message)
+        print(f"profit-rl grpo: {state.message}")
+        return 0
+    resume = resume_point(script_args, training_args)
+    if not script_args.overwrite_output_dir:
+        requested = training_args.resume_from_checkpoint or script_args.resume
+        refuse_fresh_start_over_checkpoints(output_dir, requested, "--resume true")
+    last = at_last_step(resume)
+    if last:  # killed after its last checkpoint: resuming would train one step past max_steps
+        checkpoint = Path(output_dir) / f"checkpoint-{last['global_step']}"
+        logger.info("%s is at the run's last step: saving it as the final model, without training", checkpoint)
+        if is_main:
+            finish_from_checkpoint(checkpoint, output_dir)
+            mark_finished(output_dir, inputs, last["global_step"])
+        return 0
     trainer, resume_from, pool = build_trainer(script_args, training_args, model_args)
+    if is_main:
+        record_inputs(output_dir, inputs)
     rank, world = training_args.process_index, training_args.world_size
     try:
         result = trainer.train(resume_from_checkpoint=resume_from)
         trainer.log_metrics("train", result.metrics)
         trainer.save_metrics("train", result.metrics)
         trainer.save_state()
-        trainer.save_model(training_args.output_dir)
+        trainer.save_model(output_dir)
+        if trainer.is_world_process_zero():
+            mark_finished(output_dir, inputs, result.global_step)
         trainer.end()  # finish the trackers (TensorBoard, W&B) and destroy the process group, as TRL's script does
     finally:
         # Each rank scores its own completions on its own pool: one file per rank, so nothing is hidden by a mean.
@@ -391,7 +429,7 @@ def train(script_args, training_args, model_args) -> int:
         logger.info("reward verifier totals (rank %d): %s", rank, totals)
         stats_dir = Path(training_args.output_dir) / "reward_stats"
         stats_dir.mkdir(parents=True, exist_ok=True)
-        (stats_dir / f"rank{rank}.json").write_text(json.dumps(totals, indent=2))
+        write_json_atomic(stats_dir / f"rank{rank}.json", totals)
         pool.close()
     return 0
 

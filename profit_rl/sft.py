@@ -39,6 +39,8 @@ from .data.sft import (
     load_sft_eval_dataset,
     truncation_report,
 )
+from .runs import (at_last_step, finish_from_checkpoint, mark_finished, prepare_output_dir, record_inputs,
+                   refuse_fresh_start_over_checkpoints, training_inputs)
 from .trainer import ProFitConfig, ProFitSFTTrainer
 
 logger = logging.getLogger(__name__)
@@ -79,16 +81,43 @@ def build_trainer(data_args: SFTDataArguments, training_args: ProFitConfig, mode
 
 
 def run(data_args: SFTDataArguments, training_args: ProFitConfig, model_args: ModelConfig) -> str:
-    """Train and save; returns the output directory (model, tokenizer, trainer state)."""
+    """Train and save; returns the output directory (model, tokenizer, trainer state).
+
+    The folder's record of its inputs decides what a rerun does (profit_rl.runs): a finished run is left as it is, a
+    run made from other inputs is refused, a checkpoint at the last step becomes the final model without training."""
+    output_dir = training_args.output_dir
+    is_main = training_args.process_index == 0
+    inputs = training_inputs("sft", model_args.model_name_or_path, data_args.dataset_name, data_args, training_args,
+                             model_args)
+    state = prepare_output_dir(output_dir, inputs, training_args.overwrite_output_dir, is_main)
+    if state.finished:
+        logger.info("%s", state.message)
+        print(f"profit-rl sft: {state.message}")
+        return output_dir
     # `last` (what the pipeline passes): the newest COMPLETE checkpoint-N; one killed mid-save is skipped
-    resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+    resume = resolve_resume(training_args.resume_from_checkpoint, output_dir)
+    if not training_args.overwrite_output_dir:
+        refuse_fresh_start_over_checkpoints(output_dir, training_args.resume_from_checkpoint,
+                                            "--resume_from_checkpoint last")
+    last = at_last_step(resume)
+    if last:  # killed after its last checkpoint: resuming would train one step past max_steps
+        logger.info("%s is at the run's last step (%d): saving it as the final model, without training", resume,
+                    last["global_step"])
+        if is_main:
+            finish_from_checkpoint(resume, output_dir)
+            mark_finished(output_dir, inputs, last["global_step"])
+        return output_dir
     trainer = build_trainer(data_args, training_args, model_args)
+    if is_main:
+        record_inputs(output_dir, inputs)
     if resume:
         logger.info("Resuming from %s", resume)
-    trainer.train(resume_from_checkpoint=resume)
-    trainer.save_model(training_args.output_dir)
+    result = trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model(output_dir)
+    if trainer.is_world_process_zero():
+        mark_finished(output_dir, inputs, result.global_step)
     trainer.end()  # finish the trackers (TensorBoard, W&B) and destroy the process group, as TRL's script does
-    return training_args.output_dir
+    return output_dir
 
 
 def load_tokenizer(model: str, revision: str | None, training_args: ProFitConfig):

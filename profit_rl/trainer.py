@@ -60,6 +60,11 @@ class ProFitConfig(SFTConfig):
             contains that the rule drops in most rows.
     """
 
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={"help": "Empty output_dir and train afresh when it holds another run (one made from other inputs, "
+                  "or a finished one). Without it, such a folder is refused (docs/reruns.md)."},
+    )
     selection: str = field(
         default="profit",
         metadata={"help": "Token-selection rule.", "choices": list(SELECTIONS)},

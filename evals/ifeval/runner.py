@@ -8,6 +8,7 @@ from pathlib import Path
 
 from profit_rl.evals.ifeval.data import HUB_ID, IFEvalDataError, load_prompts, read_responses
 from profit_rl.evals.ifeval.scoring import aggregate, score_response
+from profit_rl.evals.state import write_json_atomic, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -70,11 +71,9 @@ def score_response_file(
         "rows": rows,
     }
     if output:
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        Path(output).write_text(json.dumps(result, indent=1) + "\n")
+        write_json_atomic(output, result, indent=1)
     if output_dir:
         out_dir = Path(output_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "eval_results_strict.jsonl").write_text("".join(line + "\n" for line in strict_lines))
-        (out_dir / "eval_results_loose.jsonl").write_text("".join(line + "\n" for line in loose_lines))
+        write_text_atomic(out_dir / "eval_results_strict.jsonl", "".join(line + "\n" for line in strict_lines))
+        write_text_atomic(out_dir / "eval_results_loose.jsonl", "".join(line + "\n" for line in loose_lines))
     return result

@@ -17,14 +17,12 @@ import sys
 from pathlib import Path
 
 from profit_rl.evals.errors import command_errors
+from profit_rl.evals.state import write_bytes_atomic, write_json_atomic
 
 
 def write_jsonl(path: Path, rows) -> None:
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    tmp.replace(path)  # atomic: a killed run never leaves half a file that looks complete
+    # atomic: a killed run (or a full disk) never leaves half a file that looks complete
+    write_bytes_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode("utf-8"))
 
 
 def recipe_data_args(recipe: str, dataset_name: str | None = None):
@@ -96,7 +94,7 @@ def prepare(args) -> None:
                 "supervised_turns": data_args.supervised_turns},
         "rl": report.as_dict(),
     }
-    (out / "data_report.json").write_text(json.dumps(summary, indent=2))
+    write_json_atomic(out / "data_report.json", summary)
     print(f"SFT: {len(sft_rows)} rows -> {out / 'sft.jsonl'}; RL: {report.kept} problems "
           f"({report.decontaminated} removed as in {', '.join(against) or 'nothing'}) -> {out / 'rl.jsonl'}")
 

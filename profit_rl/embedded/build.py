@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..data.prepare import write_jsonl  # atomic: a killed build never leaves half a file
+from ..evals.state import read_json_state, write_json_atomic
 from . import task as T
 
 logger = logging.getLogger(__name__)
@@ -340,7 +341,9 @@ def measure_base(model, tokenizer, data: TaskData, config: EmbeddedConfig) -> di
 def cached_key(out_dir: str | Path) -> str | None:
     """The cache key of a finished build in `out_dir`, or None."""
     info = Path(out_dir) / "build.json"
-    return json.loads(info.read_text()).get("cache_key") if info.exists() else None
+    if not info.exists():
+        return None
+    return read_json_state(info, "build record", f"Delete {info} to build again.").get("cache_key")
 
 
 def shipped_origin(config: EmbeddedConfig, seed: int) -> str:
@@ -382,7 +385,7 @@ def build_into(paths: EmbeddedPaths, config: EmbeddedConfig, seed: int, pretrain
     timings["measure_s"] = round(time.time() - t1, 1)
     info["timings"] = timings
     info["files"] = {"model_dir": "model", "sft": "sft.jsonl", "grpo": "grpo.jsonl", "test": "test.jsonl"}
-    paths.build_info.write_text(json.dumps(info, indent=2) + "\n")
+    write_json_atomic(paths.build_info, info)
     return info
 
 
@@ -472,7 +475,7 @@ def ship(paths: EmbeddedPaths, rebuild: str, folder: Path = SHIPPED_DIR) -> Path
                    "check_problems": config.check_problems, "base_plain_greedy_accuracy": health},
         "premise_base_model": info["premise_base_model"],
     }
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    write_json_atomic(folder / MANIFEST, manifest)
     return folder
 
 

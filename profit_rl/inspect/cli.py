@@ -21,7 +21,6 @@ tokens, the chat template and the truncation are exactly those ProFit trains on.
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import math
 import sys
@@ -40,6 +39,7 @@ from profit_rl.evals.flags import accept_snake_case
 from profit_rl.evals.folders import output_folder
 from profit_rl.evals.io import read_file
 from profit_rl.evals.models import check_model_path
+from profit_rl.evals.state import write_json_atomic, write_text_atomic
 
 from ..losses import SELECTIONS, protect, token_weights, validate_selection
 from ..protected import TokenText, string_token_mask, validate_protected_strings
@@ -561,9 +561,9 @@ def run(config: InspectConfig) -> dict[str, Path]:
     }
     write_csv(paths["csv"], source_rows, rows)
     plot_histogram(paths["png"], rows, config.taus)
-    paths["json"].write_text(json.dumps(_finite(summary), indent=2, allow_nan=False) + "\n")
+    write_json_atomic(paths["json"], _finite(summary))
     html = render_report(config, summary, source_rows, rows, paths["png"].read_bytes())
-    paths["html"].write_text(html, encoding="utf-8")
+    write_text_atomic(paths["html"], html)
     return paths
 
 

@@ -17,10 +17,11 @@ the verdict goes to `<output-dir>/verdict.json`, which the report reads.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from profit_rl.evals.state import read_json_state, write_json_atomic
 
 VERDICT = "verdict.json"
 # Between the base models that have not learned to copy the amounts and those that have, which the pretraining seeds
@@ -78,13 +79,15 @@ def sft_band(scores: dict[str, float], band: tuple[float, float] = SFT_BAND) -> 
 def write_verdict(verdict: Verdict, output_dir: Path) -> Path:
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / VERDICT
-    path.write_text(json.dumps(asdict(verdict), indent=1) + "\n")
+    write_json_atomic(path, asdict(verdict), indent=1)
     return path
 
 
 def failed(root: Path) -> list[Verdict]:
     """The failed checks of a run (`<root>/checks/*/verdict.json`), for the report's first line."""
-    verdicts = [Verdict(**json.loads(p.read_text())) for p in sorted((root / "checks").glob(f"*/{VERDICT}"))]
+    verdicts = [Verdict(**read_json_state(p, "check's verdict", f"Delete {p.parent} and rerun the pipeline to check "
+                                          "again."))
+                for p in sorted((root / "checks").glob(f"*/{VERDICT}"))]
     return [v for v in verdicts if not v.passed]
 
 
@@ -117,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         sp.add_argument(ALLOW_FLAG, action="store_true", help="record a failure and exit 0")
     args = p.parse_args(argv)
     if args.check == "base-model":
-        verdict = base_model(json.loads(Path(args.build_info).read_text()), args.min_accuracy)
+        info = read_json_state(args.build_info, "base model's build record",
+                               f"Delete {Path(args.build_info).parent} and rerun the pipeline to build it again.")
+        verdict = base_model(info, args.min_accuracy)
     else:
         low, high = (float(x) for x in args.band.split(","))
         verdict = sft_band(sft_scores(args.evals.split(",")), (low, high))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import re
 import shlex
 import statistics
@@ -24,7 +23,7 @@ from profit_rl.evals.folders import check_name
 from profit_rl.evals.io import InputError
 from profit_rl.evals.markdown import pct
 from profit_rl.evals.results import read_run
-from profit_rl.evals.state import write_bytes_atomic, write_text_atomic
+from profit_rl.evals.state import read_json_state, write_bytes_atomic, write_text_atomic
 
 from .checks import failed as failed_checks
 
@@ -89,7 +88,7 @@ def commands(root: Path) -> str:
                    key=lambda p: p.stat().st_mtime)
     lines = []
     for marker in found:
-        info = json.loads(marker.read_text())
+        info = read_json_state(marker, "pipeline step's marker", f"Delete it to run the step again: rm {marker}")
         argv = ["python" if a.endswith(("python", "python3")) else a for a in info["argv"]]
         # quoted as a shell reads it: an output root with spaces or non-ASCII letters still runs when pasted
         lines.append(f"# {marker.parent.relative_to(root)} ({info.get('seconds', '?')} s)\n" + shlex.join(argv))

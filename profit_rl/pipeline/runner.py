@@ -11,9 +11,12 @@ every training or sampling step holds all of them, so GPU steps run one after an
 the commands a real run executes (the same `Step.argv`), in plan order, with what each reads and what runs beside it.
 
 A step writes under `outputs/<model>/<method>/<stage>/`; when its command exits 0 the pipeline writes a `.done.json`
-marker holding the command, so a rerun skips finished steps. A step reruns when its command changed or when a step
-it reads finished after it did; a killed step reruns from its own checkpoints (GRPO resumes from its last complete
-checkpoint-N).
+marker holding the command, a run id, and the run ids of the steps it read, so a rerun skips finished steps. A step
+reruns, from an emptied folder, when its command changed, when a recipe or data file the command names changed (the
+marker holds their sha256), or when a step it reads ran again since (its run id changed), and then so does
+everything downstream of it; clocks play no part. A killed step reruns from its own
+checkpoints (SFT and GRPO resume from their last complete checkpoint-N, and never train past max_steps) when its
+command and inputs are those it started with (`.started.json`), from an emptied folder otherwise (docs/reruns.md).
 
 Check steps (`profit_rl.pipeline.checks`) stop the run when the comparison could not mean anything: a built base model that
 fails its health check (before anything trains on it), or every SFT model outside the Avg@k band (before GRPO).
@@ -27,16 +30,16 @@ returns a `Profile` and register it there.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import os
 import queue
 import shlex
 import signal
+import shutil
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from contextlib import contextmanager, nullcontext, suppress
@@ -47,7 +50,9 @@ from profit_rl.evals.cli import positive_int
 from profit_rl.evals.errors import CommandStopped, command_errors
 from profit_rl.evals.flags import accept_snake_case
 from profit_rl.evals.folders import check_name, inside, is_plain_name, output_folder
+from profit_rl.evals.identity import file_digest
 from profit_rl.evals.models import check_model_path
+from profit_rl.evals.state import StateFileError, read_json_state, write_json_atomic
 
 from .checks import ALLOW_FLAG, MIN_BASE_ACCURACY, SFT_BAND
 from ..resources import recipes_root
@@ -58,6 +63,9 @@ RECIPES = recipes_root()  # the installed package's recipes, or the checkout's r
 SHARED_DATA = CODE_ROOT.parent / "shared" / "data"
 STAGES = ("data", "sft", "eval", "grpo", "curves", "report")
 DONE = ".done.json"
+# files named in a step's command whose content its marker records (recipes, data); not the interpreter, not models
+TRACKED_SUFFIXES = (".yaml", ".yml", ".jsonl", ".json", ".csv", ".parquet", ".jinja")
+STARTED = ".started.json"  # a step's command and inputs while it runs: a killed step resumes only on the same ones
 METHOD_SELECTION = {"sft": "all"}  # method name -> ProFitConfig.selection, where they differ
 DEFAULT_BENCHMARKS = "math500,gsm8k,aime24,gpqa,ifeval"
 
@@ -98,16 +106,50 @@ class Step:
     gpus: int = 0
     eta_s: float = 0.0
 
-    def done(self) -> bool:
-        marker = self.output / DONE
-        return marker.is_file() and json.loads(marker.read_text()).get("argv") == self.argv
+    def marker(self, name: str = DONE) -> dict | None:
+        """The step's done marker (or its start record), None when it has none; an unreadable one names itself."""
+        path = self.output / name
+        if not path.is_file():
+            return None
+        info = read_json_state(path, "pipeline step's marker",
+                               f"Delete it to run the step again: rm {shlex.quote(str(path))}")
+        if not isinstance(info, dict):
+            raise StateFileError(f"{path}: this pipeline step's marker is not a JSON object. Delete it to run the step "
+                                 "again.")
+        return info
 
-    def mark_done(self, seconds: float, cpu_seconds: float | None = None) -> None:
-        self.output.mkdir(parents=True, exist_ok=True)
-        info = {"argv": self.argv, "seconds": round(seconds, 1)}
+    def done(self) -> bool:
+        """Finished with this command (whether what it read is still current is `changed_inputs`' question)."""
+        info = self.marker()
+        return info is not None and info.get("argv") == self.argv
+
+    def run_id(self) -> str | None:
+        """The id of the finished run of this step: a new one each time it runs, so its readers see that it ran."""
+        info = self.marker()
+        return info.get("run_id") if info else None
+
+    def files(self) -> dict[str, str]:
+        """sha256 of each recipe and data file the command names: an edited recipe, or data changed in place, makes
+        the step's output stale as a changed command does."""
+        return {arg: file_digest(arg) for arg in self.argv[1:]
+                if arg.endswith(TRACKED_SUFFIXES) and os.path.isfile(arg)}
+
+    def mark_started(self, inputs: dict | None = None) -> None:
+        write_json_atomic(self.output / STARTED, {"argv": self.argv, "inputs": inputs or {}, "files": self.files()},
+                          indent=1)
+
+    def mark_done(self, seconds: float, cpu_seconds: float | None = None, inputs: dict | None = None) -> None:
+        """Write the done marker: the command, a new run id, the run ids of the steps it read (`inputs`), and the
+        digests of the files it names."""
+        info = {"argv": self.argv, "run_id": uuid.uuid4().hex, "inputs": inputs or {}, "files": self.files(),
+                "seconds": round(seconds, 1)}
         if cpu_seconds is not None:
             info["cpu_seconds"] = round(cpu_seconds, 1)
-        (self.output / DONE).write_text(json.dumps(info, indent=1))
+        write_json_atomic(self.output / DONE, info, indent=1)  # a disk that fills mid-write leaves no empty marker
+        try:
+            (self.output / STARTED).unlink()
+        except FileNotFoundError:
+            pass
 
     def shell(self) -> str:
         return shlex.join(self.argv)
@@ -551,17 +593,55 @@ def check_graph(steps: list[Step]) -> None:
         seen.add(step.name)
 
 
-def newer_inputs(step: Step, steps: list[Step]) -> list[Step]:
-    """The steps this one reads (its `inputs`) that finished after it did: their outputs changed under it (e.g. the
-    data step reran with other --task values), so it must rerun too."""
-    mine = (step.output / DONE).stat().st_mtime
-    return [other for other in steps if other.name in step.inputs
-            and (other.output / DONE).is_file() and (other.output / DONE).stat().st_mtime > mine]
+def input_ids(step: Step, steps: list[Step]) -> dict[str, str | None]:
+    """The run id of each step this one reads (its `inputs`; the steps it only waits `after` do not count)."""
+    return {other.name: other.run_id() for other in steps if other.name in step.inputs}
+
+
+def changed_inputs(step: Step, steps: list[Step], record: dict | None = None) -> list[Step]:
+    """The steps this one reads that ran again since it last ran (e.g. the data step, with other --task values): the
+    run ids it recorded (`record`: its done marker by default) are not theirs now. A marker that recorded none
+    (written before markers held their inputs) counts as changed: what it was made from cannot be known."""
+    record = step.marker() if record is None else record
+    recorded = (record or {}).get("inputs")
+    if not isinstance(recorded, dict):
+        return [other for other in steps if other.name in step.inputs]
+    now = input_ids(step, steps)
+    return [other for other in steps if other.name in now and recorded.get(other.name) != now[other.name]]
+
+
+def changed_files(step: Step, record: dict | None = None) -> list[str]:
+    """The recipe and data files named in the command whose content differs from when the step ran."""
+    recorded = (record or {}).get("files")
+    now = step.files()
+    if not isinstance(recorded, dict):
+        return sorted(now)
+    return sorted(path for path in set(now) | set(recorded) if recorded.get(path) != now.get(path))
 
 
 def skippable(step: Step, steps: list[Step]) -> bool:
-    """Finished with the same command, and nothing it reads changed since."""
-    return step.done() and not newer_inputs(step, steps)
+    """Finished with the same command and files, and nothing it reads ran again since."""
+    return step.done() and not changed_inputs(step, steps) and not changed_files(step, step.marker())
+
+
+def stale_reason(step: Step, steps: list[Step]) -> str | None:
+    """Why the step's folder holds a run this one must not continue or reuse (it is emptied first), or None: a
+    finished run with another command or other inputs, or a killed run that started with them. A killed run of this
+    command on these inputs is continued: SFT and GRPO resume from their checkpoints, an eval from its samples."""
+    for name, what in ((DONE, "finished"), (STARTED, "started")):
+        record = step.marker(name)
+        if record is None:
+            continue
+        if record.get("argv") != step.argv:
+            return f"its {what} run had another command"
+        changed = changed_inputs(step, steps, record)
+        if changed:
+            return f"its {what} run read an earlier run of {', '.join(other.name for other in changed)}"
+        files = changed_files(step, record)
+        if files:
+            return f"{', '.join(files)} changed since its {what} run"
+        return None
+    return None
 
 
 def eta_seconds(step: Step) -> float:
@@ -721,6 +801,11 @@ def run_steps(steps: list[Step], cpus: int | None = None, gpus: int = 0, dry_run
             print(text, flush=True)
 
     def launch(step: Step) -> None:
+        reason = stale_reason(step, steps)
+        if reason:  # SFT and GRPO refuse a folder made from other inputs, an eval a cache of another model: start over
+            say(f"=== {step.name}: {reason}: emptying {step.output} and running it again")
+            shutil.rmtree(step.output, ignore_errors=True)
+        step.mark_started(input_ids(step, steps))
         env = dict(base_env)
         if cpu_threads:
             env.setdefault("OMP_NUM_THREADS", str(min(step.cpus, cpus)))
@@ -773,7 +858,7 @@ def run_steps(steps: list[Step], cpus: int | None = None, gpus: int = 0, dry_run
         del running[step.name]
         processes.pop(step.name, None)
         if code == 0:
-            step.mark_done(seconds, cpu_seconds)
+            step.mark_done(seconds, cpu_seconds, input_ids(step, steps))
             cpu_in_steps += cpu_seconds
             finished.add(step.name)
             say(f"=== {step.name}: done in {seconds:.0f} s ({cpu_seconds:.0f} CPU-s)")

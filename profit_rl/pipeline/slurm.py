@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -322,7 +322,9 @@ def shell_var(name: str) -> str:
 
 
 def _cli(argv: list[str] | None = None) -> int:
-    """`done` (exit 0 when the step is finished and nothing it reads changed since) and `mark-done`."""
+    """`done`: exit 0 when the step is finished and nothing it reads changed since; else prepare its folder as the
+    local runner does (emptied when it holds a run of another command or other inputs, then a start record) and
+    exit 1. `mark-done`: the done marker, with the run ids of the steps it read."""
     p = argparse.ArgumentParser(prog="python -m profit_rl.pipeline.slurm")
     p.add_argument("action", choices=("done", "mark-done"))
     p.add_argument("--plan", required=True, type=Path)
@@ -334,8 +336,15 @@ def _cli(argv: list[str] | None = None) -> int:
     if step is None:
         raise SystemExit(f"{a.plan}: no step named {a.step!r}")
     if a.action == "done":
-        return 0 if runner.skippable(step, steps) else 1
-    step.mark_done(a.seconds)
+        if runner.skippable(step, steps):
+            return 0
+        reason = runner.stale_reason(step, steps)
+        if reason:
+            print(f"{step.name}: {reason}: emptying {step.output} and running it again", file=sys.stderr)
+            shutil.rmtree(step.output, ignore_errors=True)
+        step.mark_started(runner.input_ids(step, steps))
+        return 1
+    step.mark_done(a.seconds, None, runner.input_ids(step, steps))
     return 0
 
 

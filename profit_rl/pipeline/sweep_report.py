@@ -19,6 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from profit_rl.evals.results import read_run
+from profit_rl.evals.state import write_text_atomic
 
 from .sweep import BASELINE, Cell, Grid, add_grid_args, grid_from_args
 
@@ -244,10 +245,10 @@ def write(root: Path, grid: Grid) -> Path:
     for study in grid.studies:
         plot_study(summary, study, points[0]["k"], out / f"{study}.png")
         figures[study] = f"report/{study}.png"
-    (root / "ablations.json").write_text(json.dumps(no_nan(
+    write_text_atomic(root / "ablations.json", json.dumps(no_nan(
         {"grid": grid.argv(), "points": points, "summary": summary, "differences": differences(points)}), indent=1))
     path = root / "ablations.md"
-    path.write_text(markdown(points, grid, figures))
+    write_text_atomic(path, markdown(points, grid, figures))
     return path
 
 

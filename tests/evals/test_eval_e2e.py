@@ -121,7 +121,7 @@ def test_resume_after_interruption_generates_each_sample_once(tiny_model_dir, sh
     old_settings = {key: value for key, value in rows[0]["settings"].items() if key not in ("stop", "end_of_turn_token")}
     old_key = fingerprint_hash(old_settings)
     samples.write_text("".join(json.dumps(dict(r, settings=old_settings, fingerprint=old_key)) + "\n" for r in rows))
-    with pytest.raises(CacheMismatchError, match="'stop': \\(None, 'end_of_turn'\\)"):
+    with pytest.raises(CacheMismatchError, match="stop: \\(none\\) -> end_of_turn"):
         runner.run_benchmark(bench, problems, str(tiny_model_dir), settings, k, tmp_path, lambda: 1 / 0)
 
 

@@ -177,22 +177,22 @@ def test_report_lists_only_its_own_runs_commands_not_a_nested_seed_runs(tmp_path
     assert "--seed 1" in commands(root / "seed-1")
 
 
-def test_a_step_reruns_when_a_step_it_reads_finished_after_it(tmp_path):
-    """Markers key on the command; a rerun upstream step (other data) must not leave downstream models silently stale."""
-    from profit_rl.pipeline.runner import newer_inputs
-    import os
+def test_a_step_reruns_when_a_step_it_reads_ran_again(tmp_path):
+    """Markers key on the command and on the run ids of the steps read; a rerun upstream step (other data) must not
+    leave downstream models silently stale, whatever the clocks say."""
+    from profit_rl.pipeline.runner import changed_inputs
 
     data = Step("data", "data", ["python", "-m", "build", "--out-dir", str(tmp_path / "data")], tmp_path / "data")
     sft = Step("sft", "sft", ["python", "-m", "sft", "--dataset_name", str(tmp_path / "data" / "sft.jsonl"),
                               "--output_dir", str(tmp_path / "sft")], tmp_path / "sft", inputs=("data",))
     other = Step("eval", "eval/base", ["python", "-m", "eval", "--output-dir", str(tmp_path / "base")], tmp_path / "base")
-    for step in (data, sft, other):
-        step.mark_done(1.0)
-    assert newer_inputs(sft, [data]) == [] and newer_inputs(other, [data, sft]) == []
-    later = (sft.output / DONE).stat().st_mtime + 5
-    os.utime(data.output / DONE, (later, later))  # the data step reran after the SFT finished
-    assert newer_inputs(sft, [data]) == [data]
-    assert newer_inputs(other, [data, sft]) == []  # a step that does not read the data stays done
+    data.mark_done(1.0)
+    sft.mark_done(1.0, inputs={"data": data.run_id()})
+    other.mark_done(1.0)
+    assert changed_inputs(sft, [data]) == [] and changed_inputs(other, [data, sft]) == []
+    data.mark_done(1.0)  # the data step ran again
+    assert changed_inputs(sft, [data]) == [data]
+    assert changed_inputs(other, [data, sft]) == []  # a step that does not read the data stays done
 
 
 def _py(code: str) -> list[str]:
