@@ -42,6 +42,10 @@ def check_model_path(name: str | os.PathLike, what: str = "--model") -> str:
         if not (path / "config.json").is_file() and not is_adapter_dir(path):
             raise ModelPathError(f"{what} {name}: not a model folder: no config.json (nor a LoRA adapter's "
                                  f"adapter_config.json) in {path.resolve()}")
+        for weights in sorted(path.glob("*.safetensors")):
+            problem = safetensors_problem(weights)
+            if problem:
+                raise ModelPathError(f"{what} {name}: {weights}: {problem}; copy or save the model again")
         return name
     if looks_like_hub_id(name) and not looks_local(name):
         return name  # the hub (or its local cache; HF_HUB_OFFLINE keeps it offline) decides
@@ -50,6 +54,31 @@ def check_model_path(name: str | os.PathLike, what: str = "--model") -> str:
         hint = (f" ({name.split('/')[0]}/ is a folder here, so this names a local folder, not the hub id; to load "
                 "the hub model of that name, run from another folder)")
     raise ModelPathError(f"{what} {name}: no such folder{hint}")
+
+
+def safetensors_problem(path: Path) -> str | None:
+    """Why a .safetensors file cannot be loaded (truncated, not safetensors), or None. Reads only its header: an
+    8-byte length, then JSON naming each tensor's byte range; a file shorter than the ranges it declares was cut short
+    (a copy or save that was killed), and the loader's own error would name no file."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                return f"truncated ({len(head)} bytes): not a safetensors file"
+            length = int.from_bytes(head, "little")
+            size = path.stat().st_size
+            if length > size - 8:
+                return f"truncated: its header declares {length} bytes, the file holds {size}"
+            header = json.loads(f.read(length))
+    except (OSError, ValueError) as err:
+        return f"unreadable safetensors header ({err})"
+    if not isinstance(header, dict):
+        return "not a safetensors file (its header is not a JSON object)"
+    end = max((entry["data_offsets"][1] for key, entry in header.items()
+               if key != "__metadata__" and isinstance(entry, dict) and "data_offsets" in entry), default=0)
+    if 8 + length + end > size:
+        return f"truncated: {size} bytes, where its tensors end at byte {8 + length + end}"
+    return None
 
 
 def looks_local(name: str) -> bool:

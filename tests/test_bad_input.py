@@ -249,6 +249,26 @@ def test_model_path_that_is_missing_or_not_a_model(tmp_path, capsys, not_a_model
         assert not out.exists()
 
 
+@pytest.mark.parametrize("command", ["sft", "eval"])
+def test_truncated_weights_name_the_file(tiny_model_dir, tmp_path, capsys, command):
+    """Issue 23: a model.safetensors cut short (a killed copy) stops with its path named, not SafetensorError."""
+    import shutil
+
+    model = tmp_path / "cut-model"
+    shutil.copytree(tiny_model_dir, model)
+    weights = model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    out = tmp_path / f"out-{command}"
+    if command == "sft":
+        code, err = sft(model, write_lines(tmp_path / "sft.jsonl", [SFT_ROW] * 2), out, capsys)
+    else:
+        code, err = evaluate(model, embedded_data(tmp_path / "data"), out, capsys)
+    assert code == 1
+    assert str(weights) in err and "truncated" in err, err
+    assert "Traceback" not in err
+    assert not out.exists()
+
+
 def test_a_hub_id_still_goes_to_the_hub(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert check_model_path("Qwen/Qwen3-0.6B-Base") == "Qwen/Qwen3-0.6B-Base"
