@@ -307,23 +307,20 @@ def answer_readings(text: str) -> tuple[str, ...]:
     """The texts math-verify parses for one answer (a gold from `gold_text`, or a completion's extracted answer); its
     verdict credits a match between any reading of the gold and any reading of the prediction.
 
-    - delimited (`$`, `\\(`, `\\[`, a box): the text as it stands, as math-verify reads it;
-    - bare: `\\boxed{normalize_answer(text)}`, LaTeX. Two bare forms also get math-verify's plain-text reading: a
-      decimal comma ("1,22": 1.22 as text, the list 1, 22 as LaTeX; both stay, so neither reading is lost), and prose
-      ("The total is 42.": math-verify reads 42).
+    - delimited (`$`, `\\(`, `\\[`, a box) or prose ("The total is 42."): the text as it stands, as math-verify reads
+      it (42 here; nothing at all in "Nothing to see here", which then scores None, never a silent 0);
+    - bare: `\\boxed{normalize_answer(text)}`, LaTeX. A decimal comma also keeps math-verify's plain-text reading
+      ("1,22": 1.22 as text, the list 1, 22 as LaTeX; both stay, so neither reading is lost).
     () when nothing is left to read.
     """
     text = text.strip()
     if not text:
         return ()
-    if is_delimited(text):
+    if is_delimited(text) or is_prose(text):
         return (text,)
     normalized = normalize_answer(text)
     if not normalized:
         return ()
-    readings = ["\\boxed{" + normalized + "}"]
     if _DECIMAL_COMMA_RE.match(normalized):
-        readings.append(normalized)
-    if is_prose(text):
-        readings.append(text)
-    return tuple(readings)
+        return ("\\boxed{" + normalized + "}", normalized)
+    return ("\\boxed{" + normalized + "}",)
