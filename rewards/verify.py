@@ -64,8 +64,10 @@ def score_answer(
     from math_verify import verify
 
     gold_str = gold_text(gold)
-    gold_readings = answer_readings(gold_str)
-    if not gold_readings:
+    # A bare gold is read as its normalised string; a delimited one (a worked solution, several boxes) is whatever
+    # math-verify extracts from it, so only a bare gold takes the equal-strings shortcut.
+    gold_norm = None if is_delimited(gold_str) else normalize_answer(gold_str)
+    if not gold_str or gold_norm == "":
         return Outcome.GOLD_UNPARSEABLE, None
     pred = completion if extracted else extract_answer(completion, fallback=fallback)
     if pred is None:
@@ -73,10 +75,11 @@ def score_answer(
     pred_norm = normalize_answer(pred)
     if not pred_norm:
         return Outcome.NO_ANSWER, 0.0
-    # The shortcut holds for a bare gold, which is read as its normalised string; a delimited gold (a worked solution,
-    # several boxes) is whatever math-verify extracts from it, so it goes through math-verify.
-    if shortcut and not is_delimited(gold_str) and pred_norm == normalize_answer(gold_str):
+    if shortcut and pred_norm == gold_norm:
         return Outcome.OK, 1.0
+    gold_readings = answer_readings(gold_str)
+    if not gold_readings:
+        return Outcome.GOLD_UNPARSEABLE, None
     pred_readings = answer_readings(pred)
     # Only a bare answer goes whole into the LaTeX parser; from a delimited one math-verify extracts spans itself.
     if len(pred_norm) > MAX_ANSWER_CHARS and not is_delimited(pred):

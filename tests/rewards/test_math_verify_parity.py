@@ -61,6 +61,7 @@ def test_right_as_often_as_plain_math_verify_and_never_none(pool):
         ("0,111", "0.111", 1.0),  # never 111
         ("0,111", "111", 0.0),
         ("1,22", "1.22", 1.0),
+        ("1,22", "\\{1, 22\\}", 1.0),  # both of math-verify's readings stay
         ("7425000", "7,425,000", 1.0),
         ("32349", "32, 349", 0.0),  # two numbers, not one
         ("11111111100", "11,\\! 111,\\! 111,\\! 100", 1.0),  # MATH's thousands separator
