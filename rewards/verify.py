@@ -12,12 +12,15 @@ from enum import Enum
 from functools import lru_cache
 
 from .answers import (DEFAULT_FALLBACK, Fallback, answer_readings, extract_answer, gold_text, is_delimited,
-                      normalize_answer)
+                      is_prose, normalize_answer)
 
 # An extracted answer longer than this is scored 0.0 without sympy. The longest gold answer in the 12,500 MATH
 # problems is 159 characters; 2,000 leaves room for matrices and long expressions while keeping sympy away from
 # kilobytes of nested LaTeX.
 MAX_ANSWER_CHARS = 2_000
+# The same for an answer that math-verify reads as text (`answers.answer_readings`: delimiters, a box, prose), from
+# which it extracts spans itself. Math-Verify's own test predictions run to 11,422 characters.
+MAX_TEXT_CHARS = 16_000
 
 
 class Outcome(str, Enum):
@@ -26,7 +29,7 @@ class Outcome(str, Enum):
     OK = "ok"  # scored: 1.0 when equivalent, 0.0 when not
     NO_ANSWER = "no_answer"  # the completion has no final answer: 0.0
     GOLD_UNPARSEABLE = "gold_unparseable"  # the gold cannot be parsed: None (no reward from this item)
-    TOO_LONG = "too_long"  # the extracted answer is over MAX_ANSWER_CHARS: 0.0 without sympy
+    TOO_LONG = "too_long"  # the extracted answer is over MAX_ANSWER_CHARS (MAX_TEXT_CHARS): 0.0 without sympy
     ERROR = "error"  # scoring raised, or its worker died: 0.0 (only the pool reports it)
     TIMEOUT = "timeout"  # over the pool's deadline, worker killed: 0.0 (only the pool reports it)
 
@@ -80,10 +83,12 @@ def score_answer(
     gold_readings = answer_readings(gold_str)
     if not gold_readings:
         return Outcome.GOLD_UNPARSEABLE, None
-    pred_readings = answer_readings(pred)
-    # Only a bare answer goes whole into the LaTeX parser; from a delimited one math-verify extracts spans itself.
-    if len(pred_norm) > MAX_ANSWER_CHARS and not is_delimited(pred):
+    if is_delimited(pred) or is_prose(pred):
+        if len(pred) > MAX_TEXT_CHARS:
+            return Outcome.TOO_LONG, 0.0
+    elif len(pred_norm) > MAX_ANSWER_CHARS:
         return Outcome.TOO_LONG, 0.0
+    pred_readings = answer_readings(pred)
     gold_parsed = _parse_gold(gold_readings)
     if not gold_parsed:
         return Outcome.GOLD_UNPARSEABLE, None
@@ -199,4 +204,4 @@ def warm_up() -> None:
         score_answer(answer, _WARM_UP_ANSWERS[i - 1], extracted=True, shortcut=False)
 
 
-__all__ = ["MAX_ANSWER_CHARS", "Outcome", "score_answer", "warm_up"]
+__all__ = ["MAX_ANSWER_CHARS", "MAX_TEXT_CHARS", "Outcome", "score_answer", "warm_up"]
