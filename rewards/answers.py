@@ -16,6 +16,9 @@ Each step runs only if the ones before found nothing. The GRPO reward uses fallb
 box or `####` line the prompt asks for earns credit); each eval protocol picks its own (`evals.benchmarks.mathlike`).
 The default, used wherever a caller names none (`extract_answer`, `rewards.verify.score_answer`, `rewards.pool`),
 reads the most: GSM8K's usual protocol accepts the last number.
+
+What math-verify parses for an answer (`answer_readings`, `gold_text`) is decided here too, as string rules: a text with
+delimiters, boxes or prose as it stands, a bare answer as LaTeX in a box (see the section "Readings").
 """
 
 from __future__ import annotations
@@ -254,7 +257,8 @@ def gold_answer(gold: str) -> str:
 
     Accepts a bare answer ("025", "\\frac{1}{2}", "5\\text{ cm}"), a GSM8K solution ending in `#### N` (calculator
     annotations `<<...>>` removed), or a MATH-style solution with `\\boxed{}` (its last box). Returns "" when nothing is
-    left; loaders reject such rows with an error naming the row.
+    left; loaders reject such rows with an error naming the row. (The reward reads a gold through `gold_text` and
+    `answer_readings` instead, as math-verify does: there a solution's several boxes make one set.)
     """
     if not isinstance(gold, str):
         gold = str(gold)
@@ -277,7 +281,7 @@ def gold_answer(gold: str) -> str:
 # nothing), so a bare answer is read inside a box, as LaTeX. A text that already has delimiters or a box (a worked
 # solution, "$\boxed{1}\boxed{2}$") is read as math-verify reads it, whole: several boxes make one set.
 
-# `\\$` is a dollar sign (currency), not a delimiter.
+# `\$` is a dollar sign (currency), not a delimiter.
 _DELIMITED_RE = re.compile(r"(?<!\\)\$|\\\(|\\\[|\\(?:boxed|fbox)(?![A-Za-z])")
 _TEXT_GROUP_RE = re.compile(_TEXT_CMD + r"\s*\{[^{}]*\}")
 # Two words in a row, outside LaTeX commands and \text{}: "The total is 42", "5 square units" (not "x y", "\sin x").
