@@ -235,7 +235,7 @@ def normalize_answer(answer: str) -> str:
     s = _strip_math_delimiters(answer)
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
     s = s.replace("{,}", ",")
-    s = re.sub(r",\\!\s*", ",", s)  # MATH's thousands separator `10,\!080` (also `11,\! 111`): one comma
+    s = re.sub(r",\s*\\!\s*", ",", s)  # MATH's thousands separator `10,\!080` (also `11,\! 111`): one comma
     s = _SPACING_RE.sub(lambda m: "" if m.group(0) == "\\!" else " ", s)
     s = _LEFT_RIGHT_RE.sub("", s)
     s = strip_units(s)

@@ -94,6 +94,8 @@ def test_gold_normalisation_keeps_the_number():
     assert normalize_answer("1 000") == "1000"
     assert normalize_answer("1,000.99") == "1000.99"
     assert normalize_answer("32, 349") == "32, 349"
+    assert normalize_answer("60^\\circ, 120^\\circ") == "60, 120"  # two angles of MATH's, never 60120
+    assert normalize_answer("111, \\! 111, \\! 111") == "111111111"  # MATH's `,\!`: one number
     assert gold_answer("#### 1,234") == "1234"
     # the readings that carry a decimal comma keep both of math-verify's grammars
     assert answer_readings("1,22") == ("\\boxed{1,22}", "1,22")
