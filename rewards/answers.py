@@ -16,6 +16,9 @@ Each step runs only if the ones before found nothing. The GRPO reward uses fallb
 box or `####` line the prompt asks for earns credit); each eval protocol picks its own (`evals.benchmarks.mathlike`).
 The default, used wherever a caller names none (`extract_answer`, `rewards.verify.score_answer`, `rewards.pool`),
 reads the most: GSM8K's usual protocol accepts the last number.
+
+What math-verify parses for an answer (`answer_readings`, `gold_text`) is decided here too, as string rules: a text with
+delimiters, boxes or prose as it stands, a bare answer as LaTeX in a box (see the section "Readings").
 """
 
 from __future__ import annotations
@@ -199,7 +202,15 @@ _WHOLE_TEXT_RE = re.compile(r"^" + _TEXT_CMD + r"\s*\{([^{}]*)\}$")
 _DEGREE_RE = re.compile(r"\s*(?:\^\s*\{?\s*\\circ\s*\}?|\\circ|°|\\degree(?![A-Za-z])|\^\s*\{\s*\\text\{\s*o\s*\}\s*\})")
 _SPACING_RE = re.compile(r"\\[,;:!](?![A-Za-z])|\\quad(?![A-Za-z])|\\qquad(?![A-Za-z])|~")
 _LEFT_RIGHT_RE = re.compile(r"\\(?:left|right)(?![A-Za-z])")
-_THOUSANDS_RE = re.compile(r"^-?\d{1,3}(?:, ?\d{3})+(?:\.\d+)?$")
+# Digit groups, as math-verify's own number grammar reads plain text (its tests settle it: "7,425,000", "1 000",
+# "1,000.99" are thousands; "0,111", "1,22", "1000,99" are not). A group separator is ONE comma or space, and the
+# first group starts with a non-zero digit, so "0,111" (0.111 to math-verify) never becomes 111 and "32, 349" (two
+# numbers) never becomes 32349.
+_THOUSANDS_RE = re.compile(r"^-?[1-9]\d{0,2}(?:[ ,]\d{3})+(?:\.\d+)?$")
+# Digits, one comma, digits, and not thousands: a decimal comma in plain text ("1,22" is 1.22 to math-verify's
+# number grammar), a list in LaTeX ("\\boxed{1,22}" is the set {1, 22} to its LaTeX grammar; MATH writes lists
+# like "-2,1" and "0,1"). Such an answer is read both ways (`answer_readings`).
+_DECIMAL_COMMA_RE = re.compile(r"^-?\d+,\d+$")
 _PADDED_INT_RE = re.compile(r"^(-?)0+(\d+)$")
 
 
@@ -224,6 +235,7 @@ def normalize_answer(answer: str) -> str:
     s = _strip_math_delimiters(answer)
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
     s = s.replace("{,}", ",")
+    s = re.sub(r",\s*\\!\s*", ",", s)  # MATH's thousands separator `10,\!080` (also `11,\! 111`): one comma
     s = _SPACING_RE.sub(lambda m: "" if m.group(0) == "\\!" else " ", s)
     s = _LEFT_RIGHT_RE.sub("", s)
     s = strip_units(s)
@@ -245,7 +257,8 @@ def gold_answer(gold: str) -> str:
 
     Accepts a bare answer ("025", "\\frac{1}{2}", "5\\text{ cm}"), a GSM8K solution ending in `#### N` (calculator
     annotations `<<...>>` removed), or a MATH-style solution with `\\boxed{}` (its last box). Returns "" when nothing is
-    left; loaders reject such rows with an error naming the row.
+    left; loaders reject such rows with an error naming the row. (The reward reads a gold through `gold_text` and
+    `answer_readings` instead, as math-verify does: there a solution's several boxes make one set.)
     """
     if not isinstance(gold, str):
         gold = str(gold)
@@ -257,3 +270,61 @@ def gold_answer(gold: str) -> str:
     else:
         answer = text
     return normalize_answer(answer)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Readings: the texts math-verify parses for a gold or a predicted answer (`rewards.verify`). Pure string work here.
+#
+# math-verify reads two grammars. Plain text goes through its number grammar (decimal commas, spaced thousands, "the
+# final answer is 42"); LaTeX goes through its LaTeX grammar, inside `$...$`, `\(...\)`, `\[...\]` or a box. A bare
+# answer such as MATH's `2\sqrt{3}` or `(1,2]` is LaTeX without delimiters: read as plain text it becomes 2 (or
+# nothing), so a bare answer is read inside a box, as LaTeX. A text that already has delimiters or a box (a worked
+# solution, "$\boxed{1}\boxed{2}$") is read as math-verify reads it, whole: several boxes make one set.
+
+# `\$` is a dollar sign (currency), not a delimiter.
+_DELIMITED_RE = re.compile(r"(?<!\\)\$|\\\(|\\\[|\\(?:boxed|fbox)(?![A-Za-z])")
+_TEXT_GROUP_RE = re.compile(_TEXT_CMD + r"\s*\{[^{}]*\}")
+# Two words in a row, outside LaTeX commands and \text{}: "The total is 42", "5 square units" (not "x y", "\sin x").
+_PROSE_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}[ \t]+[A-Za-z]{2,}(?![A-Za-z])")
+
+
+def is_delimited(text: str) -> bool:
+    """Whether `text` holds math delimiters or a box: math-verify reads such a text as it stands."""
+    return _DELIMITED_RE.search(text) is not None
+
+
+def is_prose(text: str) -> bool:
+    """Whether `text` has words in a row outside LaTeX commands and `\\text{}` ("The total is 42.")."""
+    return _PROSE_RE.search(_TEXT_GROUP_RE.sub(" ", text)) is not None
+
+
+def gold_text(gold) -> str:
+    """The part of a dataset's gold that is read: the answer after a GSM8K `####` (calculator annotations removed),
+    else the whole gold (a bare answer, a worked solution with its boxes, or prose). "" when nothing is there."""
+    text = tail(gold if isinstance(gold, str) else str(gold)).strip()
+    if "####" in text:
+        return _gsm8k_answer(text) or ""
+    return text
+
+
+def answer_readings(text: str) -> tuple[str, ...]:
+    """The texts math-verify parses for one answer (a gold from `gold_text`, or a completion's extracted answer); its
+    verdict credits a match between any reading of the gold and any reading of the prediction.
+
+    - delimited (`$`, `\\(`, `\\[`, a box) or prose ("The total is 42."): the text as it stands, as math-verify reads
+      it (42 here; nothing at all in "Nothing to see here", which then scores None, never a silent 0);
+    - bare: `\\boxed{normalize_answer(text)}`, LaTeX. A decimal comma also keeps math-verify's plain-text reading
+      ("1,22": 1.22 as text, the list 1, 22 as LaTeX; both stay, so neither reading is lost).
+    () when nothing is left to read.
+    """
+    text = text.strip()
+    if not text:
+        return ()
+    if is_delimited(text) or is_prose(text):
+        return (text,)
+    normalized = normalize_answer(text)
+    if not normalized:
+        return ()
+    if _DECIMAL_COMMA_RE.match(normalized):
+        return ("\\boxed{" + normalized + "}", normalized)
+    return ("\\boxed{" + normalized + "}",)

@@ -11,12 +11,16 @@ import logging
 from enum import Enum
 from functools import lru_cache
 
-from .answers import DEFAULT_FALLBACK, Fallback, extract_answer, gold_answer, normalize_answer
+from .answers import (DEFAULT_FALLBACK, Fallback, answer_readings, extract_answer, gold_text, is_delimited,
+                      is_prose, normalize_answer)
 
 # An extracted answer longer than this is scored 0.0 without sympy. The longest gold answer in the 12,500 MATH
 # problems is 159 characters; 2,000 leaves room for matrices and long expressions while keeping sympy away from
 # kilobytes of nested LaTeX.
 MAX_ANSWER_CHARS = 2_000
+# The same for an answer that math-verify reads as text (`answers.answer_readings`: delimiters, a box, prose), from
+# which it extracts spans itself. Math-Verify's own test predictions run to 11,422 characters.
+MAX_TEXT_CHARS = 16_000
 
 
 class Outcome(str, Enum):
@@ -25,7 +29,7 @@ class Outcome(str, Enum):
     OK = "ok"  # scored: 1.0 when equivalent, 0.0 when not
     NO_ANSWER = "no_answer"  # the completion has no final answer: 0.0
     GOLD_UNPARSEABLE = "gold_unparseable"  # the gold cannot be parsed: None (no reward from this item)
-    TOO_LONG = "too_long"  # the extracted answer is over MAX_ANSWER_CHARS: 0.0 without sympy
+    TOO_LONG = "too_long"  # the extracted answer is over MAX_ANSWER_CHARS (MAX_TEXT_CHARS): 0.0 without sympy
     ERROR = "error"  # scoring raised, or its worker died: 0.0 (only the pool reports it)
     TIMEOUT = "timeout"  # over the pool's deadline, worker killed: 0.0 (only the pool reports it)
 
@@ -33,17 +37,18 @@ class Outcome(str, Enum):
         return self.value
 
 
-@lru_cache(maxsize=8192)
-def _parse_gold(gold: str):
+def _parse(readings: tuple[str, ...]) -> list:
+    """Everything math-verify extracts from the readings of one answer (`answers.answer_readings`), in order."""
     from math_verify import parse
 
-    return parse("\\boxed{" + gold + "}", parsing_timeout=None)
+    parsed: list = []
+    for reading in readings:
+        parsed.extend(parse(reading, parsing_timeout=None))
+    return parsed
 
 
-def _parse_pred(pred: str):
-    from math_verify import parse
-
-    return parse("\\boxed{" + pred + "}", parsing_timeout=None)
+# A gold is parsed once per worker however many completions share it (a GRPO group shares one).
+_parse_gold = lru_cache(maxsize=8192)(_parse)
 
 
 def score_answer(
@@ -51,17 +56,21 @@ def score_answer(
 ) -> tuple[Outcome, float | None]:
     """Score one completion against one gold answer, in this process, with no deadline: (outcome, score).
 
-    `gold` may be a bare answer or a GSM8K/MATH solution (see `answers.gold_answer`). `completion` is a model
-    completion, or an already extracted answer when `extracted=True`; `fallback` says where `extract_answer` looks
-    for the answer in a completion. Score 1.0 when math-verify judges the answers
-    equivalent (or their normalised strings are equal), 0.0 when not or when the completion has no answer, None when
-    the gold itself cannot be parsed. `shortcut=False` skips the equal-strings shortcut, so that every item goes
-    through sympy (benchmarks use it to time math-verify itself).
+    `gold` is what a dataset holds: a bare answer, a GSM8K solution (`#### N`), a worked solution with its box(es), or
+    prose; it is read as `answers.gold_text` and `answers.answer_readings` say, so a gold math-verify can read is never
+    lost. `completion` is a model completion, or an already extracted answer when `extracted=True`; `fallback` says
+    where `extract_answer` looks for the answer in a completion. Score 1.0 when math-verify judges the answers
+    equivalent (or a bare gold and the answer have equal normalised strings), 0.0 when not or when the completion has
+    no answer, None when math-verify can read nothing in the gold. `shortcut=False` skips the equal-strings shortcut,
+    so that every item goes through sympy (benchmarks use it to time math-verify itself).
     """
     from math_verify import verify
 
-    gold_norm = gold_answer(gold)
-    if not gold_norm:
+    gold_str = gold_text(gold)
+    # A bare gold is read as its normalised string; a delimited one (a worked solution, several boxes) is whatever
+    # math-verify extracts from it, so only a bare gold takes the equal-strings shortcut.
+    gold_norm = None if is_delimited(gold_str) else normalize_answer(gold_str)
+    if not gold_str or gold_norm == "":
         return Outcome.GOLD_UNPARSEABLE, None
     pred = completion if extracted else extract_answer(completion, fallback=fallback)
     if pred is None:
@@ -71,12 +80,19 @@ def score_answer(
         return Outcome.NO_ANSWER, 0.0
     if shortcut and pred_norm == gold_norm:
         return Outcome.OK, 1.0
-    if len(pred_norm) > MAX_ANSWER_CHARS:
+    gold_readings = answer_readings(gold_str)
+    if not gold_readings:
+        return Outcome.GOLD_UNPARSEABLE, None
+    if is_delimited(pred) or is_prose(pred):
+        if len(pred) > MAX_TEXT_CHARS:
+            return Outcome.TOO_LONG, 0.0
+    elif len(pred_norm) > MAX_ANSWER_CHARS:
         return Outcome.TOO_LONG, 0.0
-    gold_parsed = _parse_gold(gold_norm)
+    pred_readings = answer_readings(pred)
+    gold_parsed = _parse_gold(gold_readings)
     if not gold_parsed:
         return Outcome.GOLD_UNPARSEABLE, None
-    pred_parsed = _parse_pred(pred_norm)
+    pred_parsed = _parse(pred_readings)
     if not pred_parsed:
         return Outcome.OK, 0.0
     return Outcome.OK, float(verify(gold_parsed, pred_parsed, timeout_seconds=None))
@@ -96,6 +112,9 @@ _WARM_UP_PAIRS = [
     ("x > 2", "(2, \\infty)"),
     ("\\log_2 8", "3"),
     ("2 + 3i", "3i + 2"),
+    ("1,22", "1.22"),  # a decimal comma: math-verify's plain-text number grammar
+    ("The total is 42.", "42"),  # prose
+    ("$\\boxed{1}\\boxed{2}$", "1,2"),  # a delimited text, read whole
 ]
 
 # One answer of each construct the answer grammar has. The fork server scores each against itself and against its
@@ -185,4 +204,4 @@ def warm_up() -> None:
         score_answer(answer, _WARM_UP_ANSWERS[i - 1], extracted=True, shortcut=False)
 
 
-__all__ = ["MAX_ANSWER_CHARS", "Outcome", "score_answer", "warm_up"]
+__all__ = ["MAX_ANSWER_CHARS", "MAX_TEXT_CHARS", "Outcome", "score_answer", "warm_up"]

@@ -92,12 +92,13 @@ def test_every_warm_up_item_reaches_the_parser_and_scores():
     """The fork server's warm-up only fills the parser's caches for entries that parse: an entry that math-verify
     cannot read (a typo in the LaTeX) warms nothing. Every answer parses to a sympy object (math-verify falls back to
     the bare string when it cannot) and equals itself."""
-    from profit_rl.rewards.verify import _WARM_UP_ANSWERS, _WARM_UP_PAIRS, _parse_pred
+    from profit_rl.rewards.answers import answer_readings
+    from profit_rl.rewards.verify import _WARM_UP_ANSWERS, _WARM_UP_PAIRS, _parse
 
     assert len(set(_WARM_UP_ANSWERS)) == len(_WARM_UP_ANSWERS) > 50
     answers = [*_WARM_UP_ANSWERS, *(answer for pair in _WARM_UP_PAIRS for answer in pair)]
-    parsed = {a: _parse_pred(a) for a in answers}
-    unread = [a for a, p in parsed.items() if len(p) != 2 or isinstance(p[0], str)]
+    parsed = {a: _parse(answer_readings(a)) for a in answers}
+    unread = [a for a, p in parsed.items() if len(p) < 2 or isinstance(p[0], str)]
     assert not unread
     not_equal = [a for a in _WARM_UP_ANSWERS if score_answer(a, a, extracted=True, shortcut=False) != ("ok", 1.0)]
     assert not not_equal
