@@ -11,13 +11,15 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
+from . import markdown as md
 from . import metrics
 from .benchmarks import REGISTRY, Problem, get_benchmark
 from .dtypes import DTYPE_HELP, DTYPES
-from .export import LM_EVAL_FILE, default_logging_dir, eval_scalars, lm_eval_results, log_scalars, run_step
+from .export import EXPORTS, default_logging_dir, eval_scalars, lm_eval_results, log_scalars, run_step, write_lm_eval
 from .flags import accept_snake_case
 from .folders import inside, output_folder
 from .io import DataError, InputError, looks_like_hub_id, read_file
@@ -102,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--logging-dir", default=None,
                    help="TensorBoard folder for the eval numbers (default: <run>/runs/profit-rl-eval when the model "
                         "is a training run's output or checkpoint with a runs/ folder; 'none': never)")
+    p.add_argument("--export", choices=EXPORTS, default="lm-eval",
+                   help="lm-eval: also write lm-evaluation-harness's own files (results_<time>.json and "
+                        "samples_<benchmark>_<time>.jsonl in <output-dir>/<model name, sanitized>/), which its "
+                        "make_table, W&B logger and zeno script read; none: only results.json (default: %(default)s)")
     p.add_argument("--responses", default=None,
                    help="score completions from this JSONL instead of generating: one row per completion "
                         "{id, completion} or per problem {id, completions: [...]}, or the IFEval reference's "
@@ -246,15 +252,16 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as err:
         print(f"profit-rl eval: {err}", file=sys.stderr)
         return 1
-    table = markdown_table(run)
-    print(table)
-    print(f"results: {out_dir / RESULTS_FILE}  table: {out_dir / TABLE_FILE}  lm-eval style: {out_dir / LM_EVAL_FILE}")
+    print(md.terminal(markdown_table(run)))  # the file keeps the markdown escapes; the terminal reads plain text
+    exported = f"  lm-eval: {run['lm_eval_results']}" if run.get("lm_eval_results") else ""
+    print(f"results: {out_dir / RESULTS_FILE}  table: {out_dir / TABLE_FILE}{exported}")
     return 0
 
 
 def evaluate(args, benchmarks, problems, responses, settings, out_dir: Path) -> dict:
     """Sample (or read) and score every benchmark into out_dir; write results.json and results.md; return the run."""
     sampler = None
+    started = time.time()
 
     def sampler_factory():
         nonlocal sampler
@@ -293,8 +300,10 @@ def evaluate(args, benchmarks, problems, responses, settings, out_dir: Path) -> 
         "average": metrics.average_over_benchmarks(summaries, n_boot=args.bootstrap) if summaries else None,
     }
     write_json(out_dir / RESULTS_FILE, run)
-    versions = {name: bench.prompt_version for name, bench in benchmarks.items()}
-    write_json(out_dir / LM_EVAL_FILE, lm_eval_results(run, summaries, versions))
+    if args.export == "lm-eval":
+        document, samples = lm_eval_results(run, summaries, benchmarks, problems, out_dir, started, time.time(), args)
+        results_file, _ = write_lm_eval(out_dir, document, samples)
+        run = dict(run, lm_eval_results=str(results_file))
     (out_dir / TABLE_FILE).write_text(markdown_table(run), encoding="utf-8")
     logging_dir = default_logging_dir(args.model) if args.logging_dir is None else args.logging_dir
     if logging_dir and str(logging_dir).lower() != "none":  # the numbers beside the training run's own curves

@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(table, encoding="utf-8")
     write_json(out.with_suffix(".json"), dict(result, labels=labels))
-    print(table)
+    print(md.terminal(table))  # the file keeps the markdown escapes
     print(f"written: {out} and {out.with_suffix('.json')}")
     return 0
 
