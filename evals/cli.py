@@ -1,9 +1,9 @@
 """`profit-rl eval`: sample and score benchmarks (Avg@k, Pass@k), or score `--responses` made elsewhere.
 
     profit-rl eval --model Qwen/Qwen3-0.6B --protocol paper --backend vllm     # the paper's Table 1 settings
-    profit-rl eval --protocol paper --print-prompts --data-dir ../shared/data  # show each first prompt, no model
-    profit-rl eval --model outputs/tiny --data-dir ../shared/data --k 4 --limit 10
-    profit-rl eval --responses completions.jsonl --benchmarks math500 --data-dir ../shared/data
+    profit-rl eval --protocol paper --print-prompts --data-dir /path/to/data  # show each first prompt, no model
+    profit-rl eval --model outputs/tiny --data-dir /path/to/data --k 4 --limit 10
+    profit-rl eval --responses completions.jsonl --benchmarks math500 --data-dir /path/to/data
 """
 
 from __future__ import annotations
@@ -48,11 +48,11 @@ def positive_int(text: str) -> int:
 def add_sampling_args(p: argparse.ArgumentParser):
     """Backend and sampling options, shared by `eval` and `curves`."""
     p.add_argument("--backend", choices=["transformers", "vllm"], default="transformers",
-                   help="transformers (CPU or one GPU) or vllm (GPUs; pip install -e '.[vllm]')")
+                   help="transformers (CPU or one GPU) or vllm (GPUs; pip install 'profit-rl[vllm]')")
     p.add_argument("--protocol", choices=list(PROTOCOLS), default=DEFAULT_PROTOCOL,
                    help="paper: the ProFit reference's OpenCompass settings (prompts, few-shot turns, answer rules, "
                         "8192 new tokens, k), comparable to its Table 1; boxed: the toolkit's own 0-shot \\boxed{} "
-                        "prompts and shorter budgets (docs/protocol.md). Default: %(default)s")
+                        "prompts and shorter budgets (`profit-rl docs protocol`). Default: %(default)s")
     d = SamplingSettings()
     g = p.add_argument_group("sampling (defaults are the paper's)")
     g.add_argument("--temperature", type=float, default=d.temperature, help="default: %(default)s; 0 = greedy")
@@ -97,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="samples per problem (default: the benchmark's, 8, and 32 on aime24); "
                         "with --responses, default: the fewest responses any problem has")
     p.add_argument("--data-dir", default=None,
-                   help="local data laid out like ../shared/data (math500/test.jsonl, ...); default: the hub ids")
+                   help="local data, one folder per benchmark (math500/test.jsonl, gsm8k/test.jsonl, ...; `profit-rl docs "
+                        "evals`); default: the hub ids")
     p.add_argument("--limit", type=positive_int, default=None, help="only the first N problems of each benchmark")
     p.add_argument("--output-dir", default=None, help="default: outputs/eval/<model name>")
     p.add_argument("--overwrite", action="store_true", help="discard cached samples instead of resuming")

@@ -54,7 +54,7 @@ class GRPOScriptArguments:
     dataset_name: str = field(
         default="agentica-org/DeepScaleR-Preview-Dataset",
         metadata={"help": "Training problems: hub dataset id, or a local .jsonl/.json/.parquet file or folder "
-                  "(e.g. ../shared/data/math_train12k/train.jsonl). The paper used DeepScaleR-Preview."},
+                  "(e.g. data/math_train12k/train.jsonl). The paper used DeepScaleR-Preview."},
     )
     dataset_config: str | None = field(default=None, metadata={"help": "Hub dataset configuration name, if any."})
     dataset_train_split: str = field(
@@ -272,7 +272,9 @@ def import_reward(dotted: str):
 def parse_args(argv: list[str] | None):
     from trl import GRPOConfig, ModelConfig, TrlParser
 
-    parser = TrlParser((GRPOScriptArguments, GRPOConfig, ModelConfig))
+    from profit_rl.evals.flags import describe_negations
+
+    parser = describe_negations(TrlParser((GRPOScriptArguments, GRPOConfig, ModelConfig), prog="profit-rl grpo"))
     return parser.parse_args_and_config(argv)
 
 
