@@ -232,6 +232,7 @@ def lm_eval_results(run: dict, summaries: dict[str, dict], benchmarks: dict, pro
     task_hashes = {name: hash_string("".join(x["doc_hash"] + x["prompt_hash"] + x["target_hash"] for x in rows))
                    for name, rows in samples.items()}
     package, commit = package_versions(), git_hash()
+    seed = getattr(args, "seed", None) if run.get("model") else None
     # as the user named it, as lm-eval names a model after its `pretrained=` argument
     model_name = getattr(args, "model", None) or getattr(args, "responses", None) or run.get("model") or run.get("responses")
     model_args = f"pretrained={run['model']}" if run.get("model") else f"responses={run.get('responses')}"
@@ -246,12 +247,12 @@ def lm_eval_results(run: dict, summaries: dict[str, dict], benchmarks: dict, pro
         "config": {
             "model": "profit-rl" if run.get("model") else "responses",
             "model_args": model_args,
-            "batch_size": settings.get("batch_size"), "batch_sizes": [],
+            "batch_size": getattr(args, "batch_size", None) if run.get("model") else None, "batch_sizes": [],
             "device": None, "use_cache": None,
             "limit": getattr(args, "limit", None), "bootstrap_iters": getattr(args, "bootstrap", None),
             "gen_kwargs": settings or None,
-            "random_seed": settings.get("seed"), "numpy_seed": settings.get("seed"),
-            "torch_seed": settings.get("seed"), "fewshot_seed": None,
+            # one seed draws every sample (evals.sampling.sample_seed); none for scored responses
+            "random_seed": seed, "numpy_seed": seed, "torch_seed": seed, "fewshot_seed": None,
             "backend": run.get("backend"), "protocol": run.get("protocol"),
             "not_comparable_because": run.get("not_comparable_because"),
             "versions": package,

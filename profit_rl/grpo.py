@@ -301,6 +301,12 @@ def build_trainer(script_args, training_args, model_args):
     logger.info("GRPO process rank %d of %d on %s", rank, world, training_args.device)
     if model_args.model_name_or_path is None:
         raise ValueError("--model_name_or_path is required: an SFT output folder (or a hub id)")
+    from profit_rl.embedded.cli import build_hint
+
+    hint = build_hint(script_args.dataset_name) if script_args.dataset_name else None
+    if hint:  # the embedded recipe run before the embedded build
+        raise InputError(f"--dataset_name {script_args.dataset_name}: no such file; the embedded recipes read the "
+                         f"embedded build: run `{hint}` first")
     check_model_path(model_args.model_name_or_path, "--model_name_or_path")
 
     sources = [s for s in script_args.decontaminate_against if s.lower() != "none"]

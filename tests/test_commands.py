@@ -87,3 +87,17 @@ def test_the_terminal_reads_markdown_without_its_escapes():
     line = md.text(r"answers in \boxed{} | a_b") + " " + md.code(r"x\[y] \{")
     assert line == r"answers in \\boxed\{\} \| a\_b `x\[y] \{`"
     assert md.terminal(line) == r"answers in \boxed{} | a_b `x\[y] \{`"  # code spans stay as written
+
+
+@pytest.mark.parametrize("command, recipe", [("sft", "embedded/sft/profit.yaml"), ("grpo", "embedded/grpo/math.yaml")])
+def test_a_copied_embedded_recipe_before_the_build_names_the_command(command, recipe, tmp_path, monkeypatch, capsys):
+    from profit_rl.resources import copy_recipe
+
+    monkeypatch.chdir(tmp_path)
+    copied = copy_recipe(recipe, tmp_path / "mine")
+    assert main([command, "--config", str(copied)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"profit-rl {command}: ") and err.endswith(
+        "the embedded recipes read the embedded build: run `profit-rl embedded build --out-dir outputs/embedded/base` "
+        "first")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # nothing left behind
