@@ -24,7 +24,8 @@ class BuildPyWithRecipes(build_py):
             return
         package = Path(self.build_lib) / "profit_rl"
         copies = [(source, package / "recipes" / source.relative_to(RECIPES)) for source in RECIPES.rglob("*.yaml")]
-        copies += [(source, package / "docs" / source.name) for pattern in ("*.md", "*.png") for source in DOCS.glob(pattern)]
+        copies += [(source, package / "docs" / source.name)
+                   for pattern in ("*.md", "*.png") for source in DOCS.glob(pattern)]
         copies.append((ROOT / "README.md", package / "README.md"))
         for source, dest in sorted(copies):
             dest.parent.mkdir(parents=True, exist_ok=True)

@@ -97,8 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="samples per problem (default: the benchmark's, 8, and 32 on aime24); "
                         "with --responses, default: the fewest responses any problem has")
     p.add_argument("--data-dir", default=None,
-                   help="local data, one folder per benchmark (math500/test.jsonl, gsm8k/test.jsonl, ...; `profit-rl docs "
-                        "evals`); default: the hub ids")
+                   help="local data, one folder per benchmark (math500/test.jsonl, gsm8k/test.jsonl, ...; "
+                        "`profit-rl docs evals`); default: the hub ids")
     p.add_argument("--limit", type=positive_int, default=None, help="only the first N problems of each benchmark")
     p.add_argument("--output-dir", default=None, help="default: outputs/eval/<model name>")
     p.add_argument("--overwrite", action="store_true", help="discard cached samples instead of resuming")

@@ -234,7 +234,8 @@ def lm_eval_results(run: dict, summaries: dict[str, dict], benchmarks: dict, pro
     package, commit = package_versions(), git_hash()
     seed = getattr(args, "seed", None) if run.get("model") else None
     # as the user named it, as lm-eval names a model after its `pretrained=` argument
-    model_name = getattr(args, "model", None) or getattr(args, "responses", None) or run.get("model") or run.get("responses")
+    model_name = (getattr(args, "model", None) or getattr(args, "responses", None) or run.get("model")
+                  or run.get("responses"))
     model_args = f"pretrained={run['model']}" if run.get("model") else f"responses={run.get('responses')}"
     document = {
         "results": results,

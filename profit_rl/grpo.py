@@ -35,7 +35,9 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from profit_rl.embedded.cli import build_hint
 from profit_rl.evals.dtypes import torch_dtype
+from profit_rl.evals.flags import describe_negations
 from profit_rl.evals.folders import output_folder
 from profit_rl.evals.io import InputError
 from profit_rl.evals.models import check_model_path, is_adapter_dir, resolve_resume
@@ -272,8 +274,6 @@ def import_reward(dotted: str):
 def parse_args(argv: list[str] | None):
     from trl import GRPOConfig, ModelConfig, TrlParser
 
-    from profit_rl.evals.flags import describe_negations
-
     parser = describe_negations(TrlParser((GRPOScriptArguments, GRPOConfig, ModelConfig), prog="profit-rl grpo"))
     return parser.parse_args_and_config(argv)
 
@@ -301,8 +301,6 @@ def build_trainer(script_args, training_args, model_args):
     logger.info("GRPO process rank %d of %d on %s", rank, world, training_args.device)
     if model_args.model_name_or_path is None:
         raise ValueError("--model_name_or_path is required: an SFT output folder (or a hub id)")
-    from profit_rl.embedded.cli import build_hint
-
     hint = build_hint(script_args.dataset_name) if script_args.dataset_name else None
     if hint:  # the embedded recipe run before the embedded build
         raise InputError(f"--dataset_name {script_args.dataset_name}: no such file; the embedded recipes read the "

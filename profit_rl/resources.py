@@ -3,7 +3,7 @@
     profit-rl recipes                                    # list them
     profit-rl recipes copy Qwen3-0.6B-Base/sft/profit.yaml my_recipes/    # copy one out to edit
     profit-rl recipes copy Qwen3-0.6B-Base my_recipes/                    # or a model's whole folder
-    profit-rl recipes path zero2                                         # a shipped file's path (accelerate configs by name)
+    profit-rl recipes path zero2                                         # a shipped file's path (configs by name)
 
 The repository keeps them in its top-level `recipes/` folder. A wheel carries that folder as package data,
 `profit_rl/recipes/` (`setup.py` copies it in at build time), read through `importlib.resources`; a checkout or an

@@ -67,7 +67,7 @@ def test_accelerate_configs_by_name_or_path(tmp_path):
     mine = tmp_path / "mine.yaml"
     mine.write_text("distributed_type: MULTI_GPU\n")
     assert accelerate_config(mine) == mine
-    with pytest.raises(FileNotFoundError, match=r"'zero9': no such file, nor a shipped config \(ddp, fsdp, zero2, zero3\)"):
+    with pytest.raises(FileNotFoundError, match=r"'zero9': no such file, nor a shipped config \(ddp, fsdp, zero2, zero3"):
         accelerate_config("zero9")
     with pytest.raises(FileNotFoundError):
         accelerate_config("Qwen3-0.6B-Base/zero2")  # a name, not any path ending in one

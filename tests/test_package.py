@@ -163,8 +163,8 @@ MD_LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 
 
 def installed_package(bin_dir: Path) -> Path:
-    site = run([str(bin_dir / "python"), "-c", "import profit_rl, pathlib; print(pathlib.Path(profit_rl.__file__).parent)"],
-               cwd=bin_dir, env=clean_env()).strip()  # cwd: python -c puts it first on sys.path
+    code = "import profit_rl, pathlib; print(pathlib.Path(profit_rl.__file__).parent)"
+    site = run([str(bin_dir / "python"), "-c", code], cwd=bin_dir, env=clean_env()).strip()  # cwd: first on sys.path
     return Path(site)
 
 
@@ -180,7 +180,8 @@ def test_installed_files_point_at_nothing_the_wheel_does_not_ship(installed):
         broken += [f"{where}: ../shared" for _ in SHARED.finditer(text)]
         if path.suffix != ".md":  # the guides may say what a clone's `make install` does; code and recipes may not
             broken += [f"{where}: pip install -e" for _ in EDITABLE.finditer(text)]
-        broken += [f"{where}: docs/{m.group(1)}" for m in GUIDE.finditer(text) if not (package / "docs" / m.group(1)).is_file()]
+        broken += [f"{where}: docs/{m.group(1)}" for m in GUIDE.finditer(text)
+                   if not (package / "docs" / m.group(1)).is_file()]
         if path.suffix == ".md":  # the shipped guides' and README's relative links
             broken += [f"{where}: link {target}" for target in MD_LINK.findall(text)
                        if "://" not in target and not (path.parent / target).exists()]

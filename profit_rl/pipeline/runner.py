@@ -296,7 +296,8 @@ def recipe_profile(args, seed: int | None, recipe_dir: Path | None = None, base_
         # CPU)
         data_dir = data_dir or (str(SHARED_DATA) if SHARED_DATA.is_dir() else None)
         if not data_dir:
-            raise SystemExit(f"--smoke with {args.model} reads local data: pass --data-dir (one folder per benchmark: `profit-rl docs evals`)")
+            raise SystemExit(f"--smoke with {args.model} reads local data: pass --data-dir (one folder per benchmark: "
+                             "`profit-rl docs evals`)")
         sft_dataset = str(Path(data_dir) / "sft_mix" / "train.jsonl")
         rl_data_args = ["--rl-dataset", str(Path(data_dir) / "math_train12k" / "train.jsonl"), "--num-samples", "64"]
         sft_args += ("--max_length", "128", "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "1")
