@@ -30,7 +30,6 @@ import logging
 import math
 import re
 import subprocess
-import time
 from datetime import datetime
 from pathlib import Path
 
