@@ -1,4 +1,5 @@
-"""Build step: a wheel carries the repository's top-level `recipes/` as package data, `profit_rl/recipes/`.
+"""Build step: a wheel carries the repository's top-level `recipes/` as package data, `profit_rl/recipes/`, and the
+guides, `docs/` and the README, as `profit_rl/docs/` and `profit_rl/README.md` (their relative links still resolve).
 
 Everything else about the package is in pyproject.toml. `profit_rl.resources.recipes_root()` reads the copy through
 importlib.resources in an installed wheel, and `recipes/` in place in a checkout or an editable install (which this
@@ -11,7 +12,9 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-RECIPES = Path(__file__).resolve().parent / "recipes"
+ROOT = Path(__file__).resolve().parent
+RECIPES = ROOT / "recipes"
+DOCS = ROOT / "docs"
 
 
 class BuildPyWithRecipes(build_py):
@@ -19,9 +22,12 @@ class BuildPyWithRecipes(build_py):
         super().run()
         if self.editable_mode:
             return
-        target = Path(self.build_lib) / "profit_rl" / "recipes"
-        for source in sorted(RECIPES.rglob("*.yaml")):
-            dest = target / source.relative_to(RECIPES)
+        package = Path(self.build_lib) / "profit_rl"
+        copies = [(source, package / "recipes" / source.relative_to(RECIPES)) for source in RECIPES.rglob("*.yaml")]
+        copies += [(source, package / "docs" / source.name)
+                   for pattern in ("*.md", "*.png") for source in DOCS.glob(pattern)]
+        copies.append((ROOT / "README.md", package / "README.md"))
+        for source, dest in sorted(copies):
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, dest)
 

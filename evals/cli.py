@@ -1,9 +1,9 @@
 """`profit-rl eval`: sample and score benchmarks (Avg@k, Pass@k), or score `--responses` made elsewhere.
 
     profit-rl eval --model Qwen/Qwen3-0.6B --protocol paper --backend vllm     # the paper's Table 1 settings
-    profit-rl eval --protocol paper --print-prompts --data-dir ../shared/data  # show each first prompt, no model
-    profit-rl eval --model outputs/tiny --data-dir ../shared/data --k 4 --limit 10
-    profit-rl eval --responses completions.jsonl --benchmarks math500 --data-dir ../shared/data
+    profit-rl eval --protocol paper --print-prompts --data-dir /path/to/data  # show each first prompt, no model
+    profit-rl eval --model outputs/tiny --data-dir /path/to/data --k 4 --limit 10
+    profit-rl eval --responses completions.jsonl --benchmarks math500 --data-dir /path/to/data
 """
 
 from __future__ import annotations
@@ -11,14 +11,16 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
+from . import markdown as md
 from . import metrics
 from .benchmarks import REGISTRY, Problem, get_benchmark
 from .dtypes import DTYPE_HELP, DTYPES
 from .errors import command_errors
-from .export import LM_EVAL_FILE, default_logging_dir, eval_scalars, lm_eval_results, log_scalars, run_step
+from .export import EXPORTS, default_logging_dir, eval_scalars, lm_eval_results, log_scalars, run_step, write_lm_eval
 from .flags import accept_snake_case
 from .folders import inside, output_folder
 from .identity import weights_identity
@@ -49,11 +51,11 @@ def positive_int(text: str) -> int:
 def add_sampling_args(p: argparse.ArgumentParser):
     """Backend and sampling options, shared by `eval` and `curves`."""
     p.add_argument("--backend", choices=["transformers", "vllm"], default="transformers",
-                   help="transformers (CPU or one GPU) or vllm (GPUs; pip install -e '.[vllm]')")
+                   help="transformers (CPU or one GPU) or vllm (GPUs; pip install 'profit-rl[vllm]')")
     p.add_argument("--protocol", choices=list(PROTOCOLS), default=DEFAULT_PROTOCOL,
                    help="paper: the ProFit reference's OpenCompass settings (prompts, few-shot turns, answer rules, "
                         "8192 new tokens, k), comparable to its Table 1; boxed: the toolkit's own 0-shot \\boxed{} "
-                        "prompts and shorter budgets (docs/protocol.md). Default: %(default)s")
+                        "prompts and shorter budgets (`profit-rl docs protocol`). Default: %(default)s")
     d = SamplingSettings()
     g = p.add_argument_group("sampling (defaults are the paper's)")
     g.add_argument("--temperature", type=float, default=d.temperature, help="default: %(default)s; 0 = greedy")
@@ -98,13 +100,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="samples per problem (default: the benchmark's, 8, and 32 on aime24); "
                         "with --responses, default: the fewest responses any problem has")
     p.add_argument("--data-dir", default=None,
-                   help="local data laid out like ../shared/data (math500/test.jsonl, ...); default: the hub ids")
+                   help="local data, one folder per benchmark (math500/test.jsonl, gsm8k/test.jsonl, ...; "
+                        "`profit-rl docs evals`); default: the hub ids")
     p.add_argument("--limit", type=positive_int, default=None, help="only the first N problems of each benchmark")
     p.add_argument("--output-dir", default=None, help="default: outputs/eval/<model name>")
     p.add_argument("--overwrite", action="store_true", help="discard cached samples instead of resuming")
     p.add_argument("--logging-dir", default=None,
                    help="TensorBoard folder for the eval numbers (default: <run>/runs/profit-rl-eval when the model "
                         "is a training run's output or checkpoint with a runs/ folder; 'none': never)")
+    p.add_argument("--export", choices=EXPORTS, default="lm-eval",
+                   help="lm-eval: also write lm-evaluation-harness's own files (results_<time>.json and "
+                        "samples_<benchmark>_<time>.jsonl in <output-dir>/<model name, sanitized>/), which its "
+                        "make_table, W&B logger and zeno script read; none: only results.json (default: %(default)s)")
     p.add_argument("--responses", default=None,
                    help="score completions from this JSONL instead of generating: one row per completion "
                         "{id, completion} or per problem {id, completions: [...]}, or the IFEval reference's "
@@ -246,15 +253,16 @@ def main(argv: list[str] | None = None) -> int:
     responses = read_responses(args.responses, problems) if args.responses else None
     with output_folder(out_dir, "profit-rl eval " + " ".join(sys.argv[1:] if argv is None else argv)):
         run = evaluate(args, benchmarks, problems, responses, settings, out_dir)
-    table = markdown_table(run)
-    print(table)
-    print(f"results: {out_dir / RESULTS_FILE}  table: {out_dir / TABLE_FILE}  lm-eval style: {out_dir / LM_EVAL_FILE}")
+    print(md.terminal(markdown_table(run)))  # the file keeps the markdown escapes; the terminal reads plain text
+    exported = f"  lm-eval: {run['lm_eval_results']}" if run.get("lm_eval_results") else ""
+    print(f"results: {out_dir / RESULTS_FILE}  table: {out_dir / TABLE_FILE}{exported}")
     return 0
 
 
 def evaluate(args, benchmarks, problems, responses, settings, out_dir: Path) -> dict:
     """Sample (or read) and score every benchmark into out_dir; write results.json and results.md; return the run."""
     sampler = None
+    started = time.time()
 
     def sampler_factory():
         nonlocal sampler
@@ -295,8 +303,10 @@ def evaluate(args, benchmarks, problems, responses, settings, out_dir: Path) -> 
         "average": metrics.average_over_benchmarks(summaries, n_boot=args.bootstrap) if summaries else None,
     }
     write_json(out_dir / RESULTS_FILE, run)
-    versions = {name: bench.prompt_version for name, bench in benchmarks.items()}
-    write_json(out_dir / LM_EVAL_FILE, lm_eval_results(run, summaries, versions))
+    if args.export == "lm-eval":
+        document, samples = lm_eval_results(run, summaries, benchmarks, problems, out_dir, started, time.time(), args)
+        results_file, _ = write_lm_eval(out_dir, document, samples)
+        run = dict(run, lm_eval_results=str(results_file))
     write_text_atomic(out_dir / TABLE_FILE, markdown_table(run))
     logging_dir = default_logging_dir(args.model) if args.logging_dir is None else args.logging_dir
     if logging_dir and str(logging_dir).lower() != "none":  # the numbers beside the training run's own curves

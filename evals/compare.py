@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown(result, *labels)
     write_text_atomic(out, table)
     write_json(out.with_suffix(".json"), dict(result, labels=labels, made_by=MADE_BY, runs=runs))
-    print(table)
+    print(md.terminal(table))  # the file keeps the markdown escapes
     print(f"written: {out} and {out.with_suffix('.json')}")
     return 0
 

@@ -203,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="training output dirs holding checkpoint-N folders")
     p.add_argument("--benchmark", default="math500", help=f"one or more (comma-separated) of {','.join(REGISTRY)}")
     p.add_argument("--k", type=positive_int, default=None, help="samples per problem (default: the benchmark's)")
-    p.add_argument("--data-dir", default=None, help="local data laid out like ../shared/data; default: hub ids")
+    p.add_argument("--data-dir", default=None,
+                   help="local data, one folder per benchmark (`profit-rl docs evals`); default: hub ids")
     p.add_argument("--limit", type=positive_int, default=None, help="only the first N problems")
     p.add_argument("--labels", default=None, help="comma-separated line labels, one per RUN_DIR")
     p.add_argument("--output-dir", default=None,

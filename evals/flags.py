@@ -32,3 +32,19 @@ def accept_snake_case(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     if parser.epilog is None:
         parser.epilog = "Every --kebab-case flag may also be written --snake_case (as TRL's commands spell them)."
     return parser
+
+
+def describe_negations(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Give every `--no_X` flag its own help. transformers' HfArgumentParser adds `--no_X` for a boolean field that
+    defaults to True and copies `--X`'s help onto it, so `--help` says the opposite of what `--no_X` does. Returns
+    `parser`."""
+    positive = {option: action for action in parser._actions for option in action.option_strings}
+    for action in parser._actions:
+        negative = next((o for o in action.option_strings if o.startswith("--no_")), None)
+        if negative is None:
+            continue
+        name = negative[len("--no_"):]
+        twin = positive.get(f"--{name}")
+        if twin is not None and twin.dest == action.dest:
+            action.help = f"Turn --{name} off (sets {name} to false; see --{name})."
+    return parser

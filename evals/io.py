@@ -1,6 +1,6 @@
 """THE reader for every data file the toolkit takes in: SFT and RL data, benchmark files, `--responses`, sample caches.
 
-    rows = read_rows("../shared/data/math_train12k/train.jsonl")     # a local file or folder, or a hub dataset id
+    rows = read_rows("data/math_train12k/train.jsonl")     # a local file or folder, or a hub dataset id
     for row in rows:
         problem = row.text("problem", "question")                    # a non-empty string, else a DataError
         gold = row.scalar("answer")                                  # a string or a number, else a DataError

@@ -44,3 +44,18 @@ def fence(body: str, info: str = "") -> str:
     longest = max((len(m) for m in re.findall(r"^\s*(`{3,})", body, flags=re.M)), default=2)
     ticks = "`" * (longest + 1)
     return f"{ticks}{info}\n{body}\n{ticks}\n"
+
+
+_ESCAPED = re.compile(r"\\([\\`*_\[\]{}<>#|!~])")
+_CODE_SPAN = re.compile(r"(`+)(.+?)\1", re.S)
+
+
+def terminal(markdown: str) -> str:
+    """Markdown written by this module, for a terminal: the backslash escapes `text` added are taken out again (the
+    file keeps them), so `\\boxed{}` prints as it reads; code spans are left as they are."""
+    out, last = [], 0
+    for span in _CODE_SPAN.finditer(markdown):
+        out += [_ESCAPED.sub(r"\1", markdown[last:span.start()]), span.group(0)]
+        last = span.end()
+    out.append(_ESCAPED.sub(r"\1", markdown[last:]))
+    return "".join(out)

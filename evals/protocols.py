@@ -37,7 +37,7 @@ class Protocol:
 
 PAPER = Protocol(
     name="paper",
-    summary="the ProFit reference's OpenCompass settings (docs/protocol.md)",
+    summary="the ProFit reference's OpenCompass settings (profit-rl docs protocol)",
     comparable_to_paper=True,
     benchmarks=("gpqa", "gsm8k", "math500", "aime24", "ifeval"),
     max_prompt_tokens=4096,

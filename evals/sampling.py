@@ -363,7 +363,7 @@ class VLLMSampler:
             import vllm  # noqa: F401
         except ImportError as err:
             raise ImportError(
-                "--backend vllm needs vLLM on a GPU node: pip install -e '.[vllm]' (CPU machines: --backend transformers)"
+                "--backend vllm needs vLLM on a GPU node: pip install 'profit-rl[vllm]' (CPU machines: --backend transformers)"
             ) from err
         from transformers import AutoTokenizer
 

@@ -18,11 +18,14 @@ COMMANDS = {
     "recipes": ("profit_rl.resources", "list the shipped recipes; `recipes copy NAME DIR` copies one out to edit"),
     "sweep": ("profit_rl.pipeline.sweep", "the paper's ablations: a grid over tau, epochs and LoRA rank (make ablations)"),
     "twin": ("profit_rl.models.twin", "write a random-weight Qwen3 with Qwen3-Base's real tokenizer, for CPU runs"),
+    "embedded": ("profit_rl.embedded.cli", "`embedded build`: the embedded default's base model and data, offline"),
+    "docs": ("profit_rl.guides", "list the guides that ship with the package; `docs NAME` prints one"),
+    "env": ("profit_rl.env", "versions, GPUs and cache folders to paste into a bug report"),
 }
 
 
 def usage() -> str:
-    lines = ["usage: profit-rl <command> [options]", "", "commands:"]
+    lines = ["usage: profit-rl <command> [options]", "       profit-rl --version", "", "commands:"]
     lines += [f"  {name:<9} {help_}" for name, (_, help_) in COMMANDS.items()]
     lines += ["", "Run `profit-rl <command> --help` for a command's options. A user error prints one line; add --debug "
               "(any command) for its traceback."]
@@ -33,6 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())
+        return 0
+    if argv[0] in ("-V", "--version"):
+        from .env import profit_rl_version
+
+        print(f"profit-rl {profit_rl_version()}")
         return 0
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:

@@ -34,9 +34,12 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from profit_rl.embedded.cli import build_hint
 from profit_rl.evals.dtypes import torch_dtype
 from profit_rl.evals.errors import command_errors
+from profit_rl.evals.flags import describe_negations
 from profit_rl.evals.folders import output_folder
+from profit_rl.evals.io import InputError
 from profit_rl.evals.models import check_model_path, is_adapter_dir, resolve_resume
 from profit_rl.evals.state import write_json_atomic
 from profit_rl.rewards.answers import BOXED_INSTRUCTION
@@ -57,7 +60,7 @@ class GRPOScriptArguments:
     dataset_name: str = field(
         default="agentica-org/DeepScaleR-Preview-Dataset",
         metadata={"help": "Training problems: hub dataset id, or a local .jsonl/.json/.parquet file or folder "
-                  "(e.g. ../shared/data/math_train12k/train.jsonl). The paper used DeepScaleR-Preview."},
+                  "(e.g. data/math_train12k/train.jsonl). The paper used DeepScaleR-Preview."},
     )
     dataset_config: str | None = field(default=None, metadata={"help": "Hub dataset configuration name, if any."})
     dataset_train_split: str = field(
@@ -282,7 +285,7 @@ def parse_args(argv: list[str] | None):
 
     from profit_rl.evals.errors import parse_command_line
 
-    parser = TrlParser((GRPOScriptArguments, GRPOConfig, ModelConfig))
+    parser = describe_negations(TrlParser((GRPOScriptArguments, GRPOConfig, ModelConfig), prog="profit-rl grpo"))
     return parse_command_line(parser.parse_args_and_config, list(sys.argv[1:] if argv is None else argv))
 
 
@@ -308,7 +311,11 @@ def build_trainer(script_args, training_args, model_args):
     logging.getLogger("profit_rl").setLevel(logging.INFO if training_args.should_log else logging.WARNING)
     logger.info("GRPO process rank %d of %d on %s", rank, world, training_args.device)
     if model_args.model_name_or_path is None:
-        raise ValueError("--model_name_or_path is required: an SFT output folder (or a hub id)")
+        raise InputError("--model_name_or_path is required: an SFT output folder (or a hub id)")
+    hint = build_hint(script_args.dataset_name) if script_args.dataset_name else None
+    if hint:  # the embedded recipe run before the embedded build
+        raise InputError(f"--dataset_name {script_args.dataset_name}: no such file; the embedded recipes read the "
+                         f"embedded build: run `{hint}` first")
     check_model_path(model_args.model_name_or_path, "--model_name_or_path")
 
     sources = [s for s in script_args.decontaminate_against if s.lower() != "none"]

@@ -3,6 +3,7 @@
     profit-rl recipes                                    # list them
     profit-rl recipes copy Qwen3-0.6B-Base/sft/profit.yaml my_recipes/    # copy one out to edit
     profit-rl recipes copy Qwen3-0.6B-Base my_recipes/                    # or a model's whole folder
+    profit-rl recipes path zero2                                         # a shipped file's path (configs by name)
 
 The repository keeps them in its top-level `recipes/` folder. A wheel carries that folder as package data,
 `profit_rl/recipes/` (`setup.py` copies it in at build time), read through `importlib.resources`; a checkout or an
@@ -20,6 +21,7 @@ from pathlib import Path
 from profit_rl.evals.errors import command_errors
 
 RECIPE_SUFFIX = ".yaml"
+ACCELERATE_CONFIGS = "accelerate_configs"  # the folder of the shipped `accelerate launch --config_file` files
 
 
 def recipes_root() -> Path:
@@ -54,6 +56,20 @@ def recipe_path(name: str) -> Path:
     return path
 
 
+def accelerate_config(name: str | Path) -> Path:
+    """An accelerate config by path (an existing file), or a shipped one by name: "zero2", "zero2.yaml" or
+    "accelerate_configs/zero2.yaml"; an error names the shipped ones."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    folder = recipes_root() / ACCELERATE_CONFIGS
+    shipped = folder / (path.name if path.suffix == RECIPE_SUFFIX else path.name + RECIPE_SUFFIX)
+    if shipped.is_file() and len(path.parts) <= 2 and path.parts[0] in (path.name, ACCELERATE_CONFIGS):
+        return shipped
+    names = ", ".join(sorted(p.stem for p in folder.glob(f"*{RECIPE_SUFFIX}")))
+    raise FileNotFoundError(f"accelerate config {str(name)!r}: no such file, nor a shipped config ({names})")
+
+
 def copy_recipe(name: str, dest_dir: str | Path, force: bool = False) -> Path:
     """Copy a shipped recipe file (into `dest_dir`) or folder (to `dest_dir/<folder>`) out for editing."""
     source = recipe_path(name)
@@ -79,10 +95,16 @@ def main(argv: list[str] | None = None) -> int:
     copy.add_argument("name", help="a path from `profit-rl recipes`, or a folder such as Qwen3-0.6B-Base")
     copy.add_argument("dest_dir", metavar="DIR", help="where the copy goes")
     copy.add_argument("--force", action="store_true", help="overwrite an existing copy")
+    where = sub.add_parser("path", help="print a shipped recipe's path; an accelerate config by its name (zero2)")
+    where.add_argument("name", help="a path from `profit-rl recipes`, or ddp, fsdp, zero2, zero3")
     args = accept_snake_case(parser).parse_args(sys.argv[1:] if argv is None else argv)
     try:
         if args.action == "copy":
             print(copy_recipe(args.name, args.dest_dir, force=args.force))
+            return 0
+        if args.action == "path":
+            shipped = recipes_root() / args.name
+            print((shipped if shipped.is_file() else accelerate_config(args.name)).resolve())
             return 0
         print(f"# {recipes_root()}")
         print("\n".join(list_recipes()))

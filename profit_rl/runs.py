@@ -25,8 +25,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from profit_rl.evals.identity import (INPUTS_FILE, InputsChangedError, check_inputs, data_identity, weights_identity,
-                                      write_inputs)
+from profit_rl.evals.identity import InputsChangedError, check_inputs, data_identity, weights_identity, write_inputs
 from profit_rl.evals.models import RESUME_NEVER, TRAINER_STATE, checkpoint_dirs, incomplete_reason
 from profit_rl.evals.state import read_json_state
 

@@ -25,11 +25,13 @@ from contextlib import nullcontext
 
 from trl import ModelConfig, TrlParser, get_peft_config, get_quantization_config
 
+from profit_rl.embedded.cli import build_hint
 from profit_rl.evals.chat import ChatFormat
 from profit_rl.evals.errors import command_errors, parse_command_line
+from profit_rl.evals.flags import describe_negations
 from profit_rl.evals.folders import output_folder
 from profit_rl.evals.io import InputError
-from profit_rl.evals.models import check_model_path, resolve_resume
+from profit_rl.evals.models import ModelPathError, check_model_path, resolve_resume
 
 from .data.sft import (
     SFTDataArguments,
@@ -50,6 +52,11 @@ def build_trainer(data_args: SFTDataArguments, training_args: ProFitConfig, mode
     """Everything up to `trainer.train()`: the data in the tokenizer's chat format, its end of turn as the EOS."""
     if model_args.model_name_or_path is None:
         raise InputError("model_name_or_path is required (a hub id or a local checkpoint folder)")
+    for what, path in (("model_name_or_path", model_args.model_name_or_path), ("dataset_name", data_args.dataset_name)):
+        hint = build_hint(str(path)) if path else None
+        if hint:  # an embedded recipe run before its base model and data are built
+            raise ModelPathError(f"{what} {path}: no such file or folder; the embedded recipes read the embedded "
+                                 f"build: run `{hint}` first")
     check_model_path(model_args.model_name_or_path, "model_name_or_path")
     training_args.model_init_kwargs = {
         **(training_args.model_init_kwargs or {}),
@@ -137,7 +144,7 @@ def load_tokenizer(model: str, revision: str | None, training_args: ProFitConfig
 
 
 def parse(argv: list[str] | None = None):
-    parser = TrlParser((SFTDataArguments, ProFitConfig, ModelConfig))
+    parser = describe_negations(TrlParser((SFTDataArguments, ProFitConfig, ModelConfig), prog="profit-rl sft"))
     return parse_command_line(parser.parse_args_and_config, list(sys.argv[1:] if argv is None else argv))
 
 

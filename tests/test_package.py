@@ -5,6 +5,7 @@ without dependencies into a fresh virtual environment that reuses this environme
 .pth file, so nothing is downloaded.
 """
 
+import json
 import os
 import re
 import shutil
@@ -20,7 +21,7 @@ import pytest
 from profit_rl.resources import list_recipes, recipe_path
 
 from conftest import REPO  # noqa: E402  (the repository root, defined once)
-SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "profit_rl", "evals", "rewards", "recipes")
+SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "profit_rl", "evals", "rewards", "recipes", "docs")
 # The one top-level import name the wheel installs: evals/ and rewards/ ship inside it (docs/development.md#packaging)
 PACKAGES = {"profit_rl"}
 RECIPE_FLAGS = ("--config", "--config_file", "--sft-recipe", "--rl-recipe")
@@ -58,8 +59,15 @@ def installed(tmp_path_factory) -> Path:
     assert data <= set(names) and "profit_rl/inspect/templates/inspect.html.j2" in data
     shipped = {n.removeprefix("profit_rl/recipes/") for n in names if n.startswith("profit_rl/recipes/")}
     assert shipped == set(list_recipes())
+    # the guides, beside the README, as in the repository (their relative links resolve); PEP 561's marker
+    guides = {n.removeprefix("profit_rl/docs/") for n in names if n.startswith("profit_rl/docs/")}
+    assert guides == {p.name for p in (REPO / "docs").iterdir() if p.suffix in (".md", ".png")}
+    assert {"profit_rl/README.md", "profit_rl/py.typed"} <= set(names)
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("/METADATA"))).decode()
     assert "Requires-Python: >=3.11" in metadata and "License-Expression: Apache-2.0" in metadata
+    import profit_rl
+
+    assert f"\nVersion: {profit_rl.__version__}\n" in metadata  # pyproject reads profit_rl.__version__
     assert re.search(r"^Requires-Dist: tensorboard$", metadata, re.M) and "Requires-Dist: nltk>=3.9.1" in metadata
 
     env_dir = root / "venv"
@@ -144,3 +152,90 @@ def test_python_m_with_a_bare_folder_name_says_what_to_run():
     done = subprocess.run([sys.executable, "-m", "evals.ifeval", "--help"], cwd=REPO, capture_output=True, text=True,
                           timeout=60, env=dict(clean_env(), PYTHONPATH=str(REPO)))
     assert done.returncode != 0 and "python -m profit_rl.evals.ifeval" in done.stderr
+
+
+# What a user would follow from an installed file: a path into the clone's neighbourhood, an editable-install hint, or
+# a guide the wheel does not ship.
+SHARED = re.compile(r"\.\./shared")
+EDITABLE = re.compile(r"pip install -e")
+GUIDE = re.compile(r"docs/([A-Za-z0-9_-]+\.md)")
+MD_LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+def installed_package(bin_dir: Path) -> Path:
+    code = "import profit_rl, pathlib; print(pathlib.Path(profit_rl.__file__).parent)"
+    site = run([str(bin_dir / "python"), "-c", code], cwd=bin_dir, env=clean_env()).strip()  # cwd: first on sys.path
+    return Path(site)
+
+
+def test_installed_files_point_at_nothing_the_wheel_does_not_ship(installed):
+    package = installed_package(installed)
+    assert str(installed.parent) in str(package)
+    broken = []
+    for path in sorted(package.rglob("*")):
+        if path.suffix not in (".py", ".yaml", ".md", ".j2", ".json", ".jinja") or "__pycache__" in path.parts:
+            continue
+        text = path.read_text(encoding="utf-8")
+        where = path.relative_to(package)
+        broken += [f"{where}: ../shared" for _ in SHARED.finditer(text)]
+        if path.suffix != ".md":  # the guides may say what a clone's `make install` does; code and recipes may not
+            broken += [f"{where}: pip install -e" for _ in EDITABLE.finditer(text)]
+        broken += [f"{where}: docs/{m.group(1)}" for m in GUIDE.finditer(text)
+                   if not (package / "docs" / m.group(1)).is_file()]
+        if path.suffix == ".md":  # the shipped guides' and README's relative links
+            broken += [f"{where}: link {target}" for target in MD_LINK.findall(text)
+                       if "://" not in target and not (path.parent / target).exists()]
+    assert broken == []
+    assert (package / "docs" / "sft.md").is_file() and (package / "py.typed").is_file()
+
+
+def test_version_env_docs_and_an_accelerate_config_by_name_from_the_wheel(installed, tmp_path):
+    import profit_rl
+
+    cli = str(installed / "profit-rl")
+    assert run([cli, "--version"], cwd=tmp_path, env=clean_env()).strip() == f"profit-rl {profit_rl.__version__}"
+    env = run([cli, "env"], cwd=tmp_path, env=clean_env())
+    fields = dict(line[2:].split(": ", 1) for line in env.splitlines() if line.startswith("- "))
+    assert fields["profit-rl version"] == profit_rl.__version__ and str(installed.parent) in fields["profit-rl location"]
+    for name in ("PyTorch", "TRL", "Transformers", "Accelerate", "DeepSpeed", "vLLM", "math-verify"):
+        assert fields[f"{name} version"]  # a version, or "not installed"
+    assert fields["math-verify version"] != "not installed" and "CUDA (torch build)" in fields
+    assert {"accelerator(s)", "HF hub cache", "HF datasets cache"} <= set(fields)
+    assert run([cli, "docs", "sft", "--path"], cwd=tmp_path, env=clean_env()).strip().startswith(str(installed.parent))
+    assert "# " in run([cli, "docs", "evals"], cwd=tmp_path, env=clean_env())
+    plan = run([cli, "pipeline", "--model", "Qwen3-0.6B-Base", "--num-gpus", "8", "--accelerate-config", "zero3",
+                "--dry-run"], cwd=tmp_path, env=clean_env())
+    configs = {argv.split("--config_file ")[1].split()[0] for argv in plan.splitlines() if "--config_file " in argv}
+    assert len(configs) == 1 and configs.pop().endswith("accelerate_configs/zero3.yaml")
+    path = run([cli, "recipes", "path", "zero2"], cwd=tmp_path, env=clean_env()).strip()
+    assert Path(path).is_file() and str(installed.parent) in path
+
+
+@pytest.mark.slow
+def test_a_wheel_user_builds_the_embedded_model_trains_and_exports_to_lm_eval(installed, tmp_path):
+    """From an unrelated folder: copy the embedded recipes, learn from the error which command builds their model,
+    build it, train 2 SFT steps from the copied recipe, and evaluate with lm-eval's own files."""
+    cli = str(installed / "profit-rl")
+    run([cli, "recipes", "copy", "embedded", "mine"], cwd=tmp_path, env=clean_env())
+    recipe = "mine/embedded/sft/profit.yaml"
+    sft = [cli, "sft", "--config", recipe, "--max_steps", "2", "--per_device_train_batch_size", "4",
+           "--output_dir", "runs/sft"]
+    early = subprocess.run(sft, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=clean_env())
+    assert early.returncode == 1 and "run `profit-rl embedded build --out-dir outputs/embedded/base` first" in early.stderr
+    run([cli, "embedded", "build"], cwd=tmp_path, env=clean_env())
+    assert (tmp_path / "outputs" / "embedded" / "base" / "model" / "config.json").is_file()
+    run(sft, cwd=tmp_path, env=clean_env())
+    assert (tmp_path / "runs" / "sft" / "model.safetensors").is_file()
+    run([cli, "eval", "--model", "runs/sft", "--benchmarks", "embedded", "--data-dir", "outputs/embedded/base",
+         "--k", "2", "--limit", "3", "--max-new-tokens", "16", "--export", "lm-eval", "--output-dir", "ev"],
+        cwd=tmp_path, env=clean_env())
+    folder = tmp_path / "ev" / "runs__sft"  # lm-eval's <output>/<model_name_sanitized>/
+    (results,) = folder.glob("results_*.json")
+    (samples,) = folder.glob("samples_embedded_*.jsonl")
+    assert samples.name.removeprefix("samples_embedded_").removesuffix(".jsonl") == \
+        results.name.removeprefix("results_").removesuffix(".json")
+    document = json.loads(results.read_text())
+    assert document["model_name"] == "runs/sft" and document["configs"]["embedded"]["repeats"] == 2
+    assert document["results"]["embedded"]["sample_len"] == 3 and document["git_hash"] is None  # a wheel: no git
+    rows = [json.loads(line) for line in samples.read_text().splitlines()]
+    assert [r["doc_id"] for r in rows] == [0, 1, 2] and all(len(r["resps"][0]) == 2 for r in rows)

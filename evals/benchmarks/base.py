@@ -2,7 +2,7 @@
 
 A benchmark never samples and never aggregates: `evals.sampling` makes completions, `evals.metrics` aggregates.
 Loaders accept three sources: None (the hub id, the default users get), a directory laid out like
-`../shared/data` (`--data-dir`), or a path to a .jsonl/.json/.csv/.parquet file.
+a local data folder, one folder per benchmark (`--data-dir`), or a path to a .jsonl/.json/.csv/.parquet file.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The embedded default's held-out synthetic test set (profit_rl.embedded): story problems with integer answers.
 
-It has no hub copy: `python -m profit_rl.embedded.build` writes it as `<out-dir>/test.jsonl` (`id`, `problem`,
+It has no hub copy: `profit-rl embedded build` writes it as `<out-dir>/test.jsonl` (`id`, `problem`,
 `answer`), and `--data-dir <out-dir>` or the file path reads it. Prompt and scoring are the math benchmarks' own, which
 is the layout the embedded SFT set was written in, so what SFT trains is what this measures.
 """
@@ -20,7 +20,7 @@ class EmbeddedMath(MathBenchmark):
 
     def read_hub(self):
         raise MissingDataError(
-            f"{self.title} ({self.name}) exists only locally: build it with `python -m profit_rl.embedded.build "
+            f"{self.title} ({self.name}) exists only locally: build it with `profit-rl embedded build "
             "--out-dir outputs/embedded/base`, then pass --data-dir outputs/embedded/base"
         )
 

@@ -1,7 +1,7 @@
 """Score a file of responses the way the reference's `evaluation_main` does.
 
     python -m profit_rl.evals.ifeval --responses responses.jsonl [--input-data google/IFEval | path/to/input_data.jsonl]
-                           [--data-dir ../shared/data] [--output ifeval.json] [--output-dir eval_results/]
+                           [--data-dir /path/to/data] [--output ifeval.json] [--output-dir eval_results/]
 
 `responses.jsonl` holds `{"prompt": ..., "response": ...}` rows, matched to the prompts by prompt text. The four
 metrics are printed and written (with per-row results) to `--output`; `--output-dir` also writes the reference's own

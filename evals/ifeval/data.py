@@ -93,7 +93,7 @@ def load_prompts(source: str | os.PathLike = HUB_ID) -> list[IFEvalPrompt]:
         except Exception as error:  # offline, unknown id, no access: say how to use a local copy instead
             raise ConnectionError(
                 f"IFEval: could not load hub dataset {source!r} ({type(error).__name__}: {error}). Pass a local copy "
-                f"of the reference's {INPUT_FILENAME} instead, e.g. --input-data ../shared/data/ifeval/{INPUT_FILENAME}"
+                f"of the reference's {INPUT_FILENAME} instead, e.g. --input-data data/ifeval/{INPUT_FILENAME}"
             ) from error
         rows = Rows(f"{source}[train]", dataset)
     prompts = [_prompt_from_row(row) for row in rows]

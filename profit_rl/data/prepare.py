@@ -2,7 +2,7 @@
 
     python -m profit_rl.data.prepare --sft-recipe recipes/Qwen3-0.6B-Base/sft/sft.yaml \
         --rl-recipe recipes/Qwen3-0.6B-Base/grpo/math.yaml --out-dir outputs/Qwen3-0.6B-Base/data \
-        [--decontaminate-against ../shared/data/math500/test.jsonl]
+        [--decontaminate-against data/math500/test.jsonl]
 
 Every SFT method then trains on the same rows (`sft.jsonl`), and every GRPO run on the same problems (`rl.jsonl`,
 `problem` + normalised `answer`); `data_report.json` records what was selected and what was dropped, and why.

@@ -1,7 +1,7 @@
 """RL data for GRPO: MATH-style problems with gold answers, from the hub or local files, decontaminated.
 
     rows = load_math_rows("agentica-org/DeepScaleR-Preview-Dataset")        # hub id (respects HF_HUB_OFFLINE)
-    rows = load_math_rows("../shared/data/math_train12k/train.jsonl")       # or .json / .parquet / a folder
+    rows = load_math_rows("data/math_train12k/train.jsonl")       # or .json / .parquet / a folder
     rows, dropped = decontaminate(rows, load_reference_problems(["HuggingFaceH4/MATH-500"]))
     dataset_rows = to_prompt_rows(rows)                                       # {"prompt": [messages], "answer": gold}
 

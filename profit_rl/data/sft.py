@@ -5,7 +5,7 @@ Layouts understood (detected per dataset from its columns):
 - `messages` (OpenAI/TRL chat),
 - `conversations` (ShareGPT: `{"from": "human"|"gpt"|"system", "value": ...}`; Infinity-Instruct, and Shadow_2k, the
   paper's SFT set),
-- `instruction`/`input`/`output` (Alpaca; `../shared/data/sft_mix`).
+- `instruction`/`input`/`output` (Alpaca).
 
 A conversation (`messages`, `conversations`) with several assistant turns supervises every one of them by default, as
 LLaMA-Factory does (`mask_history=False`), which the reference trains with: each assistant turn becomes one
@@ -126,7 +126,7 @@ class SFTDataArguments:
     dataset_name: str | None = field(
         default=None,
         metadata={"help": "Hub id, http(s) URL of a .parquet/.json/.jsonl file, or a local .jsonl/.json/.parquet file "
-                          "or folder (e.g. ../shared/data/sft_mix/train.jsonl). Required."},
+                          "or folder (e.g. data/sft_mix/train.jsonl). Required."},
     )
     dataset_config: str | None = field(default=None, metadata={"help": "Hub dataset config (ignored for files)."})
     dataset_train_split: str = field(

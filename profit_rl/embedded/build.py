@@ -1,8 +1,10 @@
 """The embedded base model and its data, the offline default of `make sft-then-rl`, built once into a folder.
 
-    python -m profit_rl.embedded.build [--out-dir outputs/embedded/base]   # the shipped base model + the task data
-    python -m profit_rl.embedded.build --pretrain [--seed S] --out-dir DIR   # pretrain a base model from scratch
-    python -m profit_rl.embedded.build --data-only --out-dir DIR            # only the task files (a pretrained model)
+    profit-rl embedded build [--out-dir outputs/embedded/base]   # the shipped base model + the task data
+    profit-rl embedded build --pretrain [--seed S] --out-dir DIR   # pretrain a base model from scratch
+    profit-rl embedded build --data-only --out-dir DIR            # only the task files (a pretrained model)
+
+(`python -m profit_rl.embedded.build` is the same command.)
 
 The repository ships its pretrained base model in `profit_rl/embedded/base_model/`, with `MANIFEST.json` beside it:
 each file's sha256, the settings and seed, the command that rebuilds it bit for bit, and its health check. Learning
@@ -179,7 +181,7 @@ def shipped_manifest(folder: Path = SHIPPED_DIR) -> dict:
     path = folder / MANIFEST
     if not path.is_file():
         raise SystemExit(f"{path}: the shipped base model's manifest is missing; reinstall the package, or build one "
-                         "with `python -m profit_rl.embedded.build --pretrain`")
+                         "with `profit-rl embedded build --pretrain`")
     return json.loads(path.read_text())
 
 
@@ -497,8 +499,8 @@ def task_config(overrides: list[str]) -> T.TaskConfig:
         raise SystemExit(f"--task: {err}") from None
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None, prog: str = "python -m profit_rl.embedded.build") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("--out-dir", default=str(DEFAULT_OUT_DIR), help="where the model and data go (%(default)s)")
     parser.add_argument("--seed", type=int, default=None,
                         help="the problems' (and a pretrained model's) seed; default: the shipped model's")

@@ -1,6 +1,6 @@
 """`profit-rl inspect`: see which tokens each selection rule keeps on your model and data, and choose tau from evidence.
 
-    profit-rl inspect --model Qwen/Qwen3-0.6B-Base --data ../shared/data/sft_mix/train.jsonl --tau 0.1 0.2 --limit 200
+    profit-rl inspect --model Qwen/Qwen3-0.6B-Base --data data/sft_mix/train.jsonl --tau 0.1 0.2 --limit 200
 
 For every supervised token of `--limit` SFT rows it records the model's p and entropy (TRL's fused LM head, as in
 training) and the weight of every selection rule (`profit_rl.losses.token_weights`, the trainer's own function, with

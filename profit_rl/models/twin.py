@@ -4,8 +4,10 @@
     python -m profit_rl.models.twin OUT --layers 1 --hidden 128 --heads 4 --head-dim 32
     profit-rl twin OUT
 
-The files come from `../shared/models/qwen3-base-twin` (Qwen3-Base's exact tokenizer and Qwen3-0.6B-Base's config and
-generation_config, no weights; its PROVENANCE.md says how they were made). The tokenizer files and the generation
+The files come from a twin source folder, `--source` (Qwen3-Base's exact tokenizer and Qwen3-0.6B-Base's config and
+generation_config, no weights; its PROVENANCE.md says how they were made; a checkout finds the one in the
+`shared/models` folder beside it). Any Qwen3-*-Base checkpoint's folder serves as a source too: only its config,
+generation config and tokenizer files are read. The tokenizer files and the generation
 config are copied as they are, so every token id, template string and stop rule is a real Qwen3-*-Base checkpoint's;
 only the transformer is shrunk. What the model generates is noise: it exists to run the Qwen3 path of every stage at
 the real vocabulary (151,936 rows), where toy models with their own tokenizers hide Qwen3's settings.
@@ -54,8 +56,9 @@ def build_twin(out: str | Path, shape: TwinShape | None = None, source: str | Pa
         return out
     missing = [name for name in ("config.json", *COPIED) if not (source / name).is_file()]
     if missing:
-        raise FileNotFoundError(f"{source}: not a Qwen3 twin source folder (missing {', '.join(missing)}); it is "
-                                "../shared/models/qwen3-base-twin beside the repository")
+        raise FileNotFoundError(f"{source}: not a Qwen3 twin source folder (missing {', '.join(missing)}); pass "
+                                "--source with a Qwen3-*-Base checkpoint's folder (its config.json, "
+                                "generation_config.json and tokenizer files)")
     config = json.loads((source / "config.json").read_text())
     config.update(num_hidden_layers=shape.layers, max_window_layers=shape.layers, hidden_size=shape.hidden,
                   intermediate_size=shape.intermediate, num_attention_heads=shape.heads,

@@ -114,6 +114,8 @@ def protocol_line(eval_dirs: list[Path]) -> str:
 
 
 REPORT_TITLE = "# profit-rl report: "
+SMOKE_BANNER = ("**Smoke run (`--smoke`): a few tiny steps per stage to check the wiring; its numbers mean nothing.** "
+                "Run without `--smoke` for results.")
 
 
 def check_report_path(path: Path, force: bool) -> None:
@@ -129,7 +131,8 @@ def check_report_path(path: Path, force: bool) -> None:
                          "pass --force to replace it")
 
 
-def write_report(root: Path, methods: list[str], force: bool = False) -> Path:
+def write_report(root: Path, methods: list[str], force: bool = False, smoke: bool = False) -> Path:
+    """`<root>/report.md`; a smoke run's report says so in its first line."""
     for method in methods:
         check_name(method, "method")  # each names a folder under root
     if not root.is_dir():
@@ -141,7 +144,9 @@ def write_report(root: Path, methods: list[str], force: bool = False) -> Path:
     evals = [root / "base" / "eval", *[root / m / "eval" / "sft" for m in methods]]
     # A run that went on past a failed check says so before anything else (profit_rl.pipeline.checks).
     failed = failed_checks(root)
-    parts = [f"**Not a meaningful comparison:** {' Also: '.join(v.message for v in failed)}", ""] if failed else []
+    parts = [SMOKE_BANNER, ""] if smoke else []
+    if failed:
+        parts += [f"**Not a meaningful comparison:** {' Also: '.join(v.message for v in failed)}", ""]
     parts += [f"{REPORT_TITLE}{md.text(root.name)}", "", protocol_line(evals), "",
              f"Methods: {', '.join(methods)}; paired differences are `<method> − {baseline}` on the same problems.", ""]
 
@@ -225,12 +230,13 @@ def aggregate_seeds(roots: dict[int, Path], methods: list[str], path: Path) -> P
 
 @command_errors("report")
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m profit_rl.pipeline.report", description=__doc__.split("\n\n")[0])
     p.add_argument("root", help="outputs/<model>")
     p.add_argument("--methods", default="profit,sft", help="comma-separated; the last one is the baseline")
     p.add_argument("--force", action="store_true", help="replace a report.md that profit-rl report did not write")
+    p.add_argument("--smoke", action="store_true", help="the run was a smoke run: the first line says so")
     args = p.parse_args(argv)
-    path = write_report(Path(args.root), [m for m in args.methods.split(",") if m], force=args.force)
+    path = write_report(Path(args.root), [m for m in args.methods.split(",") if m], force=args.force, smoke=args.smoke)
     print(f"report: {path}")
     return 0
 

@@ -3,7 +3,7 @@
     profit-rl pipeline                                    # the embedded default: offline, CPU
     profit-rl pipeline --model smollm2-135m               # SmolLM2-135M-Instruct, offline, LoRA, CPU
     profit-rl pipeline --model Qwen3-0.6B-Base --num-gpus 8 --dry-run
-    profit-rl pipeline --model Qwen/Qwen3-0.6B-Base --data-dir ../shared/data      # hub id or local path + recipes
+    profit-rl pipeline --model Qwen/Qwen3-0.6B-Base --data-dir /path/to/data        # hub id or local path + recipes
 
 The run is a graph of `Step`s, each one shell command that names the steps it reads. Steps with no path between them
 run at the same time within a budget of CPU slots (`--cpus`, default: the machine's cores) and GPUs (`--num-gpus`;
@@ -30,6 +30,7 @@ returns a `Profile` and register it there.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import queue
 import shlex
@@ -51,15 +52,16 @@ from profit_rl.evals.errors import CommandStopped, command_errors
 from profit_rl.evals.flags import accept_snake_case
 from profit_rl.evals.folders import check_name, inside, is_plain_name, output_folder
 from profit_rl.evals.identity import file_digest
+from profit_rl.evals.io import InputError
 from profit_rl.evals.models import check_model_path
 from profit_rl.evals.state import StateFileError, read_json_state, write_json_atomic
 
 from .checks import ALLOW_FLAG, MIN_BASE_ACCURACY, SFT_BAND
-from ..resources import recipes_root
+from ..resources import accelerate_config, recipes_root
 
 CODE_ROOT = Path(__file__).resolve().parents[2]  # holds profit_rl/ (a checkout or site-packages)
 RECIPES = recipes_root()  # the installed package's recipes, or the checkout's recipes/ folder
-# a checkout's ../shared/data (the benchmark files beside the repository): a smoke run's local data by default
+# the benchmark files in the `shared/data` folder beside a checkout: a smoke run's local data by default
 SHARED_DATA = CODE_ROOT.parent / "shared" / "data"
 STAGES = ("data", "sft", "eval", "grpo", "curves", "report")
 DONE = ".done.json"
@@ -206,7 +208,7 @@ class Profile:
         checks: what must hold for the comparison to mean something.
         grpo_recipe: file name under `recipes/grpo/`.
         num_gpus: 0 runs on CPU; N launches training with `accelerate` over N GPUs and samples with vLLM.
-        accelerate_config: file under `recipes/accelerate_configs/` (the ZeRO stage), with `num_gpus`.
+        accelerate_config: a shipped accelerate config by name (`zero2.yaml`, the ZeRO stage) or a path, with `num_gpus`.
         cpus: CPU slots (OpenMP threads on CPU) of each training and sampling step.
         seed: None keeps the recipes' own seeds.
         smoke: a few tiny steps of every stage (SMOKE_ARGS).
@@ -339,10 +341,18 @@ def recipe_profile(args, seed: int | None, recipe_dir: Path | None = None, base_
         # CPU)
         data_dir = data_dir or (str(SHARED_DATA) if SHARED_DATA.is_dir() else None)
         if not data_dir:
-            raise SystemExit(f"--smoke with {args.model} reads local data: pass --data-dir (layout of ../shared/data)")
+            raise SystemExit(f"--smoke with {args.model} reads local data: pass --data-dir (one folder per benchmark: "
+                             "`profit-rl docs evals`)")
         sft_dataset = str(Path(data_dir) / "sft_mix" / "train.jsonl")
         rl_data_args = ["--rl-dataset", str(Path(data_dir) / "math_train12k" / "train.jsonl"), "--num-samples", "64"]
         sft_args += ("--max_length", "128", "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "1")
+    elif not args.num_gpus:
+        # the CPU GRPO recipe reads the MATH train split from local files: --data-dir's, else a checkout's
+        rl_dir = data_dir or (str(SHARED_DATA) if SHARED_DATA.is_dir() else None)
+        if rl_dir:
+            rl_data_args = ["--rl-dataset", str(Path(rl_dir) / "math_train12k" / "train.jsonl")]
+            if not data_dir:
+                rl_data_args += ["--decontaminate-against", str(Path(rl_dir) / "math500" / "test.jsonl")]
     argv = [sys.executable, "-m", "profit_rl.data.prepare", "--sft-recipe", rel(sft_yaml),
             "--sft-dataset", sft_dataset,  # the command names the data, and reruns with it
             "--rl-recipe", rel(recipe_dir / "grpo" / grpo_recipe), *rl_data_args, "--out-dir", str(data)]
@@ -351,7 +361,7 @@ def recipe_profile(args, seed: int | None, recipe_dir: Path | None = None, base_
     return Profile(
         name=name, recipes=recipe_dir, base_model=base_model, root=root, data=(Step("data", "data", argv, data),),
         sft_data=data / "sft.jsonl", rl_data=data / "rl.jsonl",
-        # the paper's own eval settings (docs/protocol.md), for its eval and curves alike
+        # the paper's own eval settings (`profit-rl docs protocol`), for its eval and curves alike
         sampling=sampling_for(args, benchmarks=tuple(args.benchmarks.split(",")), curve_benchmark="math500", k=None,
                               data_dir=data_dir, protocol="paper"),
         checks=checks_for(args), grpo_recipe=grpo_recipe, num_gpus=args.num_gpus,
@@ -381,7 +391,14 @@ def resolve_profile(args, seed: int | None = None) -> Profile:
     factory = PROFILES.get(args.model)
     if factory is None:
         factory = recipe_profile if is_plain_name(args.model) and (RECIPES / args.model).is_dir() else model_profile
-    return factory(args, seed)
+    profile = factory(args, seed)
+    if getattr(args, "accelerate_config", None):
+        try:
+            config = accelerate_config(args.accelerate_config)
+        except FileNotFoundError as err:
+            raise InputError(f"--accelerate-config: {err}") from None
+        profile = dataclasses.replace(profile, accelerate_config=str(config.resolve()))
+    return profile
 
 
 def recipe_model(path: Path) -> str:
@@ -407,7 +424,7 @@ def launcher(profile: Profile, module: str) -> list[str]:
     """How a training stage starts: one Python process on CPU, `accelerate launch` over the GPUs otherwise."""
     if profile.num_gpus == 0:
         return [sys.executable, "-m", module]
-    config = RECIPES / "accelerate_configs" / profile.accelerate_config
+    config = accelerate_config(profile.accelerate_config)  # a shipped name, or the --accelerate-config path
     return [sys.executable, "-m", "accelerate.commands.launch", "--config_file", rel(config),
             "--num_processes", str(profile.num_gpus), "-m", module]
 
@@ -574,6 +591,7 @@ def plan(profile: Profile, methods: list[str]) -> list[Step]:
     # 4. the report, from everything above
     steps.append(Step("report", "report", [
         sys.executable, "-m", "profit_rl.pipeline.report", str(root), "--methods", ",".join(methods),
+        *(["--smoke"] if profile.smoke else []),
     ], root / "report", tuple(step.name for step in steps), eta_s=eta.get("report", 0)))
     return steps
 
@@ -895,7 +913,11 @@ def add_profile_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-gpus", type=int, default=0, help="0: CPU; N: accelerate launch over N GPUs, vLLM sampling")
     p.add_argument("--cpus", type=positive_int, default=None, help="CPU slots that steps with no path between them share "
                    f"(default: the machine's cores, {os.cpu_count()} here)")
-    p.add_argument("--data-dir", default=None, help="local benchmark data (layout of ../shared/data); default: hub")
+    p.add_argument("--data-dir", default=None, help="local benchmark data, one folder per benchmark (math500/test.jsonl, "
+                   "...; `profit-rl docs evals`); default: hub")
+    p.add_argument("--accelerate-config", default=None,
+                   help="GPUs: the `accelerate launch` config, a shipped one by name (ddp, fsdp, zero2, zero3) or a "
+                        "path (default: the recipe's, zero2; zero3 for Qwen3-14B-Base)")
     p.add_argument("--benchmarks", default=DEFAULT_BENCHMARKS, help="eval benchmarks (real models)")
     p.add_argument("--k", type=positive_int, default=None, help="samples per problem in evals (default 4)")
     p.add_argument("--eval-limit", type=positive_int, default=None, help="only the first N problems of each benchmark")

@@ -240,6 +240,7 @@ def plan(args, grid: Grid, sft_extra: tuple[str, ...] = ()) -> list[Step]:
             steps += grpo_steps(profiles[cell.seed], cell, root, data)
     steps.append(Step("report", "sweep/report", [
         sys.executable, "-m", "profit_rl.pipeline.sweep_report", str(root), *grid.argv(),
+        *(["--smoke"] if first.smoke else []),
     ], root / "report", tuple(s.name for s in steps if s.stage == "eval"), eta_s=first.eta.get("report", 0)))
     return steps
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from profit_rl.evals.results import read_run
 from profit_rl.evals.state import write_text_atomic
 
+from .report import SMOKE_BANNER
 from .sweep import BASELINE, Cell, Grid, add_grid_args, grid_from_args
 
 X_NAME = {"tau": "τ", "epochs": "epoch", "rank": "LoRA rank"}
@@ -151,11 +152,11 @@ def study_table(rows: list[dict], study: str, stage: str, metric: str, signed: b
     return lines
 
 
-def markdown(points: list[dict], grid: Grid, figures: dict[str, str]) -> str:
+def markdown(points: list[dict], grid: Grid, figures: dict[str, str], smoke: bool = False) -> str:
     summary, diffs = summarize(points), differences(points)
     k, n = points[0]["k"], points[0]["n_problems"]
     single = sum(r["avg_at_k"]["n"] < 2 for r in summary)
-    lines = []
+    lines = [SMOKE_BANNER, ""] if smoke else []  # a smoke grid's numbers mean nothing: its first line says so
     if single:  # the first line: a point without a spread cannot be told from seed noise
         lines += [f"**{single} of {len(summary)} points rest on one seed: they have no spread, and no difference "
                   "there can be told from seed noise.**", ""]
@@ -237,7 +238,7 @@ def no_nan(value):
     return value
 
 
-def write(root: Path, grid: Grid) -> Path:
+def write(root: Path, grid: Grid, smoke: bool = False) -> Path:
     points = collect(root, grid)
     summary = summarize(points)
     out = root / "report"
@@ -248,7 +249,7 @@ def write(root: Path, grid: Grid) -> Path:
     write_text_atomic(root / "ablations.json", json.dumps(no_nan(
         {"grid": grid.argv(), "points": points, "summary": summary, "differences": differences(points)}), indent=1))
     path = root / "ablations.md"
-    write_text_atomic(path, markdown(points, grid, figures))
+    write_text_atomic(path, markdown(points, grid, figures, smoke=smoke))
     return path
 
 
@@ -256,9 +257,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m profit_rl.pipeline.sweep_report", description=__doc__.split("\n\n")[0])
     p.add_argument("root", help="outputs/<model>/sweep")
     add_grid_args(p)
+    p.add_argument("--smoke", action="store_true", help="the grid ran with --smoke: the first line says so")
     args = p.parse_args(argv)
     try:
-        path = write(Path(args.root), grid_from_args(args))
+        path = write(Path(args.root), grid_from_args(args), smoke=args.smoke)
     except (MissingResultError, ValueError) as err:
         print(f"profit-rl sweep: {err}", file=sys.stderr)
         return 1

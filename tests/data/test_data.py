@@ -198,7 +198,7 @@ def test_prepare_takes_the_sft_data_named_on_its_command_line(tmp_path, monkeypa
                                                     {"problem": "What is 3+3?", "answer": "6"}])
     rl_recipe = tmp_path / "grpo.yaml"  # the CPU GRPO recipe on two local problems, to keep the test fast
     rl_recipe.write_text((REPO / "recipes/Qwen3-0.6B-Base/grpo/math_cpu.yaml").read_text().replace(
-        "dataset_name: ../shared/data/math_train12k/train.jsonl", f"dataset_name: {problems}"))
+        "dataset_name: data/math_train12k/train.jsonl", f"dataset_name: {problems}"))
     out = tmp_path / "data"
     monkeypatch.chdir(REPO)
     assert prepare.main(["--sft-recipe", "recipes/Qwen3-0.6B-Base/sft/sft.yaml", "--sft-dataset", str(copy),

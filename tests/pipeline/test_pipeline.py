@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from profit_rl.pipeline.report import SMOKE_BANNER
 from profit_rl.pipeline.runner import DONE, Step, main as pipeline_main, parse_args, plan, resolve_profile
 
 from conftest import REPO  # noqa: E402  (the repository root, defined once)
@@ -144,7 +145,7 @@ def test_smoke_run_stops_on_a_failed_check_goes_on_when_allowed_and_a_rerun_skip
         (run, step) for run in ("profit-init", "sft-init") for step in ("0", "1", "2")]
     assert (root / "curves" / "curves.png").stat().st_size > 5000
     report = (root / "report.md").read_text()
-    assert report.startswith("**Not a meaningful comparison:** the embedded base model solves")
+    assert report.startswith(f"{SMOKE_BANNER}\n\n**Not a meaningful comparison:** the embedded base model solves")
     for section in ("After SFT (Table 1)", "profit SFT − sft SFT", "GRPO from each SFT checkpoint",
                     "Final GRPO checkpoint: profit-init − sft-init", "Settings", "report/curves.png"):
         assert section in report
@@ -156,12 +157,22 @@ def test_smoke_run_stops_on_a_failed_check_goes_on_when_allowed_and_a_rerun_skip
     healthy = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert healthy.returncode == 0, healthy.stdout[-3000:] + healthy.stderr[-3000:]
     assert healthy.stdout.count("done, skipped") == 11
-    assert (root / "report.md").read_text().startswith("# profit-rl report")
+    assert (root / "report.md").read_text().startswith(f"{SMOKE_BANNER}\n\n# profit-rl report")
 
     second = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0
     assert second.stdout.count("done, skipped") == 13
     assert len(list(root.rglob(DONE))) == 13
+
+
+def test_a_smoke_runs_report_says_so_in_its_first_line_and_a_real_runs_does_not(tmp_path):
+    from profit_rl.pipeline.report import write_report
+
+    root = tmp_path / "embedded"
+    assert write_report(root, ["profit", "sft"], smoke=True).read_text().splitlines()[0] == SMOKE_BANNER
+    assert write_report(root, ["profit", "sft"]).read_text().startswith("# profit-rl report: embedded")
+    smoke = resolve_profile(parse_args(["--smoke", "--output-root", str(tmp_path)]))
+    assert next(s for s in plan(smoke, ["profit", "sft"]) if s.stage == "report").argv[-1] == "--smoke"
 
 
 def test_report_lists_only_its_own_runs_commands_not_a_nested_seed_runs(tmp_path):

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from profit_rl.pipeline.report import SMOKE_BANNER
 from profit_rl.pipeline.runner import DONE
 from profit_rl.pipeline.sweep import Cell, Grid, grid_from_args, main as sweep_main, parse_args, plan
 from profit_rl.pipeline.sweep_report import differences, markdown, summarize
@@ -121,6 +122,8 @@ def test_points_are_mean_and_sample_std_over_seeds_and_differences_pair_by_seed(
     text = markdown(points, Grid(studies=("tau", "epochs"), seeds=2), {})
     assert "60.0 ± 14.1" in text and "-15.0 ± 7.1" in text
     assert text.startswith("**4 of 6 points rest on one seed")  # the epochs points: the first line says so
+    smoke = markdown(points, Grid(studies=("tau", "epochs"), seeds=2), {}, smoke=True)
+    assert smoke.startswith(f"{SMOKE_BANNER}\n\n**4 of 6 points rest on one seed")  # a smoke grid says so first
 
 
 @pytest.mark.slow
@@ -138,7 +141,7 @@ def test_smoke_grid_writes_the_table_and_figures_and_a_rerun_skips_everything(tm
     epoch_run = root / "epochs" / "profit" / "seed-0" / "sft"
     assert len(list(epoch_run.glob("checkpoint-*"))) == 2  # one training run, saved at each epoch end
     table = (root / "ablations.md").read_text()
-    assert table.startswith("**4 of 4 points rest on one seed") and "## Threshold sweep (Fig. 5)" in table
+    assert table.startswith(f"{SMOKE_BANNER}\n\n**4 of 4 points rest on one seed") and "## Threshold sweep" in table
     assert "| profit |" in table and "report/tau.png" in table and "report/epochs.png" in table
     for study in ("tau", "epochs"):
         assert (root / "report" / f"{study}.png").stat().st_size > 5000

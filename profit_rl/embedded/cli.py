@@ -1,0 +1,43 @@
+"""`profit-rl embedded build`: the embedded default's base model and task data, built offline into a folder.
+
+    profit-rl embedded build [--out-dir outputs/embedded/base]   # what the embedded recipes' model_name_or_path reads
+
+The same as `python -m profit_rl.embedded.build` (its options follow `build`).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from pathlib import Path
+
+ACTIONS = {"build": "the shipped base model and the task data (seconds), or --pretrain one here (minutes)"}
+
+
+def build_hint(path: str) -> str | None:
+    """For a missing `<DIR>/model` or `<DIR>/{sft,grpo,test}.jsonl` of an embedded build (what the embedded recipes
+    read), the command that builds DIR; else None."""
+    path = Path(path)
+    built = {"model", "sft.jsonl", "grpo.jsonl", "test.jsonl"}
+    if path.exists() or path.name not in built or "embedded" not in path.parts:
+        return None
+    return f"profit-rl embedded build --out-dir {path.parent}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: profit-rl embedded build [options]\n\n" + __doc__.split("\n\n")[0] + "\n\nactions:\n"
+              + "\n".join(f"  {name:<7} {help_}" for name, help_ in ACTIONS.items())
+              + "\n\nRun `profit-rl embedded build --help` for its options.")
+        return 0 if argv else 2
+    if argv[0] not in ACTIONS:
+        print(f"profit-rl embedded: unknown action {argv[0]!r}; choose from {', '.join(ACTIONS)}", file=sys.stderr)
+        return 2
+    from .build import main as build
+
+    return build(argv[1:], prog="profit-rl embedded build")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
