@@ -31,7 +31,7 @@ from profit_rl.evals.io import InputError
 from profit_rl.evals.models import check_model_path, resolve_resume
 
 from .data.sft import SFTDataArguments, apply_chat_format, load_sft_dataset, load_sft_eval_dataset
-from .trainer import ProFitConfig, ProFitSFTTrainer
+from .trainer import EmptySelectionError, ProFitConfig, ProFitSFTTrainer
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         with output_folder(training_args.output_dir, "profit-rl sft " + " ".join(argv)) \
                 if training_args.process_index == 0 else nullcontext():
             run(data_args, training_args, model_args)
-    except InputError as err:
+    except (InputError, EmptySelectionError) as err:
         print(f"profit-rl sft: {err}", file=sys.stderr)
         return 1
     return 0
