@@ -18,6 +18,7 @@ import torch
 from transformers import TrainerCallback
 from trl import SFTConfig, SFTTrainer
 
+from .cards import CardMixin
 from .losses import SELECTIONS, protect, selection_stats, token_weights, validate_selection
 from .protected import PROTECTED_KEY, ProtectingCollator, TokenText, protected_token_mask, validate_protected_strings
 
@@ -233,12 +234,14 @@ class _SelectedForward:
         return getattr(self.model, name)
 
 
-class ProFitSFTTrainer(SFTTrainer):
+class ProFitSFTTrainer(CardMixin, SFTTrainer):
     """[`trl.SFTTrainer`] whose loss keeps only the tokens chosen by `args.selection` (see [`ProFitConfig`]).
 
     With a plain [`trl.SFTConfig`] (or TrainingArguments, or none) it trains exactly as TRL's trainer, whose loss is
     then the rule `"all"` (`loss_type="nll"`) or `"dft"`; it logs once which rule it uses. A run whose rule keeps
-    (almost) no token stops with an [`EmptySelectionError`] (see `ProFitConfig.allow_empty_selection`).
+    (almost) no token stops with an [`EmptySelectionError`] (see `ProFitConfig.allow_empty_selection`). Every saved
+    folder carries a model card naming the rule, tau, the protected tokens and the normaliser (`profit_rl.cards`); set
+    `trainer.card_info` (a `profit_rl.cards.CardInfo`) to name the data and the recipe in it.
 
     The loss is `-sum(w * log p) / num_items_in_batch` on TRL's fused LM head (no `(batch, seq, vocab)` logits), so
     gradient accumulation and multi-GPU runs give the same update as one large batch. Per step it logs, next to TRL's
