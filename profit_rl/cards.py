@@ -371,34 +371,39 @@ class CardMixin:
         super().save_model(output_dir, _internal_call)
         self.save_model_card(output_dir or self.args.output_dir)
 
-    def _unreachable(self, err: BaseException, what: str) -> HubUnreachableError:
+    def _unreachable(self, cause: str, saved: bool) -> HubUnreachableError:
         repo = self.args.hub_model_id or Path(self.args.output_dir).name
-        return HubUnreachableError(
-            f"{what}: cannot reach the Hugging Face Hub ({type(err).__name__}); the model and its card are saved in "
-            f"{os.path.abspath(self.args.output_dir)}. Push them when online: hf upload {repo} "
-            f"{os.path.abspath(self.args.output_dir)}"
-        )
+        folder = os.path.abspath(self.args.output_dir)
+        if saved:
+            text = (f"push_to_hub: cannot reach the Hugging Face Hub ({cause}); the model and its card are saved in "
+                    f"{folder}. Push them when online: hf upload {repo} {folder}")
+        else:
+            text = (f"push_to_hub: cannot reach the Hugging Face Hub to create the repository {repo} ({cause}). Train "
+                    f"without push_to_hub and push the folder when online (hf upload {repo} {folder}), or go online")
+        error = HubUnreachableError(text)
+        error.cause = cause
+        return error
 
     def init_hf_repo(self, *args, **kwargs):
         try:
             return super().init_hf_repo(*args, **kwargs)
         except Exception as err:
-            if _is_network_error(err):
-                raise self._unreachable(err, "push_to_hub (creating the repository)") from None
-            raise
+            if not _is_network_error(err):
+                raise
+            failure = self._unreachable(type(err).__name__, saved=False)
+        raise failure  # outside the except block: no network traceback chained to the one line
 
     def push_to_hub(self, *args, **kwargs):
         try:
             return super().push_to_hub(*args, **kwargs)
         except HubUnreachableError as err:  # from init_hf_repo
-            failure = err
+            cause = err.cause
         except Exception as err:
             if not _is_network_error(err):
                 raise
-            failure = self._unreachable(err, "push_to_hub")
-        # outside the except blocks, so that the network traceback is not chained to the one line
+            cause = type(err).__name__
         self.save_model()  # what the push would have uploaded is on disk, where the message says
-        raise failure
+        raise self._unreachable(cause, saved=True)
 
 
 def _grpo_trainer_class():

@@ -118,3 +118,17 @@ def test_a_push_that_cannot_reach_the_hub_is_one_line(tiny_model_dir, tmp_path, 
     assert f"hf upload me/tiny {(tmp_path / 'out').resolve()}" in message
     assert err.value.__cause__ is None and (err.value.__context__ is None or err.value.__suppress_context__)  # no chain
     assert (tmp_path / "out" / "README.md").is_file()  # the card was saved before the push failed
+
+
+def test_push_to_hub_on_the_command_line_without_network_is_one_line(tiny_model_dir, tmp_path, capsys):
+    from profit_rl import sft
+
+    data = tmp_path / "sft.jsonl"
+    data.write_text(json.dumps({"prompt": "Add 1 and 3.", "completion": "4"}) + "\n")
+    code = sft.main(["--model_name_or_path", str(tiny_model_dir), "--dataset_name", str(data), "--output_dir",
+                     str(tmp_path / "out"), "--use_cpu", "true", "--bf16", "false", "--report_to", "none",
+                     "--max_steps", "1", "--push_to_hub", "true", "--hub_model_id", "me/tiny"])  # HF_HUB_OFFLINE=1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and err[-1].startswith("profit-rl sft: push_to_hub: cannot reach the Hugging Face Hub to create "
+                                            "the repository me/tiny (OfflineModeIsEnabled)"), err[-3:]
+    assert "Traceback" not in "\n".join(err)
