@@ -196,10 +196,11 @@ def _protected_text(trainer, facts: dict) -> str:
 def _training_lines(trainer) -> list[str]:
     args, state = trainer.args, trainer.state
     world = getattr(args, "world_size", 1)
+    scheduler = getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)
     return [
         f"- Steps: {state.global_step} of {state.max_steps} optimizer steps "
         f"(batch {args.per_device_train_batch_size} per device x {args.gradient_accumulation_steps} accumulation "
-        f"x {world} process(es)), learning rate {args.learning_rate} ({getattr(args.lr_scheduler_type, 'value', args.lr_scheduler_type)}), seed {args.seed}",
+        f"x {world} process(es)), learning rate {args.learning_rate} ({scheduler}), seed {args.seed}",
     ]
 
 
@@ -365,7 +366,8 @@ class CardMixin:
         if dataset_name and not info.dataset:
             info = CardInfo(dataset_name, info.recipe, info.initial_checkpoint)
         os.makedirs(folder, exist_ok=True)
-        build_card(self, info, self._card_stage, model_name=model_name, tags=tags).save(os.path.join(folder, "README.md"))
+        card = build_card(self, info, self._card_stage, model_name=model_name, tags=tags)
+        card.save(os.path.join(folder, "README.md"))
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False):
         super().save_model(output_dir, _internal_call)

@@ -37,6 +37,6 @@ for mode in $MODES; do
   (cd "$RUN" && TRL_SFT_TRAINER=$mode $PY -m pytest -q -p no:cacheprovider -c /dev/null --rootdir "$RUN" \
      -W ignore::DeprecationWarning --junitxml "$WORK/$mode.xml" trl_tests/test_sft_trainer.py ${PYTEST_K:+-k "$PYTEST_K"} \
      > "$WORK/$mode.log" 2>&1) || true
-  tail -n 1 "$WORK/$mode.log"
+  grep -aE "[0-9]+ (passed|failed)" "$WORK/$mode.log" | tail -n 1
 done
 $PY "$REPO/scripts/trl_sft_tests/compare.py" "$WORK" $MODES

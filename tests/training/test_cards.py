@@ -50,8 +50,8 @@ def test_sft_card_names_the_rule_tau_protection_normaliser_data_recipe_and_paper
         assert meta["base_model"] == BASE and meta["profit_rl"]["tau"] == MIXED_TAU
         assert meta["profit_rl"]["protected_strings"] == ["\\boxed"] and meta["profit_rl"]["keep_end_of_turn"]
         text = card.text
-        assert f"fine-tuned version of [{BASE}](https://huggingface.co/{BASE}) (through the local checkpoint `{model}`)" \
-            in text and f"on the local data `{data}`" in text
+        base = f"fine-tuned version of [{BASE}](https://huggingface.co/{BASE}) (through the local checkpoint `{model}`)"
+        assert base in text and f"on the local data `{data}`" in text
         assert "[None]" not in text and "None" not in text.split("## Quick start")[0]
         for said in (f"Selection rule: `profit`: tokens with p > tau (ProFit); tau = {MIXED_TAU}",
                      "the end-of-turn tokens (`<|im_end|>`", "the tokens of `\\boxed`", "Loss normaliser: every "
