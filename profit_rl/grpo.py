@@ -283,7 +283,6 @@ def build_trainer(script_args, training_args, model_args):
     from trl import get_peft_config, get_quantization_config
 
     from profit_rl.cards import CardInfo, ProFitGRPOTrainer, recipe_from_argv
-
     from profit_rl.rewards.pool import configure_default_pool, get_default_pool
 
     from .data.sft import eval_source
