@@ -104,5 +104,10 @@ gpu-check: install
 vllm-cpu-test:
 	bash scripts/vllm_cpu_check.sh
 
+# TRL's own SFT tests against ProFitSFTTrainer, offline on local stand-ins: TRL_TESTS holds TRL's test_sft_trainer.py and
+# testing_utils.py at the installed version (how to fetch them: scripts/trl_sft_tests.sh)
+trl-sft-tests: install
+	PY=$(PY) bash scripts/trl_sft_tests.sh $(TRL_TESTS) $(TRL_TESTS_WORK)
+
 clean:
 	rm -rf outputs .pytest_cache

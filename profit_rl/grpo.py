@@ -293,8 +293,9 @@ def build_trainer(script_args, training_args, model_args):
     """Everything up to `trainer.train()`: (trainer, checkpoint to resume from or None, reward pool)."""
     import datasets
     import transformers
-    from trl import GRPOTrainer, get_peft_config, get_quantization_config
+    from trl import get_peft_config, get_quantization_config
 
+    from profit_rl.cards import CardInfo, ProFitGRPOTrainer, recipe_from_argv
     from profit_rl.rewards.pool import configure_default_pool, get_default_pool
 
     from .data.sft import eval_source
@@ -359,7 +360,8 @@ def build_trainer(script_args, training_args, model_args):
                            "optimizer restarts from zero", resume_from)
         logger.info("Resuming from %s", resume_from)
 
-    trainer = GRPOTrainer(
+    trainer = ProFitGRPOTrainer(  # TRL's GRPOTrainer, with a profit-rl model card in every saved folder
+        card_info=CardInfo(script_args.dataset_name, recipe_from_argv(sys.argv), model_args.model_name_or_path),
         model=model,
         reward_funcs=reward_funcs,
         args=training_args,

@@ -33,6 +33,7 @@ from profit_rl.evals.folders import output_folder
 from profit_rl.evals.io import InputError
 from profit_rl.evals.models import ModelPathError, check_model_path, resolve_resume
 
+from .cards import CardInfo, recipe_from_argv
 from .data.sft import (
     SFTDataArguments,
     apply_chat_format,
@@ -76,7 +77,7 @@ def build_trainer(data_args: SFTDataArguments, training_args: ProFitConfig, mode
     eval_dataset = None
     if training_args.eval_strategy != "no":
         eval_dataset = apply_chat_format(load_sft_eval_dataset(data_args), chat)
-    return ProFitSFTTrainer(
+    trainer = ProFitSFTTrainer(
         model=model_args.model_name_or_path,
         args=training_args,
         train_dataset=dataset,
@@ -85,6 +86,9 @@ def build_trainer(data_args: SFTDataArguments, training_args: ProFitConfig, mode
         quantization_config=get_quantization_config(model_args),
         peft_config=get_peft_config(model_args),
     )
+    trainer.card_info = CardInfo(dataset=data_args.dataset_name, recipe=recipe_from_argv(sys.argv),
+                                 initial_checkpoint=model_args.model_name_or_path)
+    return trainer
 
 
 def run(data_args: SFTDataArguments, training_args: ProFitConfig, model_args: ModelConfig) -> str:

@@ -10,14 +10,32 @@ Everything else (data preparation, packing, PEFT, DeepSpeed/FSDP, checkpoints, T
 
 from __future__ import annotations
 
+import logging
 import warnings
 from dataclasses import dataclass, field
 
 import torch
+from transformers import TrainerCallback
 from trl import SFTConfig, SFTTrainer
 
+from profit_rl.evals.io import InputError
+
+from .cards import CardMixin
 from .losses import SELECTIONS, protect, selection_stats, token_weights, validate_selection
 from .protected import PROTECTED_KEY, ProtectingCollator, TokenText, protected_token_mask, validate_protected_strings
+
+logger = logging.getLogger(__name__)
+
+# A training run whose rule keeps under this fraction of the supervised tokens, over each optimizer step's whole
+# accumulation window and all ranks, for this many optimizer steps in a row (or for every step of a shorter run),
+# stops with `EmptySelectionError` unless `allow_empty_selection` is set.
+EMPTY_SELECTION_FRACTION = 0.01
+EMPTY_SELECTION_STEPS = 3
+
+
+class EmptySelectionError(InputError, RuntimeError):
+    """The selection rule kept (almost) no token for several optimizer steps: the run would train nothing. A user
+    error (tau, the model or the data), so the CLIs print it as one line."""
 
 
 @dataclass
@@ -58,6 +76,17 @@ class ProFitConfig(SFTConfig):
             departure from the paper's rule, which has no exception: empty by default. Protected tokens count as
             kept in the `profit/*` metrics. `profit-rl inspect` lists candidates: tokens nearly every reference
             contains that the rule drops in most rows.
+        allow_empty_selection (`bool`, *optional*, defaults to `False`):
+            Train on when the rule keeps (almost) no token. By default a run whose rule keeps under 1% of the
+            supervised tokens of each optimizer step (over the accumulation window and all ranks) for 3 steps in a row
+            (or for every step of a shorter run) stops with an `EmptySelectionError` naming tau and the kept fraction:
+            a model that gives every reference token p <= tau (a random model, or one far from its data) otherwise
+            trains nothing, silently.
+
+    `loss_type="dft"` (TRL's DFT loss) is the rule `selection="dft"`: it sets it when `selection` is `"all"` or
+    `"dft"`, and is an error with any other rule. [`ProFitSFTTrainer`] also takes a plain [`trl.SFTConfig`]: it then
+    trains exactly as TRL's trainer (its loss is TRL's, `loss_type="nll"` being the rule `"all"` and `"dft"` the
+    rule `"dft"`) and logs the `profit/*` metrics of that rule.
     """
 
     overwrite_output_dir: bool = field(
@@ -85,14 +114,24 @@ class ProFitConfig(SFTConfig):
                   "each tokenised completion. A departure from the paper's rule; empty by default."},
     )
 
+    allow_empty_selection: bool = field(
+        default=False,
+        metadata={"help": "Train on when the rule keeps under 1% of the supervised tokens for 3 optimizer steps in a "
+                  "row; by default the run then stops with an error naming tau and the kept fraction."},
+    )
+
     def __post_init__(self):
         # Fail at config time, before any model is loaded.
         validate_selection(self.selection, self.tau, self.tau_high, self.top_ratio)
         validate_protected_strings(self.protected_strings)
+        if self.loss_type == "dft" and self.selection in ("all", "dft"):
+            # TRL's DFT is this rule; the rule weights the NLL, so TRL's loss must not weight it a second time
+            self.selection, self.loss_type = "dft", "nll"
         if self.loss_type != "nll":
             raise ValueError(
-                f"ProFitConfig needs loss_type='nll' (got {self.loss_type!r}): the selection rule weights the NLL. "
-                "For DFT use selection='dft'."
+                f"ProFitConfig needs loss_type='nll' (got {self.loss_type!r} with selection={self.selection!r}): the "
+                "selection rule weights the NLL. For DFT use selection='dft' (loss_type='dft' sets it when selection "
+                "is 'all')."
             )
         if self.label_smoothing_factor:
             raise ValueError("ProFitConfig does not support label smoothing: it needs full logits, ProFit never builds them.")
@@ -112,6 +151,55 @@ def end_of_turn_ids(tokenizer, model) -> list[int]:
     return sorted(ids)
 
 
+@dataclass(frozen=True)
+class TRLRule:
+    """The rule a plain `trl.SFTConfig` trains with: TRL's own loss, read as a selection rule (`loss_type` "nll" is
+    `"all"`, "dft" is `"dft"`), with every `ProFitConfig` field the trainer reads at its default."""
+
+    selection: str
+    tau: float = 0.1
+    tau_high: float | None = None
+    top_ratio: float = 0.2
+    selection_seed: int | None = None
+    keep_end_of_turn: bool = False
+    protected_strings: tuple = ()
+    allow_empty_selection: bool = False
+
+    @classmethod
+    def of(cls, args: SFTConfig) -> "TRLRule":
+        if args.loss_type not in ("nll", "dft"):
+            raise ValueError(f"ProFitSFTTrainer: SFTConfig loss_type {args.loss_type!r} is no selection rule "
+                             "(TRL 1.16 has 'nll' and 'dft')")
+        return cls(selection="all" if args.loss_type == "nll" else "dft")
+
+
+def describe_rule(rule) -> str:
+    """One line: the rule, its parameters and its exceptions, as the trainer logs it once."""
+    text = f"selection={rule.selection!r}"
+    if rule.selection in ("profit", "inverse", "band"):
+        text += f", tau={rule.tau}" + (f", tau_high={rule.tau_high}" if rule.selection == "band" else "")
+    if rule.selection in ("entropy", "random"):
+        text += f", top_ratio={rule.top_ratio}"
+    text += f": {SELECTIONS[rule.selection]}"
+    protected = [*(["the end-of-turn token(s)"] if rule.keep_end_of_turn else []), *map(repr, rule.protected_strings)]
+    if protected:
+        text += "; always kept: " + ", ".join(protected)
+    return text
+
+
+class _EmptySelectionGuard(TrainerCallback):
+    """Checks, at the end of every optimizer step, that the rule kept more than (almost) no token."""
+
+    def __init__(self, trainer: "ProFitSFTTrainer"):
+        self.trainer = trainer
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.trainer._step_sums, self.trainer._empty_streak = None, []
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.trainer._check_selection_not_empty(state.max_steps)
+
+
 class _SelectedForward:
     """The model as TRL's `SFTTrainer.compute_loss` calls it, with the selection weights applied to its log-probs.
 
@@ -129,6 +217,8 @@ class _SelectedForward:
 
     def __init__(self, model, trainer: "ProFitSFTTrainer", protected: torch.Tensor | None = None):
         self.model, self.trainer, self.protected = model, trainer, protected
+        # A plain SFTConfig: TRL's own loss already is the rule; the weights only feed the metrics and the guard.
+        self.apply = isinstance(trainer.args, ProFitConfig)
 
     def __call__(self, *args, **kwargs):
         outputs = self.model(*args, **kwargs)
@@ -144,15 +234,22 @@ class _SelectedForward:
             next_tokens = kwargs["labels"][:, 1:]
             protected = None if self.protected is None else self.protected[:, 1:]
         weights = self.trainer.selection_weights(outputs, next_tokens, protected)
-        outputs.log_probs = outputs.log_probs * weights.to(outputs.log_probs.dtype)
+        if self.apply:
+            outputs.log_probs = outputs.log_probs * weights.to(outputs.log_probs.dtype)
         return outputs
 
     def __getattr__(self, name):
         return getattr(self.model, name)
 
 
-class ProFitSFTTrainer(SFTTrainer):
+class ProFitSFTTrainer(CardMixin, SFTTrainer):
     """[`trl.SFTTrainer`] whose loss keeps only the tokens chosen by `args.selection` (see [`ProFitConfig`]).
+
+    With a plain [`trl.SFTConfig`] (or TrainingArguments, or none) it trains exactly as TRL's trainer, whose loss is
+    then the rule `"all"` (`loss_type="nll"`) or `"dft"`; it logs once which rule it uses. A run whose rule keeps
+    (almost) no token stops with an [`EmptySelectionError`] (see `ProFitConfig.allow_empty_selection`). Every saved
+    folder carries a model card naming the rule, tau, the protected tokens and the normaliser (`profit_rl.cards`); set
+    `trainer.card_info` (a `profit_rl.cards.CardInfo`) to name the data and the recipe in it.
 
     The loss is `-sum(w * log p) / num_items_in_batch` on TRL's fused LM head (no `(batch, seq, vocab)` logits), so
     gradient accumulation and multi-GPU runs give the same update as one large batch. Per step it logs, next to TRL's
@@ -160,23 +257,32 @@ class ProFitSFTTrainer(SFTTrainer):
     """
 
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if not isinstance(self.args, ProFitConfig):
-            raise TypeError(f"ProFitSFTTrainer needs a ProFitConfig, got {type(self.args).__name__}")
-        if self.compute_loss_func is not None:
-            raise ValueError("ProFitSFTTrainer computes its own loss; compute_loss_func is not supported.")
-        pc = getattr(self.accelerator, "parallelism_config", None)
-        if pc is not None and getattr(pc, "sp_enabled", False) and pc.sp_backend == "deepspeed":
-            raise ValueError("ProFitSFTTrainer does not support DeepSpeed sequence parallelism yet.")
+        super().__init__(*args, **kwargs)  # TRL turns no args, or TrainingArguments, into an SFTConfig
+        if isinstance(self.args, ProFitConfig):
+            self.rule = self.args  # read live: a rule changed on trainer.args applies from the next batch
+            if self.compute_loss_func is not None:
+                raise ValueError("ProFitSFTTrainer computes its own loss; compute_loss_func is not supported.")
+            pc = getattr(self.accelerator, "parallelism_config", None)
+            if pc is not None and getattr(pc, "sp_enabled", False) and pc.sp_backend == "deepspeed":
+                raise ValueError("ProFitSFTTrainer does not support DeepSpeed sequence parallelism yet.")
+            source = "ProFitConfig"
+        else:
+            self.rule = TRLRule.of(self.args)
+            source = f"a plain {type(self.args).__name__} (loss_type={self.args.loss_type!r}): TRL's own loss"
+        if self.accelerator.is_main_process:
+            logger.info("ProFitSFTTrainer: %s, from %s", describe_rule(self.rule), source)
         self._end_of_turn_ids = end_of_turn_ids(self.processing_class, self.model)
         self._end_of_turn_checked = False
         self._token_text = None
-        if self.args.protected_strings:
+        if self.rule.protected_strings:
             self._token_text = TokenText(getattr(self.processing_class, "tokenizer", self.processing_class))
-            self.data_collator = ProtectingCollator(self.data_collator, self._token_text, self.args.protected_strings)
-        seed = self.args.seed if self.args.selection_seed is None else self.args.selection_seed
+            self.data_collator = ProtectingCollator(self.data_collator, self._token_text, self.rule.protected_strings)
+        seed = self.args.seed if self.rule.selection_seed is None else self.rule.selection_seed
         self._selection_generator = torch.Generator(device="cpu").manual_seed(seed + self.accelerator.process_index)
         self._selection_sums: dict[str, torch.Tensor] = {}  # per mode: selection_stats summed since the last log
+        self._step_sums: torch.Tensor | None = None  # training selection_stats since the last optimizer step
+        self._empty_streak: list[tuple[float, float]] = []  # (supervised, kept) of the last steps that kept ~nothing
+        self.add_callback(_EmptySelectionGuard(self))
 
     def selection_weights(
         self, outputs, next_tokens: torch.Tensor | None = None, protected: torch.Tensor | None = None
@@ -186,7 +292,7 @@ class ProFitSFTTrainer(SFTTrainer):
         `next_tokens` are the labels the head scored and `protected` the `protected_strings` mask, both aligned with
         `outputs.log_probs`.
         """
-        args = self.args
+        args = self.rule
         if args.selection == "random":  # drawn on CPU so runs are reproducible across devices
             log_probs, mask = outputs.log_probs.detach().cpu(), outputs.label_mask.cpu()
         else:
@@ -223,7 +329,7 @@ class ProFitSFTTrainer(SFTTrainer):
         if next_tokens is None or not self._end_of_turn_ids:
             return None
         if next_tokens.shape != label_mask.shape:
-            if self.args.keep_end_of_turn:
+            if self.rule.keep_end_of_turn:
                 raise ValueError(
                     f"keep_end_of_turn: labels of shape {tuple(next_tokens.shape)} for log-probs of shape "
                     f"{tuple(label_mask.shape)}; prompt-learning PEFT shifts the labels and is not supported"
@@ -237,7 +343,7 @@ class ProFitSFTTrainer(SFTTrainer):
             self._end_of_turn_checked = True  # one host sync, on the first batch that has an end token
             if bool((weights[is_end] == 0).all()):
                 warnings.warn(
-                    f"selection={self.args.selection!r} drops every end-of-turn token of the first batch (the model "
+                    f"selection={self.rule.selection!r} drops every end-of-turn token of the first batch (the model "
                     "gives them p below tau): the SFT model will not learn to stop. Set keep_end_of_turn=True to "
                     "always train them (a departure from the paper's rule), or check with `profit-rl inspect`.",
                     stacklevel=2,
@@ -249,6 +355,45 @@ class ProFitSFTTrainer(SFTTrainer):
         stats = selection_stats(log_probs, label_mask, weights)
         sums = self._selection_sums.get(mode)
         self._selection_sums[mode] = stats if sums is None else sums + stats
+        if mode == "train":
+            self._step_sums = stats if self._step_sums is None else self._step_sums + stats
+
+    def _check_selection_not_empty(self, max_steps: int) -> None:
+        """Called by every rank at the end of every optimizer step: stop the run, on every rank at the same step, when
+        the rule has kept (almost) no token of the step's accumulation window on all ranks for several steps."""
+        sums, self._step_sums = self._step_sums, None
+        rule = self.rule
+        if rule.allow_empty_selection or rule.selection in ("all", "dft"):  # those two keep every supervised token
+            return
+        local = torch.zeros(2, device=self.accelerator.device) if sums is None else sums[[0, 2]].float()
+        # one collective per optimizer step, joined by every rank, so every rank reaches the same verdict
+        supervised, kept = self.accelerator.gather(local.to(self.accelerator.device)).view(-1, 2).sum(0).tolist()
+        if supervised == 0:  # nothing to supervise (the data's doing, not the rule's): no verdict
+            return
+        if kept >= EMPTY_SELECTION_FRACTION * supervised:
+            self._empty_streak = []
+            return
+        self._empty_streak.append((supervised, kept))
+        if len(self._empty_streak) < max(1, min(EMPTY_SELECTION_STEPS, max_steps)):
+            return
+        supervised = sum(s for s, _ in self._empty_streak)
+        kept = sum(k for _, k in self._empty_streak)
+        raise EmptySelectionError(self._empty_selection_message(len(self._empty_streak), kept, supervised))
+
+    def _empty_selection_message(self, steps: int, kept: float, supervised: float) -> str:
+        rule = self.rule
+        what = {
+            "profit": f"gives (almost) every reference token p <= tau={rule.tau}. Lower tau",
+            "inverse": f"gives (almost) every reference token p > tau={rule.tau}. Raise tau",
+            "band": f"gives (almost) no reference token tau={rule.tau} < p <= tau_high={rule.tau_high}. Widen the band",
+        }.get(rule.selection, f"keeps (almost) nothing with top_ratio={rule.top_ratio}. Raise top_ratio")
+        return (
+            f"selection={rule.selection!r} (tau={rule.tau}) kept {kept / supervised:.2%} of the supervised tokens "
+            f"({int(kept)} of {int(supervised)}) over the last {steps} optimizer step(s), all ranks and accumulation "
+            f"steps together: the run trains (almost) nothing. The model {what}, check that the model matches the data "
+            "(its tokenizer and chat template; a randomly initialised model gives p ~ 1/vocab), or train every token "
+            "with selection='all'. Set allow_empty_selection=True (--allow_empty_selection true) to train on anyway."
+        )
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         mode = "train" if self.model.training else "eval"
@@ -266,10 +411,10 @@ class ProFitSFTTrainer(SFTTrainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         protected = inputs.pop(PROTECTED_KEY, None)  # not a model input
-        if protected is None and self.args.protected_strings:
+        if protected is None and self.rule.protected_strings:
             # a batch that did not come through the trainer's collator (a caller's own): find the strings here
             ids, labels = inputs["input_ids"].cpu(), inputs["labels"].cpu()
-            protected = protected_token_mask(self._token_text, ids, labels, self.args.protected_strings)
+            protected = protected_token_mask(self._token_text, ids, labels, self.rule.protected_strings)
         return super().compute_loss(
             _SelectedForward(model, self, protected),
             inputs,

@@ -147,15 +147,14 @@ def test_grpo_rewards_by_name_dotted_path_and_trl_overlong(tmp_path, monkeypatch
 
 @pytest.mark.slow
 def test_grpo_passes_quantization_splits_and_eval_set(tiny_model_dir, tmp_path, monkeypatch):
-    import trl
-
+    from profit_rl import cards
     from profit_rl.grpo import build_trainer, parse_args
 
     folder = tmp_path / "rl"
     folder.mkdir()
     write_jsonl(folder / "train.jsonl", [{"problem": f"Compute {i} + 1.", "answer": str(i + 1)} for i in range(4)])
     write_jsonl(folder / "test.jsonl", [{"problem": "Compute 50 + 1.", "solution": "So \\boxed{51}."}])
-    seen = capture_trainer(monkeypatch, trl, "GRPOTrainer")
+    seen = capture_trainer(monkeypatch, cards, "ProFitGRPOTrainer")  # TRL's GRPOTrainer with profit-rl's card
     with pytest.raises(TrainerBuilt):
         build_trainer(*parse_args(grpo_argv(tiny_model_dir, folder, tmp_path / "out", "--load_in_8bit", "true",
                                             "--eval_strategy", "steps", "--eval_steps", "1")))
