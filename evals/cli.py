@@ -119,6 +119,7 @@ def settings_from_args(args) -> SamplingSettings:
         batch_size=args.batch_size, dtype=args.dtype, cpu_threads=args.cpu_threads,
         tensor_parallel_size=args.tensor_parallel_size, data_parallel_size=args.data_parallel_size,
         gpu_memory_utilization=args.gpu_memory_utilization, vllm_chunk=args.vllm_chunk,
+        opencompass_chat=args.protocol == "paper" and not args.no_chat_template,
     )
 
 
@@ -172,7 +173,7 @@ def read_responses(path: str, problems: dict[str, list[Problem]]) -> dict[str, d
     return out
 
 
-def print_prompts(benchmarks: dict, problems: dict, model: str | None, chat_template: bool) -> None:
+def print_prompts(benchmarks: dict, problems: dict, model: str | None, settings) -> None:
     """The first prompt of each benchmark, turn by turn, and as the model will see it when a tokenizer is at hand."""
     tokenizer = None
     if model:
@@ -191,7 +192,8 @@ def print_prompts(benchmarks: dict, problems: dict, model: str | None, chat_temp
             print(f"[{message['role']}]\n{message['content']}")
         if tokenizer is not None:
             print(f"----- rendered with {model}'s chat template:")
-            print(render_prompt(tokenizer, messages, chat_template))
+            print(render_prompt(tokenizer, messages, settings.chat_template, settings.end_of_turn_token,
+                                settings.opencompass_chat))
         print()
 
 
@@ -237,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, bench in benchmarks.items():
             problems[name] = bench.load(args.data_dir)[: args.limit]  # load all first: a missing file fails early
         if args.print_prompts:
-            print_prompts(benchmarks, problems, args.model, settings.chat_template)
+            print_prompts(benchmarks, problems, args.model, settings)
             return 0
         out_dir = Path(args.output_dir) if args.output_dir else default_output_dir(args)
         responses = read_responses(args.responses, problems) if args.responses else None
