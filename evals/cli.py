@@ -4,6 +4,7 @@
     profit-rl eval --protocol paper --print-prompts --data-dir ../shared/data  # show each first prompt, no model
     profit-rl eval --model outputs/tiny --data-dir ../shared/data --k 4 --limit 10
     profit-rl eval --responses completions.jsonl --benchmarks math500 --data-dir ../shared/data
+    profit-rl eval --rescore outputs/eval/my-model --data-dir ../shared/data   # saved completions, both protocols
 """
 
 from __future__ import annotations
@@ -106,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="score completions from this JSONL instead of generating: one row per completion "
                         "{id, completion} or per problem {id, completions: [...]}, or the IFEval reference's "
                         "{prompt, response} rows (matched by exact prompt text); optional 'benchmark' field")
+    p.add_argument("--rescore", default=None, metavar="RUN_DIR",
+                   help="score the completions an earlier eval run saved (RUN_DIR/<benchmark>/samples.jsonl) again "
+                        "under both protocols, without generating, and compare them sample by sample; writes "
+                        "RUN_DIR/rescore/ (or --output-dir)")
     add_sampling_args(p)
     p.add_argument("--bootstrap", type=positive_int, default=metrics.DEFAULT_BOOTSTRAP,
                    help="bootstrap replicates for the CIs (default: %(default)s)")
@@ -223,6 +228,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"profit-rl eval: unknown benchmark(s) {unknown}; choose from {','.join(REGISTRY)}", file=sys.stderr)
         return 2
+    if args.rescore:
+        from .rescore import main as rescore_main
+
+        return rescore_main(args)
     if not args.model and not args.responses and not args.print_prompts:
         print("profit-rl eval: pass --model (to generate) or --responses (to score a file)", file=sys.stderr)
         return 2

@@ -154,7 +154,8 @@ class GPQADiamond(Benchmark):
         if self.protocol == "paper":
             from .opencompass import fill, reference_messages
 
-            return reference_messages([(fill(SIMPLE_EVALS_PROMPT, problem.meta["fields"], "answer"), None)])
+            fields = problem.meta.get("fields") or [("question", problem.question), *zip(LETTERS, choices)]
+            return reference_messages([(fill(SIMPLE_EVALS_PROMPT, fields, "answer"), None)])
         options = "\n".join(f"{letter}) {choice}" for letter, choice in zip(LETTERS, choices))
         return [{
             "role": "user",

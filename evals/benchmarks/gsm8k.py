@@ -134,7 +134,7 @@ class GSM8K(MathBenchmark):
 
         # every turn of the config goes through the row's fields (PromptList.format); only the last one names any
         rounds = [(question_turn(q), a) for q, a in FEW_SHOT] + [(question_turn("{question}"), None)]
-        fields = problem.meta["fields"]
+        fields = problem.meta.get("fields") or [("question", problem.question)]  # a Problem built by hand
         return reference_messages([(fill(h, fields, "answer"), None if b is None else fill(b, fields, "answer"))
                                    for h, b in rounds])
 

@@ -36,7 +36,8 @@ class MathBenchmark(Benchmark):
         if self.protocol == "paper":
             from .opencompass import fill, reference_messages
 
-            text = fill(PAPER_PROMPT % self.input_column, problem.meta["fields"], self.output_column)
+            fields = problem.meta.get("fields") or [(self.input_column, problem.question)]  # a Problem built by hand
+            text = fill(PAPER_PROMPT % self.input_column, fields, self.output_column)
             return reference_messages([(text, None)])
         from profit_rl.rewards.answers import math_user_message
 
@@ -89,7 +90,8 @@ class MathBenchmark(Benchmark):
         """MATHVerifyEvaluator on each (problem, response): (what math-verify parsed, score, error)."""
         from .deadline import get_runner
 
-        verdicts = get_runner(PAPER_VERDICT).run([(p.meta["reference_gold"], c) for p, c in pairs])
+        # a Problem built by hand (no reference_gold) is scored against its gold
+        verdicts = get_runner(PAPER_VERDICT).run([(str(p.meta.get("reference_gold", p.gold)), c) for p, c in pairs])
         out = []
         for (problem, _), (outcome, value) in zip(pairs, verdicts):
             if outcome != "ok":  # a timeout or a crash: 0, with the reason recorded on the sample
