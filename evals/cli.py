@@ -182,11 +182,18 @@ def print_prompts(benchmarks: dict, problems: dict, model: str | None, settings)
     """The first prompt of each benchmark, turn by turn, and as the model will see it when a tokenizer is at hand."""
     tokenizer = None
     if model:
-        from transformers import AutoTokenizer
+        from transformers import AutoTokenizer, GenerationConfig
 
-        from .sampling import render_prompt
+        from .sampling import chat_format, render_prompt, stop_token_ids
 
         tokenizer = AutoTokenizer.from_pretrained(model)  # the tokenizer only: no weights are loaded
+        try:
+            generation_config = GenerationConfig.from_pretrained(model)
+        except (OSError, ValueError):
+            generation_config = None
+        chat = chat_format(tokenizer, settings.chat_template, settings.end_of_turn_token, settings.opencompass_chat)
+        stops = stop_token_ids(tokenizer, chat, generation_config)
+        print(f"generation stops at: {', '.join(repr(tokenizer.convert_ids_to_tokens(i)) for i in stops)}\n")
     for name, bench in benchmarks.items():
         if not problems[name]:
             continue

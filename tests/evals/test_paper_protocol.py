@@ -203,3 +203,14 @@ def test_rescore_scores_saved_completions_under_both_protocols(shared_data, tmp_
     before = (run / "rescore" / "paper" / "gsm8k" / "results.json").read_text()
     assert cli.main(["--rescore", str(run), "--data-dir", str(shared_data), "--bootstrap", "20"]) == 0
     assert (run / "rescore" / "paper" / "gsm8k" / "results.json").read_text() == before
+
+
+def test_print_prompts_shows_each_protocols_stop_words_and_rendering(shared_data, capsys):
+    if not TWIN.exists():
+        pytest.skip(f"the Qwen3 tokenizer twin is not at {TWIN}")
+    for protocol, stops, text_end in (("paper", "'<|endoftext|>'\n", f"{END}{ASSISTANT}"),
+                                      ("boxed", "'<|im_end|>', '<|endoftext|>'\n", "<think>\n\n</think>\n\n")):
+        assert cli.main(["--protocol", protocol, "--print-prompts", "--data-dir", str(shared_data), "--benchmarks",
+                         "math500", "--model", str(TWIN)]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith(f"generation stops at: {stops}") and out.endswith(text_end + "\n\n"), protocol
