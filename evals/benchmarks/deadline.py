@@ -56,7 +56,7 @@ def serve(function: str, memory_mb: int = MEMORY_MB) -> None:
     for line in sys.stdin:
         try:
             reply = {"ok": func(*json.loads(line))}
-        except BaseException as err:  # MemoryError, RecursionError, sympy internals: the item errors, the worker goes on
+        except BaseException as err:  # MemoryError, RecursionError, sympy internals: the item errors, the worker lives
             reply = {"error": f"{type(err).__name__}: {str(err)[:300]}"}
         out.write(json.dumps(reply) + "\n")
         out.flush()

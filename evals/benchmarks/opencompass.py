@@ -15,8 +15,8 @@ Prompts, in three steps, as OpenCompass takes them:
 2. `reference_messages`: the meta template of chat models (`_get_meta_template` in
    opencompass/models/huggingface_above_v4_33.py) has the rounds HUMAN, SYSTEM (sent as HUMAN) and BOT; a config round
    without a SYSTEM turn gets an empty one, and `APITemplateParser.parse_template` (opencompass/models/base_api.py)
-   joins consecutive turns of one role with "\\n". So every user turn ends with one extra "\\n". `_convert_chat_messages`
-   then maps HUMAN/BOT to user/assistant.
+   joins consecutive turns of one role with "\\n". So every user turn ends with one extra "\\n".
+   `_convert_chat_messages` then maps HUMAN/BOT to user/assistant.
 3. The chat template renders the messages with `add_generation_prompt=True` and no other argument
    (`TurboMindModelwithChatTemplate.generate`, opencompass/models/turbomind_with_tf_above_v4_33.py): for Qwen3 no
    `enable_thinking`, so no empty think block. That step lives in `evals.chat.OpenCompassChat`.

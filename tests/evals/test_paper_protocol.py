@@ -85,8 +85,9 @@ def test_boxed_keeps_its_own_rendering(shared_data, twin_tokenizer):
 def test_fields_fill_one_after_another_as_opencompass_does():
     fields = [("question", "Is {A} right?"), ("A", "x{B}"), ("B", "y"), ("answer", "A")]
     assert fill("{question} A) {A} B) {B} [{answer}]", fields, "answer") == "Is xy right? A) xy B) y []"
-    assert reference_messages([("q1", "a1"), ("q2", None)]) == [
-        {"role": "user", "content": "q1\n"}, {"role": "assistant", "content": "a1"}, {"role": "user", "content": "q2\n"}]
+    assert reference_messages([("q1", "a1"), ("q2", None)]) == [{"role": "user", "content": "q1\n"},
+                                                                 {"role": "assistant", "content": "a1"},
+                                                                 {"role": "user", "content": "q2\n"}]
 
 
 def test_paper_stops_only_at_the_reference_stop_words(qwen3_twin_dir, tmp_path):
@@ -103,7 +104,8 @@ def test_paper_stops_only_at_the_reference_stop_words(qwen3_twin_dir, tmp_path):
     assert paper.stop_ids == [ENDOFTEXT] and boxed.stop_ids == [IM_END, ENDOFTEXT]
     prompt = ChatFormat(boxed.tokenizer).prompt(SAY_HELLO)  # the rig answers after this prompt's last token
     assert boxed.generate([prompt], 1, boxed.settings) == [["Hello"]]
-    assert paper.generate([prompt], 1, paper.settings) == [["Hello worldHello"]]  # Hello <|im_end|> world Hello <|im_end|>
+    # Hello <|im_end|> world Hello <|im_end|>: the end of the turn is skipped in the text, and generation goes on
+    assert paper.generate([prompt], 1, paper.settings) == [["Hello worldHello"]]
     assert not paper.render(SAY_HELLO).endswith("</think>\n\n")
     assert SamplingSettings(opencompass_chat=True).fingerprint()["stop"] != SamplingSettings().fingerprint()["stop"]
     # a folder without generation_config.json: only the tokenizer's EOS, as _get_potential_stop_words collects
