@@ -216,3 +216,21 @@ def test_print_prompts_shows_each_protocols_stop_words_and_rendering(shared_data
                          "math500", "--model", str(TWIN)]) == 0
         out = capsys.readouterr().out
         assert out.startswith(f"generation stops at: {stops}") and out.endswith(text_end + "\n\n"), protocol
+
+
+def test_a_response_that_hangs_math_verify_scores_zero_with_its_reason(monkeypatch):
+    """A tower of exponents makes sympy compute a giant integer in one C call, which math-verify's own signal timeout
+    cannot stop: the worker is killed at the deadline, the sample scores 0 with the reason, the next one is scored."""
+    from profit_rl.evals.benchmarks import deadline
+    from profit_rl.evals.benchmarks.mathlike import PAPER_VERDICT
+
+    runner = DeadlineRunner(PAPER_VERDICT, timeout_s=3.0, num_workers=1)
+    monkeypatch.setitem(deadline._RUNNERS, PAPER_VERDICT, runner)
+    problem = Problem(id="0", question="q", gold="5")
+    try:
+        out = get_benchmark("math500", "paper").score_many(
+            [(problem, "\\boxed{5}"), (problem, "\\boxed{2^{2^{2^{2^{2^{2}}}}}}"), (problem, "so $\\boxed{5}$")])
+    finally:
+        runner.close()
+    assert [score for _, score, _ in out] == [1.0, 0.0, 1.0]
+    assert out[1][2].startswith("math-verify timeout: no verdict within 3 s") and out[0][2] is None
