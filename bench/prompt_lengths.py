@@ -33,7 +33,8 @@ def main() -> None:
         budget = get_protocol(name).max_prompt_tokens
         for bench_name in get_protocol(name).benchmarks:
             bench = get_benchmark(bench_name, name)
-            texts = [render_prompt(tokenizer, bench.prompt(problem)) for problem in bench.load(args.data_dir)]
+            texts = [render_prompt(tokenizer, bench.prompt(problem), opencompass=name == "paper")  # as the samplers do
+                     for problem in bench.load(args.data_dir)]
             lengths = sorted(len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"])
             print(f"{name:<8} {bench_name:<10} {len(lengths):>7} {lengths[len(lengths) // 2]:>7} {lengths[-1]:>6}  "
                   f"{budget or '-'}")

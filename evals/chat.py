@@ -20,6 +20,9 @@ script) gives the prompt it was trained under.
 The end-of-turn token is read from the template: the token it renders right after an assistant message's content
 (`<|im_end|>` for ChatML and Qwen3, `<|eot_id|>` for Llama 3). A template that closes a turn with no special token
 there does not say where a turn ends; then the caller must name the token, never a guess.
+
+`OpenCompassChat` is the other way to render and stop: the reference's, for `--protocol paper` (no template setting,
+so no empty think block for Qwen3; stop only at the EOS ids OpenCompass collects, not at the end of the turn).
 """
 
 from __future__ import annotations
@@ -136,4 +139,42 @@ class ChatFormat:
         ids = [self.end_of_turn_id, getattr(self.tokenizer, "eos_token_id", None)]
         model_eos = getattr(generation_config, "eos_token_id", None)
         ids += [model_eos] if isinstance(model_eos, int) else list(model_eos or [])
+        return list(dict.fromkeys(i for i in ids if i is not None))
+
+
+class OpenCompassChat:
+    """How the reference's OpenCompass model wrapper renders a prompt and where it stops (`--protocol paper`).
+
+    `TurboMindModelwithChatTemplate` (opencompass/models/turbomind_with_tf_above_v4_33.py, the model class of the
+    ProFit reference's eval file) renders `apply_chat_template(messages, add_generation_prompt=True, tokenize=False)`
+    with no other argument: a Qwen3 template then ends at `<|im_start|>assistant\\n`, with no empty think block. It
+    stops at the words `_get_potential_stop_words` collects: the EOS id(s) of the model folder's
+    generation_config.json (none when the folder has no such file) and the tokenizer's EOS, and nothing else; a
+    Qwen3-Base folder's are both `<|endoftext|>`, so a turn's `<|im_end|>` does not stop it. The ChatFormat contract
+    (training and generation prompts agree) is not asked of it: it renders whatever the reference would."""
+
+    def __init__(self, tokenizer, model_path: str | None = None):
+        if not getattr(tokenizer, "chat_template", None):
+            raise ChatFormatError(f"{_name(tokenizer)}: the tokenizer has no chat template, which the reference's "
+                                  "model class renders every prompt with")
+        self.tokenizer = tokenizer
+        self.model_path = model_path or getattr(tokenizer, "name_or_path", None)
+        self.template_kwargs: dict = {}
+
+    def prompt(self, messages: list[dict]) -> str:
+        return _apply(self.tokenizer, messages, True, {})
+
+    def stop_token_ids(self, generation_config=None) -> list[int]:
+        """The tokenizer's EOS and the EOS id(s) of the folder's generation_config.json. `generation_config` (a loaded
+        model's, which transformers fills from config.json when the folder has no file) is not what the reference
+        reads, so it is not used."""
+        from transformers import GenerationConfig
+
+        ids = []
+        try:
+            folder_eos = GenerationConfig.from_pretrained(self.model_path).eos_token_id if self.model_path else None
+        except (OSError, ValueError):  # no generation_config.json: the reference collects nothing from it
+            folder_eos = None
+        ids += [folder_eos] if isinstance(folder_eos, int) else list(folder_eos or [])
+        ids.append(getattr(self.tokenizer, "eos_token_id", None))
         return list(dict.fromkeys(i for i in ids if i is not None))

@@ -4,6 +4,7 @@
     profit-rl eval --protocol paper --print-prompts --data-dir /path/to/data  # show each first prompt, no model
     profit-rl eval --model outputs/tiny --data-dir /path/to/data --k 4 --limit 10
     profit-rl eval --responses completions.jsonl --benchmarks math500 --data-dir /path/to/data
+    profit-rl eval --rescore outputs/eval/my-model --data-dir /path/to/data   # saved completions, both protocols
 """
 
 from __future__ import annotations
@@ -116,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="score completions from this JSONL instead of generating: one row per completion "
                         "{id, completion} or per problem {id, completions: [...]}, or the IFEval reference's "
                         "{prompt, response} rows (matched by exact prompt text); optional 'benchmark' field")
+    p.add_argument("--rescore", default=None, metavar="RUN_DIR",
+                   help="score the completions an earlier eval run saved (RUN_DIR/<benchmark>/samples.jsonl) again "
+                        "under both protocols, without generating, and compare them sample by sample; writes "
+                        "RUN_DIR/rescore/ (or --output-dir)")
     add_sampling_args(p)
     p.add_argument("--bootstrap", type=positive_int, default=metrics.DEFAULT_BOOTSTRAP,
                    help="bootstrap replicates for the CIs (default: %(default)s)")
@@ -129,6 +134,7 @@ def settings_from_args(args) -> SamplingSettings:
         batch_size=args.batch_size, dtype=args.dtype, cpu_threads=args.cpu_threads,
         tensor_parallel_size=args.tensor_parallel_size, data_parallel_size=args.data_parallel_size,
         gpu_memory_utilization=args.gpu_memory_utilization, vllm_chunk=args.vllm_chunk,
+        opencompass_chat=args.protocol == "paper" and not args.no_chat_template,
     )
 
 
@@ -182,15 +188,22 @@ def read_responses(path: str, problems: dict[str, list[Problem]]) -> dict[str, d
     return out
 
 
-def print_prompts(benchmarks: dict, problems: dict, model: str | None, chat_template: bool) -> None:
+def print_prompts(benchmarks: dict, problems: dict, model: str | None, settings) -> None:
     """The first prompt of each benchmark, turn by turn, and as the model will see it when a tokenizer is at hand."""
     tokenizer = None
     if model:
-        from transformers import AutoTokenizer
+        from transformers import AutoTokenizer, GenerationConfig
 
-        from .sampling import render_prompt
+        from .sampling import chat_format, render_prompt, stop_token_ids
 
         tokenizer = AutoTokenizer.from_pretrained(model)  # the tokenizer only: no weights are loaded
+        try:
+            generation_config = GenerationConfig.from_pretrained(model)
+        except (OSError, ValueError):
+            generation_config = None
+        chat = chat_format(tokenizer, settings.chat_template, settings.end_of_turn_token, settings.opencompass_chat)
+        stops = stop_token_ids(tokenizer, chat, generation_config)
+        print(f"generation stops at: {', '.join(repr(tokenizer.convert_ids_to_tokens(i)) for i in stops)}\n")
     for name, bench in benchmarks.items():
         if not problems[name]:
             continue
@@ -201,7 +214,8 @@ def print_prompts(benchmarks: dict, problems: dict, model: str | None, chat_temp
             print(f"[{message['role']}]\n{message['content']}")
         if tokenizer is not None:
             print(f"----- rendered with {model}'s chat template:")
-            print(render_prompt(tokenizer, messages, chat_template))
+            print(render_prompt(tokenizer, messages, settings.chat_template, settings.end_of_turn_token,
+                                settings.opencompass_chat))
         print()
 
 
@@ -232,6 +246,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"profit-rl eval: unknown benchmark(s) {unknown}; choose from {','.join(REGISTRY)}", file=sys.stderr)
         return 2
+    if args.rescore:
+        from .rescore import main as rescore_main
+
+        return rescore_main(args)
     if not args.model and not args.responses and not args.print_prompts:
         print("profit-rl eval: pass --model (to generate) or --responses (to score a file)", file=sys.stderr)
         return 2
@@ -247,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, bench in benchmarks.items():
         problems[name] = bench.load(args.data_dir)[: args.limit]  # load all first: a missing file fails early
     if args.print_prompts:
-        print_prompts(benchmarks, problems, args.model, settings.chat_template)
+        print_prompts(benchmarks, problems, args.model, settings)
         return 0
     out_dir = Path(args.output_dir) if args.output_dir else default_output_dir(args)
     responses = read_responses(args.responses, problems) if args.responses else None

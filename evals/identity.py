@@ -1,7 +1,7 @@
 """What a run was made from: the identity of a model's weights, of a data file, and the record an output folder keeps.
 
     weights_identity("outputs/embedded/profit/sft")   # {"sha256": "9f1c...", "files": 7}; a hub id: the id itself
-    data_identity("../shared/data/sft_mix/train.jsonl")
+    data_identity("data/sft/train.jsonl")
     check_inputs(out_dir, inputs, way_out="pass --overwrite_output_dir to start over")   # refuses other inputs
     write_inputs(out_dir, inputs, finished=...)
 

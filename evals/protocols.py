@@ -3,8 +3,10 @@
 - `paper`: the evaluation the ProFit authors ran (`Evaluation/eval-qwen3-0.6B-Base.py` in github.com/Utaotao/ProFit:
   OpenCompass with the dataset configs gsm8k_gen_1d7fe4, math_500_gen, gpqa_openai_simple_evals_gen_5aeece and
   IFEval_gen_353ae7, n = 8 samples, temperature 0.7 / top-p 0.8 / top-k 20, 8192 new tokens, the model's chat
-  template). AIME'24, which that file leaves commented out, runs at Avg@32 with MATH-500's settings: our choice.
-- `boxed`: the toolkit's own. Every math answer goes in a \\boxed{} (the format the GRPO reward reads), GPQA asks for a
+  template), bug for bug: the reference's message lists, rendering, stop words and scorers
+  (`evals.benchmarks.opencompass`, `evals.chat.OpenCompassChat`). AIME'24, which that file leaves commented out, runs
+  its config aime2024_gen_17d799 at Avg@32.
+- `boxed`: the toolkit's own judgement. Every math answer goes in a \\boxed{} (the format the GRPO reward reads), GPQA asks for a
   boxed letter, every benchmark is 0-shot, and budgets are shorter. Its numbers are not comparable with Table 1.
 
 A benchmark is built for one protocol (`get_benchmark(name, protocol)`), because the protocol decides its scoring as

@@ -10,7 +10,9 @@ caller can append them to its cache at once: a kill -9 then loses at most the ba
 
 Prompts are chat messages; both backends render them with the tokenizer's chat format (evals.chat: the generation
 prompt SFT trained under), so they see the same text, and both stop at the end of the assistant's turn as well as at
-the EOS: a base model's EOS (Qwen3-Base's `<|endoftext|>`) is not what closes a chat turn (`<|im_end|>`).
+the EOS: a base model's EOS (Qwen3-Base's `<|endoftext|>`) is not what closes a chat turn (`<|im_end|>`). With
+`opencompass_chat` (set by `--protocol paper`) both render and stop as the reference's OpenCompass does instead
+(`evals.chat.OpenCompassChat`).
 
 Seeding. Sample j of a prompt draws its randomness from a stream of its own, seeded by (key, j, settings.seed)
 (`sample_seed`; the key is the problem id, samples are numbered from `first_index`). So a sample does not depend on
@@ -35,7 +37,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from .chat import ChatFormat, ChatFormatError
+from .chat import ChatFormat, ChatFormatError, OpenCompassChat
 from .dtypes import DTYPE_HELP, check_dtype, dtype_name, torch_dtype
 from .io import InputError
 from .models import is_adapter_dir
@@ -46,6 +48,7 @@ OnBatch = Callable[[list[int], list[list[str]]], None]
 
 # Every backend stops a completion at the chat format's end-of-turn token as well as at EOS; part of the cache key.
 STOP_RULE = "end_of_turn"
+OPENCOMPASS_STOP_RULE = "opencompass"  # `opencompass_chat`: the reference's rendering and stop words
 
 
 @dataclass
@@ -78,6 +81,10 @@ class SamplingSettings:
     end_of_turn_token: str | None = field(
         default=None, metadata={"help": "The token that ends an assistant turn, for a chat template that does not show "
                                         "it (None: read from the template, which names it for ChatML, Qwen3, Llama 3)."})
+    opencompass_chat: bool = field(
+        default=False, metadata={"help": "Render and stop as the reference's OpenCompass model class does (--protocol "
+                                         "paper): the chat template with no settings, stopping only at the model "
+                                         "folder's generation-config EOS and the tokenizer's EOS."})
 
     def __post_init__(self):
         check_dtype(self.dtype)
@@ -93,7 +100,7 @@ class SamplingSettings:
             "chat_template": self.chat_template,
             # where a completion stops: a cache without these keys predates stopping at the end of the turn, and its
             # completions may run on into invented turns
-            "stop": STOP_RULE,
+            "stop": OPENCOMPASS_STOP_RULE if self.opencompass_chat else STOP_RULE,
             "end_of_turn_token": self.end_of_turn_token,
         }
 
@@ -150,10 +157,14 @@ def check_loading_info(model_name_or_path: str, info: dict) -> None:
                                    + "; ".join(parts) + "). Check that config.json belongs to these weights.")
 
 
-def chat_format(tokenizer, chat_template: bool = True, end_of_turn_token: str | None = None) -> ChatFormat | None:
-    """The tokenizer's chat format (evals.chat), or None when prompts are the raw question text."""
+def chat_format(tokenizer, chat_template: bool = True, end_of_turn_token: str | None = None,
+                opencompass: bool = False) -> ChatFormat | OpenCompassChat | None:
+    """The tokenizer's chat format (evals.chat), the reference's rendering (`opencompass`), or None when prompts are
+    the raw question text."""
     if not chat_template:
         return None
+    if opencompass:
+        return OpenCompassChat(tokenizer)
     if not getattr(tokenizer, "chat_template", None):
         raise ChatFormatError(
             f"{getattr(tokenizer, 'name_or_path', '') or 'the model'}: the tokenizer has no chat template; evaluation "
@@ -168,9 +179,10 @@ def render(chat: ChatFormat | None, messages: list[dict]) -> str:
     return chat.prompt(messages)
 
 
-def render_prompt(tokenizer, messages: list[dict], chat_template: bool = True, end_of_turn_token: str | None = None) -> str:
+def render_prompt(tokenizer, messages: list[dict], chat_template: bool = True, end_of_turn_token: str | None = None,
+                  opencompass: bool = False) -> str:
     """The text a sampler sends for `messages` (a one-off: the samplers keep their tokenizer's chat format)."""
-    return render(chat_format(tokenizer, chat_template, end_of_turn_token), messages)
+    return render(chat_format(tokenizer, chat_template, end_of_turn_token, opencompass), messages)
 
 
 def stop_token_ids(tokenizer, chat: ChatFormat | None, generation_config=None) -> list[int]:
@@ -245,7 +257,8 @@ class TransformersSampler:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model = load_causal_lm(model_name_or_path, dtype).to(self.device).eval()
-        self.chat = chat_format(self.tokenizer, self.settings.chat_template, self.settings.end_of_turn_token)
+        self.chat = chat_format(self.tokenizer, self.settings.chat_template, self.settings.end_of_turn_token,
+                                self.settings.opencompass_chat)
         self.stop_ids = stop_token_ids(self.tokenizer, self.chat, self.model.generation_config)
         self.max_positions = getattr(self.model.config, "max_position_embeddings", None)
         self.warned_context = False
@@ -368,7 +381,8 @@ class VLLMSampler:
         from transformers import AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(model_name_or_path)
-        self.chat = chat_format(self.tokenizer, self.settings.chat_template, self.settings.end_of_turn_token)
+        self.chat = chat_format(self.tokenizer, self.settings.chat_template, self.settings.end_of_turn_token,
+                                self.settings.opencompass_chat)
         # vLLM stops at the tokenizer's EOS and the generation config's; the end of turn is added per request
         self.stop_ids = stop_token_ids(self.tokenizer, self.chat)
         self.workers = None

@@ -55,7 +55,8 @@ class Benchmark:
     # protocol -> Budget; a protocol missing here is one this benchmark does not support
     budgets: dict[str, Budget] = {"paper": Budget(8, 8192), "boxed": Budget(8, 4096)}
     metric: str = "accuracy"  # what one sample's score is, in OpenCompass's words
-    prompt_version: str = "1"  # bump when prompt() changes: cached samples made with the old prompt are then refused
+    # bump when prompt() changes under a protocol: cached samples made with the old prompt are then refused
+    prompt_versions: dict[str, str] = {"paper": "opencompass-messages-1", "boxed": "1"}
     scorer: str = "1"  # names the scoring rule; cached scores made under another rule are refused
 
     def __init__(self, protocol: str = DEFAULT_PROTOCOL):
@@ -64,6 +65,10 @@ class Benchmark:
             raise ValueError(f"{self.title} ({self.name}) has no {protocol!r} protocol; it supports "
                              f"{', '.join(self.budgets)}")
         self.protocol = protocol
+
+    @property
+    def prompt_version(self) -> str:
+        return self.prompt_versions.get(self.protocol, "1")
 
     @property
     def default_k(self) -> int:

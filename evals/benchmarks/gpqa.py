@@ -7,10 +7,13 @@ The dataset stores the correct answer first, so the options are put in another o
 - `boxed`: a shuffle seeded by the question id, the same in every run and on every machine, correct letter uniform.
 
 Prompts: `paper` uses the simple-evals prompt of gpqa_openai_simple_evals_gen_5aeece ("... The last line of your
-response should be of the following format: 'ANSWER: $LETTER' ..."); `boxed` asks for the letter in a \\boxed{}.
+response should be of the following format: 'ANSWER: $LETTER' ..."), filled and sent as the reference does
+(`opencompass.fill`, `opencompass.reference_messages`); `boxed` asks for the letter in a \\boxed{}.
 
-Scoring, under both: only the final committed letter counts (`committed_letter`). OpenCompass reads the FIRST
-`(?i)ANSWER\\s*:\\s*([A-D])` anywhere in the response; we are stricter on purpose (docs/protocol.md).
+Scoring:
+- `paper`: the reference's GPQA_Simple_Eval_postprocess and GPQAEvaluator (`opencompass.gpqa_letter`): the FIRST
+  `(?i)ANSWER\\s*:\\s*([A-D])` anywhere in the response, compared with the gold letter as written;
+- `boxed`: the toolkit's own judgement: only the final committed letter counts (`committed_letter`).
 
 Do not print or commit question text: the GPQA authors ask that examples are not revealed online.
 """
@@ -114,7 +117,12 @@ class GPQADiamond(Benchmark):
     local_path = "gpqa_diamond/gpqa_diamond.jsonl"
     gated = True
     budgets = {"paper": Budget(8, 8192), "boxed": Budget(8, 4096)}
-    scorer = "gpqa.committed_letter-v2"
+
+    @property
+    def scorer(self) -> str:
+        if self.protocol == "paper":
+            return "opencompass.GPQA_Simple_Eval_postprocess+GPQAEvaluator-v1"
+        return "gpqa.committed_letter-v2"
 
     def to_problem(self, index: int, row: Row) -> Problem:
         qid = row.scalar("id", "Record ID")
@@ -135,14 +143,19 @@ class GPQADiamond(Benchmark):
             choices = [options[i].strip() for i in order]
             gold = LETTERS[order.index(0)]
             question = question.strip()
+        # `paper`: GPQADataset's row (opencompass/datasets/gpqa.py): question, A-D, then the gold letter
+        fields = [("question", question), *zip(LETTERS, choices), ("answer", gold)]
         return Problem(id=qid, question=question, gold=gold,
-                       meta={"choices": choices, "domain": row.get("high_level_domain", row.get("High-level domain"))})
+                       meta={"choices": choices, "domain": row.get("high_level_domain", row.get("High-level domain")),
+                             "fields": fields})
 
     def prompt(self, problem: Problem) -> list[dict]:
         choices = problem.meta["choices"]
         if self.protocol == "paper":
-            return [{"role": "user", "content": SIMPLE_EVALS_PROMPT.format(question=problem.question,
-                                                                           **dict(zip(LETTERS, choices)))}]
+            from .opencompass import fill, reference_messages
+
+            fields = problem.meta.get("fields") or [("question", problem.question), *zip(LETTERS, choices)]
+            return reference_messages([(fill(SIMPLE_EVALS_PROMPT, fields, "answer"), None)])
         options = "\n".join(f"{letter}) {choice}" for letter, choice in zip(LETTERS, choices))
         return [{
             "role": "user",
@@ -151,6 +164,10 @@ class GPQADiamond(Benchmark):
         }]
 
     def extract(self, problem: Problem, completion: str) -> str | None:
+        if self.protocol == "paper":
+            from .opencompass import gpqa_letter
+
+            return gpqa_letter(completion)
         return committed_letter(completion, problem.meta.get("choices"))
 
     def score(self, problem: Problem, completion: str) -> float:

@@ -3,7 +3,9 @@
 Under `paper` it is OpenCompass's gsm8k_gen_1d7fe4, the config the ProFit reference evaluates with:
 - the prompt: four worked examples from GSM8K's train split as alternating chat turns ("Question: ...\\nLet's think
   step by step\\nAnswer:" from the user, a chain of thought ending "The answer is N" from the assistant), then the test
-  question in the same form; the sampler renders the turns with the model's chat template;
+  question in the same form, as the reference's message list (`opencompass.reference_messages`: every user turn ends
+  with one extra "\\n");
+- the gold: `gsm8k_dataset_postprocess`, the text between the first "#### " and the next, commas removed;
 - the answer: the last number (`-?\\d+\\.\\d+|-?\\d+`) in the text before any "Question:" (a model that goes on to
   invent the next exercise is cut there), equal to the gold when the strings match or the numbers differ by < 1e-6
   (OpenCompass's gsm8k_postprocess and Gsm8kEvaluator). Commas are not removed, as there: "1,234" reads as 234.
@@ -119,16 +121,22 @@ class GSM8K(MathBenchmark):
         if "####" not in solution:
             raise row.wrong("answer", "a solution ending in '#### <number>'", solution[-60:])
         gold = solution.rsplit("####", 1)[1].strip().replace(",", "")
+        parts = solution.split("#### ")
+        reference_gold = parts[1].replace(",", "") if len(parts) > 1 else None  # None: the reference itself would fail
         # GSM8K has no ids; the row index in the test split is stable (the hub and the upstream file share the order)
-        return Problem(id=row.scalar("id", required=False) or str(index), question=row.text("question"), gold=gold)
+        return Problem(id=row.scalar("id", required=False) or str(index), question=row.text("question"), gold=gold,
+                       meta={"reference_gold": reference_gold, "fields": list(row.items())})
 
     def prompt(self, problem: Problem) -> list[dict]:
         if self.protocol != "paper":
             return super().prompt(problem)
-        turns = []
-        for question, answer in FEW_SHOT:
-            turns += [{"role": "user", "content": question_turn(question)}, {"role": "assistant", "content": answer}]
-        return turns + [{"role": "user", "content": question_turn(problem.question)}]
+        from .opencompass import fill, reference_messages
+
+        # every turn of the config goes through the row's fields (PromptList.format); only the last one names any
+        rounds = [(question_turn(q), a) for q, a in FEW_SHOT] + [(question_turn("{question}"), None)]
+        fields = problem.meta.get("fields") or [("question", problem.question)]  # a Problem built by hand
+        return reference_messages([(fill(h, fields, "answer"), None if b is None else fill(b, fields, "answer"))
+                                   for h, b in rounds])
 
     def extract(self, problem: Problem, completion: str) -> str | None:
         if self.protocol != "paper":
@@ -142,7 +150,8 @@ class GSM8K(MathBenchmark):
         for problem, completion in pairs:
             try:
                 extracted = last_number_before_next_question(completion)
-                out.append((extracted, float(numbers_equal(extracted, problem.gold)), None))
+                gold = problem.meta.get("reference_gold", problem.gold)
+                out.append((extracted, float(gold is not None and numbers_equal(extracted, gold)), None))
             except Exception as err:  # one bad sample never ends a run
                 out.append((None, 0.0, f"{type(err).__name__}: {err}"[:500]))
         return out

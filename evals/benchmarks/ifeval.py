@@ -4,8 +4,8 @@ A sample's score is prompt-level strict accuracy (1 when every instruction of th
 as given), so Avg@k is IFEval's `prompt_level_strict_acc` averaged over k samples and Pass@k asks whether any of k
 samples follows every instruction. This is the IFEval number OpenCompass's summarizers put in an average
 (`Prompt-level-strict-accuracy`; with n = 8 its evaluator reports it as "Prompt-level-strict-accuracy (8 runs
-average)", the mean over the 8 replicas, which is Avg@8); the reference's IFEval_gen_353ae7 sends the prompt as it is,
-as both protocols here do. The recorded "extracted" field keeps the instruction-level detail
+average)", the mean over the 8 replicas, which is Avg@8); the reference's IFEval_gen_353ae7 sends the prompt text as
+it is (`paper` as the reference's message list, whose user turn ends with one extra "\\n"; `boxed` the bare prompt). The recorded "extracted" field keeps the instruction-level detail
 ("strict 2/3 loose 3/3"), from which `own_metrics` gives the reference's four metrics, each averaged over the k
 samples: with one response per prompt (`profit-rl eval --responses` on the reference's own file) they are exactly
 those of `python -m profit_rl.evals.ifeval`.
@@ -55,6 +55,11 @@ class IFEval(Benchmark):
         return [Problem(id=str(p.key), question=p.prompt, gold=None, meta={"prompt": p}) for p in prompts]
 
     def prompt(self, problem: Problem) -> list[dict]:
+        if self.protocol == "paper":  # IFEval_gen_353ae7: '{prompt}' from IFEvalDataset's row (prompt, reference)
+            from .opencompass import fill, reference_messages
+
+            fields = [("prompt", problem.question), ("reference", None)]
+            return reference_messages([(fill("{prompt}", fields, "reference"), None)])
         return [{"role": "user", "content": problem.question}]  # IFEval prompts are sent as they are
 
     def score_many(self, pairs):

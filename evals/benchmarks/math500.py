@@ -19,5 +19,7 @@ class MATH500(MathBenchmark):
             id=row.scalar("unique_id", "id"),
             question=row.text("problem"),
             gold=row.scalar("answer"),
-            meta={"subject": row.get("subject"), "level": row.get("level")},
+            meta={"subject": row.get("subject"), "level": row.get("level"),
+                  # `paper`: the gold MATHVerifyEvaluator parses (math_500_gen's output column) and the prompt's fields
+                  "reference_gold": row.text("solution"), "fields": self.reference_fields(row)},
         )

@@ -1,39 +1,51 @@
 """Shared prompt and scoring for the answer-in-a-box benchmarks (MATH-500, GSM8K under `boxed`, AIME'24).
 
-Extraction and equivalence are NOT implemented here: `rewards.answers.extract_answer` is the one extractor (the GRPO
-reward uses it too, stopping at the box or `####` line with `fallback="none"`, so every answer training rewards,
-evaluation counts), and math-verify runs in the hard-deadline process pool of `rewards.pool`, so one pathological
-answer cannot hang a long evaluation.
+The prompt text is OpenCompass's math_500_gen (and aime2024_gen_17d799) prompt under both protocols; `paper` sends it
+as the reference's message list (`opencompass.reference_messages`: the user turn ends with one extra "\\n").
 
-The prompt is the same under both protocols: it is OpenCompass's math_500_gen prompt word for word. The protocols
-differ in what counts as an answer when there is neither a box nor a `####` line (where the reward finds none):
-- `boxed`: then "the answer is X", then the last number (the usual GSM8K-style fallback);
-- `paper`: then "the answer is X", never the bare last number. OpenCompass's MATHEvaluator reads the completion with
-  math-verify, boxed answers first, and takes nothing without a LaTeX anchor (`try_extract_without_anchor=False`).
+- `boxed`: `rewards.answers.extract_answer` is the one extractor (the GRPO reward uses it too, stopping at the box or
+  `####` line), with "the answer is X" and the last number as fallbacks; equivalence by math-verify in the
+  hard-deadline process pool of `rewards.pool`.
+- `paper`: the reference's MATHVerifyEvaluator (`opencompass.math_verify_verdict`): math-verify over the whole
+  response against the gold the reference reads (`reference_gold`: MATH-500's `solution`, AIME's `answer`), in the
+  worker processes of `deadline.DeadlineRunner`, so one pathological response scores 0 ("timeout", counted and logged)
+  and never stalls the run.
 """
 
 from __future__ import annotations
 
 from .base import Benchmark, Problem
 
-FALLBACKS = {"boxed": "last_number", "paper": "answer_is"}
+PAPER_VERDICT = "profit_rl.evals.benchmarks.opencompass:math_verify_verdict"
+# {problem} for MATH-500, {question} for AIME'24; the rest is the two configs' common text
+PAPER_PROMPT = "{%s}\nPlease reason step by step, and put your final answer within \\boxed{}."
 
 
 class MathBenchmark(Benchmark):
-    @property
-    def fallback(self) -> str:
-        return FALLBACKS[self.protocol]
+    fallback = "last_number"  # `boxed`: where extract_answer looks when there is no box
+    input_column = "problem"  # the config's reader input column (the field its prompt names)
+    output_column = "solution"  # the config's reader output column: the gold MATHVerifyEvaluator parses
 
     @property
     def scorer(self) -> str:
+        if self.protocol == "paper":
+            return "opencompass.MATHVerifyEvaluator(reference_gold)-v1"
         return f"rewards.answers.extract_answer(fallback={self.fallback})+rewards.pool(math-verify)"
 
     def prompt(self, problem: Problem) -> list[dict]:
+        if self.protocol == "paper":
+            from .opencompass import fill, reference_messages
+
+            fields = problem.meta.get("fields") or [(self.input_column, problem.question)]  # a Problem built by hand
+            text = fill(PAPER_PROMPT % self.input_column, fields, self.output_column)
+            return reference_messages([(text, None)])
         from profit_rl.rewards.answers import math_user_message
 
         return [{"role": "user", "content": math_user_message(problem.question)}]
 
     def extract(self, problem: Problem, completion: str) -> str | None:
+        if self.protocol == "paper":
+            return self.score_many([(problem, completion)])[0][0]
         from profit_rl.rewards.answers import extract_answer
 
         return extract_answer(completion, fallback=self.fallback)
@@ -45,6 +57,8 @@ class MathBenchmark(Benchmark):
         return score
 
     def score_many(self, pairs: list[tuple[Problem, str]]) -> list[tuple[str | None, float, str | None]]:
+        if self.protocol == "paper":
+            return self.score_paper(pairs)
         from profit_rl.rewards.answers import extract_answer, gold_answer
 
         extracted, errors = [], []
@@ -71,3 +85,25 @@ class MathBenchmark(Benchmark):
                     if outcome in ("timeout", "error"):
                         errors[i] = f"verify {outcome}: {detail}"[:500]
         return list(zip(extracted, scores, errors))
+
+    def score_paper(self, pairs: list[tuple[Problem, str]]) -> list[tuple[str | None, float, str | None]]:
+        """MATHVerifyEvaluator on each (problem, response): (what math-verify parsed, score, error)."""
+        from .deadline import get_runner
+
+        # a Problem built by hand (no reference_gold) is scored against its gold
+        verdicts = get_runner(PAPER_VERDICT).run([(str(p.meta.get("reference_gold", p.gold)), c) for p, c in pairs])
+        out = []
+        for (problem, _), (outcome, value) in zip(pairs, verdicts):
+            if outcome != "ok":  # a timeout or a crash: 0, with the reason recorded on the sample
+                out.append((None, 0.0, f"math-verify {outcome}: {value}"[:500]))
+                continue
+            status, score, parsed = value
+            if status == "gold_unparseable":  # the reference skips the row and still counts it: 0 on every sample
+                out.append((None, 0.0, f"the reference gold of problem {problem.id} does not parse"))
+            else:
+                out.append((parsed if parsed != "[]" else None, score, None))
+        return out
+
+    def reference_fields(self, row) -> list[tuple[str, object]]:
+        """The row as OpenCompass's dataset gives it to the prompt template: every column, in file order."""
+        return list(row.items())

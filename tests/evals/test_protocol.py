@@ -106,25 +106,27 @@ def first_prompt(name, shared_data):
 
 
 def test_paper_first_prompts_equal_the_reference_configs(shared_data):
+    # every user turn carries the "\n" of OpenCompass's empty SYSTEM turn (test_paper_protocol.py renders them)
     gsm = first_row(shared_data / "gsm8k" / "test.jsonl")
-    turn = "Question: {}\nLet's think step by step\nAnswer:"
+    turn = "Question: {}\nLet's think step by step\nAnswer:\n"
     expected = [m for q, a in GSM8K_SHOTS for m in ({"role": "user", "content": turn.format(q)},
                                                     {"role": "assistant", "content": a})]
     assert first_prompt("gsm8k", shared_data) == expected + [{"role": "user", "content": turn.format(gsm["question"])}]
 
     for name, path in (("math500", "math500/test.jsonl"), ("aime24", "aime24/test.jsonl")):
         problem = first_row(shared_data / path)["problem"]
-        assert first_prompt(name, shared_data) == [{"role": "user", "content": MATH_TEMPLATE.format(problem=problem)}]
+        assert first_prompt(name, shared_data) == [{"role": "user",
+                                                    "content": MATH_TEMPLATE.format(problem=problem) + "\n"}]
 
     ifeval = first_row(shared_data / "ifeval" / "input_data.jsonl")
-    assert first_prompt("ifeval", shared_data) == [{"role": "user", "content": ifeval["prompt"]}]
+    assert first_prompt("ifeval", shared_data) == [{"role": "user", "content": ifeval["prompt"] + "\n"}]
 
     # GPQA as OpenCompass's GPQADataset reads the CSV: columns 7-11, data row 1 rotated to BCDA (correct option on D)
     with open(shared_data / "gpqa_diamond" / "gpqa_diamond.csv", encoding="utf-8") as f:
         rows = [r for r in csv.reader(f) if r[7] != "Question"]
     question, correct, wrong1, wrong2, wrong3 = rows[0][7:12]
     expected = GPQA_TEMPLATE.format(question=question, A=wrong1, B=wrong2, C=wrong3, D=correct)
-    assert first_prompt("gpqa", shared_data) == [{"role": "user", "content": expected}]
+    assert first_prompt("gpqa", shared_data) == [{"role": "user", "content": expected + "\n"}]
 
 
 def test_paper_gpqa_letters_follow_opencompass_rotation(shared_data):
@@ -139,11 +141,11 @@ def test_paper_gpqa_letters_follow_opencompass_rotation(shared_data):
 
 
 def test_paper_gsm8k_shots_are_chat_turns_in_the_template(shared_data, qwen3_twin_tokenizer):
-    text = render_prompt(qwen3_twin_tokenizer, first_prompt("gsm8k", shared_data))
+    text = render_prompt(qwen3_twin_tokenizer, first_prompt("gsm8k", shared_data), opencompass=True)
     assert text.count("<|im_start|>user\nQuestion: ") == 5 and text.count("<|im_start|>assistant\n") == 5
-    # the generation prompt of Qwen3-Base's chat format ends with the empty think block (docs/qwen3.md)
-    assert text.endswith("Let's think step by step\nAnswer:<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n")
-    assert text.count("<think>") == 1  # Qwen3's template adds no think block to earlier assistant turns
+    # rendered as the reference's model class renders it: no enable_thinking, so no empty think block
+    assert text.endswith("Let's think step by step\nAnswer:\n<|im_end|>\n<|im_start|>assistant\n")
+    assert text.count("<think>") == 0
     assert "The answer is 146\n<|im_end|>" in text
 
 
@@ -173,7 +175,8 @@ def test_gsm8k_answer_rule_per_protocol(protocol, gold, completion, expected):
 
 @pytest.mark.parametrize("completion, paper, boxed", [
     ("So x = 5.", 0.0, 1.0),  # a bare last number counts only under boxed
-    ("The final answer is $\\frac{1}{2}$... wait, the answer is $5$.", 1.0, 1.0),
+    # paper: MATHVerifyEvaluator's first match is the first $...$ (1/2); boxed: the last "the answer is"
+    ("The final answer is $\\frac{1}{2}$... wait, the answer is $5$.", 0.0, 1.0),
     ("\\boxed{5}", 1.0, 1.0),
 ])
 def test_math_answer_rule_per_protocol(completion, paper, boxed):
@@ -239,9 +242,11 @@ COMMITTED = [
 ]
 
 
+# The toolkit's own GPQA judgement (`boxed`); `paper` reads the first ANSWER: line as the reference does
+# (test_paper_protocol.py).
 @pytest.mark.parametrize("gold, completion", NON_COMMITTAL)
 def test_gpqa_non_committal_scores_zero(gold, completion):
-    for protocol in ("paper", "boxed"):
+    for protocol in ("boxed",):
         problem = Problem(id="x", question="made-up?", gold=gold, meta={"choices": CHOICES})
         (extracted, value, error), = get_benchmark("gpqa", protocol).score_many([(problem, completion)])
         assert (extracted, value, error) == (None, 0.0, None), protocol
@@ -249,7 +254,7 @@ def test_gpqa_non_committal_scores_zero(gold, completion):
 
 @pytest.mark.parametrize("completion", COMMITTED)
 def test_gpqa_committed_forms_score_one(completion):
-    for protocol in ("paper", "boxed"):
+    for protocol in ("boxed",):
         problem = Problem(id="x", question="made-up?", gold="B", meta={"choices": CHOICES})
         (extracted, value, error), = get_benchmark("gpqa", protocol).score_many([(problem, completion)])
         assert (extracted, value, error) == ("B", 1.0, None), protocol
@@ -328,8 +333,9 @@ def test_runner_screens_prompts_against_the_protocol_budget(tmp_path):
 
 
 def test_math500_gold_equals_the_gold_opencompass_parses_from_the_solution(shared_data):
-    """OpenCompass's MATHEvaluator takes its gold from the `solution` text (math-verify, first match); we compare with
-    the `answer` field. math-verify must judge the two equal on every MATH-500 row."""
+    """OpenCompass's MATHVerifyEvaluator (what `paper` runs) takes its gold from the `solution` text (math-verify, first
+    match); `boxed` compares with the `answer` field. math-verify judges the two equal on every MATH-500 row, so the
+    two protocols differ in how they read a response, never in the gold."""
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 
     rows = [json.loads(line) for line in (shared_data / "math500" / "test.jsonl").read_text().splitlines()]
