@@ -206,7 +206,7 @@ def log_curves(rows: list[dict], run_dirs: list[Path], labels: list[str], loggin
 @command_errors("curves")
 def main(argv: list[str] | None = None) -> int:
     """`profit-rl curves RUN_DIR...`: evaluate every checkpoint of each run, write curves.csv and curves.png, log the
-    points to TensorBoard, and return the exit code."""
+    points to TensorBoard (unless `--logging-dir none`), and return the exit code."""
     p = argparse.ArgumentParser(prog="profit-rl curves", description=__doc__.split("\n\n")[0])
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="training output dirs holding checkpoint-N folders")
     p.add_argument("--benchmark", default="math500", help=f"one or more (comma-separated) of {','.join(REGISTRY)}")

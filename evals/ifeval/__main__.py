@@ -44,8 +44,8 @@ def _input_source(args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Score a JSONL of responses with IFEval, print the four metrics and the files written, and return the exit code (2
-    for bad data or a missing file)."""
+    """Score a JSONL of responses with IFEval, print the four metrics and the files written, and return the exit code
+    (2 for bad data, a missing file or a hub that cannot be reached)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
