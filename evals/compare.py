@@ -74,6 +74,7 @@ def differences(name: str, ra: dict, rb: dict) -> tuple[list[str], list[str]]:
 
 
 def load_benchmark(run_dir: Path, name: str) -> dict:
+    """One benchmark's results.json in a run folder; a missing one names the run that lists it."""
     path = run_dir / name / RESULTS_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found (run {run_dir} lists {name} but has no per-benchmark results)")
@@ -141,6 +142,8 @@ def compare(run_a: Path, run_b: Path, n_boot: int = metrics.DEFAULT_BOOTSTRAP, a
 
 
 def markdown(result: dict, label_a: str, label_b: str) -> str:
+    """The comparison as a markdown table: a row for A, one for B and one for the delta B - A with its paired 95% CI,
+    for each benchmark and the average; a `Not comparable` line comes first when the runs differ."""
     rows = result["benchmarks"]
     header = ["Model"]
     for row in rows.values():
@@ -203,6 +206,8 @@ def check_output(table: Path, numbers: Path, runs: list[str], force: bool) -> No
 
 @command_errors("compare")
 def main(argv: list[str] | None = None) -> int:
+    """`profit-rl compare RUN_A RUN_B`: write the paired comparison as markdown and JSON, print the table, and return
+    the exit code."""
     from .cli import positive_int
 
     p = argparse.ArgumentParser(prog="profit-rl compare", description=__doc__.split("\n\n")[0])

@@ -87,6 +87,9 @@ def curves_output(out_dir: Path, run_dirs: list[Path], force: bool) -> None:
 
 def evaluate_run(run_dir: Path, label: str, benchmarks, problems, k_arg, settings, backend, cache_root, n_boot,
                  base_model: str | None = None, base_cache: Path | None = None):
+    """Evaluate every checkpoint-N of one training run (and its base model at step 0 when given) on `benchmarks`: one
+    row per checkpoint and benchmark, with Avg@k and Pass@k and their CIs. Samples are cached per checkpoint, and
+    each checkpoint's weights are freed before the next is loaded."""
     checkpoints = find_checkpoints(run_dir)
     if not checkpoints:
         raise FileNotFoundError(f"{run_dir}: no checkpoint-N folders with a config.json or adapter_config.json (is "
@@ -133,6 +136,7 @@ def evaluate_run(run_dir: Path, label: str, benchmarks, problems, k_arg, setting
 
 
 def write_csv(rows: list[dict], path: Path):
+    """Write the curve rows to a CSV file (columns CSV_FIELDS), atomically."""
     text = io.StringIO(newline="")
     writer = csv.DictWriter(text, fieldnames=CSV_FIELDS)
     writer.writeheader()
@@ -147,6 +151,8 @@ def legend_label(label: str) -> str:
 
 
 def plot(rows: list[dict], path: Path):
+    """Plot Avg@k and Pass@k against training step, one row of panels per benchmark and one line per run with its CI
+    band, to a PNG written atomically."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -199,6 +205,8 @@ def log_curves(rows: list[dict], run_dirs: list[Path], labels: list[str], loggin
 
 @command_errors("curves")
 def main(argv: list[str] | None = None) -> int:
+    """`profit-rl curves RUN_DIR...`: evaluate every checkpoint of each run, write curves.csv and curves.png, log the
+    points to TensorBoard (unless `--logging-dir none`), and return the exit code."""
     p = argparse.ArgumentParser(prog="profit-rl curves", description=__doc__.split("\n\n")[0])
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="training output dirs holding checkpoint-N folders")
     p.add_argument("--benchmark", default="math500", help=f"one or more (comma-separated) of {','.join(REGISTRY)}")

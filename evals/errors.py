@@ -131,6 +131,8 @@ def parse_command_line(parse: Callable[[list[str]], object], argv: list[str]):
 
 
 def exit_code(err: BaseException) -> int:
+    """The exit code for `err`: 128 + the signal number for a command stopped by a signal, 2 for a usage error, 1 for
+    any other error."""
     if isinstance(err, CommandStopped):
         return 128 + err.signum
     return 2 if isinstance(err, UsageError) else 1

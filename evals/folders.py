@@ -103,6 +103,8 @@ def acquire(folder: str | os.PathLike, command: str | None = None) -> Path:
 
 
 def release(folder: str | os.PathLike) -> None:
+    """Drop one hold on `folder`'s lock (`acquire`); the last one removes the lock file and unlocks it. A folder this
+    process does not hold is left alone."""
     folder = Path(folder).resolve()
     entry = _held.get(folder)
     if entry is None:

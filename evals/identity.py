@@ -67,6 +67,8 @@ def file_digest(path: str | os.PathLike) -> str:
 
 
 def is_model_file(name: str) -> bool:
+    """Whether a file of a model folder decides what the model computes (config, tokenizer, chat template or weights),
+    and so goes into its identity; optimizer, scheduler, RNG state and training args do not."""
     return name in MODEL_FILES or (name.endswith(WEIGHT_SUFFIXES) and name not in NOT_WEIGHTS
                                    and not name.startswith("rng_state"))
 

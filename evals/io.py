@@ -63,9 +63,11 @@ class Row(dict):
 
     @property
     def where(self) -> str:
+        """Where the row came from, for messages: `<source>, <unit> <number>`."""
         return f"{self.source}, {self.unit} {self.number}"
 
     def error(self, field: str | None, problem: str) -> DataError:
+        """A DataError about this row, naming its source, number and `field` (None: the row as a whole)."""
         return DataError(self.source, problem, row=self.number, unit=self.unit, field=field)
 
     def wrong(self, field: str, expected: str, value: Any = MISSING) -> DataError:
@@ -160,12 +162,14 @@ class Rows(Sequence):
 
     @property
     def columns(self) -> list[str]:
+        """The column names: a hub dataset's own, or the keys of every row of a local file in first-seen order."""
         names = getattr(self._items, "column_names", None)
         if names is not None:
             return list(names)
         return list(dict.fromkeys(key for row in self._items for key in row))
 
     def column(self, name: str) -> list:
+        """The values of one column, in row order; None where a row (or the whole dataset) lacks it."""
         if hasattr(self._items, "column_names"):
             return list(self._items[name]) if name in self._items.column_names else [None] * len(self)
         return [row.get(name) for row in self._items]

@@ -56,16 +56,20 @@ def avg_at_k(scores_per_problem: Sequence[Sequence[float]]) -> float:
 
 
 def problem_avg(scores: Sequence[float]) -> float:
+    """One problem's mean score over its samples; a problem with no samples is an error, not a 0."""
     if len(scores) == 0:
         raise ValueError("avg_at_k: a problem has no samples")
     return float(np.mean(scores))
 
 
 def problem_pass(scores: Sequence[float], k: int) -> float:
+    """One problem's unbiased Pass@k estimate from all its samples (`pass_at_k`), a sample counting as correct by
+    `is_correct`."""
     return pass_at_k(len(scores), sum(is_correct(s) for s in scores), k)
 
 
 def mean_pass_at_k(scores_per_problem: Sequence[Sequence[float]], k: int) -> float:
+    """Pass@k averaged over problems (each problem weighs the same); no problems is an error."""
     if len(scores_per_problem) == 0:
         raise ValueError("pass_at_k: no problems")
     return float(np.mean([problem_pass(scores, k) for scores in scores_per_problem]))

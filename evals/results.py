@@ -37,6 +37,8 @@ class CacheMismatchError(InputError):
 
 
 def fingerprint_hash(fingerprint: dict) -> str:
+    """A short (16 hex digit) sha256 of a settings fingerprint, stable across key order: the key cached samples are
+    matched by."""
     return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -121,11 +123,13 @@ class SampleCache:
         return out
 
     def errors(self, problem_ids: list[str], k: int) -> list[dict]:
+        """The cached rows of the first k samples of each problem that ended with an error, in problem order."""
         return [self.rows[pid][i] for pid in problem_ids for i in range(k)
                 if self.rows.get(pid, {}).get(i, {}).get("error")]
 
 
 def write_json(path: str | os.PathLike, data: dict):
+    """Write a results file atomically, so that a reader never sees half of it."""
     write_json_atomic(path, data)  # a reader never sees half a results.json
 
 
@@ -146,6 +150,7 @@ RERUN_EVAL = "Rerun the command that wrote it (its samples are cached: only the 
 
 
 def ci_text(ci) -> str:
+    """A confidence interval as markdown percentages: `[lo%, hi%]`."""
     return f"[{md.pct(ci[0])}, {md.pct(ci[1])}]"
 
 

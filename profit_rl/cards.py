@@ -205,6 +205,8 @@ def _training_lines(trainer) -> list[str]:
 
 
 def sft_details(trainer, info: CardInfo) -> str:
+    """The card's profit-rl section for SFT: the selection rule with its parameters, the protected tokens, the loss and
+    its normaliser, the data, the recipe and the training settings."""
     from .losses import SELECTIONS
 
     facts = sft_facts(trainer)
@@ -226,6 +228,8 @@ def sft_details(trainer, info: CardInfo) -> str:
 
 
 def grpo_details(trainer, info: CardInfo, initial: dict) -> str:
+    """The card's profit-rl section for GRPO: the initial checkpoint (with the SFT rule its own card records), the
+    rewards and their weights, the group and generation settings, the data, the recipe and the training settings."""
     names = list(getattr(trainer, "reward_func_names", []))
     weights = trainer.args.reward_weights or [1.0] * len(names)
     rewards = ", ".join(f"`{n}` (weight {w:g})" for n, w in zip(names, weights)) or "none recorded"
@@ -360,6 +364,8 @@ class CardMixin:
         self.save_model_card(self.args.output_dir, model_name=model_name, dataset_name=dataset_name, tags=tags)
 
     def save_model_card(self, folder: str, model_name: str | None = None, dataset_name: str | None = None, tags=None):
+        """Write the profit-rl card to `folder/README.md`, on the main process only; `dataset_name` fills in the data
+        when `card_info` does not name it."""
         if not self.is_world_process_zero():
             return
         info = self.card_info or CardInfo()
@@ -370,6 +376,7 @@ class CardMixin:
         card.save(os.path.join(folder, "README.md"))
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False):
+        """The Trainer's `save_model`, followed by the card in the same folder."""
         super().save_model(output_dir, _internal_call)
         self.save_model_card(output_dir or self.args.output_dir)
 
@@ -387,6 +394,7 @@ class CardMixin:
         return error
 
     def init_hf_repo(self, *args, **kwargs):
+        """The Trainer's `init_hf_repo`; a network failure becomes a one-line HubUnreachableError, not a traceback."""
         try:
             return super().init_hf_repo(*args, **kwargs)
         except Exception as err:
@@ -396,6 +404,8 @@ class CardMixin:
         raise failure  # outside the except block: no network traceback chained to the one line
 
     def push_to_hub(self, *args, **kwargs):
+        """The Trainer's `push_to_hub`; when the Hub cannot be reached, the model and card are saved locally and a
+        one-line HubUnreachableError says where and how to upload them later."""
         try:
             return super().push_to_hub(*args, **kwargs)
         except HubUnreachableError as err:  # from init_hf_repo

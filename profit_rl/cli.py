@@ -25,6 +25,7 @@ COMMANDS = {
 
 
 def usage() -> str:
+    """The top-level help: every command with its one-line description."""
     lines = ["usage: profit-rl <command> [options]", "       profit-rl --version", "", "commands:"]
     lines += [f"  {name:<9} {help_}" for name, (_, help_) in COMMANDS.items()]
     lines += ["", "Run `profit-rl <command> --help` for a command's options. A user error prints one line; add --debug "
@@ -33,6 +34,8 @@ def usage() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The `profit-rl` console script: run the command named by the first argument with the rest, and return its exit
+    code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())

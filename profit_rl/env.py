@@ -107,6 +107,7 @@ def report() -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`profit-rl env`: print the versions, GPUs and cache folders as a list to paste into a bug report."""
     argparse.ArgumentParser(prog="profit-rl env", description=__doc__.split("\n\n")[0]).parse_args(argv)
     lines = "\n".join(f"- {label}: {value}" for label, value in report().items())
     print(f"\nCopy-paste the following information when reporting an issue:\n\n{lines}\n")

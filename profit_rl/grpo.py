@@ -184,6 +184,8 @@ def load_policy(model_args, script_args, training_args):
 
 
 def load_tokenizer(model_args):
+    """The model's tokenizer, padding and truncating on the left as generation needs; an adapter folder saved without
+    one gets its base model's."""
     from transformers import AutoTokenizer
 
     path = model_args.model_name_or_path
@@ -281,6 +283,8 @@ def import_reward(dotted: str):
 
 
 def parse_args(argv: list[str] | None):
+    """(script args, GRPOConfig, ModelConfig) from the command line and any `--config` recipe; a bad flag or file is a
+    one-line UsageError."""
     from trl import GRPOConfig, ModelConfig, TrlParser
 
     from profit_rl.evals.errors import parse_command_line
@@ -387,6 +391,7 @@ def resume_point(script_args, training_args) -> str | None:
 
 @command_errors("grpo")
 def main(argv: list[str] | None = None) -> int:
+    """`profit-rl grpo`: train with the output folder locked by the main process, and return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     script_args, training_args, model_args = parse_args(argv)
     # the main process holds output_dir for the run: a second run on it stops instead of mixing checkpoints

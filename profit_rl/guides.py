@@ -49,6 +49,7 @@ def doc_path(name: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`profit-rl docs [NAME]`: list the shipped guides, or print one guide (or its path with `--path`)."""
     parser = argparse.ArgumentParser(prog="profit-rl docs", description=__doc__.split("\n\n")[0])
     parser.add_argument("name", nargs="?", help="a guide, e.g. sft, grpo, evals, pipeline (default: list them)")
     parser.add_argument("--path", action="store_true", help="print the guide's path instead of its text")

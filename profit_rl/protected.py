@@ -63,6 +63,8 @@ class TokenText:
         self.token_bytes = _token_bytes(tokenizer)
 
     def pieces(self, ids: list[int], start: int) -> list[str]:
+        """The text piece of each token ids[start:], as `token_pieces` gives it, by the byte-level fast path where it
+        applies."""
         if self.token_bytes is not None and start < len(ids):
             pieces = self._byte_level_pieces(ids, start)
             if pieces is not None:

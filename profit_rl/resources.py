@@ -86,6 +86,8 @@ def copy_recipe(name: str, dest_dir: str | Path, force: bool = False) -> Path:
 
 @command_errors("recipes")
 def main(argv: list[str] | None = None) -> int:
+    """`profit-rl recipes [list | copy NAME DIR | path NAME]`: list the shipped recipes, copy one out to edit, or print
+    a recipe's or an accelerate config's path."""
     from profit_rl.evals.flags import accept_snake_case
 
     parser = argparse.ArgumentParser(prog="profit-rl recipes", description=__doc__.split("\n\n")[0])

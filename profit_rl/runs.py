@@ -77,11 +77,14 @@ def training_inputs(command: str, model: str, dataset: str, *configs, skip: tupl
 
 @dataclass
 class OutputState:
+    """What `prepare_output_dir` found: whether the folder holds this run, finished, and the message that says so."""
     finished: bool = False
     message: str = ""
 
 
 def holds_a_run(folder: Path) -> bool:
+    """Whether `folder` holds a training run: a checkpoint-N folder, or a model config, weights, trainer state or
+    training args."""
     return folder.is_dir() and (any(True for _ in checkpoint_dirs(folder))
                                 or any((folder / name).exists() for name in RUN_FILES))
 
@@ -98,6 +101,7 @@ def empty_folder(folder: Path, keep: tuple[str, ...] = (".lock",)) -> None:
 
 
 def checkpoint_state(checkpoint: str | Path) -> dict:
+    """A checkpoint's trainer_state.json; an unreadable one is a StateFileError that says to delete the checkpoint."""
     return read_json_state(Path(checkpoint) / TRAINER_STATE, "checkpoint's trainer state",
                            f"delete {checkpoint} to resume from the one before it")
 
@@ -162,5 +166,6 @@ def finish_from_checkpoint(checkpoint: str | Path, output_dir: str | Path) -> No
 
 
 def mark_finished(output_dir: str | Path, inputs: dict, global_step: int) -> None:
+    """Record the run's inputs as finished at `global_step`, so that a rerun of the same command does nothing."""
     write_inputs(output_dir, inputs, finished={"global_step": int(global_step)})
 

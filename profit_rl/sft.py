@@ -148,12 +148,15 @@ def load_tokenizer(model: str, revision: str | None, training_args: ProFitConfig
 
 
 def parse(argv: list[str] | None = None):
+    """(data args, ProFitConfig, ModelConfig) from the command line and any `--config` recipe; a bad flag or file is a
+    one-line UsageError."""
     parser = describe_negations(TrlParser((SFTDataArguments, ProFitConfig, ModelConfig), prog="profit-rl sft"))
     return parse_command_line(parser.parse_args_and_config, list(sys.argv[1:] if argv is None else argv))
 
 
 @command_errors("sft")
 def main(argv: list[str] | None = None) -> int:
+    """`profit-rl sft`: train with the output folder locked by the main process, and return the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     argv = sys.argv[1:] if argv is None else argv
     data_args, training_args, model_args = parse(argv)

@@ -167,6 +167,8 @@ class TRLRule:
 
     @classmethod
     def of(cls, args: SFTConfig) -> "TRLRule":
+        """The rule of a plain SFTConfig: `loss_type` "nll" trains every token (`"all"`), "dft" is the DFT rule; any
+        other loss type is a ValueError."""
         if args.loss_type not in ("nll", "dft"):
             raise ValueError(f"ProFitSFTTrainer: SFTConfig loss_type {args.loss_type!r} is no selection rule "
                              "(TRL 1.16 has 'nll' and 'dft')")
@@ -396,6 +398,8 @@ class ProFitSFTTrainer(CardMixin, SFTTrainer):
         )
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """The Trainer's `log`, with the `profit/*` selection metrics (kept fraction, mean p of kept and dropped tokens,
+        weight mass) gathered over all ranks since the last log."""
         mode = "train" if self.model.training else "eval"
         sums = self._selection_sums.pop(mode, None)
         if sums is not None:
@@ -410,6 +414,9 @@ class ProFitSFTTrainer(CardMixin, SFTTrainer):
         super().log(logs, start_time)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """TRL's SFT loss through `_SelectedForward`, which weights the per-token log-probs by the selection rule (with
+        a plain SFTConfig, TRL's loss already is the rule: the weights only feed the metrics). Protected tokens are
+        found here for a batch that did not come through the trainer's collator."""
         protected = inputs.pop(PROTECTED_KEY, None)  # not a model input
         if protected is None and self.rule.protected_strings:
             # a batch that did not come through the trainer's collator (a caller's own): find the strings here

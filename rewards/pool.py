@@ -179,6 +179,8 @@ class PoolStats:
     max_item_seconds: float = 0.0  # slowest item, from its start on a worker to its answer (or kill)
 
     def count(self, result: Result) -> None:
+        """Count one result under its outcome: correct (OK scoring 1.0), no answer, unparseable gold, too long,
+        timeout or error; a wrong answer adds to none of them."""
         outcome = result.outcome
         if outcome == Outcome.OK and result.score == 1.0:
             self.correct += 1
@@ -194,12 +196,14 @@ class PoolStats:
             self.errors += 1
 
     def add(self, other: "PoolStats") -> None:
+        """Add another call's counts to these; the slowest item is the slower of the two."""
         for name in ("items", "correct", "no_answer", "gold_unparseable", "too_long", "timeouts", "errors"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.seconds += other.seconds
         self.max_item_seconds = max(self.max_item_seconds, other.max_item_seconds)
 
     def as_dict(self) -> dict:
+        """The counts as a plain dict, for logs and JSON."""
         return asdict(self)
 
 
@@ -345,6 +349,7 @@ class VerifierPool:
         self.close()
 
     def worker_pids(self) -> list[int]:
+        """The process ids of the current workers (a killed worker's replacement has a new one)."""
         return [w.pid for w in self._workers]
 
     # -- scoring ------------------------------------------------------------------------------------------------------

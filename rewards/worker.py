@@ -52,6 +52,8 @@ class Result(NamedTuple):
 
 
 def score_job(job: Job) -> Result:
+    """Score one job in this process; anything it raises (sympy internals, MemoryError, RecursionError) becomes an ERROR
+    result scoring 0, so one bad item never stops the worker."""
     try:
         outcome, score = score_answer(job.gold, job.text, extracted=job.extracted, fallback=job.fallback,
                                       shortcut=job.shortcut)
@@ -129,6 +131,7 @@ def _work(conn: Connection, memory_mb: int | None) -> None:
 
 
 def send_message(sock: socket.socket, message: dict, fds: tuple[int, ...] = ()) -> None:
+    """Send one JSON line on a control socket, with `fds` passed along with its first bytes (SCM_RIGHTS)."""
     data = json.dumps(message).encode() + b"\n"
     sent = socket.send_fds(sock, [data], list(fds)) if fds else 0
     sock.sendall(data[sent:])

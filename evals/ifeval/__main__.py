@@ -21,6 +21,7 @@ from profit_rl.evals.ifeval.scoring import METRIC_NAMES
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `python -m profit_rl.evals.ifeval`, which scores a file of responses."""
     parser = argparse.ArgumentParser(prog="python -m profit_rl.evals.ifeval", description=__doc__.split("\n\n")[0])
     parser.add_argument("--responses", required=True, help="JSONL of {'prompt': ..., 'response': ...} rows")
     parser.add_argument("--input-data", default=HUB_ID, help=f"hub id or input_data.jsonl path (default {HUB_ID})")
@@ -43,6 +44,8 @@ def _input_source(args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Score a JSONL of responses with IFEval, print the four metrics and the files written, and return the exit code
+    (2 for bad data, a missing file or a hub that cannot be reached)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:

@@ -45,6 +45,7 @@ class IFEvalPrompt:
         return self._checkers
 
     def to_dict(self) -> dict:
+        """The prompt as a row of the reference's input_data.jsonl."""
         return {"key": self.key, "prompt": self.prompt, "instruction_id_list": self.instruction_id_list,
                 "kwargs": self.kwargs}  # fmt: skip
 

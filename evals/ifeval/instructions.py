@@ -53,21 +53,26 @@ def _compare(count: int, relation: str, threshold: int) -> bool:
 
 
 def keywords_existence(response: str, *, keywords: list[str]) -> bool:
+    """`keywords:existence`: every keyword is found in the response."""
     # Reference: every keyword found as an (unescaped) regex, case-insensitively, anywhere.
     return all(re.search(keyword, response, flags=re.IGNORECASE) for keyword in keywords)
 
 
 def keywords_frequency(response: str, *, keyword: str, frequency: int, relation: str) -> bool:
+    """`keywords:frequency`: the keyword occurs less than, or at least, `frequency` times."""
     # Reference: substring regex matches ("cat" counts inside "category"), case-insensitive.
     occurrences = len(re.findall(keyword, response, flags=re.IGNORECASE))
     return _compare(occurrences, relation, frequency)
 
 
 def keywords_forbidden_words(response: str, *, forbidden_words: list[str]) -> bool:
+    """`keywords:forbidden_words`: none of the words appears as a whole word, case-insensitively."""
     return not any(re.search(r"\b" + word + r"\b", response, flags=re.IGNORECASE) for word in forbidden_words)
 
 
 def keywords_letter_frequency(response: str, *, letter: str, let_frequency: int, let_relation: str) -> bool:
+    """`keywords:letter_frequency`: the letter occurs (case-insensitively) less than, or at least, `let_frequency`
+    times."""
     occurrences = collections.Counter(response.lower())[letter]
     return _compare(occurrences, let_relation, let_frequency)
 
@@ -76,6 +81,8 @@ def keywords_letter_frequency(response: str, *, letter: str, let_frequency: int,
 
 
 def language_response_language(response: str, *, language: str) -> bool:
+    """`language:response_language`: the detected language is `language`; a response whose language cannot be detected
+    counts as followed, as in the reference."""
     try:
         return text.detect_language(response) == language
     except text.LanguageNotDetected:
@@ -86,10 +93,12 @@ def language_response_language(response: str, *, language: str) -> bool:
 
 
 def length_number_sentences(response: str, *, num_sentences: int, relation: str) -> bool:
+    """`length_constraints:number_sentences`: the response has less than, or at least, `num_sentences` sentences."""
     return _compare(text.count_sentences(response), relation, num_sentences)
 
 
 def length_number_paragraphs(response: str, *, num_paragraphs: int) -> bool:
+    """`length_constraints:number_paragraphs`: exactly `num_paragraphs` paragraphs separated by `***`."""
     # Paragraphs are separated by the markdown divider ***; an empty piece is allowed only at either end.
     paragraphs = re.split(r"\s?\*\*\*\s?", response)
     count = len(paragraphs)
@@ -103,12 +112,15 @@ def length_number_paragraphs(response: str, *, num_paragraphs: int) -> bool:
 
 
 def length_number_words(response: str, *, num_words: int, relation: str) -> bool:
+    """`length_constraints:number_words`: the response has less than, or at least, `num_words` words."""
     return _compare(text.count_words(response), relation, num_words)
 
 
 def length_nth_paragraph_first_word(
     response: str, *, num_paragraphs: int, nth_paragraph: int, first_word: str
 ) -> bool:
+    """`length_constraints:nth_paragraph_first_word`: exactly `num_paragraphs` paragraphs separated by blank lines, the
+    `nth_paragraph`-th starting with `first_word`."""
     paragraphs = re.split(r"\n\n", response)
     count = sum(1 for paragraph in paragraphs if paragraph.strip())
     # Reference quirk: the nth paragraph is indexed in the raw split, empty pieces included.
@@ -130,10 +142,12 @@ def length_nth_paragraph_first_word(
 
 
 def content_number_placeholders(response: str, *, num_placeholders: int) -> bool:
+    """`detectable_content:number_placeholders`: at least `num_placeholders` square-bracket placeholders like [name]."""
     return len(re.findall(r"\[.*?\]", response)) >= num_placeholders
 
 
 def content_postscript(response: str, *, postscript_marker: str) -> bool:
+    """`detectable_content:postscript`: the postscript marker (P.S., P.P.S or another) appears, case-insensitively."""
     lowered = response.lower()
     if postscript_marker == "P.P.S":
         pattern = r"\s*p\.\s?p\.\s?s.*$"
@@ -148,17 +162,21 @@ def content_postscript(response: str, *, postscript_marker: str) -> bool:
 
 
 def format_number_bullet_lists(response: str, *, num_bullets: int) -> bool:
+    """`detectable_format:number_bullet_lists`: exactly `num_bullets` markdown bullets (`*` or `-` lines)."""
     star_bullets = re.findall(r"^\s*\*[^\*].*$", response, flags=re.MULTILINE)
     dash_bullets = re.findall(r"^\s*-.*$", response, flags=re.MULTILINE)
     return len(star_bullets) + len(dash_bullets) == num_bullets
 
 
 def format_constrained_response(response: str) -> bool:
+    """`detectable_format:constrained_response`: the response contains one of CONSTRAINED_RESPONSE_OPTIONS."""
     stripped = response.strip()
     return any(option in stripped for option in CONSTRAINED_RESPONSE_OPTIONS)
 
 
 def format_number_highlighted_sections(response: str, *, num_highlights: int) -> bool:
+    """`detectable_format:number_highlighted_sections`: at least `num_highlights` non-empty *highlighted* or **bold**
+    spans."""
     count = 0
     for highlight in re.findall(r"\*[^\n\*]*\*", response):
         if highlight.strip("*").strip():
@@ -171,11 +189,14 @@ def format_number_highlighted_sections(response: str, *, num_highlights: int) ->
 
 
 def format_multiple_sections(response: str, *, section_spliter: str, num_sections: int) -> bool:
+    """`detectable_format:multiple_sections`: at least `num_sections` sections, each opened by `section_spliter` and a
+    number."""
     sections = re.split(r"\s?" + section_spliter + r"\s?\d+\s?", response)
     return len(sections) - 1 >= num_sections
 
 
 def format_json_format(response: str) -> bool:
+    """`detectable_format:json_format`: the whole response (a markdown code fence allowed) parses as JSON."""
     value = (
         response.strip()
         .removeprefix("```json")
@@ -193,6 +214,7 @@ def format_json_format(response: str) -> bool:
 
 
 def format_title(response: str) -> bool:
+    """`detectable_format:title`: the response has a non-empty title in double angle brackets, like <<title>>."""
     return any(title.lstrip("<").rstrip(">").strip() for title in re.findall(r"<<[^\n]+>>", response))
 
 
@@ -200,6 +222,7 @@ def format_title(response: str) -> bool:
 
 
 def combination_two_responses(response: str) -> bool:
+    """`combination:two_responses`: exactly two different responses separated by `******`."""
     valid_responses = []
     pieces = response.split("******")
     for index, piece in enumerate(pieces):
@@ -212,6 +235,7 @@ def combination_two_responses(response: str) -> bool:
 
 
 def combination_repeat_prompt(response: str, *, prompt_to_repeat: str) -> bool:
+    """`combination:repeat_prompt`: the response starts with the prompt to repeat, case-insensitively."""
     return response.strip().lower().startswith(prompt_to_repeat.strip().lower())
 
 
@@ -219,10 +243,12 @@ def combination_repeat_prompt(response: str, *, prompt_to_repeat: str) -> bool:
 
 
 def startend_end_checker(response: str, *, end_phrase: str) -> bool:
+    """`startend:end_checker`: the response ends with `end_phrase`, case-insensitively (surrounding quotes ignored)."""
     return response.strip().strip('"').lower().endswith(end_phrase.strip().lower())
 
 
 def startend_quotation(response: str) -> bool:
+    """`startend:quotation`: the whole response is wrapped in double quotes."""
     stripped = response.strip()
     return len(stripped) > 1 and stripped[0] == '"' and stripped[-1] == '"'
 
@@ -231,11 +257,14 @@ def startend_quotation(response: str) -> bool:
 
 
 def case_capital_word_frequency(response: str, *, capital_frequency: int, capital_relation: str) -> bool:
+    """`change_case:capital_word_frequency`: less than, or at least, `capital_frequency` all-capital words."""
     capital_words = sum(1 for word in text.word_tokenize(response) if word.isupper())
     return _compare(capital_words, capital_relation, capital_frequency)
 
 
 def case_english_capital(response: str) -> bool:
+    """`change_case:english_capital`: the response is English and all in capitals; an undetectable language counts as
+    followed, as in the reference."""
     try:
         return response.isupper() and text.detect_language(response) == "en"
     except text.LanguageNotDetected:
@@ -243,6 +272,8 @@ def case_english_capital(response: str) -> bool:
 
 
 def case_english_lowercase(response: str) -> bool:
+    """`change_case:english_lowercase`: the response is English and all in lowercase; an undetectable language counts as
+    followed, as in the reference."""
     try:
         return response.islower() and text.detect_language(response) == "en"
     except text.LanguageNotDetected:
@@ -253,6 +284,7 @@ def case_english_lowercase(response: str) -> bool:
 
 
 def punctuation_no_comma(response: str) -> bool:
+    """`punctuation:no_comma`: the response has no comma."""
     return "," not in response
 
 

@@ -53,9 +53,11 @@ class PromptScore:
 
     @property
     def loose_all(self) -> bool:
+        """The reference's `follow_all_instructions`, loose mode."""
         return all(self.loose)
 
     def to_dict(self) -> dict:
+        """The score as a JSON-ready dict: the reference's fields for strict and loose mode, and the checker errors."""
         return {
             "key": self.key,
             "instruction_id_list": self.instruction_id_list,

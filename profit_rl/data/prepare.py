@@ -21,6 +21,8 @@ from profit_rl.evals.state import write_bytes_atomic, write_json_atomic
 
 
 def write_jsonl(path: Path, rows) -> None:
+    """Write `rows` as JSON lines, atomically: a killed run (or a full disk) never leaves half a file that looks
+    complete."""
     # atomic: a killed run (or a full disk) never leaves half a file that looks complete
     write_bytes_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode("utf-8"))
 
@@ -43,6 +45,7 @@ def recipe_data_args(recipe: str, dataset_name: str | None = None):
 
 @command_errors("prepare")
 def main(argv: list[str] | None = None) -> int:
+    """`python -m profit_rl.data.prepare`: parse the flags and write the pipeline's data files (`prepare`)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sft-recipe", required=True, help="an SFT recipe: its dataset_name, num_samples, score_column...")
     p.add_argument("--sft-dataset", default=None,
@@ -62,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def prepare(args) -> None:
+    """Write sft.jsonl (the SFT recipe's selected rows), rl.jsonl (the GRPO recipe's problems, decontaminated against
+    the evaluation sets) and data_report.json (what was kept and dropped) into `args.out_dir`."""
     from .. import grpo
     from .sft import load_sft_dataset
     from .rl import DataReport, decontaminate, load_math_rows, load_reference_problems

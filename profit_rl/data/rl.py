@@ -30,6 +30,7 @@ ANSWER_FIELDS = ("answer", "solution")
 
 @dataclass
 class MathRow:
+    """One RL problem with its normalised gold answer, and where it came from."""
     problem: str
     answer: str  # normalised gold (rewards.answers.gold_answer)
     source: str
@@ -48,6 +49,7 @@ class DataReport:
     kept: int = 0
 
     def as_dict(self) -> dict:
+        """The report as a plain dict, for data_report.json."""
         return dict(self.__dict__)
 
 

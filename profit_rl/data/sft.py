@@ -43,6 +43,8 @@ LAYOUTS = (
 
 
 def detect_layout(columns, source: str = "the SFT data") -> str:
+    """The SFT layout that `columns` hold (prompt_completion, messages, sharegpt or alpaca, the first that fits);
+    none is a DataError naming the columns found."""
     columns = set(columns)
     for layout, needed in LAYOUTS:
         if needed <= columns:

@@ -128,6 +128,7 @@ class EmbeddedPaths:
 
 
 def paths_for(root: Path) -> EmbeddedPaths:
+    """Where a build in `root` puts its model, data files and build.json."""
     return EmbeddedPaths(root=root, model_dir=root / "model", sft=root / "sft.jsonl", grpo=root / "grpo.jsonl",
                          test=root / "test.jsonl", build_info=root / "build.json")
 
@@ -155,6 +156,7 @@ def make_splits_for(config: EmbeddedConfig, seed: int) -> T.Splits:
 
 
 def task_data(config: EmbeddedConfig, seed: int) -> TaskData:
+    """The problem splits of `seed` and the SFT references written for them (nothing is written to disk)."""
     splits = make_splits_for(config, seed)
     return TaskData(splits, T.sft_examples(splits.sft, seed))
 
@@ -174,10 +176,13 @@ def write_task_data(paths: EmbeddedPaths, config: EmbeddedConfig, seed: int) -> 
 
 
 def sha256(path: Path) -> str:
+    """The sha256 hex digest of a file's bytes."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def shipped_manifest(folder: Path = SHIPPED_DIR) -> dict:
+    """The shipped base model's MANIFEST.json (file digests, seed, settings, rebuild command); a missing one stops
+    with how to get it back."""
     path = folder / MANIFEST
     if not path.is_file():
         raise SystemExit(f"{path}: the shipped base model's manifest is missing; reinstall the package, or build one "
@@ -500,6 +505,8 @@ def task_config(overrides: list[str]) -> T.TaskConfig:
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m profit_rl.embedded.build") -> int:
+    """`profit-rl embedded build`: the shipped (or a freshly pretrained) base model and the task data into
+    `--out-dir`, or only the data with `--data-only`; prints the paths and the base model's health figures."""
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("--out-dir", default=str(DEFAULT_OUT_DIR), help="where the model and data go (%(default)s)")
     parser.add_argument("--seed", type=int, default=None,

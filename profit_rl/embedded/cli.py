@@ -25,6 +25,7 @@ def build_hint(path: str) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`profit-rl embedded ACTION`: list the actions, or run one (`build`) with the rest of the arguments."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print("usage: profit-rl embedded build [options]\n\n" + __doc__.split("\n\n")[0] + "\n\nactions:\n"

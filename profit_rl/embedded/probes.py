@@ -120,12 +120,15 @@ def resurface(problem: T.Problem, rng: random.Random) -> T.Problem:
 
 @dataclass(frozen=True)
 class ProbeSets:
+    """The probe problems, one list per probe of the module doc: long chains, unseen surface, retention and
+    forgetting."""
     long: list[T.Problem]
     surface: list[T.Problem]
     retention: list[T.Problem]
     forgetting: list[T.Problem]
 
     def all(self) -> dict[str, list[T.Problem]]:
+        """The probe sets by name, in field order."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
@@ -247,6 +250,8 @@ def score_forgetting(model_path: str, base_path: str, data: Path, output_dir: Pa
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m profit_rl.embedded.probes build | forgetting`: write the probe sets of a built base model, or score
+    a model's forgetting (NLL and KL from the base model) on held-out pretraining text."""
     parser = argparse.ArgumentParser(prog="python -m profit_rl.embedded.probes", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="write the probe sets for a built base model")

@@ -139,6 +139,7 @@ class Problem:
 
     @property
     def key(self) -> tuple:
+        """The arithmetic identity (start, events): problems with the same key are the same problem in other words."""
         return (self.start, self.events)
 
     @property
@@ -156,10 +157,12 @@ class Problem:
 
     @property
     def answer(self) -> int:
+        """The final amount: the last running value."""
         return self.values[-1]
 
     @property
     def id(self) -> str:
+        """A readable id that spells out the arithmetic, e.g. `emb-s7-finds5-sells3`."""
         steps = [f"s{self.start}"] + [f"{role.split()[0]}{b}" for role, b in self.events]
         return "emb-" + "-".join(steps)
 
@@ -270,6 +273,7 @@ def terse_solution(problem: Problem) -> str:
 
 
 def solution_text(segments: list[tuple[str, bool]]) -> str:
+    """The solution's text: its segments joined."""
     return "".join(text for text, _ in segments)
 
 

@@ -470,6 +470,8 @@ def _finite(value):
 
 
 def write_csv(path: Path, source_rows: list[dict], rows: list[InspectedRow]) -> None:
+    """Write one CSV line per supervised token: row, position, token, p, log p, entropy, core or trivial label,
+    protection and each rule's weight."""
     rules = list(rows[0].weights) if rows else []
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
@@ -499,6 +501,8 @@ def write_csv(path: Path, source_rows: list[dict], rows: list[InspectedRow]) -> 
 
 
 def plot_histogram(path: Path, rows: list[InspectedRow], taus: list[float], bins: int = 50) -> None:
+    """Plot the histogram of p over the supervised tokens, core, trivial and unlabelled overlaid on a log scale, with
+    a line at each tau."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -581,6 +585,8 @@ def build_parser():
 
 @command_errors("inspect")
 def main(argv: list[str] | None = None) -> int:
+    """`profit-rl inspect`: inspect the rows with the output folder locked, print the paths written, and return the
+    exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()

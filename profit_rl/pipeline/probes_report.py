@@ -137,6 +137,8 @@ def paired(values: dict, claim: Claim, stage: str, seeds: int) -> list[float] | 
 
 
 def judge(values: dict, claims: list[Claim], seeds: int) -> list[dict]:
+    """Each claim at each stage where both its methods ran: the paired difference over seeds, its 95% t interval and
+    the verdict."""
     rows = []
     for claim in claims:
         for stage in STAGES:
@@ -169,6 +171,8 @@ def accuracy(run_dir: Path, benchmark: str, metric: str | None = None) -> float:
 
 
 def forgetting(folder: Path) -> dict:
+    """A model's forgetting.json (NLL and KL from the base model per token); a missing one is a MissingResultError
+    that says to rerun the probes."""
     path = folder / "forgetting.json"
     if not path.is_file():
         raise MissingResultError(f"{path} not found; rerun `make probes` to finish it")
@@ -206,10 +210,12 @@ def collect(root: Path, methods: tuple[str, ...], grpo_methods: tuple[str, ...],
 
 
 def scale(probe: str) -> float:
+    """The display factor of a probe's figures: 100 for accuracies (shown in %), 1 for nats per token."""
     return 100.0 if probe in PERCENT else 1.0
 
 
 def fmt_value(probe: str, x: float, signed: bool = False) -> str:
+    """A probe's figure for the tables: 1 decimal in % for accuracies, 4 decimals for nats; `-` for NaN."""
     if math.isnan(x):
         return "-"
     v = x * scale(probe)
@@ -219,6 +225,7 @@ def fmt_value(probe: str, x: float, signed: bool = False) -> str:
 
 
 def fmt_ci(probe: str, ci: dict) -> str:
+    """A signed mean difference with its 95% interval, or `(1 seed)` where there is no interval."""
     head = f"{fmt_value(probe, ci['mean'], True)}"
     if ci["n"] < 2:
         return head + " (1 seed)"
@@ -226,6 +233,8 @@ def fmt_ci(probe: str, ci: dict) -> str:
 
 
 def probe_table(values: dict, base: dict, methods, grpo_methods, seeds: int) -> list[str]:
+    """The markdown lines of the probe table: one row per probe, the base model's figure, then each method's mean and
+    sample std over seeds after SFT and after GRPO."""
     head = ["probe", "base model", *(f"{m} after SFT" for m in methods), *(f"{m} after GRPO" for m in grpo_methods)]
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for probe in PROBES:
@@ -241,6 +250,8 @@ def probe_table(values: dict, base: dict, methods, grpo_methods, seeds: int) -> 
 
 
 def claim_table(judged: list[dict]) -> list[str]:
+    """The markdown lines of the claim table: what each claim predicts, the paired difference with its interval, and
+    the verdict."""
     lines = ["| claim | source | stage | difference | mean [95% CI] | verdict |", "|---|---|---|---|---|---|"]
     for r in judged:
         c = r["claim"]
@@ -262,6 +273,8 @@ def step_seconds(root: Path) -> float:
 
 
 def markdown(values, base, judged, methods, grpo_methods, seeds: int, cpu_s: float, figure: str) -> str:
+    """probes.md: a one-seed warning first where it applies, the verdict counts, the figure, then the claim and probe
+    tables."""
     lines = []
     if seeds < 2:
         lines += ["**One seed: no interval, so every verdict is 'cannot tell'.**", ""]
@@ -283,6 +296,8 @@ def markdown(values, base, judged, methods, grpo_methods, seeds: int, cpu_s: flo
 
 
 def plot(judged: list[dict], path: Path) -> None:
+    """Plot each method's paired difference against SFT (mean and 95% CI over seeds) on the accuracy and forgetting
+    probes, after SFT and after GRPO, to a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -320,6 +335,8 @@ def plot(judged: list[dict], path: Path) -> None:
 
 
 def write(root: Path, methods: tuple[str, ...], grpo_methods: tuple[str, ...], seeds: int) -> Path:
+    """Collect the probe results under `root`, judge the claims, and write report/probes.png, probes.json and
+    probes.md; returns the path of probes.md."""
     values, base = collect(root, methods, grpo_methods, seeds)
     judged = judge(values, claims_for(methods), seeds)
     plot(judged, root / "report" / "probes.png")
@@ -333,6 +350,8 @@ def write(root: Path, methods: tuple[str, ...], grpo_methods: tuple[str, ...], s
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m profit_rl.pipeline.probes_report ROOT`: write the probes report and print its path; a missing
+    result exits 1 with what to rerun."""
     p = argparse.ArgumentParser(prog="python -m profit_rl.pipeline.probes_report", description=__doc__.split("\n\n")[0])
     p.add_argument("root", help="outputs/embedded/sweep/probes")
     p.add_argument("--methods", required=True)

@@ -56,6 +56,8 @@ def last_checkpoint_eval(run_dir: Path) -> Path | None:
 
 
 def paired(a: Path, b: Path, label_a: str, label_b: str) -> tuple[str, dict]:
+    """The paired comparison of two eval runs as a markdown table (each benchmark and the average: both Avg@k, the
+    deltas with 95% CIs), and the comparison itself."""
     result = compare(a, b)
     lines = [f"| benchmark | {md.text(label_a)} Avg@k | {md.text(label_b)} Avg@k | Δ Avg@k [95% CI] "
              "| Δ Pass@k [95% CI] | problems |",
@@ -73,6 +75,7 @@ def paired(a: Path, b: Path, label_a: str, label_b: str) -> tuple[str, dict]:
 
 
 def curve_table(csv_path: Path) -> str:
+    """A curves.csv as a markdown table: run, step, Avg@k, Pass@k."""
     with csv_path.open(newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     lines = ["| run | step | Avg@k | Pass@k |", "|---|---|---|---|"]
@@ -83,6 +86,8 @@ def curve_table(csv_path: Path) -> str:
 
 
 def commands(root: Path) -> str:
+    """The commands of the finished steps under `root` (seed-N pipelines left out), oldest first with their seconds,
+    as a fenced shell block ready to paste."""
     # Seeds other than 0 run as their own pipelines in <root>/seed-N/: their steps belong to their own reports.
     found = sorted((m for m in root.rglob(DONE) if not any(SEED_ROOT.match(part) for part in m.relative_to(root).parts)),
                    key=lambda p: p.stat().st_mtime)
@@ -230,6 +235,7 @@ def aggregate_seeds(roots: dict[int, Path], methods: list[str], path: Path) -> P
 
 @command_errors("report")
 def main(argv: list[str] | None = None) -> int:
+    """`python -m profit_rl.pipeline.report ROOT`: write the run's report.md and print its path."""
     p = argparse.ArgumentParser(prog="python -m profit_rl.pipeline.report", description=__doc__.split("\n\n")[0])
     p.add_argument("root", help="outputs/<model>")
     p.add_argument("--methods", default="profit,sft", help="comma-separated; the last one is the baseline")

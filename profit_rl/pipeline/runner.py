@@ -137,6 +137,8 @@ class Step:
                 if arg.endswith(TRACKED_SUFFIXES) and os.path.isfile(arg)}
 
     def mark_started(self, inputs: dict | None = None) -> None:
+        """Write the start record (the command, the run ids of the steps it reads, the digests of the files it
+        names): a killed step resumes only on the same ones."""
         write_json_atomic(self.output / STARTED, {"argv": self.argv, "inputs": inputs or {}, "files": self.files()},
                           indent=1)
 
@@ -154,10 +156,12 @@ class Step:
             pass
 
     def shell(self) -> str:
+        """The step's command as a shell line."""
         return shlex.join(self.argv)
 
     @property
     def waits_for(self) -> tuple[str, ...]:
+        """The steps this one waits for: those it reads, then those it only runs after."""
         return self.inputs + self.after
 
 
@@ -252,10 +256,12 @@ def checks_for(args, build_info: Path | None = None) -> Checks:
 
 
 def task_args(items) -> list[str]:
+    """`--task FIELD=VALUE` flags for the embedded build, one per item."""
     return [arg for item in items for arg in ("--task", item)]
 
 
 def no_task(args) -> None:
+    """Stop when `--task` is given for a model other than the embedded one or smollm2-135m, which it cannot apply to."""
     if args.task:
         raise SystemExit("--task changes the embedded task: it applies to --model embedded or smollm2-135m only")
 
@@ -402,10 +408,12 @@ def resolve_profile(args, seed: int | None = None) -> Profile:
 
 
 def recipe_model(path: Path) -> str:
+    """The `model_name_or_path` of a recipe file."""
     return recipe_value(path, "model_name_or_path")
 
 
 def recipe_value(path: Path, key: str) -> str:
+    """One field of a recipe file."""
     from profit_rl.evals.io import load_yaml
 
     return load_yaml(path)[key]
@@ -443,6 +451,7 @@ def sft_recipe(profile: Profile, method: str) -> tuple[Path, list[str]]:
 
 
 def seed_args(profile: Profile, flag: str) -> list[str]:
+    """`flag SEED` when the profile sets a seed, else nothing (the recipes' own seeds apply)."""
     return [] if profile.seed is None else [flag, str(profile.seed)]
 
 
@@ -473,6 +482,7 @@ def override(args: list[str], overrides: tuple[str, ...]) -> list[str]:
 
 
 def smoke_args(profile: Profile, stage: str) -> list[str]:
+    """The short-run overrides of a stage for a `--smoke` profile, else nothing."""
     return list(SMOKE_ARGS[stage]) if profile.smoke else []
 
 
@@ -663,6 +673,7 @@ def stale_reason(step: Step, steps: list[Step]) -> str | None:
 
 
 def eta_seconds(step: Step) -> float:
+    """A step's expected seconds for scheduling; an unknown duration counts as 1."""
     return step.eta_s or 1.0  # unknown durations count alike, which still shows what can overlap
 
 
@@ -935,6 +946,7 @@ def add_profile_args(p: argparse.ArgumentParser) -> None:
 
 
 def parse_args(argv):
+    """The `profit-rl pipeline` flags: the profile flags, the SFT methods, the seeds and the SLURM options."""
     p = argparse.ArgumentParser(prog="profit-rl pipeline", description=__doc__.split("\n\n")[0])
     add_profile_args(p)
     p.add_argument("--methods", default="profit sft", help="SFT methods (space or comma separated): recipe names "
@@ -950,6 +962,8 @@ def parse_args(argv):
 
 @command_errors("pipeline")
 def main(argv: list[str] | None = None) -> int:
+    """`profit-rl pipeline`: plan and run each seed's pipeline (or write SLURM scripts) under a lock on its output
+    folder, then print the report's path (the seed study's with `--seeds`); returns the exit code."""
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     methods = [m for m in args.methods.replace(",", " ").split() if m]

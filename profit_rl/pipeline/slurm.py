@@ -93,6 +93,7 @@ def split_launcher(argv: list[str]) -> tuple[list[str], list[str]] | None:
 
 
 def launcher_option(launch: list[str], flag: str) -> str | None:
+    """The value of `flag` in a launcher's argv, or None when it is absent."""
     return launch[launch.index(flag) + 1] if flag in launch else None
 
 
@@ -112,6 +113,7 @@ def resources_for(step: Step, args) -> Resources:
 
 
 def parse_resource(item: str) -> tuple[str, Resources]:
+    """A `--slurm-resources` item `STEP_OR_STAGE=NODESxGPUS` as (name, Resources); anything else is an InputError."""
     match = re.fullmatch(r"([\w./-]+)=(\d+)x(\d+)", item)
     if not match or int(match[2]) < 1:
         raise InputError(f"--slurm-resources {item!r}: expected STEP_OR_STAGE=NODESxGPUS, e.g. eval=1x4")
@@ -162,11 +164,14 @@ def vllm_server_argv(step: Step, gpus: int) -> list[str]:
 
 
 def script_name(index: int, step: Step) -> str:
+    """The file name of a step's sbatch script: its position in the plan, then its name."""
     return f"{index:02d}-{step.name.replace('/', '-')}.sbatch"
 
 
 def write_script(path: Path, index: int, total: int, step: Step, res: Resources, args, plan_file: Path,
                  command_line: str) -> None:
+    """Write one step's executable sbatch script: it skips a step already done, runs the step's command on its nodes
+    (with a vLLM server on the head node's first GPUs for a GRPO step that uses one), then marks the step done."""
     server = args.vllm_server_gpus if step.stage == "grpo" and split_launcher(step.argv) else 0
     py = shlex.quote(sys.executable)
     done_args = f'--plan "$PLAN" --step {shlex.quote(step.name)}'
@@ -238,11 +243,13 @@ def slurm_steps(steps: list[Step], args) -> list[tuple[Step, Resources]]:
 
 
 def save_plan(path: Path, steps: list[Step]) -> None:
+    """Write the steps to the plan file that the scripts' `done` and `mark-done` read, atomically."""
     write_json_atomic(path, [{"stage": s.stage, "name": s.name, "argv": s.argv, "output": str(s.output),
                               "inputs": list(s.inputs), "after": list(s.after)} for s in steps])
 
 
 def load_plan(path: Path) -> list[Step]:
+    """The steps of a plan file that `save_plan` wrote."""
     rows = read_json_state(path, "the SLURM plan", "rewrite it: rerun the `profit-rl pipeline --launcher slurm` command")
     return [Step(r["stage"], r["name"], r["argv"], Path(r["output"]), tuple(r["inputs"]), tuple(r["after"]))
             for r in rows]
@@ -315,6 +322,7 @@ def main(args, methods: list[str], profiles: list, command_line: str) -> int:
 
 
 def shell_var(name: str) -> str:
+    """The shell variable that holds a step's SLURM job id in the submit script."""
     return "JOB_" + re.sub(r"\W", "_", name).upper()
 
 

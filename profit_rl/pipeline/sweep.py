@@ -44,6 +44,7 @@ SMOKE_EPOCH_ARGS = ("--max_steps", "-1", "--num_samples", "24")
 
 
 def reads_tau(method: str) -> bool:
+    """Whether a method's selection rule reads tau (profit, inverse, band), so that the tau study varies it."""
     return method in TAU_RULES
 
 
@@ -79,6 +80,7 @@ class Cell:
         return self.method
 
     def folder(self, root: Path) -> Path:
+        """The cell's folder: `<root>/<study>/<label>/seed-<seed>`."""
         return root / self.study / self.label / f"seed-{self.seed}"
 
     def sft_args(self) -> list[str]:
@@ -134,6 +136,8 @@ class Grid:
             raise SystemExit("--epochs, --seeds and every --ranks value must be at least 1")
 
     def cells(self) -> list[Cell]:
+        """Every cell of the grid, seed by seed: the tau study's (each tau-reading method at every tau, the others
+        once), then the epochs and rank studies'."""
         cells = []
         for seed in range(self.seeds):
             if "tau" in self.studies:
@@ -150,6 +154,7 @@ class Grid:
         return cells
 
     def argv(self) -> list[str]:
+        """The flags that rebuild this grid on another command line (`add_grid_args`)."""
         return ["--studies", ",".join(self.studies), "--taus", ",".join(f"{t:g}" for t in self.taus),
                 "--tau-methods", ",".join(self.tau_methods), "--methods", ",".join(self.methods),
                 "--tau", f"{self.tau:g}", "--epochs", str(self.epochs), "--ranks", ",".join(map(str, self.ranks)),
@@ -158,10 +163,12 @@ class Grid:
 
 
 def split(text: str) -> tuple[str, ...]:
+    """The items of a comma- or space-separated list, empty ones dropped."""
     return tuple(item for item in text.replace(",", " ").split() if item)
 
 
 def add_grid_args(p: argparse.ArgumentParser) -> None:
+    """Add the grid's flags (studies, taus, methods, epochs, ranks, seeds, GRPO) to a parser, with Grid's defaults."""
     d = Grid()
     p.add_argument("--studies", default=",".join(d.studies), help="which of tau, epochs, rank (default: all)")
     p.add_argument("--taus", default=",".join(f"{t:g}" for t in d.taus), help="the tau study's thresholds")
@@ -180,6 +187,7 @@ def add_grid_args(p: argparse.ArgumentParser) -> None:
 
 
 def grid_from_args(args) -> Grid:
+    """The Grid of parsed grid flags; an item of --taus or --ranks that is not a number stops with a one-line error."""
     try:
         return Grid(studies=split(args.studies), taus=tuple(float(t) for t in split(args.taus)),
                     tau_methods=split(args.tau_methods), methods=split(args.methods), tau=args.tau,
@@ -211,6 +219,7 @@ def cell_steps(profile: Profile, cell: Cell, root: Path, data: tuple[str, ...],
 
 
 def grpo_steps(profile: Profile, cell: Cell, root: Path, data: tuple[str, ...]) -> list[Step]:
+    """GRPO from a cell's SFT model, and the eval of its final model."""
     folder, name = cell.folder(root), f"{cell.study}/{cell.label}/seed-{cell.seed}"
     grpo = grpo_step(profile, f"grpo/{name}", folder / "sft", folder / "grpo", (*data, f"sft/{name}"))
     return [grpo, eval_step(profile, f"eval/{name}/grpo", str(folder / "grpo"), folder / "eval-grpo",
@@ -249,6 +258,7 @@ def plan(args, grid: Grid, sft_extra: tuple[str, ...] = ()) -> list[Step]:
 
 
 def parse_args(argv):
+    """The `profit-rl sweep` flags: the profile flags, the grid flags and extra SFT flags."""
     p = argparse.ArgumentParser(prog="profit-rl sweep", description=__doc__.split("\n\n")[0])
     add_profile_args(p)
     add_grid_args(p)
@@ -258,6 +268,8 @@ def parse_args(argv):
 
 @command_errors("sweep")
 def main(argv: list[str] | None = None) -> int:
+    """`profit-rl sweep`: plan and run the ablation grid under the pipeline's lock on its output folder, print the
+    path of ablations.md, and return the exit code."""
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     args.seed = None  # resolve_profile's per-seed argument decides

@@ -44,6 +44,8 @@ def benchmark_result(run_dir: Path) -> dict:
 
 
 def point(cell: Cell, stage: str, x, result: dict) -> dict:
+    """One point of the report: the cell, stage and x (tau, epoch or rank) with the result's k, problem count and
+    metrics."""
     return {"study": cell.study, "method": cell.method, "seed": cell.seed, "stage": stage, "x": x,
             "k": result["k"], "n_problems": result["n_problems"],
             **{m: result[m] for m in METRICS}}
@@ -61,6 +63,7 @@ def checkpoint_epoch(checkpoint: Path) -> int:
 
 
 def epoch_points(cell: Cell, folder: Path) -> list[dict]:
+    """One point per epoch of an epochs-study cell, read from its curves.csv; every epoch 1..N must be there."""
     curves = folder / "eval" / "curves.csv"
     if not curves.is_file():
         raise MissingResultError(f"{curves} not found; rerun the sweep to finish it")
@@ -92,6 +95,7 @@ def collect(root: Path, grid: Grid) -> list[dict]:
 
 
 def spread(values: list[float]) -> dict:
+    """The mean, sample std (NaN for one value), count and values of one point's seeds."""
     return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else math.nan,
             "n": len(values), "values": values}
 
@@ -125,15 +129,19 @@ def differences(points: list[dict], baseline: str = BASELINE) -> list[dict]:
 
 
 def fmt(s: dict, signed: bool = False) -> str:
+    """A spread in percent for the tables: `mean ± std`, or the mean alone for one seed."""
     mean = f"{100 * s['mean']:+.1f}" if signed else f"{100 * s['mean']:.1f}"
     return mean if math.isnan(s["std"]) else f"{mean} ± {100 * s['std']:.1f}"
 
 
 def x_label(x) -> str:
+    """An x value as the tables and figures show it; `-` where the cell does not vary it."""
     return "-" if x is None else f"{x:g}"
 
 
 def study_table(rows: list[dict], study: str, stage: str, metric: str, signed: bool = False) -> list[str]:
+    """The markdown lines of one study's table at one stage: a row per method, a column per x (and `(one run)` for
+    methods that do not vary it); empty when the study has no points there."""
     mine = [r for r in rows if r["study"] == study and r["stage"] == stage]
     if not mine:
         return []
@@ -153,6 +161,8 @@ def study_table(rows: list[dict], study: str, stage: str, metric: str, signed: b
 
 
 def markdown(points: list[dict], grid: Grid, figures: dict[str, str], smoke: bool = False) -> str:
+    """ablations.md: the smoke and one-seed warnings first where they apply, then each study's figure, Avg@k table,
+    paired differences against the baseline and Pass@k table."""
     summary, diffs = summarize(points), differences(points)
     k, n = points[0]["k"], points[0]["n_problems"]
     single = sum(r["avg_at_k"]["n"] < 2 for r in summary)
@@ -183,6 +193,8 @@ LABELS = {"profit": "p > τ (profit)", "inverse": "p ≤ τ (inverse)", "sft": "
 
 
 def plot_study(summary: list[dict], study: str, k: int, path: Path) -> None:
+    """Plot one study's Avg@k after SFT against its x (mean ± std over seeds per method; methods run once drawn as
+    bands) to a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -239,6 +251,8 @@ def no_nan(value):
 
 
 def write(root: Path, grid: Grid, smoke: bool = False) -> Path:
+    """Collect the grid's results under `root` and write the figures, ablations.json and ablations.md; returns the
+    path of ablations.md."""
     points = collect(root, grid)
     summary = summarize(points)
     out = root / "report"
@@ -254,6 +268,8 @@ def write(root: Path, grid: Grid, smoke: bool = False) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m profit_rl.pipeline.sweep_report ROOT`: write the ablations report and print its path; a missing
+    result exits 1."""
     p = argparse.ArgumentParser(prog="python -m profit_rl.pipeline.sweep_report", description=__doc__.split("\n\n")[0])
     p.add_argument("root", help="outputs/<model>/sweep")
     add_grid_args(p)
