@@ -162,6 +162,8 @@ class OpenCompassChat:
         self.template_kwargs: dict = {}
 
     def prompt(self, messages: list[dict]) -> str:
+        """The generation prompt as the reference renders it: `apply_chat_template(messages,
+        add_generation_prompt=True)` with no template arguments, whatever the template then produces."""
         return _apply(self.tokenizer, messages, True, {})
 
     def stop_token_ids(self, generation_config=None) -> list[int]:

@@ -84,6 +84,7 @@ def add_sampling_args(p: argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `profit-rl eval` argument parser (every kebab-case flag also accepted in snake_case)."""
     p = argparse.ArgumentParser(
         prog="profit-rl eval",
         description="Sample k completions per problem and report Avg@k and unbiased Pass@k with 95%% bootstrap CIs. "
@@ -128,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from_args(args) -> SamplingSettings:
+    """The SamplingSettings of parsed `profit-rl eval` arguments; `--protocol paper` with a chat template renders and
+    stops as OpenCompass does (`opencompass_chat`)."""
     return SamplingSettings(
         temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, max_new_tokens=args.max_new_tokens,
         seed=args.seed, chat_template=not args.no_chat_template, end_of_turn_token=args.end_of_turn_token,
@@ -237,6 +240,8 @@ def default_output_dir(args) -> Path:
 
 @command_errors("eval")
 def main(argv: list[str] | None = None) -> int:
+    """`profit-rl eval`: rescore an earlier run (--rescore), print prompts (--print-prompts), or sample or read
+    completions, score them and write the results; returns the exit code (2 for a usage error)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     protocol = get_protocol(args.protocol)

@@ -55,6 +55,7 @@ DEFAULT_PROTOCOL = "boxed"
 
 
 def get_protocol(name: str) -> Protocol:
+    """The Protocol named `name`; a ValueError listing the known names for any other."""
     if name not in PROTOCOLS:
         raise ValueError(f"unknown protocol {name!r}; choose from {', '.join(PROTOCOLS)}")
     return PROTOCOLS[name]

@@ -89,6 +89,8 @@ def rescore(run_dir: str | Path, data_dir: str | None, out_dir: str | Path, name
 
 
 def compare_verdicts(name: str, made_under: str | None, verdicts: dict[str, dict]) -> dict:
+    """One comparison-table row for benchmark `name`: each protocol's Avg over the (problem id, sample index) keys every
+    protocol scored, and with both protocols, how many samples they judge differently and which way."""
     row = {"benchmark": name, "made_under": made_under}
     keys = sorted(set.intersection(*(set(v) for v in verdicts.values()))) if verdicts else []
     row["samples"] = len(keys)
@@ -103,6 +105,8 @@ def compare_verdicts(name: str, made_under: str | None, verdicts: dict[str, dict
 
 
 def write_run(out: Path, protocol: str, summaries: dict, run_dir: Path, n_boot: int) -> None:
+    """Writes one protocol's rescore to `out` as an eval run (results.json, results.md); the first of its reasons not to
+    stand next to the paper: the completions keep the prompts they were sampled with."""
     ks = {name: (s["k"], get_benchmark(name, protocol).default_k) for name, s in summaries.items()}
     reasons = [f"completions rescored from {run_dir}: they keep the prompts they were sampled with",
                *deviations(get_protocol(protocol), {}, ks, None, False)]

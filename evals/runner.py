@@ -32,6 +32,7 @@ def model_identity(model: str) -> str:
 
 
 def resolved_settings(benchmark: Benchmark, settings: SamplingSettings) -> SamplingSettings:
+    """`settings` with the benchmark's own max_new_tokens where none was given (--max-new-tokens)."""
     return replace(settings, max_new_tokens=settings.max_new_tokens or benchmark.max_new_tokens)
 
 
@@ -143,6 +144,9 @@ def run_benchmark(
 
 def summarize(benchmark, problems, cache: SampleCache, k: int, model: str, settings, bench_dir: Path,
               n_boot: int = metrics.DEFAULT_BOOTSTRAP) -> dict:
+    """The benchmark's summary from the first k cached samples of each problem: Avg@k and Pass@k with bootstrap CIs, its
+    own metrics, error and no-answer counts, and what compare and curves check before pairing runs (problem hashes, base
+    model); also written to bench_dir/results.json."""
     ids = [p.id for p in problems]
     scores = cache.scores(ids, k)
     errors = cache.errors(ids, k)

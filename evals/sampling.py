@@ -105,6 +105,7 @@ class SamplingSettings:
         }
 
     def to_dict(self) -> dict:
+        """Every setting, for results.json (`fingerprint` keeps only those that decide a sample)."""
         return asdict(self)
 
 
@@ -174,6 +175,8 @@ def chat_format(tokenizer, chat_template: bool = True, end_of_turn_token: str | 
 
 
 def render(chat: ChatFormat | None, messages: list[dict]) -> str:
+    """The text sent for `messages`: the chat format's generation prompt, or without a chat template (`chat` None) the
+    turns' contents joined by blank lines."""
     if chat is None:
         return "\n\n".join(m["content"] for m in messages)
     return chat.prompt(messages)
@@ -195,12 +198,15 @@ def stop_token_ids(tokenizer, chat: ChatFormat | None, generation_config=None) -
 
 
 def progress_bar(total: int, desc: str):
+    """A tqdm bar that counts samples."""
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit="sample", dynamic_ncols=True, smoothing=0.1)
 
 
 def context_error(tokenizer, text: str, max_len: int | None, prompt_budget: int | None = None) -> str | None:
+    """Why `text` cannot be sampled (it leaves no room to generate in a `max_len`-token context, or exceeds
+    `prompt_budget` tokens), or None."""
     n = len(tokenizer(text, add_special_tokens=False)["input_ids"])
     if max_len and n >= max_len:
         return f"prompt is {n} tokens, the model's context is {max_len}: no room to generate"
@@ -264,6 +270,7 @@ class TransformersSampler:
         self.warned_context = False
 
     def render(self, messages: list[dict]) -> str:
+        """The text this sampler sends for `messages`, under its chat format (see `render`)."""
         return render(self.chat, messages)
 
     def context_error(self, messages: list[dict], prompt_budget: int | None = None) -> str | None:
@@ -394,6 +401,7 @@ class VLLMSampler:
             self.max_len = max_model_len(self.llm)
 
     def render(self, messages: list[dict]) -> str:
+        """The text this sampler sends for `messages`, under its chat format (see `render`)."""
         return render(self.chat, messages)
 
     def context_error(self, messages: list[dict], prompt_budget: int | None = None) -> str | None:
@@ -434,6 +442,7 @@ class VLLMSampler:
         return results
 
     def close(self):
+        """Stops the data-parallel replicas, if there are any; an in-process engine is not shut down here."""
         if self.workers is not None:
             self.workers.close()
 
@@ -454,6 +463,8 @@ def sampling_params_dict(settings: SamplingSettings, seed: int | None, stop_toke
 
 
 def make_llm(model: str, settings: SamplingSettings, rank: int = 0):
+    """A vLLM engine for `model` under `settings`, seeded `settings.seed + rank`; a LoRA adapter folder is refused,
+    since vLLM needs a full model."""
     if is_adapter_dir(model):
         raise InputError(f"{model} is a LoRA adapter: the vLLM backend needs a full model. Evaluate it with --backend "
                          "transformers (which merges the adapter), or merge it first (peft: merge_and_unload, "
@@ -550,6 +561,7 @@ class DataParallelWorkers:
         return [c for rank in range(dp) for c in by_rank[rank]]
 
     def close(self):
+        """Tells every replica to stop, waits up to 30 s in all for them to exit, and terminates any still alive."""
         for inbox in self.inboxes:
             inbox.put(None)
         deadline = time.time() + 30
@@ -562,6 +574,7 @@ class DataParallelWorkers:
 
 
 def build_sampler(backend: str, model: str, settings: SamplingSettings):
+    """The sampler of `backend` ("transformers" or "vllm") for `model`; a ValueError for any other backend."""
     if backend == "transformers":
         return TransformersSampler(model, settings)
     if backend == "vllm":

@@ -31,6 +31,8 @@ DEFAULT_BENCHMARKS = list(get_protocol(DEFAULT_PROTOCOL).benchmarks)
 
 
 def get_benchmark(name: str, protocol: str = DEFAULT_PROTOCOL) -> Benchmark:
+    """The benchmark registered as `name`, built for `protocol` (its module is imported only now); a ValueError for an
+    unknown name or a protocol the benchmark does not support."""
     if name not in REGISTRY:
         raise ValueError(f"unknown benchmark {name!r}; choose from {', '.join(REGISTRY)}")
     module_name, class_name = REGISTRY[name].split(":")

@@ -7,6 +7,8 @@ from .mathlike import MathBenchmark
 
 
 class AIME24(MathBenchmark):
+    """AIME 2024: 30 problems with integer answers, Avg@32 under both protocols."""
+
     name = "aime24"
     title = "AIME'24"
     hub_id = "HuggingFaceH4/aime_2024"
@@ -20,6 +22,8 @@ class AIME24(MathBenchmark):
     budgets = {"paper": Budget(32, 8192), "boxed": Budget(32, 8192)}
 
     def to_problem(self, index: int, row: Row) -> Problem:
+        """AIME's gold: the answer as an integer string ("025" -> "25"); `paper` scores against the raw answer
+        (reference_gold) and fills its prompt from the row with `question` and `answer` set as Aime2024Dataset does."""
         raw = row.scalar("answer")
         answer = raw.strip()
         if not answer.lstrip("-").isdigit():

@@ -68,14 +68,18 @@ class Benchmark:
 
     @property
     def prompt_version(self) -> str:
+        """The version of prompt() under this protocol; it keys the sample cache, so samples made with an older prompt
+        are refused."""
         return self.prompt_versions.get(self.protocol, "1")
 
     @property
     def default_k(self) -> int:
+        """Samples per problem under this protocol, unless --k says otherwise."""
         return self.budgets[self.protocol].k
 
     @property
     def max_new_tokens(self) -> int:
+        """New tokens per sample under this protocol, unless --max-new-tokens says otherwise."""
         return self.budgets[self.protocol].max_new_tokens
 
     def describe(self) -> str:
@@ -114,6 +118,8 @@ class Benchmark:
         return read_file(path)
 
     def read_hub(self) -> Rows:
+        """The records of the hub dataset (`hub_id`, `hub_config`, `hub_split`); any failure to load it (offline, gated,
+        no network) is a MissingDataError saying how to get the data."""
         where = f"hub dataset {self.hub_id}" + (f" ({self.hub_config})" if self.hub_config else "")
         try:
             import datasets
@@ -124,6 +130,8 @@ class Benchmark:
         return Rows(where, dataset)
 
     def missing_message(self, looked_at: Path | None, reason: str = "") -> str:
+        """The error text for data not found at `looked_at` (or, for None, not loadable from the hub, because of
+        `reason`): where it looked and how to get the data, including a one-line export command."""
         export = (
             f"python -c \"from datasets import load_dataset; load_dataset('{self.hub_id}'"
             + (f", '{self.hub_config}'" if self.hub_config else "")

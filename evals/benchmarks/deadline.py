@@ -167,6 +167,7 @@ class DeadlineRunner:
                                    f"{STARTUP_TIMEOUT_S:.0f} s")
 
     def close(self) -> None:
+        """Kills every worker process; the next `run` starts new ones."""
         for worker in self.workers:
             worker.kill()
         self.workers = []

@@ -12,6 +12,8 @@ from .mathlike import MathBenchmark
 
 
 class EmbeddedMath(MathBenchmark):
+    """The embedded task's synthetic test set: local only, `boxed` only (k=4, 160 new tokens)."""
+
     name = "embedded"
     title = "Embedded (synthetic)"
     local_path = "test.jsonl"
@@ -19,10 +21,12 @@ class EmbeddedMath(MathBenchmark):
     budgets = {"boxed": Budget(4, 160)}
 
     def read_hub(self):
+        """Always a MissingDataError: the set has no hub copy, and the message says how to build it."""
         raise MissingDataError(
             f"{self.title} ({self.name}) exists only locally: build it with `profit-rl embedded build "
             "--out-dir outputs/embedded/base`, then pass --data-dir outputs/embedded/base"
         )
 
     def to_problem(self, index: int, row: Row) -> Problem:
+        """A row's `id`, `problem` and `answer`, taken as they are."""
         return Problem(id=row.scalar("id"), question=row.text("problem"), gold=row.scalar("answer"))

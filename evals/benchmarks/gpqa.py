@@ -109,6 +109,9 @@ def committed_letter(completion: str, choices: list[str] | None = None) -> str |
 
 
 class GPQADiamond(Benchmark):
+    """GPQA-Diamond: four-choice questions whose options each protocol orders its own way (see the module docstring);
+    gated on the hub."""
+
     name = "gpqa"
     title = "GPQA-Diamond"
     hub_id = "Idavidrein/gpqa"
@@ -120,11 +123,15 @@ class GPQADiamond(Benchmark):
 
     @property
     def scorer(self) -> str:
+        """Names GPQA's scoring rule: OpenCompass's first `ANSWER: X` under `paper`, `committed_letter` under
+        `boxed`."""
         if self.protocol == "paper":
             return "opencompass.GPQA_Simple_Eval_postprocess+GPQAEvaluator-v1"
         return "gpqa.committed_letter-v2"
 
     def to_problem(self, index: int, row: Row) -> Problem:
+        """GPQA's row: the four options in the protocol's order (`paper`: the rotation of the row's number, `boxed`: a
+        shuffle seeded by the id); the gold is the correct option's letter."""
         qid = row.scalar("id", "Record ID")
         options = [
             row.scalar("correct_answer", "Correct Answer"),
@@ -150,6 +157,8 @@ class GPQADiamond(Benchmark):
                              "fields": fields})
 
     def prompt(self, problem: Problem) -> list[dict]:
+        """`paper`: the simple-evals prompt, filled and sent as the reference does; `boxed`: the question, the lettered
+        options and a request for the letter in a \\boxed{}."""
         choices = problem.meta["choices"]
         if self.protocol == "paper":
             from .opencompass import fill, reference_messages
@@ -164,6 +173,8 @@ class GPQADiamond(Benchmark):
         }]
 
     def extract(self, problem: Problem, completion: str) -> str | None:
+        """The answer letter: under `paper` the first `ANSWER: X` (in the case written), under `boxed` the letter the
+        response finally commits to (`committed_letter`)."""
         if self.protocol == "paper":
             from .opencompass import gpqa_letter
 
@@ -171,4 +182,5 @@ class GPQADiamond(Benchmark):
         return committed_letter(completion, problem.meta.get("choices"))
 
     def score(self, problem: Problem, completion: str) -> float:
+        """1.0 when the extracted letter is the gold letter exactly."""
         return float(self.extract(problem, completion) == problem.gold)

@@ -80,6 +80,7 @@ _NUMBER = re.compile(r"-?\d+\.\d+|-?\d+")
 
 
 def question_turn(question: str) -> str:
+    """One user turn in gsm8k_gen_1d7fe4's form: "Question: ...", then "Let's think step by step" and "Answer:"."""
     return f"Question: {question}\nLet's think step by step\nAnswer:"
 
 
@@ -102,6 +103,8 @@ def numbers_equal(pred: str | None, gold: str) -> bool:
 
 
 class GSM8K(MathBenchmark):
+    """GSM8K's test split: OpenCompass's 4-shot gsm8k_gen_1d7fe4 under `paper`, the 0-shot math prompt under `boxed`."""
+
     name = "gsm8k"
     title = "GSM8K"
     hub_id = "openai/gsm8k"
@@ -112,11 +115,15 @@ class GSM8K(MathBenchmark):
 
     @property
     def scorer(self) -> str:
+        """Names GSM8K's scoring rule: OpenCompass's gsm8k_postprocess and Gsm8kEvaluator under `paper`, the math
+        benchmarks' under `boxed`."""
         if self.protocol == "paper":
             return "opencompass.gsm8k_postprocess+Gsm8kEvaluator"
         return super().scorer
 
     def to_problem(self, index: int, row: Row) -> Problem:
+        """GSM8K's gold: the number after the last `####`, commas removed; reference_gold is the reference's reading
+        (the text after the first "#### "). The id is the row index unless the row has one."""
         solution = row.text("answer")
         if "####" not in solution:
             raise row.wrong("answer", "a solution ending in '#### <number>'", solution[-60:])
@@ -128,6 +135,8 @@ class GSM8K(MathBenchmark):
                        meta={"reference_gold": reference_gold, "fields": list(row.items())})
 
     def prompt(self, problem: Problem) -> list[dict]:
+        """`paper`: OpenCompass's four worked examples as earlier chat turns, then the question in the same form;
+        `boxed`: the math benchmarks' 0-shot prompt."""
         if self.protocol != "paper":
             return super().prompt(problem)
         from .opencompass import fill, reference_messages
@@ -139,11 +148,14 @@ class GSM8K(MathBenchmark):
                                    for h, b in rounds])
 
     def extract(self, problem: Problem, completion: str) -> str | None:
+        """`paper`: the last number before any "Question:" (gsm8k_postprocess); `boxed`: the shared math extractor."""
         if self.protocol != "paper":
             return super().extract(problem, completion)
         return last_number_before_next_question(completion)
 
     def score_many(self, pairs: list[tuple[Problem, str]]) -> list[tuple[str | None, float, str | None]]:
+        """`paper`: the last number before any "Question:" against reference_gold by Gsm8kEvaluator's rule
+        (`numbers_equal`); `boxed`: the math benchmarks' scoring. A failure scores 0 with its error."""
         if self.protocol != "paper":
             return super().score_many(pairs)
         out = []

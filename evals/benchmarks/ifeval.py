@@ -24,6 +24,9 @@ DETAIL_RE = re.compile(r"strict (?P<strict>\d+)/(?P<n>\d+) loose (?P<loose>\d+)/
 
 
 class IFEval(Benchmark):
+    """IFEval: a sample scores 1 when it follows every instruction of its prompt (prompt-level strict); `own_metrics`
+    gives the reference's four metrics."""
+
     name = "ifeval"
     title = "IFEval"
     hub_id = "google/IFEval"
@@ -34,6 +37,8 @@ class IFEval(Benchmark):
     scorer = "evals.ifeval.prompt_level_strict-v1"
 
     def load(self, source=None) -> list[Problem]:
+        """The IFEval prompts, read by `evals.ifeval.data.load_prompts` and kept whole in meta["prompt"] for the
+        checkers; no gold. A missing file or an unreachable hub is a MissingDataError."""
         from profit_rl.evals.ifeval.data import load_prompts
         from profit_rl.evals.io import DataError
 
@@ -55,6 +60,8 @@ class IFEval(Benchmark):
         return [Problem(id=str(p.key), question=p.prompt, gold=None, meta={"prompt": p}) for p in prompts]
 
     def prompt(self, problem: Problem) -> list[dict]:
+        """The prompt text unchanged: under `paper` as the reference's message list (its user turn ends with one extra
+        "\\n"), under `boxed` as the bare user turn."""
         if self.protocol == "paper":  # IFEval_gen_353ae7: '{prompt}' from IFEvalDataset's row (prompt, reference)
             from .opencompass import fill, reference_messages
 
@@ -63,6 +70,8 @@ class IFEval(Benchmark):
         return [{"role": "user", "content": problem.question}]  # IFEval prompts are sent as they are
 
     def score_many(self, pairs):
+        """Per pair: the instruction-level detail ("strict 2/3 loose 3/3"), the prompt-level strict score and the
+        checkers' errors; a sample whose scoring raises scores 0 with its error."""
         from profit_rl.evals.ifeval.scoring import score_response
 
         out = []
@@ -103,7 +112,9 @@ class IFEval(Benchmark):
         return {name: value / k for name, value in totals.items()}
 
     def extract(self, problem: Problem, completion: str) -> str | None:
+        """The instruction-level detail `score_many` records, e.g. "strict 2/3 loose 3/3"."""
         return self.score_many([(problem, completion)])[0][0]
 
     def score(self, problem: Problem, completion: str) -> float:
+        """Prompt-level strict: 1.0 when the response follows every instruction of the prompt."""
         return self.score_many([(problem, completion)])[0][1]

@@ -7,6 +7,8 @@ from .mathlike import MathBenchmark
 
 
 class MATH500(MathBenchmark):
+    """MATH-500: the PRM800K test split of MATH, Avg@8."""
+
     name = "math500"
     title = "MATH-500"
     hub_id = "HuggingFaceH4/MATH-500"
@@ -15,6 +17,8 @@ class MATH500(MathBenchmark):
     budgets = {"paper": Budget(8, 8192), "boxed": Budget(8, 4096)}
 
     def to_problem(self, index: int, row: Row) -> Problem:
+        """MATH-500's gold: the `answer` column; `paper` scores against the full `solution` instead (reference_gold), as
+        math_500_gen does."""
         return Problem(
             id=row.scalar("unique_id", "id"),
             question=row.text("problem"),

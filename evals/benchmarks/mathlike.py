@@ -22,17 +22,24 @@ PAPER_PROMPT = "{%s}\nPlease reason step by step, and put your final answer with
 
 
 class MathBenchmark(Benchmark):
+    """The answer-in-a-box benchmarks' shared prompt and scoring (see the module docstring); a subclass gives to_problem
+    and the columns its `paper` config reads."""
+
     fallback = "last_number"  # `boxed`: where extract_answer looks when there is no box
     input_column = "problem"  # the config's reader input column (the field its prompt names)
     output_column = "solution"  # the config's reader output column: the gold MATHVerifyEvaluator parses
 
     @property
     def scorer(self) -> str:
+        """Names the scoring rule: MATHVerifyEvaluator against reference_gold under `paper`, extract_answer then
+        math-verify under `boxed`."""
         if self.protocol == "paper":
             return "opencompass.MATHVerifyEvaluator(reference_gold)-v1"
         return f"rewards.answers.extract_answer(fallback={self.fallback})+rewards.pool(math-verify)"
 
     def prompt(self, problem: Problem) -> list[dict]:
+        """`paper`: the math_500_gen prompt filled from the row's fields, as the reference's message list; `boxed`:
+        `math_user_message`, the user turn SFT and GRPO train on."""
         if self.protocol == "paper":
             from .opencompass import fill, reference_messages
 
@@ -44,6 +51,8 @@ class MathBenchmark(Benchmark):
         return [{"role": "user", "content": math_user_message(problem.question)}]
 
     def extract(self, problem: Problem, completion: str) -> str | None:
+        """`paper`: what math-verify parses from the response (by scoring it); `boxed`: `extract_answer` with this
+        benchmark's fallback."""
         if self.protocol == "paper":
             return self.score_many([(problem, completion)])[0][0]
         from profit_rl.rewards.answers import extract_answer
@@ -51,12 +60,16 @@ class MathBenchmark(Benchmark):
         return extract_answer(completion, fallback=self.fallback)
 
     def score(self, problem: Problem, completion: str) -> float:
+        """One completion's score through `score_many`; an error it records (a timeout, a gold that does not parse) is
+        raised as a RuntimeError."""
         extracted, score, error = self.score_many([(problem, completion)])[0]
         if error:
             raise RuntimeError(error)
         return score
 
     def score_many(self, pairs: list[tuple[Problem, str]]) -> list[tuple[str | None, float, str | None]]:
+        """`paper`: `score_paper`; `boxed`: `extract_answer` on each completion, then math-verify against the gold in
+        the shared process pool. A failure scores 0 with its reason; it never raises."""
         if self.protocol == "paper":
             return self.score_paper(pairs)
         from profit_rl.rewards.answers import extract_answer, gold_answer

@@ -20,7 +20,10 @@ from .embedded import EmbeddedMath
 
 
 class EmbeddedProbe(EmbeddedMath):
+    """Base of the embedded probes: local only, like the test set."""
+
     def read_hub(self):
+        """Always a MissingDataError: the probes have no hub copy; the message says how to write them."""
         raise MissingDataError(
             f"{self.title} ({self.name}) exists only locally: write the probes with `python -m "
             "profit_rl.embedded.probes build --base-dir outputs/embedded/base --out-dir DIR`, then pass --data-dir DIR"
@@ -31,6 +34,8 @@ EQUATION = re.compile(r"\d+ [+-] \d+ = \d+")
 
 
 class EmbeddedLong(EmbeddedProbe):
+    """Probe: chains of 6 events (SFT rows have 2-5), with a 224-token budget and a `full_chain` metric."""
+
     name = "embedded-long"
     title = "Embedded probe: longer chains"
     local_path = "long.jsonl"
@@ -38,6 +43,7 @@ class EmbeddedLong(EmbeddedProbe):
     budgets = {"boxed": Budget(4, 224)}
 
     def to_problem(self, index: int, row: Row) -> Problem:
+        """The embedded row plus its `n_events`, which `full_chain` counts equations against."""
         problem = super().to_problem(index, row)
         problem.meta["n_events"] = row.scalar("n_events")
         return problem
@@ -52,21 +58,28 @@ class EmbeddedLong(EmbeddedProbe):
 
 
 class EmbeddedSurface(EmbeddedProbe):
+    """Probe: names, items, start sentences and questions no SFT row uses; the test set's prompt and scoring."""
+
     name = "embedded-surface"
     title = "Embedded probe: unseen surface"
     local_path = "surface.jsonl"
 
 
 class EmbeddedRetention(EmbeddedProbe):
+    """Probe: the base model's pretraining layout, sent as raw text; a run with the chat template is refused
+    (`raw_prompt`)."""
+
     name = "embedded-retention"
     title = "Embedded probe: retention (pretraining layout)"
     local_path = "retention.jsonl"
     raw_prompt = True  # evals.runner refuses a run that would wrap the prompt in the chat template
 
     def to_problem(self, index: int, row: Row) -> Problem:
+        """The embedded row plus its `prompt`: the text in the pretraining layout, to send as it is."""
         problem = super().to_problem(index, row)
         problem.meta["prompt"] = row.text("prompt")
         return problem
 
     def prompt(self, problem: Problem) -> list[dict]:
+        """The row's own `prompt` text as the one user turn (without a chat template it is sent unchanged)."""
         return [{"role": "user", "content": problem.meta["prompt"]}]
