@@ -105,16 +105,6 @@ class CardInfo:
     initial_checkpoint: str | None = None  # GRPO: the policy it started from (model_name_or_path)
 
 
-def recipe_from_argv(argv: list[str]) -> str | None:
-    """The `--config` recipe named in a command line, if any."""
-    for i, arg in enumerate(argv):
-        if arg == "--config" and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith("--config="):
-            return arg.split("=", 1)[1]
-    return None
-
-
 def _version(package: str) -> str:
     try:
         return version(package)

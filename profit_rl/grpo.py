@@ -36,7 +36,7 @@ from pathlib import Path
 
 from profit_rl.embedded.cli import build_hint
 from profit_rl.evals.dtypes import torch_dtype
-from profit_rl.evals.errors import command_errors
+from profit_rl.evals.errors import command_errors, config_path
 from profit_rl.evals.flags import describe_negations
 from profit_rl.evals.folders import output_folder
 from profit_rl.evals.io import InputError
@@ -299,7 +299,7 @@ def build_trainer(script_args, training_args, model_args):
     import transformers
     from trl import get_peft_config, get_quantization_config
 
-    from profit_rl.cards import CardInfo, ProFitGRPOTrainer, recipe_from_argv
+    from profit_rl.cards import CardInfo, ProFitGRPOTrainer
     from profit_rl.rewards.pool import configure_default_pool, get_default_pool
 
     from .data.sft import eval_source
@@ -365,7 +365,7 @@ def build_trainer(script_args, training_args, model_args):
         logger.info("Resuming from %s", resume_from)
 
     trainer = ProFitGRPOTrainer(  # TRL's GRPOTrainer, with a profit-rl model card in every saved folder
-        card_info=CardInfo(script_args.dataset_name, recipe_from_argv(sys.argv), model_args.model_name_or_path),
+        card_info=CardInfo(script_args.dataset_name, config_path(sys.argv), model_args.model_name_or_path),
         model=model,
         reward_funcs=reward_funcs,
         args=training_args,

@@ -27,13 +27,13 @@ from trl import ModelConfig, TrlParser, get_peft_config, get_quantization_config
 
 from profit_rl.embedded.cli import build_hint
 from profit_rl.evals.chat import ChatFormat
-from profit_rl.evals.errors import command_errors, parse_command_line
+from profit_rl.evals.errors import command_errors, config_path, parse_command_line
 from profit_rl.evals.flags import describe_negations
 from profit_rl.evals.folders import output_folder
 from profit_rl.evals.io import InputError
 from profit_rl.evals.models import ModelPathError, check_model_path, resolve_resume
 
-from .cards import CardInfo, recipe_from_argv
+from .cards import CardInfo
 from .data.sft import (
     SFTDataArguments,
     apply_chat_format,
@@ -86,7 +86,7 @@ def build_trainer(data_args: SFTDataArguments, training_args: ProFitConfig, mode
         quantization_config=get_quantization_config(model_args),
         peft_config=get_peft_config(model_args),
     )
-    trainer.card_info = CardInfo(dataset=data_args.dataset_name, recipe=recipe_from_argv(sys.argv),
+    trainer.card_info = CardInfo(dataset=data_args.dataset_name, recipe=config_path(sys.argv),
                                  initial_checkpoint=model_args.model_name_or_path)
     return trainer
 

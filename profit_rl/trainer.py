@@ -116,7 +116,7 @@ class ProFitConfig(SFTConfig):
 
     allow_empty_selection: bool = field(
         default=False,
-        metadata={"help": "Train on when the rule keeps under 1% of the supervised tokens for 3 optimizer steps in a "
+        metadata={"help": "Train on when the rule keeps under 1 in 100 supervised tokens for 3 optimizer steps in a "
                   "row; by default the run then stops with an error naming tau and the kept fraction."},
     )
 

@@ -265,7 +265,7 @@ def long_rows(n_long: int, n_short: int) -> list[dict]:
 def sft_argv(model: Path, data: Path, out: Path, *extra) -> list[str]:
     return ["sft", "--model_name_or_path", str(model), "--dataset_name", str(data), "--output_dir", str(out),
             "--use_cpu", "true", "--bf16", "false", "--report_to", "none", "--max_steps", "1", "--max_length", "64",
-            "--per_device_train_batch_size", "4", *extra]
+            "--per_device_train_batch_size", "4", "--selection", "all", *extra]
 
 
 def test_sft_stops_when_most_rows_lose_their_completion_to_max_length(tiny_model_dir, tmp_path, capsys):

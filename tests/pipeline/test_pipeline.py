@@ -169,6 +169,7 @@ def test_a_smoke_runs_report_says_so_in_its_first_line_and_a_real_runs_does_not(
     from profit_rl.pipeline.report import write_report
 
     root = tmp_path / "embedded"
+    root.mkdir()
     assert write_report(root, ["profit", "sft"], smoke=True).read_text().splitlines()[0] == SMOKE_BANNER
     assert write_report(root, ["profit", "sft"]).read_text().startswith("# profit-rl report: embedded")
     smoke = resolve_profile(parse_args(["--smoke", "--output-root", str(tmp_path)]))
