@@ -226,6 +226,8 @@ def test_a_wheel_user_builds_the_embedded_model_trains_and_exports_to_lm_eval(in
     assert (tmp_path / "outputs" / "embedded" / "base" / "model" / "config.json").is_file()
     run(sft, cwd=tmp_path, env=clean_env())
     assert (tmp_path / "runs" / "sft" / "model.safetensors").is_file()
+    card = (tmp_path / "runs" / "sft" / "README.md").read_text()  # the model card says what trained it
+    assert "- profit-rl" in card and "tau: 0.1" in card and "2601.09195" in card and "[None]" not in card
     run([cli, "eval", "--model", "runs/sft", "--benchmarks", "embedded", "--data-dir", "outputs/embedded/base",
          "--k", "2", "--limit", "3", "--max-new-tokens", "16", "--export", "lm-eval", "--output-dir", "ev"],
         cwd=tmp_path, env=clean_env())
