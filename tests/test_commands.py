@@ -73,8 +73,10 @@ def test_accelerate_configs_by_name_or_path(tmp_path):
         accelerate_config("Qwen3-0.6B-Base/zero2")  # a name, not any path ending in one
 
 
-def test_a_missing_embedded_build_names_the_command_that_makes_it(tmp_path):
+def test_a_missing_embedded_build_names_the_command_that_makes_it(tmp_path, monkeypatch):
     from profit_rl.embedded.cli import build_hint
+
+    monkeypatch.chdir(tmp_path)  # relative paths: a checkout that ran `make sft-then-rl` holds outputs/embedded/base
 
     assert build_hint("outputs/embedded/base/model") == "profit-rl embedded build --out-dir outputs/embedded/base"
     assert build_hint("x/embedded/base/sft.jsonl") == "profit-rl embedded build --out-dir x/embedded/base"
