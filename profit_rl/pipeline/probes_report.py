@@ -85,7 +85,7 @@ def claims_for(methods: tuple[str, ...]) -> list[Claim]:
     """The paper's claims whose methods ran, and its ProFit-vs-SFT claims applied to `profit-protected` (ours)."""
     out = [c for c in PAPER_CLAIMS if c.method in methods and c.baseline in methods]
     if "profit-protected" in methods and "sft" in methods:
-        out += [Claim(f"{c.name} (protected)", c.text.replace("ProFit", "ProFit, numbers protected,"), c.probe,
+        out += [Claim(f"{c.name} (protected)", c.text.replace("ProFit", "ProFit (numbers protected)"), c.probe,
                       c.sign, "profit-protected", c.baseline, c.gap_probe, "variant")
                 for c in PAPER_CLAIMS if c.baseline == "sft"]
     return out
