@@ -18,6 +18,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from profit_rl.evals.errors import command_errors
 from profit_rl.evals.results import read_run
 from profit_rl.evals.state import write_json_atomic, write_text_atomic
 
@@ -349,6 +350,7 @@ def write(root: Path, methods: tuple[str, ...], grpo_methods: tuple[str, ...], s
     return write_text_atomic(root / "probes.md", md)
 
 
+@command_errors("probes")
 def main(argv: list[str] | None = None) -> int:
     """`python -m profit_rl.pipeline.probes_report ROOT`: write the probes report and print its path; a missing
     result exits 1 with what to rerun."""
@@ -358,11 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--grpo-methods", default="")
     p.add_argument("--seeds", type=int, required=True)
     args = p.parse_args(argv)
-    try:
-        path = write(Path(args.root), split(args.methods), split(args.grpo_methods), args.seeds)
-    except (MissingResultError, ValueError, KeyError) as err:
-        print(f"probes: {err}", file=sys.stderr)
-        return 1
+    path = write(Path(args.root), split(args.methods), split(args.grpo_methods), args.seeds)
     print(f"probes: {path}")
     return 0
 

@@ -18,6 +18,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from profit_rl.evals.errors import command_errors
+from profit_rl.evals.io import InputError
 from profit_rl.evals.results import read_run
 from profit_rl.evals.state import write_text_atomic
 
@@ -28,7 +30,7 @@ X_NAME = {"tau": "τ", "epochs": "epoch", "rank": "LoRA rank"}
 METRICS = ("avg_at_k", "pass_at_k")
 
 
-class MissingResultError(FileNotFoundError):
+class MissingResultError(InputError, FileNotFoundError):
     """A cell of the grid has no eval result: the table would silently leave it out."""
 
 
@@ -39,7 +41,7 @@ def benchmark_result(run_dir: Path) -> dict:
     except FileNotFoundError as err:
         raise MissingResultError(f"{run_dir}: no eval result ({err}); rerun the sweep to finish it") from err
     if len(benchmarks) != 1:
-        raise ValueError(f"{run_dir}: the sweep reads one benchmark per eval, found {sorted(benchmarks)}")
+        raise InputError(f"{run_dir}: the sweep reads one benchmark per eval, found {sorted(benchmarks)}")
     return next(iter(benchmarks.values()))
 
 
@@ -58,7 +60,7 @@ def checkpoint_epoch(checkpoint: Path) -> int:
         raise MissingResultError(f"{state} not found: the epochs study needs each epoch's checkpoint")
     epoch = json.loads(state.read_text())["epoch"]
     if abs(epoch - round(epoch)) > 1e-6:
-        raise ValueError(f"{state}: epoch {epoch} is not an epoch end (save_strategy must be 'epoch')")
+        raise InputError(f"{state}: epoch {epoch} is not an epoch end (save_strategy must be 'epoch')")
     return int(round(epoch))
 
 
@@ -74,7 +76,7 @@ def epoch_points(cell: Cell, folder: Path) -> list[dict]:
         points.append(point(cell, "sft", checkpoint_epoch(Path(row["checkpoint"])), result))
     epochs = sorted(p["x"] for p in points)
     if epochs != list(range(1, cell.epochs + 1)):
-        raise ValueError(f"{curves}: evaluated epochs {epochs}, expected 1..{cell.epochs}")
+        raise InputError(f"{curves}: evaluated epochs {epochs}, expected 1..{cell.epochs}")
     return points
 
 
@@ -267,6 +269,7 @@ def write(root: Path, grid: Grid, smoke: bool = False) -> Path:
     return path
 
 
+@command_errors("sweep")
 def main(argv: list[str] | None = None) -> int:
     """`python -m profit_rl.pipeline.sweep_report ROOT`: write the ablations report and print its path; a missing
     result exits 1."""
@@ -275,11 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     add_grid_args(p)
     p.add_argument("--smoke", action="store_true", help="the grid ran with --smoke: the first line says so")
     args = p.parse_args(argv)
-    try:
-        path = write(Path(args.root), grid_from_args(args), smoke=args.smoke)
-    except (MissingResultError, ValueError) as err:
-        print(f"profit-rl sweep: {err}", file=sys.stderr)
-        return 1
+    path = write(Path(args.root), grid_from_args(args), smoke=args.smoke)
     print(f"ablations: {path}")
     return 0
 
