@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from profit_rl.evals.state import write_json_atomic, write_text_atomic
+    from profit_rl.core.state import write_json_atomic, write_text_atomic
 
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else None
     t0 = time.time()

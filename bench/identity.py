@@ -1,4 +1,4 @@
-"""What identifying a large weights file costs: evals.identity's sampled digest vs a full sha256, on one file.
+"""What identifying a large weights file costs: core.identity's sampled digest vs a full sha256, on one file.
 
     .venv/bin/python bench/identity.py [--mb 600] [--file PATH]
 
@@ -16,7 +16,7 @@ import os
 import tempfile
 import time
 
-from profit_rl.evals.identity import file_digest
+from profit_rl.core.identity import file_digest
 
 
 def full_sha256(path: str) -> str:

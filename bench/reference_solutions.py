@@ -28,7 +28,7 @@ def main():
 
     from profit_rl.evals import cli
     from profit_rl.evals.benchmarks import get_benchmark
-    from profit_rl.evals.io import read_file
+    from profit_rl.core.io import read_file
 
     bench = get_benchmark(args.benchmark)
     rows = read_file(Path(args.data_dir) / bench.local_path)

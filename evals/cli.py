@@ -19,34 +19,24 @@ from pathlib import Path
 from . import markdown as md
 from . import metrics
 from .benchmarks import REGISTRY, Problem, get_benchmark
-from .dtypes import DTYPE_HELP, DTYPES
-from .errors import command_errors
+from profit_rl.core.dtypes import DTYPE_HELP, DTYPES
+from profit_rl.core.errors import command_errors
 from .export import EXPORTS, default_logging_dir, eval_scalars, lm_eval_results, log_scalars, run_step, write_lm_eval
-from .flags import accept_snake_case
-from .folders import inside, output_folder
-from .identity import weights_identity
-from .io import DataError, InputError, looks_like_hub_id, read_file
-from .models import check_model_path
+from profit_rl.core.flags import accept_snake_case, positive_int
+from profit_rl.core.folders import inside, output_folder
+from profit_rl.core.identity import weights_identity
+from profit_rl.core.io import DataError, InputError, looks_like_hub_id, read_file
+from profit_rl.core.model_folders import check_model_path
 from .protocols import DEFAULT_PROTOCOL, PROTOCOLS, deviations, get_protocol
 from .results import RESULTS_FILE, TABLE_FILE, markdown_table, write_json
 from .runner import model_identity, run_benchmark, score_responses
 from .sampling import SamplingSettings, build_sampler
-from .state import write_text_atomic
+from profit_rl.core.state import write_text_atomic
 
 DEFAULT_ROOT = Path("outputs/eval")
 
 logger = logging.getLogger("profit_rl.evals")
 
-
-def positive_int(text: str) -> int:
-    """argparse type of --k, --limit and other counts: an integer >= 1, checked before anything runs."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, found {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, found {value}")
-    return value
 
 
 def add_sampling_args(p: argparse.ArgumentParser):

@@ -24,11 +24,11 @@ from pathlib import Path
 
 from . import markdown as md
 from . import metrics
-from .errors import UsageError, command_errors
-from .flags import accept_snake_case
-from .io import InputError
+from profit_rl.core.errors import UsageError, command_errors
+from profit_rl.core.flags import accept_snake_case
+from profit_rl.core.io import InputError
 from .results import RESULTS_FILE, read_run, write_json
-from .state import write_text_atomic
+from profit_rl.core.state import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ def check_output(table: Path, numbers: Path, runs: list[str], force: bool) -> No
 def main(argv: list[str] | None = None) -> int:
     """`profit-rl compare RUN_A RUN_B`: write the paired comparison as markdown and JSON, print the table, and return
     the exit code."""
-    from .cli import positive_int
+    from profit_rl.core.flags import positive_int
 
     p = argparse.ArgumentParser(prog="profit-rl compare", description=__doc__.split("\n\n")[0])
     p.add_argument("run_a", help="eval output dir of the baseline (A)")

@@ -25,17 +25,19 @@ from pathlib import Path
 
 from . import metrics
 from .benchmarks import REGISTRY, get_benchmark
-from .cli import add_sampling_args, positive_int, settings_from_args
+from profit_rl.core.flags import positive_int
+
+from .cli import add_sampling_args, settings_from_args
 from .compare import unique_labels
-from .errors import UsageError, command_errors
+from profit_rl.core.errors import UsageError, command_errors
 from .export import TENSORBOARD_RUN, log_scalars
-from .flags import accept_snake_case
-from .folders import folder_name, inside, output_folder
-from .io import InputError
-from .models import base_model_identity, check_model_path, checkpoint_dirs, is_adapter_dir
+from profit_rl.core.flags import accept_snake_case
+from profit_rl.core.folders import folder_name, inside, output_folder
+from profit_rl.core.io import InputError
+from profit_rl.core.model_folders import base_model_identity, check_model_path, checkpoint_dirs, is_adapter_dir
 from .runner import run_benchmark
 from .sampling import build_sampler
-from .state import write_bytes_atomic, write_text_atomic
+from profit_rl.core.state import write_bytes_atomic, write_text_atomic
 
 logger = logging.getLogger(__name__)
 

@@ -282,7 +282,7 @@ def lm_eval_results(run: dict, summaries: dict[str, dict], benchmarks: dict, pro
 
 def write_lm_eval(out_dir: str | Path, document: dict, samples: dict[str, list[dict]]) -> tuple[Path, list[Path]]:
     """Write lm-eval's files into `<out_dir>/<model_name_sanitized>/`; returns (results file, samples files)."""
-    from .state import write_text_atomic
+    from profit_rl.core.state import write_text_atomic
 
     folder = Path(out_dir) / document["model_name_sanitized"]
     folder.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@
   OpenCompass with the dataset configs gsm8k_gen_1d7fe4, math_500_gen, gpqa_openai_simple_evals_gen_5aeece and
   IFEval_gen_353ae7, n = 8 samples, temperature 0.7 / top-p 0.8 / top-k 20, 8192 new tokens, the model's chat
   template), bug for bug: the reference's message lists, rendering, stop words and scorers
-  (`evals.benchmarks.opencompass`, `evals.chat.OpenCompassChat`). AIME'24, which that file leaves commented out, runs
+  (`evals.benchmarks.opencompass`, `evals.benchmarks.opencompass.OpenCompassChat`). AIME'24, which that file leaves commented out, runs
   its config aime2024_gen_17d799 at Avg@32.
 - `boxed`: the toolkit's own judgement. Every math answer goes in a \\boxed{} (the format the GRPO reward reads), GPQA asks for a
   boxed letter, every benchmark is 0-shot, and budgets are shorter. Its numbers are not comparable with Table 1.

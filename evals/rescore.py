@@ -24,7 +24,7 @@ from pathlib import Path
 from . import markdown as md
 from . import metrics
 from .benchmarks import REGISTRY, get_benchmark
-from .io import DataError, InputError, read_file
+from profit_rl.core.io import DataError, InputError, read_file
 from .protocols import PROTOCOLS, deviations, get_protocol
 from .results import RESULTS_FILE, SAMPLES_FILE, TABLE_FILE, markdown_table, write_json
 from .runner import score_responses
@@ -135,7 +135,7 @@ def main(args) -> int:
     """`profit-rl eval --rescore RUN_DIR`: see the module docstring."""
     names = [n.strip() for n in args.benchmarks.split(",") if n.strip()] if args.benchmarks else None
     out_dir = Path(args.output_dir) if args.output_dir else Path(args.rescore) / "rescore"
-    from .folders import output_folder
+    from profit_rl.core.folders import output_folder
 
     try:
         with output_folder(out_dir, "profit-rl eval --rescore " + str(args.rescore)):

@@ -21,9 +21,9 @@ import os
 from pathlib import Path
 
 from . import markdown as md
-from .identity import differences
-from .io import DataError, InputError, describe, parse_jsonl
-from .state import read_json_state, write_json_atomic
+from profit_rl.core.identity import differences
+from profit_rl.core.io import DataError, InputError, describe, parse_jsonl
+from profit_rl.core.state import read_json_state, write_json_atomic
 
 logger = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from . import metrics
 from .benchmarks.base import Benchmark, Problem
-from .identity import weights_identity
-from .io import DataError, InputError
-from .models import base_model_identity
+from profit_rl.core.identity import weights_identity
+from profit_rl.core.io import DataError, InputError
+from profit_rl.core.model_folders import base_model_identity
 from .protocols import get_protocol
 from .results import RESULTS_FILE, SAMPLES_FILE, SampleCache, write_json
 from .sampling import SamplingSettings
@@ -38,7 +38,7 @@ def resolved_settings(benchmark: Benchmark, settings: SamplingSettings) -> Sampl
 
 def fingerprint(benchmark: Benchmark, model: str, settings: SamplingSettings) -> dict:
     """What decides a sample: the model (its path and its weights' content: new weights at the same path are another
-    model, evals.identity), the benchmark, its prompt and scorer, and the sampling settings."""
+    model, core.identity), the benchmark, its prompt and scorer, and the sampling settings."""
     return {"model": model_identity(model), "weights": weights_identity(model), "benchmark": benchmark.name,
             "protocol": benchmark.protocol,
             "prompt_version": benchmark.prompt_version, "scorer": benchmark.scorer, **settings.fingerprint()}

@@ -8,11 +8,11 @@ the progress bar; it never scores. `on_batch(positions, completions)` (`OnBatch`
 batch: `positions` are indices into `prompts`, `completions[i]` the k completions of `prompts[positions[i]]`, so the
 caller can append them to its cache at once: a kill -9 then loses at most the batch in flight.
 
-Prompts are chat messages; both backends render them with the tokenizer's chat format (evals.chat: the generation
+Prompts are chat messages; both backends render them with the tokenizer's chat format (core.chat: the generation
 prompt SFT trained under), so they see the same text, and both stop at the end of the assistant's turn as well as at
 the EOS: a base model's EOS (Qwen3-Base's `<|endoftext|>`) is not what closes a chat turn (`<|im_end|>`). With
 `opencompass_chat` (set by `--protocol paper`) both render and stop as the reference's OpenCompass does instead
-(`evals.chat.OpenCompassChat`).
+(`evals.benchmarks.opencompass.OpenCompassChat`).
 
 Seeding. Sample j of a prompt draws its randomness from a stream of its own, seeded by (key, j, settings.seed)
 (`sample_seed`; the key is the problem id, samples are numbered from `first_index`). So a sample does not depend on
@@ -37,10 +37,11 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from .chat import ChatFormat, ChatFormatError, OpenCompassChat
-from .dtypes import DTYPE_HELP, check_dtype, dtype_name, torch_dtype
-from .io import InputError
-from .models import is_adapter_dir
+from profit_rl.core.chat import ChatFormat, ChatFormatError
+from profit_rl.evals.benchmarks.opencompass import OpenCompassChat
+from profit_rl.core.dtypes import DTYPE_HELP, check_dtype, dtype_name, torch_dtype
+from profit_rl.core.io import InputError
+from profit_rl.core.model_folders import is_adapter_dir
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +161,7 @@ def check_loading_info(model_name_or_path: str, info: dict) -> None:
 
 def chat_format(tokenizer, chat_template: bool = True, end_of_turn_token: str | None = None,
                 opencompass: bool = False) -> ChatFormat | OpenCompassChat | None:
-    """The tokenizer's chat format (evals.chat), the reference's rendering (`opencompass`), or None when prompts are
+    """The tokenizer's chat format (core.chat), the reference's rendering (`opencompass`), or None when prompts are
     the raw question text."""
     if not chat_template:
         return None

@@ -6,6 +6,10 @@
 
 __version__ = "0.1.0"
 
+from . import deprecated as _deprecated
+
+_deprecated.install()  # old import paths (profit_rl.evals.io, ...) keep working for one release, with a warning
+
 __all__ = ["ProFitConfig", "ProFitSFTTrainer", "token_weights", "selection_loss", "SELECTIONS"]
 
 

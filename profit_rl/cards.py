@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from profit_rl.evals.io import InputError
+from profit_rl.core.io import InputError
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ own `trl/scripts/grpo.py`: `--reward_funcs` takes registry names or dotted impor
 The model is an SFT output folder (or any hub id). A folder holding a LoRA adapter (adapter_config.json) is merged
 into its base model (`--adapter merge`, the default: GRPO then trains the full model) or loaded as a trainable
 adapter (`--adapter load`: GRPO trains the adapter; checkpoints are adapters). Prompts are chat messages that the
-model's chat template renders in its chat format (evals.chat: the generation prompt SFT trained under), asking for the
+model's chat template renders in its chat format (core.chat: the generation prompt SFT trained under), asking for the
 final answer in `\\boxed{}`. Generation stops at the end of the assistant's turn on both backends: the end-of-turn
 token becomes the tokenizer's EOS and joins the model's generation-config EOS ids (saved with every checkpoint), and
 vLLM gets it as a stop token. Checkpoints land in
@@ -34,14 +34,14 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from profit_rl.embedded.cli import build_hint
-from profit_rl.evals.dtypes import torch_dtype
-from profit_rl.evals.errors import command_errors, config_path
-from profit_rl.evals.flags import describe_negations
-from profit_rl.evals.folders import output_folder
-from profit_rl.evals.io import InputError
-from profit_rl.evals.models import check_model_path, is_adapter_dir, resolve_resume
-from profit_rl.evals.state import write_json_atomic
+from profit_rl.core.model_folders import build_hint
+from profit_rl.core.dtypes import torch_dtype
+from profit_rl.core.errors import command_errors, config_path
+from profit_rl.core.flags import describe_negations
+from profit_rl.core.folders import output_folder
+from profit_rl.core.io import InputError
+from profit_rl.core.model_folders import check_model_path, is_adapter_dir, resolve_resume
+from profit_rl.core.state import write_json_atomic
 from profit_rl.rewards.answers import BOXED_INSTRUCTION
 
 from .runs import (at_last_step, finish_from_checkpoint, mark_finished, prepare_output_dir, record_inputs,
@@ -208,7 +208,7 @@ def stop_at_end_of_turn(tokenizer, script_args, training_args) -> list[int]:
     end-of-turn token becomes the tokenizer's EOS, as TRL's SFTConfig.eos_token makes it in SFT: TRL's transformers
     generation stops at the tokenizer's EOS and the model's generation-config EOS ids. vLLM (colocated or server)
     reads the model folder's own files, so it is given the stop tokens per request (generation_kwargs)."""
-    from profit_rl.evals.chat import ChatFormat
+    from profit_rl.core.chat import ChatFormat
 
     if script_args.prompt_format == "chat":
         # the format as the template's default: GRPO's prompts and its saved checkpoints both use it
@@ -287,7 +287,7 @@ def parse_args(argv: list[str] | None):
     one-line UsageError."""
     from trl import GRPOConfig, ModelConfig, TrlParser
 
-    from profit_rl.evals.errors import parse_command_line
+    from profit_rl.core.errors import parse_command_line
 
     parser = describe_negations(TrlParser((GRPOScriptArguments, GRPOConfig, ModelConfig), prog="profit-rl grpo"))
     return parse_command_line(parser.parse_args_and_config, list(sys.argv[1:] if argv is None else argv))

@@ -18,7 +18,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from profit_rl.evals.errors import command_errors
+from profit_rl.core.errors import command_errors
 
 RECIPE_SUFFIX = ".yaml"
 ACCELERATE_CONFIGS = "accelerate_configs"  # the folder of the shipped `accelerate launch --config_file` files
@@ -88,7 +88,7 @@ def copy_recipe(name: str, dest_dir: str | Path, force: bool = False) -> Path:
 def main(argv: list[str] | None = None) -> int:
     """`profit-rl recipes [list | copy NAME DIR | path NAME]`: list the shipped recipes, copy one out to edit, or print
     a recipe's or an accelerate config's path."""
-    from profit_rl.evals.flags import accept_snake_case
+    from profit_rl.core.flags import accept_snake_case
 
     parser = argparse.ArgumentParser(prog="profit-rl recipes", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="action")

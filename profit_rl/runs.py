@@ -6,7 +6,7 @@
     ...load, record_inputs(output_dir, inputs), train, save...
     mark_finished(output_dir, inputs, global_step)
 
-SFT and GRPO record their inputs (the model's weights and the data by content, evals.identity, and every setting that
+SFT and GRPO record their inputs (the model's weights and the data by content, core.identity, and every setting that
 changes the weights) in `output_dir/inputs.json` before they train. A rerun of the same command:
 - finds the run finished (the record says so): does nothing, and says so;
 - finds it interrupted after its last checkpoint (a checkpoint at the run's last step, no final model): saves that
@@ -25,9 +25,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from profit_rl.evals.identity import InputsChangedError, check_inputs, data_identity, weights_identity, write_inputs
-from profit_rl.evals.models import RESUME_NEVER, TRAINER_STATE, checkpoint_dirs, incomplete_reason
-from profit_rl.evals.state import read_json_state
+from profit_rl.core.identity import InputsChangedError, check_inputs, data_identity, weights_identity, write_inputs
+from profit_rl.core.model_folders import RESUME_NEVER, TRAINER_STATE, checkpoint_dirs, incomplete_reason
+from profit_rl.core.state import read_json_state
 
 logger = logging.getLogger(__name__)
 

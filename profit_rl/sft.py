@@ -9,7 +9,7 @@ override it. The script follows TRL's own `trl/scripts/sft.py`: `--load_in_4bit`
 quantised (QLoRA with `--use_peft`), `--dataset_train_split` / `--dataset_test_split` choose the splits, an eval set is
 read when `--eval_strategy` is not `no`, and `trainer.end()` closes the trackers and the process group.
 
-Rows are rendered in the tokenizer's chat format (evals.chat: for Qwen3-Base, the empty think block is part of the
+Rows are rendered in the tokenizer's chat format (core.chat: for Qwen3-Base, the empty think block is part of the
 prompt, never supervised; the saved template makes that its default), and the token that ends an assistant turn
 becomes the saved tokenizer's EOS and joins the EOS ids of every checkpoint's generation_config (TRL's `eos_token`),
 so that any tool generating from the SFT model stops at the end of its turn. A template that does not show its
@@ -25,13 +25,13 @@ from contextlib import nullcontext
 
 from trl import ModelConfig, TrlParser, get_peft_config, get_quantization_config
 
-from profit_rl.embedded.cli import build_hint
-from profit_rl.evals.chat import ChatFormat
-from profit_rl.evals.errors import command_errors, config_path, parse_command_line
-from profit_rl.evals.flags import describe_negations
-from profit_rl.evals.folders import output_folder
-from profit_rl.evals.io import InputError
-from profit_rl.evals.models import ModelPathError, check_model_path, resolve_resume
+from profit_rl.core.model_folders import build_hint
+from profit_rl.core.chat import ChatFormat
+from profit_rl.core.errors import command_errors, config_path, parse_command_line
+from profit_rl.core.flags import describe_negations
+from profit_rl.core.folders import output_folder
+from profit_rl.core.io import InputError
+from profit_rl.core.model_folders import ModelPathError, check_model_path, resolve_resume
 
 from .cards import CardInfo
 from .data.sft import (

@@ -18,7 +18,7 @@ import torch
 from transformers import TrainerCallback
 from trl import SFTConfig, SFTTrainer
 
-from profit_rl.evals.io import InputError
+from profit_rl.core.io import InputError
 
 from .cards import CardMixin
 from .losses import SELECTIONS, protect, selection_stats, token_weights, validate_selection

@@ -15,7 +15,7 @@ def rig(twin_dir: Path, out: Path) -> Path:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from profit_rl.evals.chat import ChatFormat
+    from profit_rl.core.chat import ChatFormat
 
     tokenizer = AutoTokenizer.from_pretrained(twin_dir)
     model = AutoModelForCausalLM.from_pretrained(twin_dir, dtype=torch.float32)

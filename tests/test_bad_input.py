@@ -18,8 +18,8 @@ import pytest
 from profit_rl.evals import cli as eval_cli
 from profit_rl.evals import compare as compare_cli
 from profit_rl.evals import curves as curves_cli
-from profit_rl.evals.io import DataError, read_rows
-from profit_rl.evals.models import check_model_path
+from profit_rl.core.io import DataError, read_rows
+from profit_rl.core.model_folders import check_model_path
 from profit_rl import cli as profit_cli
 from profit_rl.inspect import cli as inspect_cli
 from profit_rl.pipeline import runner as pipeline_cli
@@ -377,7 +377,7 @@ def test_a_live_holder_is_named_and_a_dead_ones_lock_is_taken_over(tiny_model_di
     is killed, the next run takes the lock over with a log line."""
     out = tmp_path / "outputs" / "embedded"  # also the embedded pipeline's root under --output-root outputs
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from profit_rl.evals.folders import acquire;"
+        [sys.executable, "-c", "import sys, time; from profit_rl.core.folders import acquire;"
          " acquire(sys.argv[1], 'holder-cmd'); print('held', flush=True); time.sleep(600)", str(out)],
         cwd=REPO, env=child_env(), stdout=subprocess.PIPE, text=True)
     try:
@@ -393,7 +393,7 @@ def test_a_live_holder_is_named_and_a_dead_ones_lock_is_taken_over(tiny_model_di
     finally:
         holder.kill()
         holder.wait()
-    with caplog.at_level("WARNING", logger="profit_rl.evals.folders"):
+    with caplog.at_level("WARNING", logger="profit_rl.core.folders"):
         code, err = evaluate(tiny_model_dir, data, out, capsys)
     assert code == 0, err
     assert f"taking over the lock left by pid {holder.pid} on " in caplog.text and "no longer running" in caplog.text

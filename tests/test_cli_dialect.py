@@ -6,7 +6,7 @@ import importlib
 
 import pytest
 
-from profit_rl.evals.dtypes import DTYPES, dtype_name, torch_dtype
+from profit_rl.core.dtypes import DTYPES, dtype_name, torch_dtype
 from profit_rl.cli import COMMANDS
 
 ARGPARSE_COMMANDS = ("eval", "compare", "curves", "inspect", "pipeline")

@@ -74,7 +74,7 @@ def test_accelerate_configs_by_name_or_path(tmp_path):
 
 
 def test_a_missing_embedded_build_names_the_command_that_makes_it(tmp_path, monkeypatch):
-    from profit_rl.embedded.cli import build_hint
+    from profit_rl.core.model_folders import build_hint
 
     monkeypatch.chdir(tmp_path)  # relative paths: a checkout that ran `make sft-then-rl` holds outputs/embedded/base
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from ..io import DataError
+from profit_rl.core.io import DataError
 from ..protocols import DEFAULT_PROTOCOL, get_protocol
 from .base import Benchmark, Budget, MissingDataError, Problem
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..io import DataError, InputError, Row, Rows, read_file
+from profit_rl.core.io import DataError, InputError, Row, Rows, read_file
 from ..protocols import DEFAULT_PROTOCOL, get_protocol
 
 

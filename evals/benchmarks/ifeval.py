@@ -40,7 +40,7 @@ class IFEval(Benchmark):
         """The IFEval prompts, read by `evals.ifeval.data.load_prompts` and kept whole in meta["prompt"] for the
         checkers; no gold. A missing file or an unreachable hub is a MissingDataError."""
         from profit_rl.evals.ifeval.data import load_prompts
-        from profit_rl.evals.io import DataError
+        from profit_rl.core.io import DataError
 
         if source is None:
             where = self.hub_id

@@ -19,12 +19,14 @@ Prompts, in three steps, as OpenCompass takes them:
    `_convert_chat_messages` then maps HUMAN/BOT to user/assistant.
 3. The chat template renders the messages with `add_generation_prompt=True` and no other argument
    (`TurboMindModelwithChatTemplate.generate`, opencompass/models/turbomind_with_tf_above_v4_33.py): for Qwen3 no
-   `enable_thinking`, so no empty think block. That step lives in `evals.chat.OpenCompassChat`.
+   `enable_thinking`, so no empty think block. That step is `OpenCompassChat`, at the end of this module.
 """
 
 from __future__ import annotations
 
 import re
+
+from profit_rl.core.chat import ChatFormatError, apply_template, tokenizer_name
 
 # ---- prompts ----------------------------------------------------------------------------------------------------
 
@@ -87,3 +89,44 @@ def math_verify_verdict(gold: str, response: str) -> tuple[str, float, str | Non
         LatexExtractionConfig(normalization_config=normalization, boxed_match_priority=0,
                               try_extract_without_anchor=False)])
     return "ok", float(verify(answer_parsed, gold_parsed)), str(answer_parsed)
+
+
+# ---- rendering and stopping ----------------------------------------------------------------------------------------
+class OpenCompassChat:
+    """How the reference's OpenCompass model wrapper renders a prompt and where it stops (`--protocol paper`).
+
+    `TurboMindModelwithChatTemplate` (opencompass/models/turbomind_with_tf_above_v4_33.py, the model class of the
+    ProFit reference's eval file) renders `apply_chat_template(messages, add_generation_prompt=True, tokenize=False)`
+    with no other argument: a Qwen3 template then ends at `<|im_start|>assistant\\n`, with no empty think block. It
+    stops at the words `_get_potential_stop_words` collects: the EOS id(s) of the model folder's
+    generation_config.json (none when the folder has no such file) and the tokenizer's EOS, and nothing else; a
+    Qwen3-Base folder's are both `<|endoftext|>`, so a turn's `<|im_end|>` does not stop it. The ChatFormat contract
+    (training and generation prompts agree) is not asked of it: it renders whatever the reference would."""
+
+    def __init__(self, tokenizer, model_path: str | None = None):
+        if not getattr(tokenizer, "chat_template", None):
+            raise ChatFormatError(f"{tokenizer_name(tokenizer)}: the tokenizer has no chat template, which the reference's "
+                                  "model class renders every prompt with")
+        self.tokenizer = tokenizer
+        self.model_path = model_path or getattr(tokenizer, "name_or_path", None)
+        self.template_kwargs: dict = {}
+
+    def prompt(self, messages: list[dict]) -> str:
+        """The generation prompt as the reference renders it: `apply_chat_template(messages,
+        add_generation_prompt=True)` with no template arguments, whatever the template then produces."""
+        return apply_template(self.tokenizer, messages, True, {})
+
+    def stop_token_ids(self, generation_config=None) -> list[int]:
+        """The tokenizer's EOS and the EOS id(s) of the folder's generation_config.json. `generation_config` (a loaded
+        model's, which transformers fills from config.json when the folder has no file) is not what the reference
+        reads, so it is not used."""
+        from transformers import GenerationConfig
+
+        ids = []
+        try:
+            folder_eos = GenerationConfig.from_pretrained(self.model_path).eos_token_id if self.model_path else None
+        except (OSError, ValueError):  # no generation_config.json: the reference collects nothing from it
+            folder_eos = None
+        ids += [folder_eos] if isinstance(folder_eos, int) else list(folder_eos or [])
+        ids.append(getattr(self.tokenizer, "eos_token_id", None))
+        return list(dict.fromkeys(i for i in ids if i is not None))

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from profit_rl.evals.ifeval.instructions import InstructionError, build_checker
-from profit_rl.evals.io import DataError, Row, Rows, read_file
+from profit_rl.core.io import DataError, Row, Rows, read_file
 
 logger = logging.getLogger(__name__)
 

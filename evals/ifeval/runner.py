@@ -8,7 +8,7 @@ from pathlib import Path
 
 from profit_rl.evals.ifeval.data import HUB_ID, IFEvalDataError, load_prompts, read_responses
 from profit_rl.evals.ifeval.scoring import aggregate, score_response
-from profit_rl.evals.state import write_json_atomic, write_text_atomic
+from profit_rl.core.state import write_json_atomic, write_text_atomic
 
 logger = logging.getLogger(__name__)
 

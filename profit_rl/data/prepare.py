@@ -16,8 +16,8 @@ import logging
 import sys
 from pathlib import Path
 
-from profit_rl.evals.errors import command_errors
-from profit_rl.evals.state import write_bytes_atomic, write_json_atomic
+from profit_rl.core.errors import command_errors
+from profit_rl.core.state import write_bytes_atomic, write_json_atomic
 
 
 def write_jsonl(path: Path, rows) -> None:
@@ -31,7 +31,7 @@ def recipe_data_args(recipe: str, dataset_name: str | None = None):
     """The recipe's SFT data fields only: choosing rows needs no training config (nor its GPU checks)."""
     from dataclasses import fields
 
-    from profit_rl.evals.io import load_yaml
+    from profit_rl.core.io import load_yaml
 
     from .sft import SFTDataArguments
 

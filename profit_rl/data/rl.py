@@ -7,7 +7,7 @@
 
 A row needs a problem (field `problem`, `question` or `prompt`) and a gold answer (field `answer`, else the last
 `\\boxed{}` of `solution`, else a GSM8K `#### N`), normalised by `rewards.answers.gold_answer`. Files are read by
-`evals.io`, the toolkit's one reader: a row without a problem, or with a field of the wrong type, is a `DataError`
+`core.io`, the toolkit's one reader: a row without a problem, or with a field of the wrong type, is a `DataError`
 naming the file, line (or row) and field. A row whose gold is empty after normalisation (MATH has two: `\\boxed{}` in
 the source) is either an error or dropped with a warning naming it (`bad_gold="error" | "drop"`); the count is always
 reported. Nothing is dropped silently.
@@ -19,7 +19,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 
-from profit_rl.evals.io import DataError, read_rows
+from profit_rl.core.io import DataError, read_rows
 from profit_rl.rewards.answers import BOXED_INSTRUCTION, gold_answer, math_user_message
 
 logger = logging.getLogger(__name__)

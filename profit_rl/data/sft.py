@@ -15,7 +15,7 @@ keeps only the last turn. Unlike one sequence per conversation, the earlier turn
 row's prompt (more compute) and each turn is its own row in the batches.
 
 A source is a hub id, an http(s) URL of a data file, or a local .jsonl/.json/.csv/.parquet file or folder, read by
-`evals.io` (the toolkit's one reader). A row with a missing, empty or wrongly typed field raises `DataError` naming
+`core.io` (the toolkit's one reader). A row with a missing, empty or wrongly typed field raises `DataError` naming
 the file, the line (the row of a parquet file or hub dataset) and the field, unless the caller asks to skip bad rows;
 skipped rows are counted and logged, never dropped silently.
 """
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from profit_rl.evals.io import MISSING, DataError, InputError, Row, Rows, read_rows
+from profit_rl.core.io import MISSING, DataError, InputError, Row, Rows, read_rows
 
 logger = logging.getLogger(__name__)
 
@@ -263,11 +263,11 @@ def convert_rows(rows: Rows, indices, layout: str, skip_bad_rows: bool, keep_sou
 
 
 def apply_chat_format(dataset, chat):
-    """Rows that TRL renders in `chat`'s format (evals.chat.ChatFormat): the template settings go with each row
+    """Rows that TRL renders in `chat`'s format (core.chat.ChatFormat): the template settings go with each row
     (`chat_template_kwargs`, which SFTTrainer passes to apply_chat_template), and every row is checked to hold the
     contract that its generation prompt is a token prefix of its training render, so that the supervised tokens start
     where generation will start."""
-    from profit_rl.evals.chat import ChatFormatError
+    from profit_rl.core.chat import ChatFormatError
 
     for index, row in enumerate(dataset):
         if not chat.prompt_is_prefix(row["prompt"], row["completion"]):

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..data.prepare import write_jsonl  # atomic: a killed build never leaves half a file
-from ..evals.state import read_json_state, write_json_atomic
+from profit_rl.core.state import read_json_state, write_json_atomic
 from . import task as T
 
 logger = logging.getLogger(__name__)

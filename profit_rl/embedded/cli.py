@@ -9,19 +9,13 @@ from __future__ import annotations
 
 import sys
 
-from pathlib import Path
+
+from profit_rl.deprecated import module_getattr
+
+__getattr__ = module_getattr(__name__)  # build_hint moved to profit_rl.core.model_folders
 
 ACTIONS = {"build": "the shipped base model and the task data (seconds), or --pretrain one here (minutes)"}
 
-
-def build_hint(path: str) -> str | None:
-    """For a missing `<DIR>/model` or `<DIR>/{sft,grpo,test}.jsonl` of an embedded build (what the embedded recipes
-    read), the command that builds DIR; else None."""
-    path = Path(path)
-    built = {"model", "sft.jsonl", "grpo.jsonl", "test.jsonl"}
-    if path.exists() or path.name not in built or "embedded" not in path.parts:
-        return None
-    return f"profit-rl embedded build --out-dir {path.parent}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,7 +31,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from profit_rl.evals.state import read_json_state, write_json_atomic
+from profit_rl.core.state import read_json_state, write_json_atomic
 
 from . import task as T
 
@@ -231,7 +231,7 @@ def score_forgetting(model_path: str, base_path: str, data: Path, output_dir: Pa
     import torch
     from transformers import AutoTokenizer
 
-    from profit_rl.evals.io import read_file
+    from profit_rl.core.io import read_file
     from profit_rl.evals.sampling import load_causal_lm
 
     texts = [row.text("text") for row in read_file(data)]

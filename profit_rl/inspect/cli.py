@@ -33,13 +33,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from profit_rl.evals.dtypes import DTYPE_HELP, DTYPES, torch_dtype
-from profit_rl.evals.errors import command_errors
-from profit_rl.evals.flags import accept_snake_case
-from profit_rl.evals.folders import output_folder
-from profit_rl.evals.io import read_file
-from profit_rl.evals.models import check_model_path
-from profit_rl.evals.state import write_json_atomic, write_text_atomic
+from profit_rl.core.dtypes import DTYPE_HELP, DTYPES, torch_dtype
+from profit_rl.core.errors import command_errors
+from profit_rl.core.flags import accept_snake_case
+from profit_rl.core.folders import output_folder
+from profit_rl.core.io import read_file
+from profit_rl.core.model_folders import check_model_path
+from profit_rl.core.state import write_json_atomic, write_text_atomic
 
 from ..losses import SELECTIONS, protect, token_weights, validate_selection
 from ..protected import TokenText, string_token_mask, validate_protected_strings
@@ -175,7 +175,7 @@ def prepare(config: InspectConfig, rows: list[dict]):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
-    from profit_rl.evals.chat import ChatFormat
+    from profit_rl.core.chat import ChatFormat
 
     from ..data.sft import apply_chat_format
 

@@ -23,7 +23,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from profit_rl.evals.errors import command_errors
+from profit_rl.core.errors import command_errors
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_SOURCE = REPO.parent / "shared" / "models" / "qwen3-base-twin"

@@ -21,7 +21,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from profit_rl.evals.state import read_json_state, write_json_atomic
+from profit_rl.core.state import read_json_state, write_json_atomic
 
 VERDICT = "verdict.json"
 # Between the base models that have not learned to copy the amounts and those that have, which the pretraining seeds

@@ -25,10 +25,10 @@ import sys
 from contextlib import nullcontext
 from pathlib import Path
 
-from profit_rl.evals.cli import positive_int
-from profit_rl.evals.errors import UsageError, command_errors
-from profit_rl.evals.flags import accept_snake_case
-from profit_rl.evals.folders import check_name, inside, output_folder
+from profit_rl.core.flags import positive_int
+from profit_rl.core.errors import UsageError, command_errors
+from profit_rl.core.flags import accept_snake_case
+from profit_rl.core.folders import check_name, inside, output_folder
 
 from .runner import Profile, Step, add_profile_args, check_steps, eval_step, heavy, resolve_profile, run, sampling_args
 from .sweep import Cell, cell_steps, grpo_steps, split, sweep_root

@@ -18,9 +18,9 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from profit_rl.evals.errors import command_errors
+from profit_rl.core.errors import command_errors
 from profit_rl.evals.results import read_run
-from profit_rl.evals.state import write_json_atomic, write_text_atomic
+from profit_rl.core.state import write_json_atomic, write_text_atomic
 
 from .sweep import Cell, split
 from .sweep_report import MissingResultError, no_nan

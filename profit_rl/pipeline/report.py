@@ -18,12 +18,12 @@ from pathlib import Path
 
 from profit_rl.evals import markdown as md
 from profit_rl.evals.compare import compare
-from profit_rl.evals.errors import command_errors
-from profit_rl.evals.folders import check_name
-from profit_rl.evals.io import InputError
+from profit_rl.core.errors import command_errors
+from profit_rl.core.folders import check_name
+from profit_rl.core.io import InputError
 from profit_rl.evals.markdown import pct
 from profit_rl.evals.results import read_run
-from profit_rl.evals.state import read_json_state, write_bytes_atomic, write_text_atomic
+from profit_rl.core.state import read_json_state, write_bytes_atomic, write_text_atomic
 
 from .checks import failed as failed_checks
 

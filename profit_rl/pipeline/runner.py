@@ -47,14 +47,14 @@ from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from profit_rl.evals.cli import positive_int
-from profit_rl.evals.errors import CommandStopped, command_errors
-from profit_rl.evals.flags import accept_snake_case
-from profit_rl.evals.folders import check_name, inside, is_plain_name, output_folder
-from profit_rl.evals.identity import file_digest
-from profit_rl.evals.io import InputError
-from profit_rl.evals.models import check_model_path
-from profit_rl.evals.state import StateFileError, read_json_state, write_json_atomic
+from profit_rl.core.flags import positive_int
+from profit_rl.core.errors import CommandStopped, command_errors
+from profit_rl.core.flags import accept_snake_case
+from profit_rl.core.folders import check_name, inside, is_plain_name, output_folder
+from profit_rl.core.identity import file_digest
+from profit_rl.core.io import InputError
+from profit_rl.core.model_folders import check_model_path
+from profit_rl.core.state import StateFileError, read_json_state, write_json_atomic
 
 from .checks import ALLOW_FLAG, MIN_BASE_ACCURACY, SFT_BAND
 from ..resources import accelerate_config, recipes_root
@@ -414,7 +414,7 @@ def recipe_model(path: Path) -> str:
 
 def recipe_value(path: Path, key: str) -> str:
     """One field of a recipe file."""
-    from profit_rl.evals.io import load_yaml
+    from profit_rl.core.io import load_yaml
 
     return load_yaml(path)[key]
 

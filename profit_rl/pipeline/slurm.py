@@ -32,8 +32,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from profit_rl.evals.io import InputError
-from profit_rl.evals.state import read_json_state, write_json_atomic, write_text_atomic
+from profit_rl.core.io import InputError
+from profit_rl.core.state import read_json_state, write_json_atomic, write_text_atomic
 
 from . import runner
 from .runner import Step

@@ -26,10 +26,10 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from profit_rl.evals.cli import positive_int
-from profit_rl.evals.errors import command_errors
-from profit_rl.evals.flags import accept_snake_case
-from profit_rl.evals.folders import check_name, inside, output_folder
+from profit_rl.core.flags import positive_int
+from profit_rl.core.errors import command_errors
+from profit_rl.core.flags import accept_snake_case
+from profit_rl.core.folders import check_name, inside, output_folder
 
 from .runner import (Profile, Step, add_profile_args, check_steps, curve_args, eval_step, grpo_step, heavy,
                        resolve_profile, run, sft_step)

@@ -18,10 +18,10 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from profit_rl.evals.errors import command_errors
-from profit_rl.evals.io import InputError
+from profit_rl.core.errors import command_errors
+from profit_rl.core.io import InputError
 from profit_rl.evals.results import read_run
-from profit_rl.evals.state import write_text_atomic
+from profit_rl.core.state import write_text_atomic
 
 from .report import SMOKE_BANNER
 from .sweep import BASELINE, Cell, Grid, add_grid_args, grid_from_args

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from profit_rl.evals.io import DataError, Row
+from profit_rl.core.io import DataError, Row
 from profit_rl.data.sft import SFTDataArguments, detect_layout, load_sft_dataset, select_indices, to_prompt_completion
 
 from conftest import REPO  # noqa: E402  (the repository root, defined once)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from profit_rl.evals.io import DataError
+from profit_rl.core.io import DataError
 from profit_rl.data.rl import (
     decontaminate,
     load_math_rows,

@@ -11,7 +11,7 @@ import pytest
 
 from profit_rl.evals.benchmarks import DataError, MissingDataError, Problem, get_benchmark
 from profit_rl.evals.benchmarks.gpqa import choice_order, committed_letter
-from profit_rl.evals.io import Row
+from profit_rl.core.io import Row
 
 
 def score(name, gold, completion, **meta):

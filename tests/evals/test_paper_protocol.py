@@ -18,7 +18,7 @@ from profit_rl.evals import cli
 from profit_rl.evals.benchmarks import Problem, get_benchmark
 from profit_rl.evals.benchmarks.deadline import DeadlineRunner
 from profit_rl.evals.benchmarks.opencompass import fill, gpqa_letter, reference_messages
-from profit_rl.evals.chat import OpenCompassChat
+from profit_rl.evals.benchmarks.opencompass import OpenCompassChat
 from profit_rl.evals.sampling import SamplingSettings, render_prompt
 from tests.helpers_qwen3 import ENDOFTEXT, IM_END, SAY_HELLO
 
@@ -93,7 +93,7 @@ def test_fields_fill_one_after_another_as_opencompass_does():
 def test_paper_stops_only_at_the_reference_stop_words(qwen3_twin_dir, tmp_path):
     """Qwen3-Base's folder names <|endoftext|> twice (generation config and tokenizer): under `paper` a turn's
     <|im_end|> does not stop generation; under `boxed` it does. The rigged twin says Hello <|im_end|> world Hello ..."""
-    from profit_rl.evals.chat import ChatFormat
+    from profit_rl.core.chat import ChatFormat
     from profit_rl.evals.sampling import TransformersSampler
     from tests.helpers_qwen3 import rig
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from profit_rl.evals.chat import ChatFormat, ChatFormatError
+from profit_rl.core.chat import ChatFormat, ChatFormatError
 from tests.helpers_qwen3 import ENDOFTEXT, HELLO, IM_END, rig
 
 from conftest import REPO  # noqa: E402  (the repository root, defined once)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from profit_rl.evals.io import InputError
+from profit_rl.core.io import InputError
 from profit_rl.pipeline.runner import DONE, STARTED, Step, run
 
 

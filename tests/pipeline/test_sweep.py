@@ -155,7 +155,7 @@ def test_smoke_grid_writes_the_table_and_figures_and_a_rerun_skips_everything(tm
 def test_a_sweep_refuses_while_a_pipeline_holds_the_models_folder(tmp_path, capsys):
     """They share outputs/<model>/base (the data step): running both at once would race on it."""
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from profit_rl.evals.folders import output_folder\n"
+        "import sys, time; from profit_rl.core.folders import output_folder\n"
         "with output_folder(sys.argv[1], 'profit-rl pipeline'):\n"
         "    print('held', flush=True); time.sleep(120)"), str(tmp_path / "embedded")],
         cwd=REPO, stdout=subprocess.PIPE, text=True)

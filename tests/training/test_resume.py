@@ -63,7 +63,7 @@ def test_sft_resumes_from_the_last_complete_checkpoint_past_a_half_written_one(t
 
 
 def test_resume_from_an_incomplete_checkpoint_by_name_is_refused(tmp_path):
-    from profit_rl.evals.models import resolve_resume
+    from profit_rl.core.model_folders import resolve_resume
 
     (tmp_path / "checkpoint-6").mkdir()
     (tmp_path / "checkpoint-6" / "trainer_state.json").write_text('{"global_st')

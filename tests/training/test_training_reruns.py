@@ -7,7 +7,7 @@ import pytest
 from safetensors.torch import load_file
 
 from profit_rl import cli
-from profit_rl.evals.identity import INPUTS_FILE
+from profit_rl.core.identity import INPUTS_FILE
 
 from test_grpo import grpo_args, rl_files  # noqa: F401  (the module's RL data fixture)
 from test_resume import write_sft_data

@@ -1,4 +1,6 @@
-"""One command-line dialect: every `--kebab-case` flag of an argparse command also answers to `--snake_case`.
+"""Argument helpers for every argparse command: `--snake_case` beside `--kebab-case`, and the shared value types.
+
+One command-line dialect: every `--kebab-case` flag of an argparse command also answers to `--snake_case`.
 
 `profit-rl sft` and `profit-rl grpo` parse with TRL's parser, which takes `--output_dir`; the argparse commands
 (`eval`, `compare`, `curves`, `inspect`, `pipeline`) spell their flags `--output-dir`. Each of them passes its parser
@@ -48,3 +50,14 @@ def describe_negations(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
         if twin is not None and twin.dest == action.dest:
             action.help = f"Turn --{name} off (sets {name} to false; see --{name})."
     return parser
+
+
+def positive_int(text: str) -> int:
+    """argparse type of --k, --limit and other counts: an integer >= 1, checked before anything runs."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, found {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, found {value}")
+    return value

@@ -14,7 +14,7 @@ which would take minutes of every eval and every curve point. The header alone w
 same header and size; but training changes every tensor it touches, so it changes the sampled blocks too (a LoRA merge
 that touches a fifth of the bytes leaves all 64 blocks alike with probability 0.8^64, about 1e-6).
 
-An output folder records its inputs in `inputs.json` (written atomically, evals.state). A run that finds the record
+An output folder records its inputs in `inputs.json` (written atomically, core.state). A run that finds the record
 of other inputs refuses, naming each field that differs and the flag that starts over; a run that finds a folder
 holding a run but no record refuses too, since what made it cannot be known.
 """

@@ -193,3 +193,13 @@ def resolve_resume(value: str | bool | None, output_dir: str | os.PathLike) -> s
         raise CheckpointError(f"--resume_from_checkpoint {value}: cannot resume from this checkpoint: {reason}. "
                          "Pass another checkpoint, or 'last' for the newest complete one.")
     return str(path)
+
+
+def build_hint(path: str) -> str | None:
+    """For a missing `<DIR>/model` or `<DIR>/{sft,grpo,test}.jsonl` of an embedded build (what the embedded recipes
+    read), the command that builds DIR; else None."""
+    path = Path(path)
+    built = {"model", "sft.jsonl", "grpo.jsonl", "test.jsonl"}
+    if path.exists() or path.name not in built or "embedded" not in path.parts:
+        return None
+    return f"profit-rl embedded build --out-dir {path.parent}"

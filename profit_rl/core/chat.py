@@ -21,8 +21,9 @@ The end-of-turn token is read from the template: the token it renders right afte
 (`<|im_end|>` for ChatML and Qwen3, `<|eot_id|>` for Llama 3). A template that closes a turn with no special token
 there does not say where a turn ends; then the caller must name the token, never a guess.
 
-`OpenCompassChat` is the other way to render and stop: the reference's, for `--protocol paper` (no template setting,
-so no empty think block for Qwen3; stop only at the EOS ids OpenCompass collects, not at the end of the turn).
+The reference's way to render and stop, for `--protocol paper`, is `profit_rl.evals.benchmarks.opencompass.
+OpenCompassChat` (no template setting, so no empty think block for Qwen3; it stops only at the EOS ids OpenCompass
+collects, not at the end of the turn).
 """
 
 from __future__ import annotations
@@ -42,11 +43,13 @@ class ChatFormatError(InputError):
     """A chat template that cannot give one consistent format for training and generation, or no end of turn."""
 
 
-def _apply(tokenizer, messages: list[dict], generation: bool, kwargs: dict) -> str:
+def apply_template(tokenizer, messages: list[dict], generation: bool, kwargs: dict) -> str:
+    """`apply_chat_template` as text, with or without the generation prompt, under the template settings `kwargs`."""
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation, **kwargs)
 
 
-def _name(tokenizer) -> str:
+def tokenizer_name(tokenizer) -> str:
+    """The tokenizer's folder or hub id for messages (its class name when it has neither)."""
     return getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
 
 
@@ -57,31 +60,31 @@ class ChatFormat:
 
     def __init__(self, tokenizer, end_of_turn: str | None = None):
         if not getattr(tokenizer, "chat_template", None):
-            raise ChatFormatError(f"{_name(tokenizer)}: the tokenizer has no chat template")
+            raise ChatFormatError(f"{tokenizer_name(tokenizer)}: the tokenizer has no chat template")
         self.tokenizer = tokenizer
         self.template_kwargs, tail = self._find_template_kwargs()
         self.end_of_turn = end_of_turn or self._end_of_turn_from(tail)
         ids = tokenizer(self.end_of_turn, add_special_tokens=False)["input_ids"]
         if len(ids) != 1:
-            raise ChatFormatError(f"{_name(tokenizer)}: the end-of-turn token {self.end_of_turn!r} is not one token of "
+            raise ChatFormatError(f"{tokenizer_name(tokenizer)}: the end-of-turn token {self.end_of_turn!r} is not one token of "
                                   f"the vocabulary (it encodes as {ids})")
         self.end_of_turn_id = ids[0]
 
     def _find_template_kwargs(self) -> tuple[dict, str]:
         tried = []
         for kwargs in TEMPLATE_KWARGS_CANDIDATES:
-            full = _apply(self.tokenizer, PROBE + [{"role": "assistant", "content": SENTINEL}], False, kwargs)
+            full = apply_template(self.tokenizer, PROBE + [{"role": "assistant", "content": SENTINEL}], False, kwargs)
             if SENTINEL not in full:
-                raise ChatFormatError(f"{_name(self.tokenizer)}: the chat template drops the assistant message's "
+                raise ChatFormatError(f"{tokenizer_name(self.tokenizer)}: the chat template drops the assistant message's "
                                       f"content (rendered {full!r})")
             before, tail = full.split(SENTINEL, 1)
-            prompt = _apply(self.tokenizer, PROBE, True, kwargs)
+            prompt = apply_template(self.tokenizer, PROBE, True, kwargs)
             if prompt == before:
                 return dict(kwargs), tail
             tried.append(f"{kwargs or 'defaults'}: generation prompt {prompt[-40:]!r} vs training text before the "
                          f"answer {before[-40:]!r}")
         raise ChatFormatError(
-            f"{_name(self.tokenizer)}: with no setting of its chat template is the generation prompt the text that "
+            f"{tokenizer_name(self.tokenizer)}: with no setting of its chat template is the generation prompt the text that "
             f"precedes the answer in training, so the model would be prompted differently from how it was trained "
             f"({'; '.join(tried)})"
         )
@@ -92,7 +95,7 @@ class ChatFormat:
         if ids and ids[0] in special:
             return self.tokenizer.convert_ids_to_tokens(ids[0])
         raise ChatFormatError(
-            f"{_name(self.tokenizer)}: the chat template does not close an assistant turn with a special token (after "
+            f"{tokenizer_name(self.tokenizer)}: the chat template does not close an assistant turn with a special token (after "
             f"the answer it renders {tail!r}), so the token that ends a turn is unknown and generation would not stop "
             "at the end of the answer. Name it: --eos_token TOKEN (profit-rl sft / grpo) or "
             "--end-of-turn-token TOKEN (profit-rl eval / curves)."
@@ -106,25 +109,25 @@ class ChatFormat:
             return self
         template = self.tokenizer.chat_template
         if not isinstance(template, str):
-            raise ChatFormatError(f"{_name(self.tokenizer)}: the tokenizer holds several named chat templates; "
+            raise ChatFormatError(f"{tokenizer_name(self.tokenizer)}: the tokenizer holds several named chat templates; "
                                   f"cannot make {self.template_kwargs} their default")
         defaults = "".join(f"{{%- if {key} is not defined %}}{{%- set {key} = {json.dumps(value)} %}}{{%- endif %}}"
                            for key, value in self.template_kwargs.items())
         self.tokenizer.chat_template = defaults + template
         baked, _ = self._find_template_kwargs()
         if baked:  # the defaults did not take: the template reads these settings some other way
-            raise ChatFormatError(f"{_name(self.tokenizer)}: setting {self.template_kwargs} as the chat template's "
+            raise ChatFormatError(f"{tokenizer_name(self.tokenizer)}: setting {self.template_kwargs} as the chat template's "
                                   "defaults does not change how it renders")
         self.template_kwargs = {}
         return self
 
     def prompt(self, messages: list[dict]) -> str:
         """The generation prompt: what eval, curves and GRPO send to the model."""
-        return _apply(self.tokenizer, messages, True, self.template_kwargs)
+        return apply_template(self.tokenizer, messages, True, self.template_kwargs)
 
     def conversation(self, messages: list[dict]) -> str:
         """The training render of a conversation ending with the assistant message that SFT supervises."""
-        return _apply(self.tokenizer, messages, False, self.template_kwargs)
+        return apply_template(self.tokenizer, messages, False, self.template_kwargs)
 
     def prompt_is_prefix(self, prompt: list[dict], completion: list[dict]) -> bool:
         """Token-level contract check for one row: the tokenized generation prompt starts the tokenized training
@@ -141,42 +144,3 @@ class ChatFormat:
         ids += [model_eos] if isinstance(model_eos, int) else list(model_eos or [])
         return list(dict.fromkeys(i for i in ids if i is not None))
 
-
-class OpenCompassChat:
-    """How the reference's OpenCompass model wrapper renders a prompt and where it stops (`--protocol paper`).
-
-    `TurboMindModelwithChatTemplate` (opencompass/models/turbomind_with_tf_above_v4_33.py, the model class of the
-    ProFit reference's eval file) renders `apply_chat_template(messages, add_generation_prompt=True, tokenize=False)`
-    with no other argument: a Qwen3 template then ends at `<|im_start|>assistant\\n`, with no empty think block. It
-    stops at the words `_get_potential_stop_words` collects: the EOS id(s) of the model folder's
-    generation_config.json (none when the folder has no such file) and the tokenizer's EOS, and nothing else; a
-    Qwen3-Base folder's are both `<|endoftext|>`, so a turn's `<|im_end|>` does not stop it. The ChatFormat contract
-    (training and generation prompts agree) is not asked of it: it renders whatever the reference would."""
-
-    def __init__(self, tokenizer, model_path: str | None = None):
-        if not getattr(tokenizer, "chat_template", None):
-            raise ChatFormatError(f"{_name(tokenizer)}: the tokenizer has no chat template, which the reference's "
-                                  "model class renders every prompt with")
-        self.tokenizer = tokenizer
-        self.model_path = model_path or getattr(tokenizer, "name_or_path", None)
-        self.template_kwargs: dict = {}
-
-    def prompt(self, messages: list[dict]) -> str:
-        """The generation prompt as the reference renders it: `apply_chat_template(messages,
-        add_generation_prompt=True)` with no template arguments, whatever the template then produces."""
-        return _apply(self.tokenizer, messages, True, {})
-
-    def stop_token_ids(self, generation_config=None) -> list[int]:
-        """The tokenizer's EOS and the EOS id(s) of the folder's generation_config.json. `generation_config` (a loaded
-        model's, which transformers fills from config.json when the folder has no file) is not what the reference
-        reads, so it is not used."""
-        from transformers import GenerationConfig
-
-        ids = []
-        try:
-            folder_eos = GenerationConfig.from_pretrained(self.model_path).eos_token_id if self.model_path else None
-        except (OSError, ValueError):  # no generation_config.json: the reference collects nothing from it
-            folder_eos = None
-        ids += [folder_eos] if isinstance(folder_eos, int) else list(folder_eos or [])
-        ids.append(getattr(self.tokenizer, "eos_token_id", None))
-        return list(dict.fromkeys(i for i in ids if i is not None))

@@ -10,8 +10,7 @@ Files are .jsonl, .json (a list, `{"data": [...]}`, or JSON lines), .csv or .par
 a JSON list, a hub dataset), the field, what was expected and what was found. Bytes that are not UTF-8 name their line;
 an empty file says it is empty; a value of the wrong type is an error, never converted to a string.
 
-It lives in `evals` because that is the lowest layer that reads data files (`rewards` reads none): `profit_rl`'s SFT
-and RL loaders import it from here.
+It lives in `profit_rl.core`, the base layer: training, evals, the pipeline and the commands all read data through it.
 """
 
 from __future__ import annotations

@@ -109,7 +109,7 @@ def _flag_of(message: str, argv: list[str]) -> str | None:
 def parse_command_line(parse: Callable[[list[str]], object], argv: list[str]):
     """`parse(argv)` (a TrlParser's `parse_args_and_config`), with its errors as one UsageError naming the flag or the
     file: `--config nope.yaml: no such file`, `--tau 1.5: tau must be in (0, 1), got 1.5`. The recipe is checked for
-    alias bombs first (`evals.io.check_yaml`)."""
+    alias bombs first (`core.io.check_yaml`)."""
     from .io import check_yaml
 
     config = config_path(argv)

@@ -1,0 +1,113 @@
+"""Old import paths that still work for one release (until 0.3), each with a DeprecationWarning naming the new one.
+
+    MOVED_MODULES["profit_rl.evals.io"] == "profit_rl.core.io"       # import the old path, get the new module's names
+    MOVED_NAMES[("profit_rl.evals.chat", "OpenCompassChat")]         # a name that went to another module than the rest
+
+`import profit_rl` installs a finder at the end of `sys.meta_path` that answers only for the old paths below (real
+modules always win), so no old file stays in the tree. An old module is a stand-in whose attributes are looked up in
+the new module on first use, with the warning; `python -m OLD` runs the new module as `__main__`. This table is also
+the migration guide: docs/development.md points here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+import types
+import warnings
+
+REMOVED_IN = "0.3"
+
+MOVED_MODULES: dict[str, str] = {
+    # the base layer left evals/ for profit_rl/core/ (training imports nothing from evals)
+    "profit_rl.evals.io": "profit_rl.core.io",
+    "profit_rl.evals.state": "profit_rl.core.state",
+    "profit_rl.evals.errors": "profit_rl.core.errors",
+    "profit_rl.evals.folders": "profit_rl.core.folders",
+    "profit_rl.evals.identity": "profit_rl.core.identity",
+    "profit_rl.evals.dtypes": "profit_rl.core.dtypes",
+    "profit_rl.evals.flags": "profit_rl.core.flags",
+    "profit_rl.evals.chat": "profit_rl.core.chat",
+    "profit_rl.evals.models": "profit_rl.core.model_folders",
+}
+
+MOVED_NAMES: dict[tuple[str, str], str] = {
+    ("profit_rl.evals.chat", "OpenCompassChat"): "profit_rl.evals.benchmarks.opencompass",
+    ("profit_rl.embedded.cli", "build_hint"): "profit_rl.core.model_folders",
+}
+
+
+def new_home(old_module: str, name: str) -> str:
+    """The module that now holds `old_module.name`."""
+    return MOVED_NAMES.get((old_module, name)) or MOVED_MODULES[old_module]
+
+
+def _warn(old: str, new: str) -> None:
+    warnings.warn(f"{old} is deprecated and is removed in profit-rl {REMOVED_IN}: use {new}", DeprecationWarning,
+                  stacklevel=3)
+
+
+class _MovedModule(types.ModuleType):
+    """The stand-in for an old module path: each attribute comes from its new home, with a DeprecationWarning."""
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        home = new_home(self.__name__, name)
+        _warn(f"{self.__name__}.{name}", f"{home}.{name}")
+        return getattr(importlib.import_module(home), name)
+
+    def __dir__(self):
+        return sorted(set(dir(importlib.import_module(MOVED_MODULES[self.__name__]))))
+
+
+class MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds the old paths of MOVED_MODULES, and nothing else."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        """A spec for an old path of MOVED_MODULES; None for every other name, which the real finders answer."""
+        if fullname not in MOVED_MODULES:
+            return None
+        return importlib.util.spec_from_loader(fullname, self)
+
+    def create_module(self, spec):
+        """The stand-in module, whose attributes come from the new module."""
+        return _MovedModule(spec.name)
+
+    def exec_module(self, module):
+        """Nothing to run: the stand-in looks each name up when it is used."""
+        pass
+
+    def get_code(self, fullname):
+        """`python -m OLD`: run the new module as __main__, after the warning (runpy asks the loader for code)."""
+        new = MOVED_MODULES[fullname]
+        source = (f"import runpy, sys, warnings\n"
+                  f"warnings.warn('python -m {fullname} is deprecated and is removed in profit-rl {REMOVED_IN}: "
+                  f"use python -m {new}', DeprecationWarning)\n"
+                  f"runpy.run_module({new!r}, run_name='__main__', alter_sys=True)\n")
+        return compile(source, f"<moved: {fullname} -> {new}>", "exec")
+
+    def is_package(self, fullname):
+        """An old path is a module, never a package."""
+        return False
+
+
+def module_getattr(module_name: str):
+    """A module-level `__getattr__` for a module that still exists but gave names away (MOVED_NAMES)."""
+
+    def __getattr__(name: str):
+        home = MOVED_NAMES.get((module_name, name))
+        if home is None:
+            raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
+        _warn(f"{module_name}.{name}", f"{home}.{name}")
+        return getattr(importlib.import_module(home), name)
+
+    return __getattr__
+
+
+def install() -> None:
+    """Append the finder to sys.meta_path once (after the real finders, so a real module of that name wins)."""
+    if not any(isinstance(finder, MovedModuleFinder) for finder in sys.meta_path):
+        sys.meta_path.append(MovedModuleFinder())
