@@ -38,6 +38,26 @@ MOVED_NAMES: dict[tuple[str, str], str] = {
     ("profit_rl.embedded.cli", "build_hint"): "profit_rl.core.model_folders",
 }
 
+# profit_rl.pipeline.runner split along its seams; runner.py keeps the command (parse_args, main), and every public
+# name it held answers from its new home (PROFILES included: registering a profile there still registers it)
+_PIPELINE_RUNNER_SPLIT: dict[str, tuple[str, ...]] = {
+    "profit_rl.pipeline.steps": ("STAGES", "DONE", "TRACKED_SUFFIXES", "STARTED", "Step"),
+    "profit_rl.pipeline.profiles": (
+        "CODE_ROOT", "RECIPES", "SHARED_DATA", "SMOKE_ARGS", "SMOKE_K", "SMOKE_LIMIT", "Sampling", "Checks", "Profile",
+        "sampling_for", "checks_for", "task_args", "no_task", "embedded_profile", "SMOLLM2", "SMOLLM2_TASK",
+        "smollm2_profile", "QWEN3_ACCELERATE", "recipe_profile", "model_profile", "PROFILES", "resolve_profile",
+        "recipe_model", "recipe_value", "rel", "add_profile_args"),
+    "profit_rl.pipeline.plan": (
+        "METHOD_SELECTION", "launcher", "sft_recipe", "seed_args", "sampling_args", "heavy", "override", "smoke_args",
+        "eval_step", "sft_step", "grpo_step", "curve_args", "check_steps", "band_check_step", "plan"),
+    "profit_rl.pipeline.scheduler": (
+        "check_graph", "input_ids", "changed_inputs", "changed_files", "skippable", "stale_reason", "eta_seconds",
+        "by_priority", "startable", "simulate", "print_plan", "STOP_SIGNALS", "STOP_GRACE_S", "stop_on_signals",
+        "stop_steps", "run", "run_steps", "next_result"),
+}
+MOVED_NAMES.update({("profit_rl.pipeline.runner", name): home
+                    for home, names in _PIPELINE_RUNNER_SPLIT.items() for name in names})
+
 
 def new_home(old_module: str, name: str) -> str:
     """The module that now holds `old_module.name`."""

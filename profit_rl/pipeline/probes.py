@@ -12,8 +12,8 @@ model). GRPO runs from the methods of `--grpo-methods` only, and its final model
 model is probed once. The last step (`profit_rl.pipeline.probes_report`) writes `probes.md`, `probes.json` and
 `report/probes.png`.
 
-The steps are the sweep's and the pipeline's (`profit_rl.pipeline.runner`: markers, resume, the CPU budget, the dry
-run); runs land in `outputs/embedded/sweep/probes/<method>/seed-<s>/`.
+The steps are the sweep's and the pipeline's (`profit_rl.pipeline.plan`, run by `profit_rl.pipeline.scheduler`: markers,
+resume, the CPU budget, the dry run); runs land in `outputs/embedded/sweep/probes/<method>/seed-<s>/`.
 """
 
 from __future__ import annotations
@@ -22,15 +22,17 @@ import argparse
 import dataclasses
 import shlex
 import sys
-from contextlib import nullcontext
 from pathlib import Path
 
 from profit_rl.core.flags import positive_int
 from profit_rl.core.errors import UsageError, command_errors
 from profit_rl.core.flags import accept_snake_case
-from profit_rl.core.folders import check_name, inside, output_folder
+from profit_rl.core.folders import check_name
 
-from .runner import Profile, Step, add_profile_args, check_steps, eval_step, heavy, resolve_profile, run, sampling_args
+from .plan import check_steps, eval_step, heavy, sampling_args
+from .profiles import Profile, add_profile_args, resolve_profile
+from .scheduler import run_grid
+from .steps import Step
 from .sweep import Cell, cell_steps, grpo_steps, split, sweep_root
 
 STUDY = "probes"
@@ -143,14 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     for method in methods:
         check_name(method, "--methods entry")  # each names a folder under sweep/probes/
     steps = plan(args, methods, grpo_methods, args.seeds)
-    profile = resolve_profile(args, 0)
-    inside(args.output_root, profile.root, f"--model {args.model}: the output folder")
-    # the pipeline's lock on outputs/<model>: the probes share its data step, so the two never run at once
-    with nullcontext() if args.dry_run else output_folder(profile.root, "profit-rl probes " + shlex.join(argv)):
-        run(steps, cpus=args.cpus, gpus=profile.num_gpus, dry_run=args.dry_run, cpu_threads=not profile.num_gpus)
-    if not args.dry_run:
-        print(f"probes: {sweep_root(args) / STUDY / 'probes.md'}")
-    return 0
+    return run_grid(args, steps, "profit-rl probes " + shlex.join(argv), "probes",
+                    sweep_root(args) / STUDY / "probes.md")
 
 
 if __name__ == "__main__":

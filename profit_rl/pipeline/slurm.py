@@ -4,14 +4,14 @@
     profit-rl pipeline --launcher slurm --model Qwen3-0.6B-Base --num-gpus 8 --nodes 2 --submit   # and sbatch them
 
 SLURM is the scheduler: this writes one sbatch script per step of the same plan the local runner runs
-(`runner.plan`), into `<output root>/<model>/slurm/`, and with `--submit` submits them in plan order, each with
-`--dependency=afterok:<the job ids of the steps it waits for>`. A step's command is the local one apart from its
+(`profit_rl.pipeline.plan`), into `<output root>/<model>/slurm/`, and with `--submit` submits them in plan order, each
+with `--dependency=afterok:<the job ids of the steps it waits for>`. A step's command is the local one apart from its
 launcher: a training step (SFT, GRPO) on N nodes runs `accelerate launch --num_machines N --machine_rank
 $SLURM_NODEID --main_process_ip <head node>` through `srun`, one task per node. Every other step runs on one node,
 exactly as locally.
 
-Done markers are the runner's (`<step output>/.done.json`, `Step.done`, `runner.skippable`): a step whose marker
-holds its command, with nothing it reads finished after it, is not submitted, and each script checks its marker
+Done markers are the local runner's (`<step output>/.done.json`, `Step.done`, `scheduler.skippable`): a step whose
+marker holds its command, with nothing it reads finished after it, is not submitted, and each script checks its marker
 again when it starts (`python -m profit_rl.pipeline.slurm done`) and writes it when its command exits 0 (`mark-done`),
 so a resubmission continues where the last one stopped. `plan.json` beside the scripts holds the steps for both.
 
@@ -32,11 +32,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from profit_rl.core.flags import positive_int
 from profit_rl.core.io import InputError
 from profit_rl.core.state import read_json_state, write_json_atomic, write_text_atomic
 
-from . import runner
-from .runner import Step
+from . import scheduler
+from .plan import plan
+from .profiles import CODE_ROOT
+from .steps import DONE, Step
 
 LAUNCH_MODULE = "accelerate.commands.launch"
 VLLM_PORT = 8000
@@ -56,7 +59,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("SLURM (--launcher slurm)")
     g.add_argument("--launcher", choices=("local", "slurm"), default="local",
                    help="local: run the steps here (default); slurm: write one sbatch script per step")
-    g.add_argument("--nodes", type=runner.positive_int, default=1,
+    g.add_argument("--nodes", type=positive_int, default=1,
                    help="nodes of each training step (SFT, GRPO); --num-gpus is GPUs per node (default 1)")
     g.add_argument("--slurm-resources", action="append", default=[], metavar="STEP_OR_STAGE=NODESxGPUS",
                    help="one step's (e.g. grpo/profit-init) or one stage's (e.g. eval) nodes and GPUs per node, "
@@ -191,12 +194,12 @@ def write_script(path: Path, index: int, total: int, step: Step, res: Resources,
         f"cd {shlex.quote(str(Path.cwd()))}",  # the commands' relative paths start where the pipeline was written
         "export PYTHONUNBUFFERED=1",
     ]
-    if (runner.CODE_ROOT / "pyproject.toml").is_file():  # a checkout: the steps import this code without an install
-        lines.append(f'export PYTHONPATH={shlex.quote(str(runner.CODE_ROOT))}"${{PYTHONPATH:+:$PYTHONPATH}}"')
+    if (CODE_ROOT / "pyproject.toml").is_file():  # a checkout: the steps import this code without an install
+        lines.append(f'export PYTHONPATH={shlex.quote(str(CODE_ROOT))}"${{PYTHONPATH:+:$PYTHONPATH}}"')
     lines += [
         f"PLAN={shlex.quote(str(plan_file.resolve()))}",
         f"if {py} -m profit_rl.pipeline.slurm done {done_args}; then",
-        f"    echo {shlex.quote(f'{step.name}: done, skipped ({step.output}/{runner.DONE})')}",
+        f"    echo {shlex.quote(f'{step.name}: done, skipped ({step.output}/{DONE})')}",
         "    exit 0",
         "fi",
     ]
@@ -259,7 +262,7 @@ def to_submit(steps: list[Step]) -> list[Step]:
     """The steps a submission runs: those not done, and those reading a step that runs again (its output changes)."""
     chosen: set[str] = set()
     for step in steps:
-        if not runner.skippable(step, steps) or any(name in chosen for name in step.inputs):
+        if not scheduler.skippable(step, steps) or any(name in chosen for name in step.inputs):
             chosen.add(step.name)
     return [s for s in steps if s.name in chosen]
 
@@ -283,7 +286,7 @@ def submit(scripts: dict[str, Path], steps: list[Step], sbatch: str = "sbatch") 
 
 def write_pipeline(steps: list[Step], args, folder: Path, command_line: str) -> tuple[list[Step], dict[str, Path]]:
     """Write plan.json and one script per step under `folder`; returns (the SLURM steps, step name -> script)."""
-    runner.check_graph(steps)
+    scheduler.check_graph(steps)
     pairs = slurm_steps(steps, args)
     plan_file = folder / "plan.json"
     save_plan(plan_file, [s for s, _ in pairs])
@@ -301,7 +304,7 @@ def main(args, methods: list[str], profiles: list, command_line: str) -> int:
     try:
         for profile in profiles:
             folder = profile.root / "slurm"
-            steps, scripts = write_pipeline(runner.plan(profile, methods), args, folder, command_line)
+            steps, scripts = write_pipeline(plan(profile, methods), args, folder, command_line)
             todo = to_submit(steps)
             print(f"# {len(scripts)} sbatch scripts in {folder}; {len(todo)} to run, "
                   f"{len(steps) - len(todo)} done (skipped)")
@@ -344,15 +347,15 @@ def _cli(argv: list[str] | None = None) -> int:
     if step is None:
         raise SystemExit(f"{a.plan}: no step named {a.step!r}")
     if a.action == "done":
-        if runner.skippable(step, steps):
+        if scheduler.skippable(step, steps):
             return 0
-        reason = runner.stale_reason(step, steps)
+        reason = scheduler.stale_reason(step, steps)
         if reason:
             print(f"{step.name}: {reason}: emptying {step.output} and running it again", file=sys.stderr)
             shutil.rmtree(step.output, ignore_errors=True)
-        step.mark_started(runner.input_ids(step, steps))
+        step.mark_started(scheduler.input_ids(step, steps))
         return 1
-    step.mark_done(a.seconds, None, runner.input_ids(step, steps))
+    step.mark_done(a.seconds, None, scheduler.input_ids(step, steps))
     return 0
 
 

@@ -12,9 +12,10 @@ Three studies, each a set of SFT runs per seed (`--seeds N`: seeds 0..N-1):
   checkpoint is evaluated, so epochs 1..N cost one training run, not N.
 - `rank`: each method of `--methods` with LoRA (all linear layers, alpha = 2 * rank) at every `--ranks`.
 
-The steps are the pipeline's (`profit_rl.pipeline.runner`: same commands, markers, resume, parallel CPU budget and dry run):
-a rerun skips finished steps. Runs land in `outputs/<model>/sweep/<study>/<method>[-tau<t>|-r<rank>]/seed-<s>/`, and
-the last step writes `sweep/ablations.md`, `ablations.json` and one figure per study (`profit_rl.pipeline.sweep_report`).
+The steps are the pipeline's (`profit_rl.pipeline.plan`, run by `profit_rl.pipeline.scheduler`: same commands, markers,
+resume, parallel CPU budget and dry run): a rerun skips finished steps. Runs land in
+`outputs/<model>/sweep/<study>/<method>[-tau<t>|-r<rank>]/seed-<s>/`, and the last step writes `sweep/ablations.md`,
+`ablations.json` and one figure per study (`profit_rl.pipeline.sweep_report`).
 """
 
 from __future__ import annotations
@@ -22,17 +23,18 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 from profit_rl.core.flags import positive_int
 from profit_rl.core.errors import command_errors
 from profit_rl.core.flags import accept_snake_case
-from profit_rl.core.folders import check_name, inside, output_folder
+from profit_rl.core.folders import check_name
 
-from .runner import (Profile, Step, add_profile_args, check_steps, curve_args, eval_step, grpo_step, heavy,
-                       resolve_profile, run, sft_step)
+from .plan import check_steps, curve_args, eval_step, grpo_step, heavy, sft_step
+from .profiles import Profile, add_profile_args, resolve_profile
+from .scheduler import run_grid
+from .steps import Step
 
 STUDIES = ("tau", "epochs", "rank")
 TAU_RULES = ("profit", "inverse", "band")  # the selection rules that read tau
@@ -277,14 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     for method in {*grid.tau_methods, *grid.methods}:
         check_name(method, "--methods / --tau-methods entry")  # each names a folder under sweep/<study>/
     steps = plan(args, grid, tuple(shlex.split(args.sft_args)))
-    profile = resolve_profile(args, 0)
-    inside(args.output_root, profile.root, f"--model {args.model}: the output folder")
-    # the pipeline's lock on outputs/<model>: the sweep shares its data step, so the two never run at once
-    with nullcontext() if args.dry_run else output_folder(profile.root, "profit-rl sweep " + shlex.join(argv)):
-        run(steps, cpus=args.cpus, gpus=profile.num_gpus, dry_run=args.dry_run, cpu_threads=not profile.num_gpus)
-    if not args.dry_run:
-        print(f"ablations: {sweep_root(args) / 'ablations.md'}")
-    return 0
+    return run_grid(args, steps, "profit-rl sweep " + shlex.join(argv), "ablations", sweep_root(args) / "ablations.md")
 
 
 if __name__ == "__main__":
