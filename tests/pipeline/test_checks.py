@@ -6,7 +6,9 @@ import sys
 from pathlib import Path
 
 from profit_rl.pipeline import checks
-from profit_rl.pipeline.runner import parse_args, plan, resolve_profile
+from profit_rl.pipeline.plan import plan
+from profit_rl.pipeline.profiles import resolve_profile
+from profit_rl.pipeline.runner import parse_args
 
 from conftest import REPO  # noqa: E402  (the repository root, defined once)
 

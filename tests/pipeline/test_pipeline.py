@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from profit_rl.pipeline.plan import plan
+from profit_rl.pipeline.profiles import PAPER_BENCHMARKS, resolve_profile
 from profit_rl.pipeline.report import SMOKE_BANNER
-from profit_rl.pipeline.runner import DONE, Step, main as pipeline_main, parse_args, plan, resolve_profile
+from profit_rl.pipeline.runner import main as pipeline_main, parse_args
+from profit_rl.pipeline.steps import DONE, Step
 
 from conftest import REPO  # noqa: E402  (the repository root, defined once)
 
@@ -86,6 +89,19 @@ def test_dry_run_is_the_plan_the_real_run_executes(tmp_path, capsys):
     steps = plan(resolve_profile(args), ["profit", "sft"])
     assert printed == [step.shell() for step in steps]
     assert not any(tmp_path.iterdir())  # nothing was run or written
+
+
+def test_real_models_eval_the_papers_benchmarks_in_the_order_their_commands_always_had(tmp_path):
+    """`--benchmarks`' default is the paper protocol's set, in the pipeline's own order: each eval step's command spells
+    the list out, so another order (the protocol's, or evals' boxed DEFAULT_BENCHMARKS) would rerun finished evals."""
+    from profit_rl.evals.protocols import get_protocol
+
+    assert sorted(PAPER_BENCHMARKS.split(",")) == sorted(get_protocol("paper").benchmarks)
+    args = parse_args(["--model", "Qwen3-0.6B-Base", "--output-root", str(tmp_path)])
+    assert args.benchmarks == PAPER_BENCHMARKS
+    base = next(s for s in plan(resolve_profile(args), ["sft"]) if s.name == "eval/base")
+    assert base.argv[base.argv.index("--benchmarks") + 1] == "math500,gsm8k,aime24,gpqa,ifeval"
+    assert base.argv[base.argv.index("--protocol") + 1] == "paper"
 
 
 def test_methods_without_a_recipe_use_the_baseline_recipe_with_their_rule(tmp_path):
@@ -192,7 +208,7 @@ def test_report_lists_only_its_own_runs_commands_not_a_nested_seed_runs(tmp_path
 def test_a_step_reruns_when_a_step_it_reads_ran_again(tmp_path):
     """Markers key on the command and on the run ids of the steps read; a rerun upstream step (other data) must not
     leave downstream models silently stale, whatever the clocks say."""
-    from profit_rl.pipeline.runner import changed_inputs
+    from profit_rl.pipeline.scheduler import changed_inputs
 
     data = Step("data", "data", ["python", "-m", "build", "--out-dir", str(tmp_path / "data")], tmp_path / "data")
     sft = Step("sft", "sft", ["python", "-m", "sft", "--dataset_name", str(tmp_path / "data" / "sft.jsonl"),
@@ -221,7 +237,7 @@ def _rendezvous(me: Path, other: Path) -> list[str]:
 
 
 def test_steps_with_no_path_between_them_run_at_the_same_time(tmp_path, capsys):
-    from profit_rl.pipeline.runner import run
+    from profit_rl.pipeline.scheduler import run
 
     a = Step("sft", "sft/a", _rendezvous(tmp_path / "a-started", tmp_path / "b-started"), tmp_path / "a")
     b = Step("sft", "sft/b", _rendezvous(tmp_path / "b-started", tmp_path / "a-started"), tmp_path / "b")
@@ -238,7 +254,7 @@ def test_steps_with_no_path_between_them_run_at_the_same_time(tmp_path, capsys):
 
 
 def test_the_summary_counts_the_cpu_time_of_the_steps_this_run_ran(tmp_path, capsys):
-    from profit_rl.pipeline.runner import run
+    from profit_rl.pipeline.scheduler import run
 
     burn = _py("import time\nwhile time.process_time() < 1.0:\n    pass")  # a step that costs 1 CPU-s
     steps = [Step("sft", "sft/a", burn, tmp_path / "a"), Step("sft", "sft/b", burn, tmp_path / "b")]
@@ -251,7 +267,7 @@ def test_the_summary_counts_the_cpu_time_of_the_steps_this_run_ran(tmp_path, cap
 
 
 def test_steps_that_do_not_fit_the_budget_together_run_one_after_another(tmp_path):
-    from profit_rl.pipeline.runner import run
+    from profit_rl.pipeline.scheduler import run
 
     log = tmp_path / "log"
 
@@ -277,7 +293,7 @@ def test_steps_that_do_not_fit_the_budget_together_run_one_after_another(tmp_pat
 
 
 def test_a_failed_step_stops_what_reads_it_and_lets_running_steps_finish(tmp_path):
-    from profit_rl.pipeline.runner import run
+    from profit_rl.pipeline.scheduler import run
 
     bad = Step("sft", "sft/bad", _py("print('the loss is nan'); raise SystemExit(2)"), tmp_path / "bad")
     other = Step("sft", "sft/other", _py("import time; time.sleep(0.5)"), tmp_path / "other")

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from profit_rl.core.io import InputError
-from profit_rl.pipeline.runner import DONE, STARTED, Step, run
+from profit_rl.pipeline.scheduler import run
+from profit_rl.pipeline.steps import DONE, STARTED, Step
 
 
 def counting_step(tmp_path, stage, name, inputs=(), tag="a", fail_once=False):

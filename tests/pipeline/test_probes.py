@@ -3,6 +3,7 @@
 import json
 import math
 import subprocess
+import sys
 
 import pytest
 
@@ -65,6 +66,24 @@ def test_the_plan_refuses_what_it_cannot_probe(tmp_path, capsys):
     assert "--grpo-methods dft: not in --methods" in capsys.readouterr().err
     commands, _ = dry_run(tmp_path, capsys, "--methods", "profit,sft", "--grpo-methods", "", "--seeds", "2")
     assert not [c for c in commands if "profit_rl.grpo" in c] and len([c for c in commands if "profit_rl.sft" in c]) == 4
+
+
+def test_probes_refuse_while_a_pipeline_holds_the_models_folder(tmp_path, capsys):
+    """The probes share outputs/embedded/base (the data step) with the pipeline and the sweep: one lock for all three."""
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from profit_rl.core.folders import output_folder\n"
+        "with output_folder(sys.argv[1], 'profit-rl pipeline'):\n"
+        "    print('held', flush=True); time.sleep(120)"), str(tmp_path / "embedded")],
+        cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        code = probes_main(["--methods", "sft", "--grpo-methods", "", "--seeds", "1", "--output-root", str(tmp_path)])
+    finally:
+        holder.kill()
+        holder.wait()
+    err = capsys.readouterr().err
+    assert code == 1 and "in use by" in err and "profit-rl pipeline" in err, err
+    assert not (tmp_path / "embedded" / "base").exists()  # nothing ran
 
 
 def test_the_verdict_follows_the_95_percent_t_interval():

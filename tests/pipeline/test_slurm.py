@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 from profit_rl.pipeline import slurm
-from profit_rl.pipeline.runner import main as pipeline_main, parse_args, plan, resolve_profile
+from profit_rl.pipeline.plan import plan
+from profit_rl.pipeline.profiles import resolve_profile
+from profit_rl.pipeline.runner import main as pipeline_main, parse_args
 
 CLUSTER = ["--model", "Qwen3-0.6B-Base", "--num-gpus", "8", "--nodes", "2"]  # the acceptance command
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from profit_rl.pipeline.report import SMOKE_BANNER
-from profit_rl.pipeline.runner import DONE
+from profit_rl.pipeline.steps import DONE
 from profit_rl.pipeline.sweep import Cell, Grid, grid_from_args, main as sweep_main, parse_args, plan
 from profit_rl.pipeline.sweep_report import differences, markdown, summarize
 
