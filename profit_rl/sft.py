@@ -5,9 +5,10 @@
 
 The recipe holds the fields of three dataclasses: `SFTDataArguments` (profit_rl.configs: data), `ProFitConfig`
 (TRL's SFTConfig plus `selection`, `tau`, ...) and TRL's `ModelConfig` (model id or path, dtype, LoRA, 4/8-bit
-loading). Command-line flags override it. The script follows TRL's own `trl/scripts/sft.py`: `--load_in_4bit` / `--load_in_8bit` load the model
-quantised (QLoRA with `--use_peft`), `--dataset_train_split` / `--dataset_test_split` choose the splits, an eval set is
-read when `--eval_strategy` is not `no`, and `trainer.end()` closes the trackers and the process group.
+loading). Command-line flags override it. The script follows TRL's own `trl/scripts/sft.py`: `--load_in_4bit` /
+`--load_in_8bit` load the model quantised (QLoRA with `--use_peft`), `--dataset_train_split` / `--dataset_test_split`
+choose the splits, an eval set is read when `--eval_strategy` is not `no`, and `trainer.end()` closes the trackers
+and the process group.
 
 Rows are rendered in the tokenizer's chat format (core.chat: for Qwen3-Base, the empty think block is part of the
 prompt, never supervised; the saved template makes that its default), and the token that ends an assistant turn

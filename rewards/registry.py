@@ -70,7 +70,8 @@ def get_reward_funcs(names: list[str], *, max_completion_length: int | None = No
     if overlong_buffer > 0 and "overlong" not in names:
         raise ValueError("--overlong_buffer is set but 'overlong' is not in --reward_funcs")
     if reward_weights is not None and len(reward_weights) != len(funcs):
-        raise ValueError(f"reward_weights has {len(reward_weights)} entries for {len(funcs)} reward_funcs {list(names)}")
+        raise ValueError(f"reward_weights has {len(reward_weights)} entries for {len(funcs)} reward_funcs "
+                         f"{list(names)}")
     return funcs
 
 
