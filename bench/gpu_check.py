@@ -146,7 +146,7 @@ def parse_torchrun_grpo(argv: list[str]) -> None:
     from torch.distributed.run import get_args_parser
     from trl import GRPOConfig, ModelConfig
 
-    from profit_rl.grpo import GRPOScriptArguments
+    from profit_rl.configs import GRPOScriptArguments
 
     torchrun = get_args_parser().parse_args(argv[3:])
     assert torchrun.module and torchrun.training_script == "profit_rl.grpo", torchrun
@@ -167,7 +167,7 @@ def parse_eval(argv: list[str]) -> None:
 def parse_distributed_sft(argv: list[str]) -> None:
     from accelerate.commands.launch import launch_command_parser
 
-    from profit_rl.data.sft import SFTDataArguments
+    from profit_rl.configs import SFTDataArguments
     from profit_rl.trainer import ProFitConfig
     from trl import ModelConfig
 

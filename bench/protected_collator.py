@@ -28,7 +28,8 @@ def main() -> None:
     from transformers import AutoTokenizer
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-    from profit_rl.data.sft import SFTDataArguments, load_sft_dataset
+    from profit_rl.configs import SFTDataArguments
+    from profit_rl.data.sft_rows import load_sft_dataset
     from profit_rl.protected import ProtectingCollator, TokenText
 
     tok = AutoTokenizer.from_pretrained(args.tokenizer)

@@ -31,11 +31,23 @@ MOVED_MODULES: dict[str, str] = {
     "profit_rl.evals.flags": "profit_rl.core.flags",
     "profit_rl.evals.chat": "profit_rl.core.chat",
     "profit_rl.evals.models": "profit_rl.core.model_folders",
+    # a module name no other module has (profit_rl/sft.py is the SFT script); its argument class went to configs
+    "profit_rl.data.sft": "profit_rl.data.sft_rows",
+    # rewards split by kind, as TRL's trl/rewards/: accuracy here, format_reward in profit_rl.rewards.format
+    "profit_rl.rewards.math": "profit_rl.rewards.accuracy",
 }
 
 MOVED_NAMES: dict[tuple[str, str], str] = {
     ("profit_rl.evals.chat", "OpenCompassChat"): "profit_rl.evals.benchmarks.opencompass",
     ("profit_rl.embedded.cli", "build_hint"): "profit_rl.core.model_folders",
+    # every script's argument classes live in profit_rl.configs
+    ("profit_rl.data.sft", "SFTDataArguments"): "profit_rl.configs",
+    ("profit_rl.data.sft", "SUPERVISED_TURNS"): "profit_rl.configs",
+    # the reward registry: names and dotted paths -> reward functions
+    ("profit_rl.grpo", "REWARD_FUNCS"): "profit_rl.rewards.registry",
+    ("profit_rl.grpo", "import_reward"): "profit_rl.rewards.registry",
+    ("profit_rl.rewards.math", "format_reward"): "profit_rl.rewards.format",
+    ("profit_rl.rewards.math", "completion_text"): "profit_rl.rewards.answers",
 }
 
 # profit_rl.pipeline.runner split along its seams; runner.py keeps the command (parse_args, main), and every public

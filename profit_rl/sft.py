@@ -3,11 +3,12 @@
     profit-rl sft --config recipes/Qwen3-0.6B-Base/sft/profit.yaml [--tau 0.2 ...]
     accelerate launch --config_file recipes/accelerate_configs/zero2.yaml -m profit_rl.sft --config ...
 
-The recipe holds the fields of three dataclasses: `SFTDataArguments` (data), `ProFitConfig` (TRL's SFTConfig plus
-`selection`, `tau`, ...) and TRL's `ModelConfig` (model id or path, dtype, LoRA, 4/8-bit loading). Command-line flags
-override it. The script follows TRL's own `trl/scripts/sft.py`: `--load_in_4bit` / `--load_in_8bit` load the model
-quantised (QLoRA with `--use_peft`), `--dataset_train_split` / `--dataset_test_split` choose the splits, an eval set is
-read when `--eval_strategy` is not `no`, and `trainer.end()` closes the trackers and the process group.
+The recipe holds the fields of three dataclasses: `SFTDataArguments` (profit_rl.configs: data), `ProFitConfig`
+(TRL's SFTConfig plus `selection`, `tau`, ...) and TRL's `ModelConfig` (model id or path, dtype, LoRA, 4/8-bit
+loading). Command-line flags override it. The script follows TRL's own `trl/scripts/sft.py`: `--load_in_4bit` /
+`--load_in_8bit` load the model quantised (QLoRA with `--use_peft`), `--dataset_train_split` / `--dataset_test_split`
+choose the splits, an eval set is read when `--eval_strategy` is not `no`, and `trainer.end()` closes the trackers
+and the process group.
 
 Rows are rendered in the tokenizer's chat format (core.chat: for Qwen3-Base, the empty think block is part of the
 prompt, never supervised; the saved template makes that its default), and the token that ends an assistant turn
@@ -34,14 +35,9 @@ from profit_rl.core.io import InputError
 from profit_rl.core.model_folders import ModelPathError, check_model_path, resolve_resume
 
 from .cards import CardInfo
-from .data.sft import (
-    SFTDataArguments,
-    apply_chat_format,
-    check_truncation,
-    load_sft_dataset,
-    load_sft_eval_dataset,
-    truncation_report,
-)
+from .configs import SFTDataArguments
+from .data.sft_rows import (apply_chat_format, check_truncation, load_sft_dataset, load_sft_eval_dataset,
+                             truncation_report)
 from .runs import (at_last_step, finish_from_checkpoint, mark_finished, prepare_output_dir, record_inputs,
                    refuse_fresh_start_over_checkpoints, training_inputs)
 from .trainer import ProFitConfig, ProFitSFTTrainer

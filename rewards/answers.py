@@ -1,8 +1,9 @@
 """The one answer extractor: what a completion's final answer is, and what a dataset's gold answer is.
 
-Used by the GRPO rewards (`rewards.math`, through `rewards.pool`) and by every benchmark in `evals/`, so that training
-and evaluation read answers the same way. Pure string functions: no sympy here, nothing that can hang. Every function
-runs in time linear in its input, and completions are cut to their last `MAX_COMPLETION_CHARS` characters first.
+Used by the GRPO rewards (`rewards.accuracy` through `rewards.pool`, `rewards.format`) and by every benchmark in
+`evals/`, so that training and evaluation read answers the same way. Pure string functions: no sympy here, nothing
+that can hang. Every function runs in time linear in its input, and completions are cut to their last
+`MAX_COMPLETION_CHARS` characters first.
 
 Extraction order for a completion (`extract_answer`):
   1. the content of the LAST top-level `\\boxed{...}` / `\\fbox{...}` (balanced braces, `\\{`/`\\}` are literal
@@ -12,7 +13,7 @@ Extraction order for a completion (`extract_answer`):
   3. fallback="answer_is" or "last_number": the last "final answer is X" / "answer: X" phrase, up to the end of its
      line.
   4. fallback="last_number" (`DEFAULT_FALLBACK`): the last number in the text.
-Each step runs only if the ones before found nothing. The GRPO reward uses fallback="none" (`rewards.math`: only the
+Each step runs only if the ones before found nothing. The GRPO reward uses fallback="none" (`rewards.accuracy`: only the
 box or `####` line the prompt asks for earns credit); each eval protocol picks its own (`evals.benchmarks.mathlike`).
 The default, used wherever a caller names none (`extract_answer`, `rewards.verify.score_answer`, `rewards.pool`),
 reads the most: GSM8K's usual protocol accepts the last number.
@@ -328,3 +329,17 @@ def answer_readings(text: str) -> tuple[str, ...]:
     if _DECIMAL_COMMA_RE.match(normalized):
         return ("\\boxed{" + normalized + "}", normalized)
     return ("\\boxed{" + normalized + "}",)
+
+
+def completion_text(completion) -> str:
+    """The text of one completion: a string, or the content of the last message of a conversational completion."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, dict):
+        completion = [completion]
+    if isinstance(completion, list) and completion:
+        content = completion[-1].get("content", "") if isinstance(completion[-1], dict) else completion[-1]
+        if isinstance(content, list):  # [{"type": "text", "text": ...}, ...]
+            return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+        return content if isinstance(content, str) else ""
+    return ""

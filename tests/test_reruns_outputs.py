@@ -277,7 +277,7 @@ def test_sft_stops_when_most_rows_lose_their_completion_to_max_length(tiny_model
 
 def test_sft_counts_and_logs_truncated_rows_per_row(tiny_model_dir, tmp_path, capsys, caplog):
     data = write_rows(tmp_path / "mixed.jsonl", long_rows(8, 8))
-    caplog.set_level("WARNING", logger="profit_rl.data.sft")
+    caplog.set_level("WARNING", logger="profit_rl.data.sft_rows")
     code, err = run_cli(sft_argv(tiny_model_dir, data, tmp_path / "out"), capsys)
     assert code == 0, err
     assert "8 of 16 SFT rows are longer than --max_length 64: 8 lose their whole completion" in caplog.text

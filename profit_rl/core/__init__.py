@@ -9,6 +9,7 @@
     core.flags          argparse helpers: --snake_case aliases, --no-X help, positive_int
     core.dtypes         dtype names as TRL spells them, and the torch dtype for a device
     core.chat           ChatFormat: the one chat format of a tokenizer and its end-of-turn rule
+    core.logs           setup_training_logging: a training process's log level, ours on the main process only
 
 It imports nothing from the rest of profit_rl (a test checks the layers: tests/test_layers.py).
 """

@@ -16,6 +16,7 @@ import logging
 import sys
 from pathlib import Path
 
+from profit_rl.configs import GRPOScriptArguments, SFTDataArguments, recipe_arguments, without_none
 from profit_rl.core.errors import command_errors
 from profit_rl.core.state import write_bytes_atomic, write_json_atomic
 
@@ -27,17 +28,9 @@ def write_jsonl(path: Path, rows) -> None:
     write_bytes_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode("utf-8"))
 
 
-def recipe_data_args(recipe: str, dataset_name: str | None = None):
+def recipe_data_args(recipe: str, dataset_name: str | None = None) -> SFTDataArguments:
     """The recipe's SFT data fields only: choosing rows needs no training config (nor its GPU checks)."""
-    from dataclasses import fields
-
-    from profit_rl.core.io import load_yaml
-
-    from .sft import SFTDataArguments
-
-    config = load_yaml(recipe, "--sft-recipe") or {}
-    names = {f.name for f in fields(SFTDataArguments)}
-    data_args = SFTDataArguments(**{key: value for key, value in config.items() if key in names})
+    data_args = recipe_arguments(SFTDataArguments, recipe, "--sft-recipe")
     if dataset_name:
         data_args.dataset_name = dataset_name
     return data_args
@@ -67,9 +60,8 @@ def main(argv: list[str] | None = None) -> int:
 def prepare(args) -> None:
     """Write sft.jsonl (the SFT recipe's selected rows), rl.jsonl (the GRPO recipe's problems, decontaminated against
     the evaluation sets) and data_report.json (what was kept and dropped) into `args.out_dir`."""
-    from .. import grpo
-    from .sft import load_sft_dataset
     from .rl import DataReport, decontaminate, load_math_rows, load_reference_problems
+    from .sft_rows import load_sft_dataset
 
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -79,15 +71,15 @@ def prepare(args) -> None:
     sft_rows = load_sft_dataset(data_args)
     write_jsonl(out / "sft.jsonl", sft_rows)
 
-    script_args, _, _ = grpo.parse_args(["--config", args.rl_recipe])
+    script_args = recipe_arguments(GRPOScriptArguments, args.rl_recipe, "--rl-recipe")
     if args.rl_dataset:
         script_args.dataset_name = args.rl_dataset
     report = DataReport(source=script_args.dataset_name)
     rows = load_math_rows(script_args.dataset_name, script_args.dataset_train_split,
                           problem_field=script_args.problem_field, answer_field=script_args.answer_field,
                           bad_gold=script_args.bad_gold, report=report)
-    against = args.decontaminate_against if args.decontaminate_against is not None else script_args.decontaminate_against
-    against = [a for a in against if a.lower() != "none"]
+    against = without_none(args.decontaminate_against if args.decontaminate_against is not None
+                           else script_args.decontaminate_against)
     if against:
         rows, report.decontaminated = decontaminate(rows, load_reference_problems(against, script_args.decontamination_split))
         report.decontamination_sources = against

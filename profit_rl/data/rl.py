@@ -4,6 +4,8 @@
     rows = load_math_rows("data/math_train12k/train.jsonl")       # or .json / .parquet / a folder
     rows, dropped = decontaminate(rows, load_reference_problems(["HuggingFaceH4/MATH-500"]))
     dataset_rows = to_prompt_rows(rows)                                       # {"prompt": [messages], "answer": gold}
+    train, eval_set, report = load_grpo_datasets(script_args, with_eval=False)  # all of it, from `profit-rl grpo`'s
+    write_rl_data_report(report, output_dir)                                    # flags; the counts beside the run
 
 A row needs a problem (field `problem`, `question` or `prompt`) and a gold answer (field `answer`, else the last
 `\\boxed{}` of `solution`, else a GSM8K `#### N`), normalised by `rewards.answers.gold_answer`. Files are read by
@@ -18,13 +20,17 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from profit_rl.configs import GRPOScriptArguments
 from profit_rl.core.io import DataError, read_rows
+from profit_rl.core.state import write_json_atomic
 from profit_rl.rewards.answers import BOXED_INSTRUCTION, gold_answer, math_user_message
 
 logger = logging.getLogger(__name__)
 
 PROBLEM_FIELDS = ("problem", "question", "prompt")
+RL_DATA_REPORT = "rl_data_report.json"  # beside the GRPO run's checkpoints
 ANSWER_FIELDS = ("answer", "solution")
 
 
@@ -182,3 +188,36 @@ def load_rl_dataset(
     if not rows:
         raise DataError(report.source, "expected rows left after decontamination, found none")
     return to_prompt_rows(rows, instruction, prompt_format), report
+
+
+def load_grpo_datasets(args: GRPOScriptArguments, with_eval: bool):
+    """`profit-rl grpo`'s data: (training set, eval set or None, the training data's DataReport), as
+    `datasets.Dataset`s. The eval set (`with_eval`: eval_strategy is not 'no') is the test split of
+    `eval_dataset_name`, else of `dataset_name`, read like the training rows but neither decontaminated nor cut."""
+    import datasets
+
+    from .sft_rows import eval_source
+
+    shared = dict(config=args.dataset_config, problem_field=args.problem_field, answer_field=args.answer_field,
+                  bad_gold=args.bad_gold, instruction=args.instruction, prompt_format=args.prompt_format)
+    rows, report = load_rl_dataset(
+        args.dataset_name,
+        args.dataset_train_split,
+        decontaminate_against=args.decontamination_sources,
+        decontamination_split=args.decontamination_split,
+        max_rows=args.max_train_samples,
+        **shared,
+    )
+    train_dataset = datasets.Dataset.from_list(rows)
+    eval_dataset = None
+    if with_eval:
+        source = eval_source(args.dataset_name, args.eval_dataset_name, args.dataset_test_split)
+        eval_rows, _ = load_rl_dataset(source, args.dataset_test_split, **shared)
+        eval_dataset = datasets.Dataset.from_list(eval_rows)
+    return train_dataset, eval_dataset, report
+
+
+def write_rl_data_report(report: DataReport, output_dir: str | Path) -> Path:
+    """`output_dir/rl_data_report.json`: what the training data kept and dropped, and why, beside the checkpoints."""
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    return write_json_atomic(Path(output_dir) / RL_DATA_REPORT, report.as_dict())

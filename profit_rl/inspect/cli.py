@@ -148,11 +148,13 @@ class InspectedRow:
 
 
 def load_rows(config: InspectConfig) -> list[dict]:
-    """The SFT rows to inspect, through the trainer's own loader (`profit_rl.data.sft`), with their source row and id.
+    """The SFT rows to inspect, through the trainer's own loader (`profit_rl.data.sft_rows`), with their source row
+    and id.
 
     `--limit` draws the same seeded sample as the trainer's `num_samples`: a file sorted by source is seen across its
     sources."""
-    from ..data.sft import SFTDataArguments, load_sft_dataset
+    from ..configs import SFTDataArguments
+    from ..data.sft_rows import load_sft_dataset
 
     args = SFTDataArguments(dataset_name=config.data, dataset_config=config.data_config,
                             dataset_train_split=config.split, num_samples=config.limit, sample_seed=config.seed,
@@ -177,7 +179,7 @@ def prepare(config: InspectConfig, rows: list[dict]):
 
     from profit_rl.core.chat import ChatFormat
 
-    from ..data.sft import apply_chat_format
+    from ..data.sft_rows import apply_chat_format
 
     tokenizer = AutoTokenizer.from_pretrained(config.model)
     chat = ChatFormat(tokenizer).bake()  # the chat format and end-of-turn token that `profit-rl sft` trains with

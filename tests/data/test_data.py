@@ -5,7 +5,8 @@ import json
 import pytest
 
 from profit_rl.core.io import DataError, Row
-from profit_rl.data.sft import SFTDataArguments, detect_layout, load_sft_dataset, select_indices, to_prompt_completion
+from profit_rl.configs import SFTDataArguments
+from profit_rl.data.sft_rows import detect_layout, load_sft_dataset, select_indices, to_prompt_completion
 
 from conftest import REPO  # noqa: E402  (the repository root, defined once)
 USER = {"role": "user", "content": "hi"}

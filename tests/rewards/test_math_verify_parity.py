@@ -105,7 +105,7 @@ def test_gold_normalisation_keeps_the_number():
 def test_unreadable_gold_is_none_and_logged(pool, caplog):
     """A gold math-verify reads nothing in scores None, never 0, and the reward names the item and its gold."""
     golds = ["Nothing to see here", "The total is 42."]
-    with caplog.at_level(logging.WARNING, logger="profit_rl.rewards.math"):
+    with caplog.at_level(logging.WARNING, logger="profit_rl.rewards.accuracy"):
         scores = accuracy_reward(["\\boxed{42}", "\\boxed{42}"], solution=golds, pool=pool)
     assert scores == [None, 1.0]
     assert "item 0" in caplog.text and "Nothing to see here" in caplog.text

@@ -1,4 +1,5 @@
-"""rewards.math and rewards.pool: the equivalence table, deadlines on adversarial inputs, no orphan processes."""
+"""rewards.accuracy, rewards.format and rewards.pool: the equivalence table, deadlines on adversarial inputs, no
+orphan processes."""
 
 import os
 import signal

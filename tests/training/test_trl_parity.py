@@ -90,7 +90,8 @@ def test_sft_reads_train_and_test_splits_evaluates_and_ends(tiny_model_dir, tmp_
 
 
 def test_an_eval_set_from_a_single_training_file_is_refused(tmp_path):
-    from profit_rl.data.sft import SFTDataArguments, load_sft_eval_dataset
+    from profit_rl.configs import SFTDataArguments
+    from profit_rl.data.sft_rows import load_sft_eval_dataset
 
     data = write_jsonl(tmp_path / "sft.jsonl", alpaca_rows(4))
     with pytest.raises(ValueError, match="single file.*--eval_dataset_name"):
@@ -101,7 +102,8 @@ def test_an_eval_set_from_a_single_training_file_is_refused(tmp_path):
 
 
 def test_a_folder_of_splits_gives_each_split_its_own_rows(tmp_path):
-    from profit_rl.data.sft import SFTDataArguments, load_sft_dataset, load_sft_eval_dataset
+    from profit_rl.configs import SFTDataArguments
+    from profit_rl.data.sft_rows import load_sft_dataset, load_sft_eval_dataset
 
     write_jsonl(tmp_path / "train.jsonl", alpaca_rows(5))
     write_jsonl(tmp_path / "test.jsonl", alpaca_rows(2, offset=100))

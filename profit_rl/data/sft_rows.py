@@ -23,17 +23,16 @@ skipped rows are counted and logged, never dropped silently.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from profit_rl.configs import SUPERVISED_TURNS, SFTDataArguments
 from profit_rl.core.io import MISSING, DataError, InputError, Row, Rows, read_rows
 
 logger = logging.getLogger(__name__)
 
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
-SUPERVISED_TURNS = ("all", "last")
 LAYOUTS = (
     ("prompt_completion", {"prompt", "completion"}),
     ("messages", {"messages"}),
@@ -118,52 +117,6 @@ def to_prompt_completion(row: Row, layout: str, turns: str = "all") -> list[dict
         "prompt": [{"role": "user", "content": user}],
         "completion": [{"role": "assistant", "content": row.text("output")}],
     }]
-
-
-@dataclass
-class SFTDataArguments:
-    """Where the SFT data comes from and how rows are chosen. The defaults suit any dataset; what only makes sense for
-    one (a hub config, a row count) is set by the recipe that names it."""
-
-    dataset_name: str | None = field(
-        default=None,
-        metadata={"help": "Hub id, http(s) URL of a .parquet/.json/.jsonl file, or a local .jsonl/.json/.parquet file "
-                          "or folder (e.g. data/sft_mix/train.jsonl). Required."},
-    )
-    dataset_config: str | None = field(default=None, metadata={"help": "Hub dataset config (ignored for files)."})
-    dataset_train_split: str = field(
-        default="train", metadata={"help": "Training split: a hub split, or the file stem in a local folder of splits."}
-    )
-    dataset_test_split: str = field(
-        default="test",
-        metadata={"help": "Eval split (read when eval_strategy is not 'no'): a hub split, or the file stem in a local "
-                  "folder of splits."},
-    )
-    eval_dataset_name: str | None = field(
-        default=None,
-        metadata={"help": "Eval data, when it is not dataset_name's test split: a hub id or a local file or folder."},
-    )
-    num_samples: int | None = field(
-        default=None, metadata={"help": "Keep this many rows (conversations), chosen as below; None keeps all."}
-    )
-    score_column: str | None = field(
-        default=None,
-        metadata={"help": "Keep the top num_samples rows by this column (e.g. a reward score); None: a seeded sample."},
-    )
-    sample_seed: int = field(default=0, metadata={"help": "Seed of the sample drawn when there is no score_column."})
-    skip_bad_rows: bool = field(
-        default=False, metadata={"help": "Skip (and count and log) rows with missing/empty fields instead of failing."}
-    )
-    max_truncated_fraction: float = field(
-        default=0.5,
-        metadata={"help": "Stop before training when more than this fraction of SFT rows lose their whole completion "
-                          "to max_length (TRL drops such rows); each truncated row is counted and logged either way."},
-    )
-    supervised_turns: str = field(
-        default="all",
-        metadata={"help": "Which assistant turns of a multi-turn conversation carry loss: all (LLaMA-Factory's "
-                          "default, mask_history=False; one row per turn) or last.", "choices": list(SUPERVISED_TURNS)},
-    )
 
 
 def select_indices(n: int, num_samples: int | None, scores: list[float] | None = None, seed: int = 0) -> list[int]:

@@ -1,37 +1,23 @@
-"""GRPO reward functions for math with TRL's signature: `f(prompts, completions, **columns) -> list[float | None]`.
+"""The accuracy reward for GRPO (TRL's signature): 1.0 when math-verify judges the final answer equal to the gold.
 
-TRL's GRPOTrainer calls each function with the batch's `prompts` and `completions` (plain strings, or for
-conversational data lists of messages), every other dataset column as a keyword list (here `answer` or
-`solution`), and the helpers `log_metric` / `log_extra`. Scoring goes through the shared `rewards.pool` (hard
-deadline per item), and the pool's counters reach the trainer's metrics as `rewards/timeouts`, `rewards/errors`,
-`rewards/no_answer` and `rewards/gold_unparseable`.
+TRL's GRPOTrainer calls a reward function with the batch's `prompts` and `completions` (plain strings, or for
+conversational data lists of messages), every other dataset column as a keyword list (here `answer` or `solution`),
+and the helpers `log_metric` / `log_extra`. Scoring goes through the shared `rewards.pool` (hard deadline per item),
+and the pool's counters reach the trainer's metrics as `rewards/timeouts`, `rewards/errors`, `rewards/no_answer` and
+`rewards/gold_unparseable`.
 """
 
 from __future__ import annotations
 
 import logging
 
-from .answers import extract_answer, last_boxed, tail
+from .answers import completion_text, extract_answer
 from .pool import VerifierPool, get_default_pool
 
 logger = logging.getLogger(__name__)
 
 # Where the reward looks for the answer: the box (or ####) only. Evals may be more lenient (see rewards.answers).
 REWARD_FALLBACK = "none"
-
-
-def completion_text(completion) -> str:
-    """The text of one completion: a string, or the content of the last message of a conversational completion."""
-    if isinstance(completion, str):
-        return completion
-    if isinstance(completion, dict):
-        completion = [completion]
-    if isinstance(completion, list) and completion:
-        content = completion[-1].get("content", "") if isinstance(completion[-1], dict) else completion[-1]
-        if isinstance(content, list):  # [{"type": "text", "text": ...}, ...]
-            return "".join(part.get("text", "") for part in content if isinstance(part, dict))
-        return content if isinstance(content, str) else ""
-    return ""
 
 
 def accuracy_reward(
@@ -54,6 +40,14 @@ def accuracy_reward(
     ignoring the instruction. None only when math-verify reads nothing in the gold (TRL treats None as "no reward from
     this function"); such items are logged with their gold and counted (`rewards/gold_unparseable`). An item over the
     pool's deadline or whose scoring fails scores 0.0 and is counted in the logged metrics.
+
+    Example:
+
+    >>> from profit_rl.rewards import accuracy_reward
+    >>> completions = [[{"role": "assistant", "content": "Half of it: \\\\boxed{\\\\frac{1}{2}}"}],
+    ...                [{"role": "assistant", "content": "The answer is 0.5"}]]
+    >>> accuracy_reward(completions, answer=["0.5", "0.5"])
+    [1.0, 0.0]
     """
     golds = gold_column(answer, solution)
     texts = [completion_text(c) for c in completions]
@@ -79,11 +73,6 @@ def gold_column(answer: list[str] | None, solution: list[str] | None) -> list[st
         return solution
     raise ValueError("accuracy_reward needs the gold in a dataset column named 'answer' or 'solution'; the dataset has "
                      "neither (GRPOTrainer passes every column other than 'prompt' by name)")
-
-
-def format_reward(completions: list, **kwargs) -> list[float]:
-    """1.0 when the completion ends its work with a non-empty, closed `\\boxed{...}` (the form the prompt asks for)."""
-    return [1.0 if last_boxed(tail(completion_text(c))) else 0.0 for c in completions]
 
 
 def has_answer(completion) -> bool:
