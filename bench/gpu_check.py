@@ -91,7 +91,7 @@ def parts(out: Path, data_dir: Path) -> list[Part]:
                            "--output_dir", str(out / "grpo")], 300,
              [GRPO_RECIPE, rl_data], ("vllm",), parse=parse_torchrun_grpo),
         # the rig stops at once; --max-new-tokens bounds a prompt whose last token the rig was not built for
-        Part("eval-vllm", [sys.executable, "-m", "profit_rl.evals.cli", "--model", str(rigged), "--backend", "vllm",
+        Part("eval-vllm", [sys.executable, "-m", "profit_rl.evals.evaluate", "--model", str(rigged), "--backend", "vllm",
                            "--protocol", "paper", "--limit", "4", "--max-new-tokens", "512", "--data-dir",
                            str(data_dir), "--output-dir", str(out / "eval"), "--logging-dir", "none"], 240,
              [data_dir], ("vllm",), parse=parse_eval),

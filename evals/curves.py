@@ -27,7 +27,7 @@ from . import metrics
 from .benchmarks import REGISTRY, get_benchmark
 from profit_rl.core.flags import positive_int
 
-from .cli import add_sampling_args, settings_from_args
+from .evaluate import add_sampling_args, settings_from_args
 from .compare import unique_labels
 from profit_rl.core.errors import UsageError, command_errors
 from .export import TENSORBOARD_RUN, log_scalars
@@ -35,7 +35,7 @@ from profit_rl.core.flags import accept_snake_case
 from profit_rl.core.folders import folder_name, inside, output_folder
 from profit_rl.core.io import InputError
 from profit_rl.core.model_folders import base_model_identity, check_model_path, checkpoint_dirs, is_adapter_dir
-from .runner import run_benchmark
+from .benchmark_runner import run_benchmark
 from .sampling import build_sampler
 from profit_rl.core.state import write_bytes_atomic, write_text_atomic
 

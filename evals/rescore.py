@@ -27,7 +27,7 @@ from .benchmarks import REGISTRY, get_benchmark
 from profit_rl.core.io import DataError, InputError, read_file
 from .protocols import PROTOCOLS, deviations, get_protocol
 from .results import RESULTS_FILE, SAMPLES_FILE, TABLE_FILE, markdown_table, write_json
-from .runner import score_responses
+from .benchmark_runner import score_responses
 
 logger = logging.getLogger(__name__)
 

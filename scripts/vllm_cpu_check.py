@@ -87,9 +87,9 @@ def main() -> int:
     assert cli.main(argv) == 0
     rows = (out_dir / "gsm8k" / "samples.jsonl").read_text().splitlines()
     assert len(rows) == 24, len(rows)
-    import profit_rl.evals.cli
+    import profit_rl.evals.evaluate
 
-    profit_rl.evals.cli.build_sampler = lambda *a, **k: (_ for _ in ()).throw(AssertionError("rerun used no cache"))
+    profit_rl.evals.evaluate.build_sampler = lambda *a, **k: (_ for _ in ()).throw(AssertionError("rerun used no cache"))
     assert cli.main(argv) == 0
     stop_engine(sampler)
 

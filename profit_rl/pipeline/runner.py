@@ -57,7 +57,7 @@ from profit_rl.core.model_folders import check_model_path
 from profit_rl.core.state import StateFileError, read_json_state, write_json_atomic
 
 from .checks import ALLOW_FLAG, MIN_BASE_ACCURACY, SFT_BAND
-from ..resources import accelerate_config, recipes_root
+from ..recipes import accelerate_config, recipes_root
 
 CODE_ROOT = Path(__file__).resolve().parents[2]  # holds profit_rl/ (a checkout or site-packages)
 RECIPES = recipes_root()  # the installed package's recipes, or the checkout's recipes/ folder
@@ -491,7 +491,7 @@ def eval_step(profile: Profile, name: str, model: str, out: Path, inputs: tuple[
     """`profit-rl eval` of one model on the profile's benchmarks, with its sampling settings."""
     s = profile.sampling
     k = ["--k", str(s.k)] if s.k else []  # None: each benchmark's paper default
-    return Step("eval", name, [sys.executable, "-m", "profit_rl.evals.cli", "--model", model, "--benchmarks",
+    return Step("eval", name, [sys.executable, "-m", "profit_rl.evals.evaluate", "--model", model, "--benchmarks",
                                ",".join(s.benchmarks), "--output-dir", str(out), *k, *sampling_args(profile)],
                 out, inputs, after, eta_s=profile.eta.get("eval", 0), **heavy(profile))
 

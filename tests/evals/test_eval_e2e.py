@@ -42,14 +42,14 @@ def test_eval_cli_all_benchmarks(tiny_model_dir, shared_data, tmp_path):
     def no_model(*args, **kwargs):
         raise AssertionError("a finished eval must not load the model again")
 
-    import profit_rl.evals.cli
+    import profit_rl.evals.evaluate
 
-    original = profit_rl.evals.cli.build_sampler
-    profit_rl.evals.cli.build_sampler = no_model
+    original = profit_rl.evals.evaluate.build_sampler
+    profit_rl.evals.evaluate.build_sampler = no_model
     try:
         assert cli.main(argv) == 0
     finally:
-        profit_rl.evals.cli.build_sampler = original
+        profit_rl.evals.evaluate.build_sampler = original
 
 
 class CountingSampler:

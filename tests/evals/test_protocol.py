@@ -17,7 +17,7 @@ from profit_rl.evals import cli
 from profit_rl.evals.benchmarks import Problem, get_benchmark
 from profit_rl.evals.benchmarks.gpqa import committed_letter
 from profit_rl.evals.protocols import BOXED, PAPER, deviations, header
-from profit_rl.evals.runner import fingerprint
+from profit_rl.evals.benchmark_runner import fingerprint
 from profit_rl.evals.sampling import SamplingSettings, context_error, render_prompt
 
 MATH_TEMPLATE = "{problem}\nPlease reason step by step, and put your final answer within \\boxed{{}}."
@@ -323,7 +323,7 @@ def test_runner_screens_prompts_against_the_protocol_budget(tmp_path):
         def sample(self, *args, **kwargs):
             raise AssertionError("an over-budget prompt must not be sampled")
 
-    from profit_rl.evals.runner import run_benchmark
+    from profit_rl.evals.benchmark_runner import run_benchmark
 
     bench = get_benchmark("math500", "paper")
     problems = [Problem(id="p0", question="What is 2+3?", gold="5")]

@@ -9,11 +9,6 @@ from __future__ import annotations
 
 import sys
 
-
-from profit_rl.deprecated import module_getattr
-
-__getattr__ = module_getattr(__name__)  # build_hint moved to profit_rl.core.model_folders
-
 ACTIONS = {"build": "the shipped base model and the task data (seconds), or --pretrain one here (minutes)"}
 
 

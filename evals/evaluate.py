@@ -29,7 +29,7 @@ from profit_rl.core.io import DataError, InputError, looks_like_hub_id, read_fil
 from profit_rl.core.model_folders import check_model_path
 from .protocols import DEFAULT_PROTOCOL, PROTOCOLS, deviations, get_protocol
 from .results import RESULTS_FILE, TABLE_FILE, markdown_table, write_json
-from .runner import model_identity, run_benchmark, score_responses
+from .benchmark_runner import model_identity, run_benchmark, score_responses
 from .sampling import SamplingSettings, build_sampler
 from profit_rl.core.state import write_text_atomic
 
