@@ -154,12 +154,12 @@ def parse_torchrun_grpo(argv: list[str]) -> None:
 
 
 def parse_eval(argv: list[str]) -> None:
-    from profit_rl.evals import cli
+    from profit_rl.evals import evaluate
 
-    args = cli.build_parser().parse_args(argv[3:])
+    args = evaluate.build_parser().parse_args(argv[3:])
     # every benchmark of the protocol loads from --data-dir: its prompts, printed into a buffer (GPQA stays unseen)
     with contextlib.redirect_stdout(io.StringIO()):
-        code = cli.main(["--protocol", args.protocol, "--print-prompts", "--data-dir", args.data_dir,
+        code = evaluate.main(["--protocol", args.protocol, "--print-prompts", "--data-dir", args.data_dir,
                          "--limit", str(args.limit)])
     assert code == 0, f"profit-rl eval --print-prompts exited {code}"
 

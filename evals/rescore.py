@@ -17,7 +17,6 @@ settings; both scorers then read the same letters against the same gold.
 from __future__ import annotations
 
 import logging
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -137,12 +136,8 @@ def main(args) -> int:
     out_dir = Path(args.output_dir) if args.output_dir else Path(args.rescore) / "rescore"
     from profit_rl.core.folders import output_folder
 
-    try:
-        with output_folder(out_dir, "profit-rl eval --rescore " + str(args.rescore)):
-            rows = rescore(args.rescore, args.data_dir, out_dir, names, n_boot=args.bootstrap)
-    except InputError as err:
-        print(f"profit-rl eval: {err}", file=sys.stderr)
-        return 1
+    with output_folder(out_dir, "profit-rl eval --rescore " + str(args.rescore)):
+        rows = rescore(args.rescore, args.data_dir, out_dir, names, n_boot=args.bootstrap)
     print(comparison_table(rows, Path(args.rescore)))
     print(f"per protocol: {', '.join(str(out_dir / p / TABLE_FILE) for p in PROTOCOLS if (out_dir / p).is_dir())}"
           f"  comparison: {out_dir / COMPARISON_FILE}")

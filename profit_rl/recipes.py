@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 
 from profit_rl.core.errors import command_errors
+from profit_rl.core.io import InputError
 
 RECIPE_SUFFIX = ".yaml"
 ACCELERATE_CONFIGS = "accelerate_configs"  # the folder of the shipped `accelerate launch --config_file` files
@@ -111,9 +112,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         print(f"# {recipes_root()}")
         print("\n".join(list_recipes()))
-    except (FileNotFoundError, FileExistsError) as err:
-        print(f"profit-rl recipes: {err}", file=sys.stderr)
-        return 1
+    except (FileNotFoundError, FileExistsError) as err:  # a name the user gave: one line, exit 1 (command_errors)
+        raise InputError(str(err)) from err
     return 0
 
 

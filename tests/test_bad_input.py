@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from profit_rl.evals import cli as eval_cli
+from profit_rl.evals import evaluate as eval_cli
 from profit_rl.evals import compare as compare_cli
 from profit_rl.evals import curves as curves_cli
 from profit_rl.core.io import DataError, read_rows
 from profit_rl.core.model_folders import check_model_path
 from profit_rl import cli as profit_cli
-from profit_rl.inspect import cli as inspect_cli
+from profit_rl.inspect import command as inspect_cli
 from profit_rl.pipeline import runner as pipeline_cli
 
 from conftest import REPO  # noqa: E402  (the repository root, defined once)

@@ -72,7 +72,7 @@ class EmbeddedRetention(EmbeddedProbe):
     name = "embedded-retention"
     title = "Embedded probe: retention (pretraining layout)"
     local_path = "retention.jsonl"
-    raw_prompt = True  # evals.runner refuses a run that would wrap the prompt in the chat template
+    raw_prompt = True  # evals.benchmark_runner refuses a run that would wrap the prompt in the chat template
 
     def to_problem(self, index: int, row: Row) -> Problem:
         """The embedded row plus its `prompt`: the text in the pretraining layout, to send as it is."""

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from profit_rl.embedded import probes as P
+from profit_rl.embedded import probe_sets as P
 from profit_rl.embedded import task as T
 from profit_rl.embedded.build import EmbeddedConfig, make_splits_for, task_data
 
