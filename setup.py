@@ -1,7 +1,8 @@
-"""Build step: a wheel carries the repository's top-level `recipes/` as package data, `profit_rl/recipes/`, and the
-guides, `docs/` and the README, as `profit_rl/docs/` and `profit_rl/README.md` (their relative links still resolve).
+"""Build step: a wheel carries the repository's top-level `recipes/` as package data, `profit_rl/recipe_files/` (a
+name apart from the module `profit_rl/recipes.py` that reads it), and the guides, `docs/` and the README, as
+`profit_rl/docs/` and `profit_rl/README.md` (their relative links still resolve).
 
-Everything else about the package is in pyproject.toml. `profit_rl.resources.recipes_root()` reads the copy through
+Everything else about the package is in pyproject.toml. `profit_rl.recipes.recipes_root()` reads the copy through
 importlib.resources in an installed wheel, and `recipes/` in place in a checkout or an editable install (which this
 step leaves alone).
 """
@@ -23,7 +24,7 @@ class BuildPyWithRecipes(build_py):
         if self.editable_mode:
             return
         package = Path(self.build_lib) / "profit_rl"
-        copies = [(source, package / "recipes" / source.relative_to(RECIPES)) for source in RECIPES.rglob("*.yaml")]
+        copies = [(source, package / "recipe_files" / source.relative_to(RECIPES)) for source in RECIPES.rglob("*.yaml")]
         copies += [(source, package / "docs" / source.name)
                    for pattern in ("*.md", "*.png") for source in DOCS.glob(pattern)]
         copies.append((ROOT / "README.md", package / "README.md"))

@@ -91,7 +91,7 @@ def parts(out: Path, data_dir: Path) -> list[Part]:
                            "--output_dir", str(out / "grpo")], 300,
              [GRPO_RECIPE, rl_data], ("vllm",), parse=parse_torchrun_grpo),
         # the rig stops at once; --max-new-tokens bounds a prompt whose last token the rig was not built for
-        Part("eval-vllm", [sys.executable, "-m", "profit_rl.evals.cli", "--model", str(rigged), "--backend", "vllm",
+        Part("eval-vllm", [sys.executable, "-m", "profit_rl.evals.evaluate", "--model", str(rigged), "--backend", "vllm",
                            "--protocol", "paper", "--limit", "4", "--max-new-tokens", "512", "--data-dir",
                            str(data_dir), "--output-dir", str(out / "eval"), "--logging-dir", "none"], 240,
              [data_dir], ("vllm",), parse=parse_eval),
@@ -154,12 +154,12 @@ def parse_torchrun_grpo(argv: list[str]) -> None:
 
 
 def parse_eval(argv: list[str]) -> None:
-    from profit_rl.evals import cli
+    from profit_rl.evals import evaluate
 
-    args = cli.build_parser().parse_args(argv[3:])
+    args = evaluate.build_parser().parse_args(argv[3:])
     # every benchmark of the protocol loads from --data-dir: its prompts, printed into a buffer (GPQA stays unseen)
     with contextlib.redirect_stdout(io.StringIO()):
-        code = cli.main(["--protocol", args.protocol, "--print-prompts", "--data-dir", args.data_dir,
+        code = evaluate.main(["--protocol", args.protocol, "--print-prompts", "--data-dir", args.data_dir,
                          "--limit", str(args.limit)])
     assert code == 0, f"profit-rl eval --print-prompts exited {code}"
 

@@ -26,7 +26,7 @@ def main():
                    help="gsm8k scores its reference solutions (ending in '#### N') the same way")
     args = p.parse_args()
 
-    from profit_rl.evals import cli
+    from profit_rl.evals import evaluate
     from profit_rl.evals.benchmarks import get_benchmark
     from profit_rl.core.io import read_file
 
@@ -40,7 +40,7 @@ def main():
         for problem, row in zip(problems, rows):
             solution = row["solution"] if args.benchmark == "math500" else row["answer"]
             f.write(json.dumps({"id": problem.id, "completion": solution}) + "\n")
-    code = cli.main(["--responses", str(responses), "--benchmarks", args.benchmark, "--k", "1", "--data-dir", args.data_dir,
+    code = evaluate.main(["--responses", str(responses), "--benchmarks", args.benchmark, "--k", "1", "--data-dir", args.data_dir,
                      "--output-dir", str(out)])
     if code:
         raise SystemExit(code)

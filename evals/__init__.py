@@ -9,6 +9,6 @@ if __name__ == "evals":
     # second copy of every module (two DataError classes, which `except` clauses then miss), so it stops here.
     raise ImportError(
         "profit-rl's evals package is `profit_rl.evals`: import it as `profit_rl.evals`, and run its commands as "
-        "`python -m profit_rl.evals.<module>` (`python -m profit_rl.evals.cli`, `python -m profit_rl.evals.ifeval`) "
+        "`python -m profit_rl.evals.<module>` (`python -m profit_rl.evals.evaluate`, `python -m profit_rl.evals.ifeval`) "
         "or `profit-rl eval`"
     )

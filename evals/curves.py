@@ -27,7 +27,7 @@ from . import metrics
 from .benchmarks import REGISTRY, get_benchmark
 from profit_rl.core.flags import positive_int
 
-from .cli import add_sampling_args, settings_from_args
+from .evaluate import add_sampling_args, settings_from_args
 from .compare import unique_labels
 from profit_rl.core.errors import UsageError, command_errors
 from .export import TENSORBOARD_RUN, log_scalars
@@ -35,7 +35,7 @@ from profit_rl.core.flags import accept_snake_case
 from profit_rl.core.folders import folder_name, inside, output_folder
 from profit_rl.core.io import InputError
 from profit_rl.core.model_folders import base_model_identity, check_model_path, checkpoint_dirs, is_adapter_dir
-from .runner import run_benchmark
+from .benchmark_runner import run_benchmark
 from .sampling import build_sampler
 from profit_rl.core.state import write_bytes_atomic, write_text_atomic
 
@@ -241,16 +241,13 @@ def main(argv: list[str] | None = None) -> int:
     run_dirs = [Path(d) for d in args.run_dirs]
     labels = args.labels.split(",") if args.labels else unique_labels(run_dirs)
     if len(labels) != len(run_dirs):
-        print(f"profit-rl curves: {len(labels)} labels for {len(run_dirs)} runs", file=sys.stderr)
-        return 2
+        raise UsageError(f"{len(labels)} labels for {len(run_dirs)} runs")
     bases = args.base_models.split(",") if args.base_models else [None] * len(run_dirs)
     if len(bases) != len(run_dirs):
-        print(f"profit-rl curves: {len(bases)} --base-models for {len(run_dirs)} runs", file=sys.stderr)
-        return 2
+        raise UsageError(f"{len(bases)} --base-models for {len(run_dirs)} runs")
     base_caches = [Path(d) for d in args.base_cache_dirs.split(",")] if args.base_cache_dirs else [None] * len(bases)
     if len(base_caches) != len(bases) or (args.base_cache_dirs and not args.base_models):
-        print("profit-rl curves: --base-cache-dirs needs one dir per --base-models entry", file=sys.stderr)
-        return 2
+        raise UsageError("--base-cache-dirs needs one dir per --base-models entry")
     if args.output_dir:
         out_dir = Path(args.output_dir)
     elif len(run_dirs) == 1:
@@ -277,9 +274,8 @@ def main(argv: list[str] | None = None) -> int:
             write_csv(rows, out_dir / "curves.csv")
             plot(rows, out_dir / "curves.png")
             logged = log_curves(rows, run_dirs, labels, args.logging_dir) if args.logging_dir != "none" else []
-    except (InputError, FileNotFoundError, ValueError) as err:
-        print(f"profit-rl curves: {err}", file=sys.stderr)
-        return 1
+    except (InputError, FileNotFoundError, ValueError) as err:  # exit 1 here, a usage error's 2 included
+        raise InputError(str(err)) from err
     for r in rows:
         print(f"{r['run']:<24} step {r['step']:>6}  {r['benchmark']}  Avg@{r['k']} {100 * r['avg_at_k']:5.1f}  "
               f"Pass@{r['k']} {100 * r['pass_at_k']:5.1f}")

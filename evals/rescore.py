@@ -17,7 +17,6 @@ settings; both scorers then read the same letters against the same gold.
 from __future__ import annotations
 
 import logging
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from .benchmarks import REGISTRY, get_benchmark
 from profit_rl.core.io import DataError, InputError, read_file
 from .protocols import PROTOCOLS, deviations, get_protocol
 from .results import RESULTS_FILE, SAMPLES_FILE, TABLE_FILE, markdown_table, write_json
-from .runner import score_responses
+from .benchmark_runner import score_responses
 
 logger = logging.getLogger(__name__)
 
@@ -137,12 +136,8 @@ def main(args) -> int:
     out_dir = Path(args.output_dir) if args.output_dir else Path(args.rescore) / "rescore"
     from profit_rl.core.folders import output_folder
 
-    try:
-        with output_folder(out_dir, "profit-rl eval --rescore " + str(args.rescore)):
-            rows = rescore(args.rescore, args.data_dir, out_dir, names, n_boot=args.bootstrap)
-    except InputError as err:
-        print(f"profit-rl eval: {err}", file=sys.stderr)
-        return 1
+    with output_folder(out_dir, "profit-rl eval --rescore " + str(args.rescore)):
+        rows = rescore(args.rescore, args.data_dir, out_dir, names, n_boot=args.bootstrap)
     print(comparison_table(rows, Path(args.rescore)))
     print(f"per protocol: {', '.join(str(out_dir / p / TABLE_FILE) for p in PROTOCOLS if (out_dir / p).is_dir())}"
           f"  comparison: {out_dir / COMPARISON_FILE}")

@@ -35,6 +35,15 @@ MOVED_MODULES: dict[str, str] = {
     "profit_rl.data.sft": "profit_rl.data.sft_rows",
     # rewards split by kind, as TRL's trl/rewards/: accuracy here, format_reward in profit_rl.rewards.format
     "profit_rl.rewards.math": "profit_rl.rewards.accuracy",
+    # distinct module names: one cli.py (the `profit-rl` dispatcher), no two runner.py or probes.py
+    "profit_rl.evals.cli": "profit_rl.evals.evaluate",
+    "profit_rl.embedded.cli": "profit_rl.embedded.commands",
+    "profit_rl.inspect.cli": "profit_rl.inspect.command",
+    "profit_rl.evals.runner": "profit_rl.evals.benchmark_runner",
+    "profit_rl.evals.ifeval.runner": "profit_rl.evals.ifeval.response_file",
+    "profit_rl.embedded.probes": "profit_rl.embedded.probe_sets",
+    "profit_rl.evals.benchmarks.probes": "profit_rl.evals.benchmarks.embedded_probes",
+    "profit_rl.resources": "profit_rl.recipes",
 }
 
 MOVED_NAMES: dict[tuple[str, str], str] = {
@@ -48,6 +57,23 @@ MOVED_NAMES: dict[tuple[str, str], str] = {
     ("profit_rl.grpo", "import_reward"): "profit_rl.rewards.registry",
     ("profit_rl.rewards.math", "format_reward"): "profit_rl.rewards.format",
     ("profit_rl.rewards.math", "completion_text"): "profit_rl.rewards.answers",
+    # inspect/cli.py split: the command (parsing, files) apart from scoring and statistics
+    ("profit_rl.inspect.cli", "InspectConfig"): "profit_rl.inspect.options",
+    ("profit_rl.inspect.cli", "TAU_RULES"): "profit_rl.inspect.token_scores",
+    ("profit_rl.inspect.cli", "TokenScores"): "profit_rl.inspect.token_scores",
+    ("profit_rl.inspect.cli", "InspectedRow"): "profit_rl.inspect.token_scores",
+    ("profit_rl.inspect.cli", "load_rows"): "profit_rl.inspect.token_scores",
+    ("profit_rl.inspect.cli", "prepare"): "profit_rl.inspect.token_scores",
+    ("profit_rl.inspect.cli", "rules_to_record"): "profit_rl.inspect.token_scores",
+    ("profit_rl.inspect.cli", "score"): "profit_rl.inspect.token_scores",
+    ("profit_rl.inspect.cli", "table_taus"): "profit_rl.inspect.token_scores",
+    ("profit_rl.inspect.cli", "kept_marks"): "profit_rl.inspect.token_scores",
+    ("profit_rl.inspect.cli", "token_classes"): "profit_rl.inspect.token_scores",
+    ("profit_rl.inspect.cli", "inspect_rows"): "profit_rl.inspect.token_scores",
+    ("profit_rl.inspect.cli", "summarize"): "profit_rl.inspect.summary",
+    ("profit_rl.inspect.cli", "eos_summary"): "profit_rl.inspect.summary",
+    ("profit_rl.inspect.cli", "candidates"): "profit_rl.inspect.summary",
+    ("profit_rl.inspect.cli", "spearman"): "profit_rl.inspect.stats",
 }
 
 # profit_rl.pipeline.runner split along its seams; runner.py keeps the command (parse_args, main), and every public

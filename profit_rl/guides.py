@@ -16,6 +16,9 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+from profit_rl.core.errors import command_errors
+from profit_rl.core.io import InputError
+
 README = "readme"  # the name `profit-rl docs` gives the README
 
 
@@ -48,6 +51,7 @@ def doc_path(name: str) -> Path:
     return path
 
 
+@command_errors("docs")
 def main(argv: list[str] | None = None) -> int:
     """`profit-rl docs [NAME]`: list the shipped guides, or print one guide (or its path with `--path`)."""
     parser = argparse.ArgumentParser(prog="profit-rl docs", description=__doc__.split("\n\n")[0])
@@ -60,9 +64,8 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(list_docs()))
             return 0
         path = doc_path(args.name)
-    except FileNotFoundError as err:
-        print(f"profit-rl docs: {err}", file=sys.stderr)
-        return 1
+    except FileNotFoundError as err:  # a guide the user named: one line, exit 1 (command_errors)
+        raise InputError(str(err)) from err
     print(path if args.path else path.read_text(encoding="utf-8"))
     return 0
 

@@ -30,8 +30,7 @@ SOURCES = {"profit_rl": "profit_rl", "evals": "profit_rl.evals", "rewards": "pro
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core", ("profit_rl.core", "profit_rl.deprecated")),
     ("rewards", ("profit_rl.rewards",)),
-    ("rules", ("profit_rl.losses", "profit_rl.protected", "profit_rl.configs", "profit_rl.runs", "profit_rl.recipes",
-               "profit_rl.resources")),
+    ("rules", ("profit_rl.losses", "profit_rl.protected", "profit_rl.configs", "profit_rl.runs", "profit_rl.recipes")),
     ("data", ("profit_rl.data",)),
     ("training", ("profit_rl.trainer", "profit_rl.cards", "profit_rl.sft", "profit_rl.grpo")),
     ("evals", ("profit_rl.evals",)),

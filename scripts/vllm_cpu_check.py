@@ -37,7 +37,7 @@ def main() -> int:
     args = p.parse_args()
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB of KV cache: plenty for a tiny model
 
-    from profit_rl.evals import cli
+    from profit_rl.evals import evaluate
     from profit_rl.evals.benchmarks import get_benchmark
     from profit_rl.evals.sampling import SamplingSettings, TransformersSampler, VLLMSampler
     from profit_rl.embedded.tiny import build_tiny_model
@@ -84,13 +84,13 @@ def main() -> int:
     out_dir = work / "eval"
     argv = ["--model", model, "--backend", "vllm", "--benchmarks", "gsm8k", "--k", "4", "--limit", "6",
             "--data-dir", args.data_dir, "--max-new-tokens", "16", "--dtype", "float32", "--output-dir", str(out_dir)]
-    assert cli.main(argv) == 0
+    assert evaluate.main(argv) == 0
     rows = (out_dir / "gsm8k" / "samples.jsonl").read_text().splitlines()
     assert len(rows) == 24, len(rows)
-    import profit_rl.evals.cli
+    import profit_rl.evals.evaluate
 
-    profit_rl.evals.cli.build_sampler = lambda *a, **k: (_ for _ in ()).throw(AssertionError("rerun used no cache"))
-    assert cli.main(argv) == 0
+    profit_rl.evals.evaluate.build_sampler = lambda *a, **k: (_ for _ in ()).throw(AssertionError("rerun used no cache"))
+    assert evaluate.main(argv) == 0
     stop_engine(sampler)
 
     if args.data_parallel:

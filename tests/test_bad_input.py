@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from profit_rl.evals import cli as eval_cli
+from profit_rl.evals import evaluate as eval_cli
 from profit_rl.evals import compare as compare_cli
 from profit_rl.evals import curves as curves_cli
 from profit_rl.core.io import DataError, read_rows
 from profit_rl.core.model_folders import check_model_path
 from profit_rl import cli as profit_cli
-from profit_rl.inspect import cli as inspect_cli
+from profit_rl.inspect import command as inspect_cli
 from profit_rl.pipeline import runner as pipeline_cli
 
 from conftest import REPO  # noqa: E402  (the repository root, defined once)
@@ -347,7 +347,7 @@ def test_two_evals_on_one_folder_one_runs_the_other_is_refused(tiny_model_dir, t
     (so the race ends the same way on a slow machine); the other stops naming it; the holder finishes; the cache holds
     each sample once."""
     data, out = embedded_data(tmp_path / "data"), tmp_path / "out"
-    argv = [sys.executable, "-m", "profit_rl.evals.cli", "--model", str(tiny_model_dir), "--benchmarks", "embedded",
+    argv = [sys.executable, "-m", "profit_rl.evals.evaluate", "--model", str(tiny_model_dir), "--benchmarks", "embedded",
             "--data-dir", str(data), "--output-dir", str(out), "--k", "3", "--limit", "4", *FAST]
     processes = [subprocess.Popen(argv, cwd=REPO, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True) for _ in range(2)]

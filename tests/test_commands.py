@@ -59,7 +59,7 @@ def test_docs_lists_and_finds_the_guides(capsys):
 
 
 def test_accelerate_configs_by_name_or_path(tmp_path):
-    from profit_rl.resources import accelerate_config, recipes_root
+    from profit_rl.recipes import accelerate_config, recipes_root
 
     shipped = recipes_root() / "accelerate_configs" / "zero2.yaml"
     assert accelerate_config("zero2") == accelerate_config("zero2.yaml") == shipped
@@ -93,7 +93,7 @@ def test_the_terminal_reads_markdown_without_its_escapes():
 
 @pytest.mark.parametrize("command, recipe", [("sft", "embedded/sft/profit.yaml"), ("grpo", "embedded/grpo/math.yaml")])
 def test_a_copied_embedded_recipe_before_the_build_names_the_command(command, recipe, tmp_path, monkeypatch, capsys):
-    from profit_rl.resources import copy_recipe
+    from profit_rl.recipes import copy_recipe
 
     monkeypatch.chdir(tmp_path)
     copied = copy_recipe(recipe, tmp_path / "mine")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from profit_rl.resources import list_recipes, recipe_path
+from profit_rl.recipes import list_recipes, recipe_path
 
 from conftest import REPO  # noqa: E402  (the repository root, defined once)
 SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "profit_rl", "evals", "rewards", "recipes", "docs")
@@ -57,7 +57,7 @@ def installed(tmp_path_factory) -> Path:
     data = {str(p.relative_to(REPO)) for d in ("profit_rl/inspect/templates", "profit_rl/embedded/base_model")
             for p in (REPO / d).iterdir()}
     assert data <= set(names) and "profit_rl/inspect/templates/inspect.html.j2" in data
-    shipped = {n.removeprefix("profit_rl/recipes/") for n in names if n.startswith("profit_rl/recipes/")}
+    shipped = {n.removeprefix("profit_rl/recipe_files/") for n in names if n.startswith("profit_rl/recipe_files/")}
     assert shipped == set(list_recipes())
     # the guides, beside the README, as in the repository (their relative links resolve); PEP 561's marker
     guides = {n.removeprefix("profit_rl/docs/") for n in names if n.startswith("profit_rl/docs/")}
@@ -89,8 +89,8 @@ def clean_env() -> dict:
 
 
 def test_installed_wheel_plans_the_pipeline_from_any_directory(installed, tmp_path):
-    code = ("import importlib.util, profit_rl.evals.cli, profit_rl.rewards.worker; "
-            "print(profit_rl.evals.cli.__file__, profit_rl.rewards.worker.__file__); "
+    code = ("import importlib.util, profit_rl.evals.evaluate, profit_rl.rewards.worker; "
+            "print(profit_rl.evals.evaluate.__file__, profit_rl.rewards.worker.__file__); "
             "print(importlib.util.find_spec('evals'), importlib.util.find_spec('rewards'))")
     where = run([str(installed / "python"), "-c", code], cwd=tmp_path, env=clean_env()).splitlines()
     assert all(str(installed.parent) in path for path in where[0].split())  # the wheel's code, not this checkout's
@@ -122,7 +122,7 @@ def test_installed_wheel_lists_and_copies_recipes(installed, tmp_path):
 
 
 def test_recipes_resolve_in_a_checkout(tmp_path, capsys):
-    from profit_rl.resources import copy_recipe, main, recipes_root
+    from profit_rl.recipes import copy_recipe, main, recipes_root
 
     assert recipes_root() == REPO / "recipes"
     assert "Qwen3-0.6B-Base/sft/profit.yaml" in list_recipes() and "accelerate_configs/zero3.yaml" in list_recipes()

@@ -22,10 +22,10 @@ REGISTRY = {
     "ifeval": "profit_rl.evals.benchmarks.ifeval:IFEval",
     # the embedded default's synthetic test set (built by profit_rl.embedded.build; no hub copy)
     "embedded": "profit_rl.evals.benchmarks.embedded:EmbeddedMath",
-    # its probes beyond the SFT data (profit_rl.embedded.probes, docs/probes.md)
-    "embedded-long": "profit_rl.evals.benchmarks.probes:EmbeddedLong",
-    "embedded-surface": "profit_rl.evals.benchmarks.probes:EmbeddedSurface",
-    "embedded-retention": "profit_rl.evals.benchmarks.probes:EmbeddedRetention",
+    # its probes beyond the SFT data (profit_rl.embedded.probe_sets, docs/probes.md)
+    "embedded-long": "profit_rl.evals.benchmarks.embedded_probes:EmbeddedLong",
+    "embedded-surface": "profit_rl.evals.benchmarks.embedded_probes:EmbeddedSurface",
+    "embedded-retention": "profit_rl.evals.benchmarks.embedded_probes:EmbeddedRetention",
 }
 DEFAULT_BENCHMARKS = list(get_protocol(DEFAULT_PROTOCOL).benchmarks)
 

@@ -11,7 +11,7 @@ reference-format response file of {"prompt": ..., "response": ...} rows.
 
 from profit_rl.evals.ifeval.data import HUB_ID, IFEvalDataError, IFEvalPrompt, load_prompts, read_responses
 from profit_rl.evals.ifeval.instructions import INSTRUCTION_IDS, LETTER_FALLBACK_SEED, InstructionError, build_checker
-from profit_rl.evals.ifeval.runner import score_response_file
+from profit_rl.evals.ifeval.response_file import score_response_file
 from profit_rl.evals.ifeval.scoring import METRIC_NAMES, PromptScore, aggregate, loose_variants, score_response
 from profit_rl.evals.ifeval.text import LANGDETECT_SEED
 

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from profit_rl.evals.ifeval.data import HUB_ID, IFEvalDataError
-from profit_rl.evals.ifeval.runner import score_response_file
+from profit_rl.evals.ifeval.response_file import score_response_file
 from profit_rl.evals.ifeval.scoring import METRIC_NAMES
 
 

@@ -7,7 +7,7 @@
 Every command's `main` goes through `command_errors`, so a user error reads the same everywhere: a bad input file or
 flag (`InputError`, `UsageError` for a flag or argument: exit 2), a folder that cannot be written (read-only, no
 permission), a full disk, a missing file. Anything else is a bug and keeps its traceback. `--debug` (or
-`PROFIT_RL_DEBUG=1`) shows the traceback of user errors too. It lives in evals/, the lowest layer every command imports.
+`PROFIT_RL_DEBUG=1`) shows the traceback of user errors too. It lives in core/, the lowest layer every command imports.
 """
 
 from __future__ import annotations

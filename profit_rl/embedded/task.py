@@ -203,7 +203,7 @@ def sample_problem(rng: random.Random, config: TaskConfig) -> Problem:
 def state_problem(rng: random.Random, start: int, events: tuple[tuple[str, int], ...], name: str, pron: str,
                   items: str, starts: list[str] = STATEMENT_START, questions: list[str] = STATEMENT_QUESTION) -> Problem:
     """The problem told as a story: a start sentence, one sentence per event, the question. `starts` and
-    `questions` are the task's own by default; the unseen-surface probe (`embedded.probes`) passes others."""
+    `questions` are the task's own by default; the unseen-surface probe (`embedded.probe_sets`) passes others."""
     kw = dict(name=name, pron=pron, items=items)
     sentences = [_fill(rng.choice(starts), a=start, **kw)]
     for i, (role, b) in enumerate(events):

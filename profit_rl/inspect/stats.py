@@ -1,5 +1,5 @@
-"""Pure statistics behind `profit-rl inspect`: token classes, the Mann-Whitney U test, kept fractions at several tau,
-and the tokens worth protecting.
+"""Pure statistics behind `profit-rl inspect`: token classes, the Mann-Whitney U test, a rank correlation, kept
+fractions at several tau, and the tokens worth protecting.
 
 No model and no I/O here: every function takes arrays (or text) and returns numbers, so each one is tested on
 hand-made cases. The selection rule itself is NOT here: it is `profit_rl.losses.token_weights`, the trainer's own.
@@ -118,6 +118,16 @@ def mann_whitney_u(x, y) -> dict:
     z = max(abs(u - mean) - 0.5, 0.0) / math.sqrt(variance)
     result.update(z=z, p=min(1.0, math.erfc(z / math.sqrt(2.0))))
     return result
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Rank correlation of p and entropy (how much the `entropy` rule and the p rules overlap)."""
+    if len(x) < 2:
+        return math.nan
+    rx, ry = average_ranks(x)[0], average_ranks(y)[0]
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    denominator = math.sqrt(float((rx * rx).sum() * (ry * ry).sum()))
+    return float((rx * ry).sum() / denominator) if denominator else math.nan
 
 
 def _mean(values: np.ndarray) -> float:

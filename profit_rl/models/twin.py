@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from profit_rl.core.errors import command_errors
+from profit_rl.core.io import InputError
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_SOURCE = REPO.parent / "shared" / "models" / "qwen3-base-twin"
@@ -105,9 +106,8 @@ def main(argv: list[str] | None = None) -> int:
                       kv_heads=args.kv_heads, head_dim=args.head_dim, seed=args.seed)
     try:
         out = build_twin(args.out, shape, args.source)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"profit-rl twin: {err}", file=sys.stderr)
-        return 1
+    except (FileNotFoundError, ValueError) as err:  # a bad --source or shape: one line, exit 1 (command_errors)
+        raise InputError(str(err)) from err
     print(f"Qwen3 twin: {out} ({shape.layers} layers, hidden {shape.hidden}, vocab 151,936)")
     return 0
 

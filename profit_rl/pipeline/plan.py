@@ -14,7 +14,7 @@ from pathlib import Path
 from .checks import ALLOW_FLAG
 from .profiles import SMOKE_ARGS, Profile, rel
 from .steps import Step
-from ..resources import accelerate_config
+from ..recipes import accelerate_config
 
 METHOD_SELECTION = {"sft": "all"}  # method name -> ProFitConfig.selection, where they differ
 
@@ -82,7 +82,7 @@ def eval_step(profile: Profile, name: str, model: str, out: Path, inputs: tuple[
     """`profit-rl eval` of one model on the profile's benchmarks, with its sampling settings."""
     s = profile.sampling
     k = ["--k", str(s.k)] if s.k else []  # None: each benchmark's paper default
-    return Step("eval", name, [sys.executable, "-m", "profit_rl.evals.cli", "--model", model, "--benchmarks",
+    return Step("eval", name, [sys.executable, "-m", "profit_rl.evals.evaluate", "--model", model, "--benchmarks",
                                ",".join(s.benchmarks), "--output-dir", str(out), *k, *sampling_args(profile)],
                 out, inputs, after, eta_s=profile.eta.get("eval", 0), **heavy(profile))
 

@@ -7,7 +7,7 @@ verdict per claim (docs/probes.md).
 Per seed, every method of `--methods` is fine-tuned from the shipped base model (the sweep's cells, study `probes`),
 then every model is probed: the in-distribution test set (the sweep's own eval step), the longer-chain and
 unseen-surface sets (one `profit-rl eval` of `embedded-long,embedded-surface`), retention (`embedded-retention`,
-`--no-chat-template`) and forgetting (`python -m profit_rl.embedded.probes forgetting`, NLL and KL from the base
+`--no-chat-template`) and forgetting (`python -m profit_rl.embedded.probe_sets forgetting`, NLL and KL from the base
 model). GRPO runs from the methods of `--grpo-methods` only, and its final model is probed the same way. The base
 model is probed once. The last step (`profit_rl.pipeline.probes_report`) writes `probes.md`, `probes.json` and
 `report/probes.png`.
@@ -63,7 +63,7 @@ def probe_steps(profile: Profile, model: str, folder: Path, name: str, inputs: t
     s = profile.sampling
     sampled = dataclasses.replace(profile, sampling=dataclasses.replace(s, data_dir=str(probes)))
     common = ["--k", str(s.k or 4), *sampling_args(sampled)]
-    evals = [sys.executable, "-m", "profit_rl.evals.cli", "--model", model]
+    evals = [sys.executable, "-m", "profit_rl.evals.evaluate", "--model", model]
     return [
         Step("eval", f"{name}/probes", [*evals, "--benchmarks", "embedded-long,embedded-surface", "--output-dir",
                                         str(folder / "probes"), *common],
@@ -72,7 +72,7 @@ def probe_steps(profile: Profile, model: str, folder: Path, name: str, inputs: t
                                            "--output-dir", str(folder / "retention"), *common],
              folder / "retention", inputs, eta_s=PROBE_ETA["retention"], **heavy(profile)),
         Step("eval", f"{name}/forgetting", [
-            sys.executable, "-m", "profit_rl.embedded.probes", "forgetting", "--model", model, "--base-model",
+            sys.executable, "-m", "profit_rl.embedded.probe_sets", "forgetting", "--model", model, "--base-model",
             base_model, "--data", str(probes / "forgetting.jsonl"), "--output-dir", str(folder / "forgetting")],
             folder / "forgetting", inputs, eta_s=PROBE_ETA["forgetting"], **heavy(profile)),
     ]
@@ -98,7 +98,7 @@ def plan(args, methods: tuple[str, ...], grpo_methods: tuple[str, ...], seeds: i
     probes = probe_data_dir(root)
     build_dir = Path(first.base_model).parent  # the embedded build: model/, build.json, test.jsonl
     steps.append(Step("data", f"data/{STUDY}", [
-        sys.executable, "-m", "profit_rl.embedded.probes", "build", "--base-dir", str(build_dir),
+        sys.executable, "-m", "profit_rl.embedded.probe_sets", "build", "--base-dir", str(build_dir),
         "--out-dir", str(probes)], probes, data, eta_s=5))
     data_probes = (*data, f"data/{STUDY}")
 

@@ -23,7 +23,7 @@ from profit_rl.core.model_folders import check_model_path
 
 from .checks import ALLOW_FLAG, MIN_BASE_ACCURACY, SFT_BAND
 from .steps import Step
-from ..resources import accelerate_config, recipes_root
+from ..recipes import accelerate_config, recipes_root
 
 CODE_ROOT = Path(__file__).resolve().parents[2]  # holds profit_rl/ (a checkout or site-packages)
 RECIPES = recipes_root()  # the installed package's recipes, or the checkout's recipes/ folder

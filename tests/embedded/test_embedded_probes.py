@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from profit_rl.embedded import probes as P
+from profit_rl.embedded import probe_sets as P
 from profit_rl.embedded import task as T
 from profit_rl.embedded.build import EmbeddedConfig, make_splits_for, task_data
 
@@ -118,7 +118,7 @@ def test_the_probe_files_load_as_benchmarks_with_their_own_ids(probe_dir):
 def test_the_retention_probe_refuses_the_chat_template(probe_dir, tmp_path):
     from profit_rl.evals.benchmarks import get_benchmark
     from profit_rl.core.io import InputError
-    from profit_rl.evals.runner import run_benchmark
+    from profit_rl.evals.benchmark_runner import run_benchmark
     from profit_rl.evals.sampling import SamplingSettings
 
     _, out = probe_dir

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from profit_rl.evals import cli, compare, curves, runner
+from profit_rl.evals import benchmark_runner, compare, curves, evaluate
 from profit_rl.evals.benchmarks import get_benchmark
 from profit_rl.evals.results import CacheMismatchError, SampleCache, fingerprint_hash
 from profit_rl.evals.sampling import SamplingSettings, TransformersSampler
@@ -22,7 +22,7 @@ def test_eval_cli_all_benchmarks(tiny_model_dir, shared_data, tmp_path):
     out = tmp_path / "run"
     argv = ["--model", str(tiny_model_dir), "--benchmarks", "math500,gsm8k,aime24,gpqa", "--k", "2",
             "--data-dir", str(shared_data), "--limit", "2", "--output-dir", str(out), "--bootstrap", "200", *FAST]
-    assert cli.main(argv) == 0
+    assert evaluate.main(argv) == 0
     run = json.loads((out / "results.json").read_text())
     assert list(run["benchmarks"]) == ["math500", "gsm8k", "aime24", "gpqa"]
     assert set(run["average"]) >= {"avg_at_k", "pass_at_k", "avg_at_k_ci", "pass_at_k_ci"}
@@ -42,14 +42,14 @@ def test_eval_cli_all_benchmarks(tiny_model_dir, shared_data, tmp_path):
     def no_model(*args, **kwargs):
         raise AssertionError("a finished eval must not load the model again")
 
-    import profit_rl.evals.cli
+    import profit_rl.evals.evaluate
 
-    original = profit_rl.evals.cli.build_sampler
-    profit_rl.evals.cli.build_sampler = no_model
+    original = profit_rl.evals.evaluate.build_sampler
+    profit_rl.evals.evaluate.build_sampler = no_model
     try:
-        assert cli.main(argv) == 0
+        assert evaluate.main(argv) == 0
     finally:
-        profit_rl.evals.cli.build_sampler = original
+        profit_rl.evals.evaluate.build_sampler = original
 
 
 class CountingSampler:
@@ -86,14 +86,14 @@ def test_resume_after_interruption_generates_each_sample_once(tiny_model_dir, sh
 
     first = CountingSampler(tiny_model_dir, settings, crash_after=1)
     with pytest.raises(KeyboardInterrupt):
-        runner.run_benchmark(bench, problems, str(tiny_model_dir), settings, k, tmp_path, lambda: first)
+        benchmark_runner.run_benchmark(bench, problems, str(tiny_model_dir), settings, k, tmp_path, lambda: first)
     samples = tmp_path / "gsm8k" / "samples.jsonl"
     assert first.generated == 2 * k and len(read_jsonl(samples)) == 2 * k  # the saved batch survived
     with open(samples, "a") as f:
         f.write('{"problem_id": "4", "sample_ind')  # a kill -9 in the middle of a write
 
     second = CountingSampler(tiny_model_dir, settings)
-    summary = runner.run_benchmark(bench, problems, str(tiny_model_dir), settings, k, tmp_path, lambda: second)
+    summary = benchmark_runner.run_benchmark(bench, problems, str(tiny_model_dir), settings, k, tmp_path, lambda: second)
     assert second.generated == (5 - 2) * k  # only what was missing
     rows = read_jsonl(samples)
     keys = [(r["problem_id"], r["sample_index"]) for r in rows]
@@ -102,17 +102,17 @@ def test_resume_after_interruption_generates_each_sample_once(tiny_model_dir, sh
 
     # asking for more samples draws only the extra ones; asking for fewer draws none
     third = CountingSampler(tiny_model_dir, settings)
-    runner.run_benchmark(bench, problems, str(tiny_model_dir), settings, k + 2, tmp_path, lambda: third)
+    benchmark_runner.run_benchmark(bench, problems, str(tiny_model_dir), settings, k + 2, tmp_path, lambda: third)
     assert third.generated == 5 * 2
-    summary = runner.run_benchmark(bench, problems, str(tiny_model_dir), settings, 2, tmp_path, lambda: 1 / 0)
+    summary = benchmark_runner.run_benchmark(bench, problems, str(tiny_model_dir), settings, 2, tmp_path, lambda: 1 / 0)
     assert summary["k"] == 2 and summary["n_samples"] == 10
 
     # other sampling settings never mix with these samples
     with pytest.raises(CacheMismatchError, match="temperature"):
-        runner.run_benchmark(bench, problems, str(tiny_model_dir), SamplingSettings(temperature=1.0, max_new_tokens=6),
+        benchmark_runner.run_benchmark(bench, problems, str(tiny_model_dir), SamplingSettings(temperature=1.0, max_new_tokens=6),
                              k, tmp_path, lambda: 1 / 0)
     with pytest.raises(CacheMismatchError, match="end_of_turn_token"):
-        runner.run_benchmark(bench, problems, str(tiny_model_dir),
+        benchmark_runner.run_benchmark(bench, problems, str(tiny_model_dir),
                              SamplingSettings(max_new_tokens=6, end_of_turn_token="<|endoftext|>"), k, tmp_path,
                              lambda: 1 / 0)
 
@@ -122,7 +122,7 @@ def test_resume_after_interruption_generates_each_sample_once(tiny_model_dir, sh
     old_key = fingerprint_hash(old_settings)
     samples.write_text("".join(json.dumps(dict(r, settings=old_settings, fingerprint=old_key)) + "\n" for r in rows))
     with pytest.raises(CacheMismatchError, match="stop: \\(none\\) -> end_of_turn"):
-        runner.run_benchmark(bench, problems, str(tiny_model_dir), settings, k, tmp_path, lambda: 1 / 0)
+        benchmark_runner.run_benchmark(bench, problems, str(tiny_model_dir), settings, k, tmp_path, lambda: 1 / 0)
 
 
 @pytest.mark.slow
@@ -133,7 +133,7 @@ def test_prompts_longer_than_the_context_score_zero_and_are_counted(tiny_model_d
     sampler = CountingSampler(tiny_model_dir, settings)
     lengths = sorted(len(sampler.inner.tokenizer(sampler.inner.render(bench.prompt(p)))["input_ids"]) for p in problems)
     sampler.inner.max_positions = lengths[1] + 2  # a model whose context holds only the two shortest prompts
-    summary = runner.run_benchmark(bench, problems, str(tiny_model_dir), settings, 2, tmp_path, lambda: sampler)
+    summary = benchmark_runner.run_benchmark(bench, problems, str(tiny_model_dir), settings, 2, tmp_path, lambda: sampler)
     rows = read_jsonl(tmp_path / "math500" / "samples.jsonl")
     unfit = [r for r in rows if r["error"]]
     assert len(rows) == 8 and len(unfit) == 4 and sampler.generated == 4
@@ -182,7 +182,7 @@ def test_a_sample_depends_only_on_its_problem_index_and_seed(tiny_model_dir, sha
     def samples(out, k, batch_size, seed=0):
         settings = SamplingSettings(max_new_tokens=10, temperature=1.0, batch_size=batch_size, seed=seed)
         sampler = CountingSampler(tiny_model_dir, settings)
-        runner.run_benchmark(bench, problems, str(tiny_model_dir), settings, k, tmp_path / out, lambda: sampler)
+        benchmark_runner.run_benchmark(bench, problems, str(tiny_model_dir), settings, k, tmp_path / out, lambda: sampler)
         rows = read_jsonl(tmp_path / out / "gsm8k" / "samples.jsonl")
         return {(r["problem_id"], r["sample_index"]): r["completion"] for r in rows}, sampler.generated
 
@@ -234,7 +234,7 @@ def test_responses_scoring_and_compare(shared_data, tmp_path, capsys):
     write_responses(tmp_path / "a.jsonl", rows_a)
     write_responses(tmp_path / "b.jsonl", rows_b)
     for name in ("a", "b"):
-        assert cli.main(["--responses", str(tmp_path / f"{name}.jsonl"), "--benchmarks", "gsm8k", "--data-dir",
+        assert evaluate.main(["--responses", str(tmp_path / f"{name}.jsonl"), "--benchmarks", "gsm8k", "--data-dir",
                          str(shared_data), "--output-dir", str(tmp_path / f"run_{name}"), "--bootstrap", "200"]) == 0
     a = json.loads((tmp_path / "run_a" / "gsm8k" / "results.json").read_text())
     assert a["k"] == 2 and a["n_problems"] == 3
@@ -253,13 +253,13 @@ def test_responses_scoring_and_compare(shared_data, tmp_path, capsys):
 
     # an id the benchmark does not have is an error naming the file
     write_responses(tmp_path / "bad.jsonl", [{"id": "no-such-id", "completion": "#### 1"}])
-    assert cli.main(["--responses", str(tmp_path / "bad.jsonl"), "--benchmarks", "gsm8k", "--data-dir",
+    assert evaluate.main(["--responses", str(tmp_path / "bad.jsonl"), "--benchmarks", "gsm8k", "--data-dir",
                      str(shared_data), "--output-dir", str(tmp_path / "bad")]) == 1
     assert "bad.jsonl" in capsys.readouterr().err
 
 
 def test_missing_data_cli_error(tmp_path, capsys):
-    assert cli.main(["--model", "unused", "--benchmarks", "aime24", "--data-dir", str(tmp_path)]) == 1
+    assert evaluate.main(["--model", "unused", "--benchmarks", "aime24", "--data-dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "AIME'24 (aime24)" in err and str(tmp_path / "aime24" / "test.jsonl") in err
 
@@ -351,7 +351,7 @@ def test_curves_step_zero_reuses_the_eval_output_of_the_start_model(tiny_model_d
 
     common = ["--k", "2", "--limit", "2", "--data-dir", str(shared_data), "--bootstrap", "100", *FAST]
     eval_dir = tmp_path / "sft-eval"
-    assert cli.main(["--model", str(tiny_model_dir), "--benchmarks", "gsm8k", "--output-dir", str(eval_dir), *common]) == 0
+    assert evaluate.main(["--model", str(tiny_model_dir), "--benchmarks", "gsm8k", "--output-dir", str(eval_dir), *common]) == 0
     eval_rows = read_jsonl(eval_dir / "gsm8k" / "samples.jsonl")
     run = tmp_path / "grpo"
     AutoModelForCausalLM.from_pretrained(tiny_model_dir).save_pretrained(run / "checkpoint-4")

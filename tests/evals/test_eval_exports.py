@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from profit_rl.evals.cli import main as eval_main
+from profit_rl.evals.evaluate import main as eval_main
 from profit_rl.evals.export import log_scalars, run_step, training_run_dir
 from profit_rl.evals.ifeval.scoring import METRIC_NAMES
 

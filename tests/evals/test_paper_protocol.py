@@ -14,7 +14,7 @@ import time
 import pytest
 from conftest import SHARED_DATA
 
-from profit_rl.evals import cli
+from profit_rl.evals import evaluate
 from profit_rl.evals.benchmarks import Problem, get_benchmark
 from profit_rl.evals.benchmarks.deadline import DeadlineRunner
 from profit_rl.evals.benchmarks.opencompass import fill, gpqa_letter, reference_messages
@@ -184,16 +184,16 @@ def test_rescore_scores_saved_completions_under_both_protocols(shared_data, tmp_
     responses = tmp_path / "responses.jsonl"
     responses.write_text("".join(json.dumps(r) + "\n" for r in rows))
     run = tmp_path / "run"
-    assert cli.main(["--responses", str(responses), "--benchmarks", "gsm8k,gpqa", "--protocol", "boxed",
+    assert evaluate.main(["--responses", str(responses), "--benchmarks", "gsm8k,gpqa", "--protocol", "boxed",
                      "--data-dir", str(shared_data), "--output-dir", str(run), "--bootstrap", "20"]) == 0
     # the saved samples carry no recorded protocol (scored from a file): GPQA's letter order is then unknown
-    assert cli.main(["--rescore", str(run), "--data-dir", str(shared_data), "--bootstrap", "20"]) == 1
+    assert evaluate.main(["--rescore", str(run), "--data-dir", str(shared_data), "--bootstrap", "20"]) == 1
     for bench in ("gsm8k", "gpqa"):  # as `profit-rl eval` records it
         path = run / bench / "samples.jsonl"
         lines = [json.loads(line) for line in path.read_text().splitlines()]
         path.write_text("".join(json.dumps({**r, "settings": {**r["settings"], "protocol": "boxed"}}) + "\n"
                                 for r in lines))
-    assert cli.main(["--rescore", str(run), "--data-dir", str(shared_data), "--bootstrap", "20"]) == 0
+    assert evaluate.main(["--rescore", str(run), "--data-dir", str(shared_data), "--bootstrap", "20"]) == 0
     table = (run / "rescore" / "comparison.md").read_text()
     # gsm8k: boxed credits the box (1, 1), paper the last number (0: "5 left", then 1); gpqa: boxed credits the box
     assert "| gsm8k | boxed | 4 | 25.0 | 50.0 | 1 | 0 | 1 |" in table
@@ -203,7 +203,7 @@ def test_rescore_scores_saved_completions_under_both_protocols(shared_data, tmp_
         assert first.startswith(f"Protocol: `{protocol}`") and "rescored from" in first
     # a rerun gives the same files
     before = (run / "rescore" / "paper" / "gsm8k" / "results.json").read_text()
-    assert cli.main(["--rescore", str(run), "--data-dir", str(shared_data), "--bootstrap", "20"]) == 0
+    assert evaluate.main(["--rescore", str(run), "--data-dir", str(shared_data), "--bootstrap", "20"]) == 0
     assert (run / "rescore" / "paper" / "gsm8k" / "results.json").read_text() == before
 
 
@@ -212,7 +212,7 @@ def test_print_prompts_shows_each_protocols_stop_words_and_rendering(shared_data
         pytest.skip(f"the Qwen3 tokenizer twin is not at {TWIN}")
     for protocol, stops, text_end in (("paper", "'<|endoftext|>'\n", f"{END}{ASSISTANT}"),
                                       ("boxed", "'<|im_end|>', '<|endoftext|>'\n", "<think>\n\n</think>\n\n")):
-        assert cli.main(["--protocol", protocol, "--print-prompts", "--data-dir", str(shared_data), "--benchmarks",
+        assert evaluate.main(["--protocol", protocol, "--print-prompts", "--data-dir", str(shared_data), "--benchmarks",
                          "math500", "--model", str(TWIN)]) == 0
         out = capsys.readouterr().out
         assert out.startswith(f"generation stops at: {stops}") and out.endswith(text_end + "\n\n"), protocol

@@ -13,11 +13,11 @@ import re
 import pytest
 from conftest import SHARED_DATA
 
-from profit_rl.evals import cli
+from profit_rl.evals import evaluate
 from profit_rl.evals.benchmarks import Problem, get_benchmark
 from profit_rl.evals.benchmarks.gpqa import committed_letter
 from profit_rl.evals.protocols import BOXED, PAPER, deviations, header
-from profit_rl.evals.runner import fingerprint
+from profit_rl.evals.benchmark_runner import fingerprint
 from profit_rl.evals.sampling import SamplingSettings, context_error, render_prompt
 
 MATH_TEMPLATE = "{problem}\nPlease reason step by step, and put your final answer within \\boxed{{}}."
@@ -150,7 +150,7 @@ def test_paper_gsm8k_shots_are_chat_turns_in_the_template(shared_data, qwen3_twi
 
 
 def test_print_prompts_dry_run_shows_the_turns_without_a_model(shared_data, capsys):
-    assert cli.main(["--protocol", "paper", "--print-prompts", "--data-dir", str(shared_data),
+    assert evaluate.main(["--protocol", "paper", "--print-prompts", "--data-dir", str(shared_data),
                      "--benchmarks", "gsm8k,gpqa"]) == 0
     out = capsys.readouterr().out
     assert out.count("Let's think step by step\nAnswer:") == 5 and out.count("[assistant]") == 4
@@ -286,7 +286,7 @@ def test_results_md_states_the_protocol_first(shared_data, tmp_path):
                                  for p in problems))
     for protocol in ("paper", "boxed"):
         out = tmp_path / protocol
-        assert cli.main(["--responses", str(responses), "--benchmarks", "gsm8k", "--protocol", protocol,
+        assert evaluate.main(["--responses", str(responses), "--benchmarks", "gsm8k", "--protocol", protocol,
                          "--data-dir", str(shared_data), "--output-dir", str(out), "--bootstrap", "50"]) == 0
         first = (out / "results.md").read_text().splitlines()[0]
         assert first.startswith(f"Protocol: `{protocol}`") and "Not comparable to the paper's Table 1" in first
@@ -301,7 +301,7 @@ def test_protocol_is_part_of_the_cache_key_and_embedded_has_no_paper_protocol():
     assert paper["protocol"] == "paper" and paper != boxed
     with pytest.raises(ValueError, match="no 'paper' protocol"):
         get_benchmark("embedded", "paper")
-    assert cli.main(["--protocol", "paper", "--benchmarks", "embedded", "--print-prompts"]) == 2
+    assert evaluate.main(["--protocol", "paper", "--benchmarks", "embedded", "--print-prompts"]) == 2
 
 
 def test_prompt_over_the_budget_is_refused_not_cut(qwen3_twin_tokenizer):
@@ -323,7 +323,7 @@ def test_runner_screens_prompts_against_the_protocol_budget(tmp_path):
         def sample(self, *args, **kwargs):
             raise AssertionError("an over-budget prompt must not be sampled")
 
-    from profit_rl.evals.runner import run_benchmark
+    from profit_rl.evals.benchmark_runner import run_benchmark
 
     bench = get_benchmark("math500", "paper")
     problems = [Problem(id="p0", question="What is 2+3?", gold="5")]

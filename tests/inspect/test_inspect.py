@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from profit_rl.inspect.cli import InspectConfig, build_parser, main, read_labels, run
+from profit_rl.inspect.command import build_parser, main, read_labels, run
+from profit_rl.inspect.options import InspectConfig
 from profit_rl.inspect.stats import (
     average_ranks,
     class_stats,
@@ -218,7 +219,7 @@ def test_p_matches_an_independent_forward_pass(report, tiny_model_dir):
     """The supervised tokens are the completion of the chat-templated row, and p is softmax of the full logits."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from profit_rl.inspect.cli import load_rows
+    from profit_rl.inspect.token_scores import load_rows
 
     config, _paths, tokens = report
     rows = load_rows(config)

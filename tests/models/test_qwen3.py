@@ -85,10 +85,10 @@ def test_a_template_that_hides_its_end_of_turn_needs_it_named(tiny_model_dir):
 
 
 def test_greedy_eval_of_the_rig_says_hello_and_stops(rigged, shared_data, tmp_path):
-    from profit_rl.evals import cli
+    from profit_rl.evals import evaluate
 
     out = tmp_path / "eval"
-    assert cli.main(["--model", str(rigged), "--benchmarks", "math500", "--k", "1", "--temperature", "0",
+    assert evaluate.main(["--model", str(rigged), "--benchmarks", "math500", "--k", "1", "--temperature", "0",
                      "--max-new-tokens", "12", "--data-dir", str(shared_data), "--limit", "2",
                      "--output-dir", str(out)]) == 0
     rows = [json.loads(line) for line in (out / "math500" / "samples.jsonl").read_text().splitlines()]

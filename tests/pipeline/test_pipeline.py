@@ -34,7 +34,7 @@ def test_dry_run_prints_the_multi_gpu_plan_through_make():
     assert any("--config recipes/Qwen3-0.6B-Base/sft/sft.yaml" in c for c in sft)
     grpo = [c for c in commands if "profit_rl.grpo" in c]
     assert len(grpo) == 2 and all("--config recipes/Qwen3-0.6B-Base/grpo/math.yaml" in c for c in grpo)
-    evals = [c for c in commands if "profit_rl.evals.cli" in c or "profit_rl.evals.curves" in c]
+    evals = [c for c in commands if "profit_rl.evals.evaluate" in c or "profit_rl.evals.curves" in c]
     assert len(evals) == 6 and all("--backend vllm --data-parallel-size 8" in c for c in evals)
     # the paper's eval protocol, and the paper's SFT data named in the data step's command
     assert all("--protocol paper" in c for c in evals)

@@ -41,7 +41,7 @@ def test_make_probes_is_five_seeds_of_four_methods_with_grpo_from_profit_and_sft
     assert {flag(c, "--output_dir").split("/probes/")[1].split("/")[0] for c in grpo} == {"profit", "sft"}
     # every model (base, 20 SFT, 10 GRPO) gets the in-distribution eval and the three probe steps
     models = 1 + 20 + 10
-    evals = [c for c in commands if "profit_rl.evals.cli" in c]
+    evals = [c for c in commands if "profit_rl.evals.evaluate" in c]
     assert sum(flag(c, "--benchmarks") == "embedded" for c in evals) == models
     assert sum(flag(c, "--benchmarks") == "embedded-long,embedded-surface" for c in evals) == models
     retention = [c for c in evals if flag(c, "--benchmarks") == "embedded-retention"]
@@ -51,7 +51,7 @@ def test_make_probes_is_five_seeds_of_four_methods_with_grpo_from_profit_and_sft
         str(tmp_path / "embedded" / "base" / "model")}
     probes_dir = str(tmp_path / "embedded" / "sweep" / "probes" / "probe-data")
     assert all(flag(c, "--data-dir") == probes_dir for c in evals if flag(c, "--benchmarks") != "embedded")
-    build, = [c for c in commands if "build" in c and "profit_rl.embedded.probes" in c]
+    build, = [c for c in commands if "build" in c and "profit_rl.embedded.probe_sets" in c]
     assert flag(build, "--out-dir") == probes_dir
     report = commands[-1]
     assert "profit_rl.pipeline.probes_report" in report and flag(report, "--grpo-methods") == "profit,sft"

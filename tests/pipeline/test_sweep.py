@@ -37,7 +37,7 @@ def test_dry_run_prints_the_full_grid_of_make_ablations(tmp_path, capsys):
     commands = [line.split() for line in out.splitlines() if line and not line.startswith("#")]
     assert not any(tmp_path.iterdir())  # nothing was run or written
     sft = [c for c in commands if "profit_rl.sft" in c]
-    evals = [c for c in commands if "profit_rl.evals.cli" in c or "profit_rl.evals.curves" in c]
+    evals = [c for c in commands if "profit_rl.evals.evaluate" in c or "profit_rl.evals.curves" in c]
     # per seed: tau 5 x (profit, inverse) + sft, dft, entropy, random; epochs 3 runs; rank 3 x 3
     assert len(sft) == len(evals) == 3 * (10 + 4 + 3 + 9)
     assert len(commands) == 1 + 1 + 2 * 78 + 1  # the data build, its health check, SFT + eval per cell, the report

@@ -1,7 +1,7 @@
 """Probes of generalisation and forgetting in the embedded task: held-out sets beyond the SFT data (docs/probes.md).
 
-    python -m profit_rl.embedded.probes build --base-dir outputs/embedded/base --out-dir DIR   # the probe sets
-    python -m profit_rl.embedded.probes forgetting --model M --base-model B --data DIR/forgetting.jsonl --output-dir O
+    python -m profit_rl.embedded.probe_sets build --base-dir outputs/embedded/base --out-dir DIR   # the probe sets
+    python -m profit_rl.embedded.probe_sets forgetting --model M --base-model B --data DIR/forgetting.jsonl --output-dir O
 
 The paper argues that single-reference SFT overfits to replaceable wording, so that dropping the low-probability tokens
 generalises better beyond the SFT data and keeps more of what the base model knew. The in-distribution test set
@@ -250,9 +250,9 @@ def score_forgetting(model_path: str, base_path: str, data: Path, output_dir: Pa
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m profit_rl.embedded.probes build | forgetting`: write the probe sets of a built base model, or score
+    """`python -m profit_rl.embedded.probe_sets build | forgetting`: write the probe sets of a built base model, or score
     a model's forgetting (NLL and KL from the base model) on held-out pretraining text."""
-    parser = argparse.ArgumentParser(prog="python -m profit_rl.embedded.probes", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m profit_rl.embedded.probe_sets", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="write the probe sets for a built base model")
     b.add_argument("--base-dir", default="outputs/embedded/base", help="a finished `embedded.build` (%(default)s)")

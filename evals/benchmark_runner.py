@@ -1,6 +1,6 @@
 """Evaluate one benchmark: draw the samples the cache lacks, score each batch as it lands, summarize.
 
-Used by `profit-rl eval` (evals.cli) and `profit-rl curves` (evals.curves). The sampler is built lazily, only when
+Used by `profit-rl eval` (evals.evaluate) and `profit-rl curves` (evals.curves). The sampler is built lazily, only when
 some sample is missing, so re-running a finished evaluation loads no model at all.
 """
 

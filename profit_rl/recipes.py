@@ -6,8 +6,9 @@
     profit-rl recipes path zero2                                         # a shipped file's path (configs by name)
 
 The repository keeps them in its top-level `recipes/` folder. A wheel carries that folder as package data,
-`profit_rl/recipes/` (`setup.py` copies it in at build time), read through `importlib.resources`; a checkout or an
-editable install reads `recipes/` in place. `recipes_root()` is the one place that decides which.
+`profit_rl/recipe_files/` (`setup.py` copies it in at build time; a name apart from this module's), read through
+`importlib.resources`; a checkout or an editable install reads `recipes/` in place. `recipes_root()` is the one place
+that decides which.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 
 from profit_rl.core.errors import command_errors
+from profit_rl.core.io import InputError
 
 RECIPE_SUFFIX = ".yaml"
 ACCELERATE_CONFIGS = "accelerate_configs"  # the folder of the shipped `accelerate launch --config_file` files
@@ -26,7 +28,7 @@ ACCELERATE_CONFIGS = "accelerate_configs"  # the folder of the shipped `accelera
 
 def recipes_root() -> Path:
     """The folder holding the recipes: the installed package data, else the checkout's `recipes/`."""
-    shipped = resources.files("profit_rl").joinpath("recipes")
+    shipped = resources.files("profit_rl").joinpath("recipe_files")
     if shipped.is_dir():
         # A wheel installs plain files; the pipeline prints and passes these paths to other processes.
         return Path(str(shipped))
@@ -110,9 +112,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         print(f"# {recipes_root()}")
         print("\n".join(list_recipes()))
-    except (FileNotFoundError, FileExistsError) as err:
-        print(f"profit-rl recipes: {err}", file=sys.stderr)
-        return 1
+    except (FileNotFoundError, FileExistsError) as err:  # a name the user gave: one line, exit 1 (command_errors)
+        raise InputError(str(err)) from err
     return 0
 
 

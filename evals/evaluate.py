@@ -20,7 +20,7 @@ from . import markdown as md
 from . import metrics
 from .benchmarks import REGISTRY, Problem, get_benchmark
 from profit_rl.core.dtypes import DTYPE_HELP, DTYPES
-from profit_rl.core.errors import command_errors
+from profit_rl.core.errors import UsageError, command_errors
 from .export import EXPORTS, default_logging_dir, eval_scalars, lm_eval_results, log_scalars, run_step, write_lm_eval
 from profit_rl.core.flags import accept_snake_case, positive_int
 from profit_rl.core.folders import inside, output_folder
@@ -29,7 +29,7 @@ from profit_rl.core.io import DataError, InputError, looks_like_hub_id, read_fil
 from profit_rl.core.model_folders import check_model_path
 from .protocols import DEFAULT_PROTOCOL, PROTOCOLS, deviations, get_protocol
 from .results import RESULTS_FILE, TABLE_FILE, markdown_table, write_json
-from .runner import model_identity, run_benchmark, score_responses
+from .benchmark_runner import model_identity, run_benchmark, score_responses
 from .sampling import SamplingSettings, build_sampler
 from profit_rl.core.state import write_text_atomic
 
@@ -239,20 +239,17 @@ def main(argv: list[str] | None = None) -> int:
              else list(protocol.benchmarks))
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
-        print(f"profit-rl eval: unknown benchmark(s) {unknown}; choose from {','.join(REGISTRY)}", file=sys.stderr)
-        return 2
+        raise UsageError(f"unknown benchmark(s) {unknown}; choose from {','.join(REGISTRY)}")
     if args.rescore:
         from .rescore import main as rescore_main
 
         return rescore_main(args)
     if not args.model and not args.responses and not args.print_prompts:
-        print("profit-rl eval: pass --model (to generate) or --responses (to score a file)", file=sys.stderr)
-        return 2
+        raise UsageError("pass --model (to generate) or --responses (to score a file)")
     try:
         benchmarks = {name: get_benchmark(name, protocol.name) for name in names}
     except ValueError as err:  # a benchmark without this protocol
-        print(f"profit-rl eval: {err}", file=sys.stderr)
-        return 2
+        raise UsageError(str(err)) from err
     settings = settings_from_args(args)
     if args.model and not args.responses:
         check_model_path(args.model)

@@ -1,5 +1,5 @@
 """The embedded task's probes beyond the SFT data (docs/probes.md): held-out sets `profit-rl eval` scores like the
-`embedded` test set, from the folder `python -m profit_rl.embedded.probes build --out-dir DIR` writes
+`embedded` test set, from the folder `python -m profit_rl.embedded.probe_sets build --out-dir DIR` writes
 (`--data-dir DIR`).
 
 - `embedded-long`: chains of more events than any SFT row (6 against 2-5), so a longer budget;
@@ -26,7 +26,7 @@ class EmbeddedProbe(EmbeddedMath):
         """Always a MissingDataError: the probes have no hub copy; the message says how to write them."""
         raise MissingDataError(
             f"{self.title} ({self.name}) exists only locally: write the probes with `python -m "
-            "profit_rl.embedded.probes build --base-dir outputs/embedded/base --out-dir DIR`, then pass --data-dir DIR"
+            "profit_rl.embedded.probe_sets build --base-dir outputs/embedded/base --out-dir DIR`, then pass --data-dir DIR"
         )
 
 
@@ -72,7 +72,7 @@ class EmbeddedRetention(EmbeddedProbe):
     name = "embedded-retention"
     title = "Embedded probe: retention (pretraining layout)"
     local_path = "retention.jsonl"
-    raw_prompt = True  # evals.runner refuses a run that would wrap the prompt in the chat template
+    raw_prompt = True  # evals.benchmark_runner refuses a run that would wrap the prompt in the chat template
 
     def to_problem(self, index: int, row: Row) -> Problem:
         """The embedded row plus its `prompt`: the text in the pretraining layout, to send as it is."""

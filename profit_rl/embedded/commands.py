@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import sys
 
-
-from profit_rl.deprecated import module_getattr
-
-__getattr__ = module_getattr(__name__)  # build_hint moved to profit_rl.core.model_folders
+from profit_rl.core.errors import UsageError, command_errors
 
 ACTIONS = {"build": "the shipped base model and the task data (seconds), or --pretrain one here (minutes)"}
 
 
 
+@command_errors("embedded")
 def main(argv: list[str] | None = None) -> int:
     """`profit-rl embedded ACTION`: list the actions, or run one (`build`) with the rest of the arguments."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -27,8 +25,7 @@ def main(argv: list[str] | None = None) -> int:
               + "\n\nRun `profit-rl embedded build --help` for its options.")
         return 0 if argv else 2
     if argv[0] not in ACTIONS:
-        print(f"profit-rl embedded: unknown action {argv[0]!r}; choose from {', '.join(ACTIONS)}", file=sys.stderr)
-        return 2
+        raise UsageError(f"unknown action {argv[0]!r}; choose from {', '.join(ACTIONS)}")
     from .build import main as build
 
     return build(argv[1:], prog="profit-rl embedded build")
