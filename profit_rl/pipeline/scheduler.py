@@ -80,7 +80,7 @@ def stale_reason(step: Step, steps: list[Step]) -> str | None:
         record = step.marker(name)
         if record is None:
             continue
-        if record.get("argv") != step.argv:
+        if not step.same_command(record.get("argv")):
             return f"its {what} run had another command"
         changed = changed_inputs(step, steps, record)
         if changed:

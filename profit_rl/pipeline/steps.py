@@ -15,12 +15,18 @@ from pathlib import Path
 
 from profit_rl.core.identity import file_digest
 from profit_rl.core.state import StateFileError, read_json_state, write_json_atomic
+from profit_rl.deprecated import MOVED_MODULES
 
 STAGES = ("data", "sft", "eval", "grpo", "curves", "report")
 DONE = ".done.json"
 # files named in a step's command whose content its marker records (recipes, data); not the interpreter, not models
 TRACKED_SUFFIXES = (".yaml", ".yml", ".jsonl", ".json", ".csv", ".parquet", ".jinja")
 STARTED = ".started.json"  # a step's command and inputs while it runs: a killed step resumes only on the same ones
+
+
+def current_modules(argv: list) -> list:
+    """argv with each `-m MODULE` named by its current path (profit_rl.deprecated.MOVED_MODULES)."""
+    return [MOVED_MODULES.get(arg, arg) if i and argv[i - 1] == "-m" else arg for i, arg in enumerate(argv)]
 
 
 @dataclass
@@ -65,7 +71,12 @@ class Step:
     def done(self) -> bool:
         """Finished with this command (whether what it read is still current is `changed_inputs`' question)."""
         info = self.marker()
-        return info is not None and info.get("argv") == self.argv
+        return info is not None and self.same_command(info.get("argv"))
+
+    def same_command(self, recorded) -> bool:
+        """A recorded command equals this step's when they differ at most in a module that moved (`python -m
+        profit_rl.evals.cli` is `python -m profit_rl.evals.evaluate`): a rename reruns nothing."""
+        return isinstance(recorded, list) and current_modules(recorded) == current_modules(self.argv)
 
     def run_id(self) -> str | None:
         """The id of the finished run of this step: a new one each time it runs, so its readers see that it ran."""

@@ -2,6 +2,7 @@
 reruns from an emptied folder with everything downstream; a killed step resumes only on the inputs it started with;
 an unreadable marker names itself and the way out."""
 
+import json
 import os
 import sys
 import time
@@ -114,3 +115,19 @@ def test_an_unreadable_done_marker_names_itself_and_the_way_out(tmp_path, conten
     with pytest.raises(InputError, match=rf"{marker}: this pipeline step's marker (is empty|is not valid JSON).*"
                                          rf"Delete it to run the step again: rm {marker}"):
         run(graph(tmp_path), cpus=1)
+
+
+def test_a_step_recorded_under_a_moved_module_name_is_still_done(tmp_path):
+    """A done marker written when the eval ran as `-m profit_rl.evals.cli` counts for `-m profit_rl.evals.evaluate`
+    (the module was renamed, the command is the same), while another module or flag is another command."""
+    from profit_rl.pipeline.steps import Step
+
+    argv = ["python", "-m", "profit_rl.evals.evaluate", "--model", "m", "--k", "4"]
+    step = Step("eval", "base/eval", argv, tmp_path)
+    step.mark_done(1.0)
+    recorded = json.loads((tmp_path / ".done.json").read_text())
+    recorded["argv"] = ["python", "-m", "profit_rl.evals.cli", "--model", "m", "--k", "4"]
+    (tmp_path / ".done.json").write_text(json.dumps(recorded))
+    assert step.done()
+    assert not Step("eval", "base/eval", argv[:-1] + ["8"], tmp_path).done()
+    assert not Step("eval", "base/eval", ["python", "-m", "profit_rl.evals.compare", *argv[3:]], tmp_path).done()
