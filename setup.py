@@ -10,7 +10,7 @@ step leaves alone).
 import shutil
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_namespace_packages, find_packages, setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
@@ -33,4 +33,9 @@ class BuildPyWithRecipes(build_py):
             shutil.copyfile(source, dest)
 
 
-setup(cmdclass={"build_py": BuildPyWithRecipes})
+# profit_rl's own packages (its data folders embedded/base_model and inspect/templates among them), and evals/ and
+# rewards/ under the names pyproject.toml's package-dir gives them
+PACKAGES = find_namespace_packages(include=["profit_rl", "profit_rl.*"], exclude=["*__pycache__"]) + [
+    f"profit_rl.{name}" for name in find_packages(include=["evals", "evals.*", "rewards", "rewards.*"])]
+
+setup(packages=PACKAGES, cmdclass={"build_py": BuildPyWithRecipes})

@@ -1,6 +1,7 @@
 """Benchmarks, samplers and metrics for `profit-rl eval`, `compare` and `curves` (docs/evals.md).
 
-Installed and imported as `profit_rl.evals` (the repository's evals/ folder, through the profit_rl/evals symlink).
+Installed and imported as `profit_rl.evals` (the repository's evals/ folder, mapped there by pyproject.toml's
+package-dir).
 Imports only `profit_rl.rewards` (for answer extraction and math-verify), never the rest of `profit_rl`.
 """
 

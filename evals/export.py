@@ -66,8 +66,8 @@ def package_versions() -> dict[str, str]:
 
 def git_hash() -> str | None:
     """The commit of the profit-rl source that ran, when it runs from a git checkout (None from a wheel)."""
-    # resolve(): in a checkout this file is reached through the profit_rl/evals symlink, and its real folder's parent
-    # is the repository root; in a wheel the parent is site-packages/profit_rl, which holds no .git
+    # in a checkout this file's folder (evals/) sits in the repository root; in a wheel its parent is
+    # site-packages/profit_rl, which holds no .git
     root = Path(__file__).resolve().parents[1]
     if not (root / ".git").exists():
         return None

@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 from . import deprecated as _deprecated
 
 _deprecated.install()  # old import paths (profit_rl.evals.io, ...) keep working for one release, with a warning
+_deprecated.install_checkout_hint()  # profit_rl.evals in a checkout that was never installed: say how, not "no module"
 
 __all__ = ["ProFitConfig", "ProFitSFTTrainer", "token_weights", "selection_loss", "SELECTIONS"]
 

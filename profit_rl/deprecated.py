@@ -165,6 +165,27 @@ def module_getattr(module_name: str):
     return __getattr__
 
 
+class CheckoutHintFinder(importlib.abc.MetaPathFinder):
+    """Last on sys.meta_path: `profit_rl.evals` or `profit_rl.rewards` that no finder found means a checkout on
+    sys.path that was never installed (pyproject.toml's package-dir maps those names to the top-level folders only in
+    an install). It says so, instead of Python's bare "No module named"."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        """Raise for the two mapped packages; None for every other name."""
+        if fullname not in ("profit_rl.evals", "profit_rl.rewards"):
+            return None
+        folder = fullname.split(".")[1]
+        raise ModuleNotFoundError(f"No module named {fullname!r}: in a checkout, {fullname} is the top-level {folder}/ "
+                                  "folder, which only an install maps there; run `make install` (pip install -e .) "
+                                  "in the checkout", name=fullname)
+
+
+def install_checkout_hint() -> None:
+    """Append CheckoutHintFinder to sys.meta_path once."""
+    if not any(isinstance(finder, CheckoutHintFinder) for finder in sys.meta_path):
+        sys.meta_path.append(CheckoutHintFinder())
+
+
 def install() -> None:
     """Append the finder to sys.meta_path once (after the real finders, so a real module of that name wins)."""
     if not any(isinstance(finder, MovedModuleFinder) for finder in sys.meta_path):

@@ -1,7 +1,7 @@
 """Answer extraction, math-verify scoring under a hard deadline, and GRPO reward functions (TRL signature).
 
-Installed and imported as `profit_rl.rewards` (the repository's rewards/ folder, through the profit_rl/rewards
-symlink). Layering: it imports only the base layer `profit_rl.core`, never `profit_rl.evals` nor the rest of
+Installed and imported as `profit_rl.rewards` (the repository's rewards/ folder, mapped there by pyproject.toml's
+package-dir). Layering: it imports only the base layer `profit_rl.core`, never `profit_rl.evals` nor the rest of
 `profit_rl` (nor torch, nor TRL outside the one reward TRL makes).
     rewards.answers  extract_answer, gold_answer, normalize_answer: pure string functions, shared with evals
     rewards.verify   score_answer, Outcome: what a verdict is (math-verify in this process, no deadline)

@@ -13,14 +13,13 @@ import os
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-# profit_rl/evals and profit_rl/rewards are symlinks to ../evals and ../rewards: walking profit_rl/ does not follow
-# them, and evals/ and rewards/ are walked once each as themselves.
+# evals/ and rewards/ install as profit_rl.evals and profit_rl.rewards (pyproject.toml's package-dir)
 PACKAGES = ("profit_rl", "evals", "rewards")
 
 def _modules() -> list[Path]:
     found = []
     for package in PACKAGES:
-        for root, dirs, files in os.walk(REPO / package):  # followlinks=False: the symlinks are not entered
+        for root, dirs, files in os.walk(REPO / package):
             dirs[:] = sorted(d for d in dirs if d != "__pycache__")
             found.extend(Path(root) / f for f in sorted(files) if f.endswith(".py"))
     return found

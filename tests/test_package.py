@@ -41,7 +41,6 @@ def installed(tmp_path_factory) -> Path:
     source.mkdir()
     for name in SOURCES:
         if (REPO / name).is_dir():
-            # symlinks=True: the build sees profit_rl/evals -> ../evals as a checkout has it
             shutil.copytree(REPO / name, source / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copyfile(REPO / name, source / name)
