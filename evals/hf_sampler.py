@@ -15,7 +15,7 @@ from profit_rl.core.model_folders import is_adapter_dir
 from .sampler_settings import (OnBatch, SamplingSettings, chat_format, context_error, progress_bar, render, sample_keys,
                                sample_seed, stop_token_ids)
 
-logger = logging.getLogger("profit_rl.evals.sampling")  # the name it has always logged under
+logger = logging.getLogger("profit_rl.evals.sampling")  # the public front's name, which log filters name
 
 
 def load_causal_lm(model_name_or_path: str, dtype):
