@@ -134,12 +134,12 @@ def stop_at_end_of_turn(tokenizer, script_args, training_args) -> list[int]:
 
 
 def add_eos_ids(model, tokenizer, stop_ids: list[int]) -> None:
-    """The end-of-turn EOS on the model's config and generation config, as TRL's SFTTrainer writes it for `eos_token`,
-    so that every checkpoint GRPO saves stops at the end of the turn in any tool (transformers, vLLM, lm-eval)."""
+    """The end-of-turn EOS (`stop_at_end_of_turn`'s stop ids) on the model's config and generation config, as TRL's
+    SFTTrainer writes `eos_token`: every checkpoint GRPO saves stops at the end of the turn in any tool."""
+    from profit_rl.core.chat import checkpoint_eos_ids
+
     model.config.get_text_config().eos_token_id = tokenizer.eos_token_id
-    current = model.generation_config.eos_token_id
-    current = [current] if isinstance(current, int) else list(current or [])
-    model.generation_config.eos_token_id = list(dict.fromkeys([tokenizer.eos_token_id, *stop_ids, *current]))
+    model.generation_config.eos_token_id = checkpoint_eos_ids(stop_ids, model.generation_config)
 
 
 def build_reward_funcs(script_args, training_args) -> list:

@@ -18,6 +18,7 @@ import torch
 from transformers import TrainerCallback
 from trl import SFTConfig, SFTTrainer
 
+from profit_rl.core.chat import end_of_turn_ids as chat_end_of_turn_ids
 from profit_rl.core.io import InputError
 
 from .cards import CardMixin
@@ -63,11 +64,12 @@ class ProFitConfig(SFTConfig):
         selection_seed (`int` or `None`, *optional*, defaults to `None`):
             Seed of the `"random"` rule's draws (offset by the process index); `None` uses `seed`.
         keep_end_of_turn (`bool`, *optional*, defaults to `False`):
-            The end-of-turn preset of protection: always keep (weight 1) the end-of-turn token(s), i.e. the
-            tokenizer's EOS, the generation config's EOS ids and `<|im_end|>`. A base model has never seen the chat
-            template's end token, gives it p ~ 0, and ProFit drops it in every row, so the SFT model never learns to
-            stop. A departure from the paper's rule, which has no exception, so off by default; the trainer warns once
-            when every end-of-turn token of a batch is dropped.
+            The end-of-turn preset of protection: always keep (weight 1) the end-of-turn token(s), i.e. the chat
+            format's end of turn (`<|im_end|>` for ChatML and Qwen3; see `profit_rl.core.chat`), the tokenizer's EOS
+            and the generation config's EOS ids. A base model has never seen the chat template's end token, gives it
+            p ~ 0, and ProFit drops it in every row, so the SFT model never learns to stop. A departure from the
+            paper's rule, which has no exception, so off by default; the trainer warns once when every end-of-turn
+            token of a batch is dropped.
         protected_strings (`list[str]`, *optional*, defaults to `[]`):
             Strings whose tokens always keep weight 1 under every selection rule, wherever they occur in a supervised
             completion (for example `["\\boxed"]`, a format marker the model must learn though it gives it a low p).
@@ -139,16 +141,10 @@ class ProFitConfig(SFTConfig):
 
 
 def end_of_turn_ids(tokenizer, model) -> list[int]:
-    """Token ids that end an assistant turn: the tokenizer's EOS, the generation config's EOS ids, `<|im_end|>`."""
-    ids = set()
-    if getattr(tokenizer, "eos_token_id", None) is not None:
-        ids.add(tokenizer.eos_token_id)
-    generation_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    ids.update([generation_eos] if isinstance(generation_eos, int) else generation_eos or [])
-    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>") if hasattr(tokenizer, "convert_tokens_to_ids") else None
-    if isinstance(im_end, int) and im_end != getattr(tokenizer, "unk_token_id", None):
-        ids.add(im_end)
-    return sorted(ids)
+    """Token ids that end an assistant turn, in id order: the chat format's end of turn, the tokenizer's EOS and the
+    generation config's EOS ids (core.chat.end_of_turn_ids; the EOS ids alone for a tokenizer with no chat format)."""
+    tokenizer = getattr(tokenizer, "tokenizer", tokenizer)  # a processor's text tokenizer
+    return sorted(chat_end_of_turn_ids(tokenizer, getattr(model, "generation_config", None)))
 
 
 @dataclass(frozen=True)

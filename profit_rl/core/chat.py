@@ -6,6 +6,8 @@
     fmt.template_kwargs                              # what both pass to apply_chat_template ({} or thinking off)
     fmt.stop_token_ids(model.generation_config)      # end of turn, the tokenizer's EOS, the model's EOS ids
     fmt.bake()                                       # training: the saved template defaults to these settings
+    end_of_turn_ids(tokenizer, generation_config)    # the trainer: those stop ids, or the EOS ids with no chat format
+    checkpoint_eos_ids(stop_ids, generation_config)  # what a saved checkpoint's generation_config lists
 
 The contract (docs/qwen3.md): the generation prompt is exactly the prefix of the training render up to where the
 supervised tokens start. Qwen3's chat template breaks it by default: it renders the last assistant message as
@@ -19,7 +21,9 @@ script) gives the prompt it was trained under.
 
 The end-of-turn token is read from the template: the token it renders right after an assistant message's content
 (`<|im_end|>` for ChatML and Qwen3, `<|eot_id|>` for Llama 3). A template that closes a turn with no special token
-there does not say where a turn ends; then the caller must name the token, never a guess.
+there does not say where a turn ends; then the caller must name the token, never a guess. This module is the one place
+that decides where a turn ends: every generator (GRPO, curves, eval under the toolkit's own protocol), the SFT
+trainer's end-of-turn tokens and the EOS ids a checkpoint's generation_config lists all come from it.
 
 The reference's way to render and stop, for `--protocol paper`, is `profit_rl.evals.benchmarks.opencompass.
 OpenCompassChat` (no template setting, so no empty think block for Qwen3; it stops only at the EOS ids OpenCompass
@@ -41,6 +45,39 @@ TEMPLATE_KWARGS_CANDIDATES = ({}, {"enable_thinking": False})
 
 class ChatFormatError(InputError):
     """A chat template that cannot give one consistent format for training and generation, or no end of turn."""
+
+
+def unique_ids(ids) -> list[int]:
+    """`ids` in their order, each once, without the Nones (a tokenizer without an EOS)."""
+    return list(dict.fromkeys(i for i in ids if i is not None))
+
+
+def eos_token_ids(tokenizer, generation_config=None) -> list[int]:
+    """The ids that end a whole sequence: the tokenizer's EOS, then the EOS ids of a model's generation config. Where
+    no chat turn is rendered (raw prompts), these alone end a completion."""
+    model_eos = getattr(generation_config, "eos_token_id", None)
+    return unique_ids([getattr(tokenizer, "eos_token_id", None),
+                       *([model_eos] if isinstance(model_eos, int) else model_eos or [])])
+
+
+def end_of_turn_ids(tokenizer, generation_config=None) -> list[int]:
+    """Every token id that ends an assistant turn of `tokenizer`: its chat format's stop ids (`ChatFormat.
+    stop_token_ids`), or its EOS ids when it has no chat format to read one from (no template, or one that does not
+    close a turn with a special token: the sequence is the turn). For the SFT trainer, which protects and watches
+    these tokens and may be given any tokenizer, so it never stops for want of a chat format."""
+    from jinja2 import TemplateError
+
+    try:
+        return ChatFormat(tokenizer).stop_token_ids(generation_config)
+    except (ChatFormatError, TemplateError):
+        return eos_token_ids(tokenizer, generation_config)
+
+
+def checkpoint_eos_ids(stop_ids: list[int], generation_config) -> list[int]:
+    """The EOS ids a saved checkpoint's generation config lists: a generator's stop ids (`ChatFormat.stop_token_ids`,
+    the end of turn first), then the ids the config listed already, so that any tool (transformers, vLLM, lm-eval)
+    stops where the turn ends, as TRL's SFTTrainer lists `eos_token` first."""
+    return unique_ids([*stop_ids, *eos_token_ids(None, generation_config)])
 
 
 def apply_template(tokenizer, messages: list[dict], generation: bool, kwargs: dict) -> str:
@@ -139,8 +176,5 @@ class ChatFormat:
     def stop_token_ids(self, generation_config=None) -> list[int]:
         """Token ids any of which ends a completion: the end of turn first, then the tokenizer's EOS and the EOS ids of
         a model's generation config (a base model's EOS alone does not end a chat turn)."""
-        ids = [self.end_of_turn_id, getattr(self.tokenizer, "eos_token_id", None)]
-        model_eos = getattr(generation_config, "eos_token_id", None)
-        ids += [model_eos] if isinstance(model_eos, int) else list(model_eos or [])
-        return list(dict.fromkeys(i for i in ids if i is not None))
+        return unique_ids([self.end_of_turn_id, *eos_token_ids(self.tokenizer, generation_config)])
 
