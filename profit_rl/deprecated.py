@@ -31,6 +31,8 @@ MOVED_MODULES: dict[str, str] = {
     "profit_rl.evals.flags": "profit_rl.core.flags",
     "profit_rl.evals.chat": "profit_rl.core.chat",
     "profit_rl.evals.models": "profit_rl.core.model_folders",
+    # one hard-deadline pool: the paper protocol's scorer runs on the reward's verifier pool
+    "profit_rl.evals.benchmarks.deadline": "profit_rl.rewards.deadline_runner",
 }
 
 MOVED_NAMES: dict[tuple[str, str], str] = {
