@@ -20,7 +20,8 @@ from profit_rl.core.identity import weights_identity
 from profit_rl.core.io import DataError, InputError
 from profit_rl.core.model_folders import base_model_identity
 from .protocols import get_protocol
-from .results import RESULTS_FILE, SAMPLES_FILE, SampleCache, write_json
+from .results import RESULTS_FILE, SAMPLES_FILE, SampleCache
+from profit_rl.core.state import write_json_atomic
 from .sampling import SamplingSettings
 
 logger = logging.getLogger(__name__)
@@ -172,7 +173,7 @@ def summarize(benchmark, problems, cache: SampleCache, k: int, model: str, setti
         problem_hashes={p.id: problem_hash(p) for p in problems},
         base_model=base_model_identity(model) if model else None,
     )
-    write_json(bench_dir / RESULTS_FILE, summary)
+    write_json_atomic(bench_dir / RESULTS_FILE, summary)
     return summary
 
 

@@ -27,8 +27,8 @@ from . import metrics
 from profit_rl.core.errors import UsageError, command_errors
 from profit_rl.core.flags import accept_snake_case
 from profit_rl.core.io import InputError
-from .results import RESULTS_FILE, read_run, write_json
-from profit_rl.core.state import write_text_atomic
+from .results import RESULTS_FILE, read_run
+from profit_rl.core.state import write_json_atomic, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         raise InputError(str(err)) from err
     table = markdown(result, *labels)
     write_text_atomic(out, table)
-    write_json(out.with_suffix(".json"), dict(result, labels=labels, made_by=MADE_BY, runs=runs))
+    write_json_atomic(out.with_suffix(".json"), dict(result, labels=labels, made_by=MADE_BY, runs=runs))
     print(md.terminal(table))  # the file keeps the markdown escapes
     print(f"written: {out} and {out.with_suffix('.json')}")
     return 0

@@ -28,10 +28,10 @@ from profit_rl.core.identity import weights_identity
 from profit_rl.core.io import DataError, InputError, looks_like_hub_id, read_file
 from profit_rl.core.model_folders import check_model_path
 from .protocols import DEFAULT_PROTOCOL, PROTOCOLS, deviations, get_protocol
-from .results import RESULTS_FILE, TABLE_FILE, markdown_table, write_json
+from .results import RESULTS_FILE, TABLE_FILE, markdown_table
 from .benchmark_runner import model_identity, run_benchmark, score_responses
 from .sampling import SamplingSettings, build_sampler
-from profit_rl.core.state import write_text_atomic
+from profit_rl.core.state import write_json_atomic, write_text_atomic
 
 DEFAULT_ROOT = Path("outputs/eval")
 
@@ -312,7 +312,7 @@ def evaluate(args, benchmarks, problems, responses, settings, out_dir: Path) -> 
                        for name, s in summaries.items()},
         "average": metrics.average_over_benchmarks(summaries, n_boot=args.bootstrap) if summaries else None,
     }
-    write_json(out_dir / RESULTS_FILE, run)
+    write_json_atomic(out_dir / RESULTS_FILE, run)
     if args.export == "lm-eval":
         document, samples = lm_eval_results(run, summaries, benchmarks, problems, out_dir, started, time.time(), args)
         results_file, _ = write_lm_eval(out_dir, document, samples)

@@ -25,7 +25,8 @@ from . import metrics
 from .benchmarks import REGISTRY, get_benchmark
 from profit_rl.core.io import DataError, InputError, read_file
 from .protocols import PROTOCOLS, deviations, get_protocol
-from .results import RESULTS_FILE, SAMPLES_FILE, TABLE_FILE, markdown_table, write_json
+from .results import RESULTS_FILE, SAMPLES_FILE, TABLE_FILE, markdown_table
+from profit_rl.core.state import write_json_atomic
 from .benchmark_runner import score_responses
 
 logger = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ def write_run(out: Path, protocol: str, summaries: dict, run_dir: Path, n_boot: 
            "backend": None, "settings": {},
            "benchmarks": {n: {k: v for k, v in s.items() if k != "per_problem"} for n, s in summaries.items()},
            "average": metrics.average_over_benchmarks(summaries, n_boot=n_boot)}
-    write_json(out / RESULTS_FILE, run)
+    write_json_atomic(out / RESULTS_FILE, run)
     (out / TABLE_FILE).write_text(markdown_table(run), encoding="utf-8")
 
 

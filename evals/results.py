@@ -23,7 +23,10 @@ from pathlib import Path
 from . import markdown as md
 from profit_rl.core.identity import differences
 from profit_rl.core.io import DataError, InputError, describe, parse_jsonl
-from profit_rl.core.state import read_json_state, write_json_atomic
+from profit_rl.core.state import read_json_state
+from profit_rl.deprecated import module_getattr
+
+__getattr__ = module_getattr(__name__)  # write_json: callers use profit_rl.core.state.write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -126,11 +129,6 @@ class SampleCache:
         """The cached rows of the first k samples of each problem that ended with an error, in problem order."""
         return [self.rows[pid][i] for pid in problem_ids for i in range(k)
                 if self.rows.get(pid, {}).get(i, {}).get("error")]
-
-
-def write_json(path: str | os.PathLike, data: dict):
-    """Write a results file atomically, so that a reader never sees half of it."""
-    write_json_atomic(path, data)  # a reader never sees half a results.json
 
 
 def read_run(run_dir: str | os.PathLike) -> dict:

@@ -2,6 +2,7 @@
 
     MOVED_MODULES["profit_rl.evals.io"] == "profit_rl.core.io"       # import the old path, get the new module's names
     MOVED_NAMES[("profit_rl.evals.chat", "OpenCompassChat")]         # a name that went to another module than the rest
+    MOVED_NAMES[("profit_rl.evals.results", "write_json")]           # "module:new_name" for a name that was renamed
 
 `import profit_rl` installs a finder at the end of `sys.meta_path` that answers only for the old paths below (real
 modules always win), so no old file stays in the tree. An old module is a stand-in whose attributes are looked up in
@@ -44,6 +45,8 @@ MOVED_MODULES: dict[str, str] = {
     "profit_rl.embedded.probes": "profit_rl.embedded.probe_sets",
     "profit_rl.evals.benchmarks.probes": "profit_rl.evals.benchmarks.embedded_probes",
     "profit_rl.resources": "profit_rl.recipes",
+    # one hard-deadline pool: the paper protocol's scorer runs on the reward's verifier pool
+    "profit_rl.evals.benchmarks.deadline": "profit_rl.rewards.deadline_runner",
 }
 
 MOVED_NAMES: dict[tuple[str, str], str] = {
@@ -74,6 +77,8 @@ MOVED_NAMES: dict[tuple[str, str], str] = {
     ("profit_rl.inspect.cli", "eos_summary"): "profit_rl.inspect.summary",
     ("profit_rl.inspect.cli", "candidates"): "profit_rl.inspect.summary",
     ("profit_rl.inspect.cli", "spearman"): "profit_rl.inspect.stats",
+    # a wrapper that added nothing: callers use the atomic writer itself
+    ("profit_rl.evals.results", "write_json"): "profit_rl.core.state:write_json_atomic",
 }
 
 # profit_rl.pipeline.runner split along its seams; runner.py keeps the command (parse_args, main), and every public
@@ -98,13 +103,21 @@ MOVED_NAMES.update({("profit_rl.pipeline.runner", name): home
 
 
 def new_home(old_module: str, name: str) -> str:
-    """The module that now holds `old_module.name`."""
+    """The module that now holds `old_module.name` (with ":new_name" when the name was renamed)."""
     return MOVED_NAMES.get((old_module, name)) or MOVED_MODULES[old_module]
+
+
+def _moved(old: str, home: str, name: str):
+    """The object `old` now is, at `home` ("module" or "module:new_name"), after the warning."""
+    module, _, new_name = home.partition(":")
+    new_name = new_name or name
+    _warn(old, f"{module}.{new_name}")
+    return getattr(importlib.import_module(module), new_name)
 
 
 def _warn(old: str, new: str) -> None:
     warnings.warn(f"{old} is deprecated and is removed in profit-rl {REMOVED_IN}: use {new}", DeprecationWarning,
-                  stacklevel=3)
+                  stacklevel=4)  # the line that used the old name (above _moved and the module's __getattr__)
 
 
 class _MovedModule(types.ModuleType):
@@ -113,9 +126,7 @@ class _MovedModule(types.ModuleType):
     def __getattr__(self, name: str):
         if name.startswith("__"):
             raise AttributeError(name)
-        home = new_home(self.__name__, name)
-        _warn(f"{self.__name__}.{name}", f"{home}.{name}")
-        return getattr(importlib.import_module(home), name)
+        return _moved(f"{self.__name__}.{name}", new_home(self.__name__, name), name)
 
     def __dir__(self):
         return sorted(set(dir(importlib.import_module(MOVED_MODULES[self.__name__]))))
@@ -159,8 +170,7 @@ def module_getattr(module_name: str):
         home = MOVED_NAMES.get((module_name, name))
         if home is None:
             raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
-        _warn(f"{module_name}.{name}", f"{home}.{name}")
-        return getattr(importlib.import_module(home), name)
+        return _moved(f"{module_name}.{name}", home, name)
 
     return __getattr__
 

@@ -16,8 +16,9 @@ timeouts switched off, and the pool is the only guard:
 - no process outlives the caller, and none ever imports the caller's `__main__` (see `rewards.worker`): the rewards
   work the same from a guarded script, an unguarded one, stdin, a notebook or a trainer under accelerate.
 
-The workers are forks of one fork server per process (`rewards.worker.serve`, started on first use and shared by
-every pool of the process), a fresh interpreter that loads math-verify once. POSIX only (it forks).
+The workers are forks of one fork server per process (`rewards.fork_server`, started on first use and shared by
+every pool of the process), a fresh interpreter that loads math-verify once. POSIX only (it forks). `call` runs any
+importable function in the same machinery: the `paper` protocol's scorer does (`rewards.deadline_runner`).
 
 Thread safety: a pool may be called from several threads; a lock serialises the calls, so they run one at a time.
 """
@@ -25,217 +26,24 @@ Thread safety: a pool may be called from several threads; a lock serialises the 
 from __future__ import annotations
 
 import atexit
-import logging
-import multiprocessing
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
-from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from multiprocessing.connection import wait as wait_for_any
 
 from .answers import DEFAULT_FALLBACK, Fallback, tail
+from .fork_server import WorkerProcess, fork_server
+from .pool_stats import PoolCall, PoolStats
 from .verify import MAX_ANSWER_CHARS, Outcome
-from .worker import Job, Result, recv_message, send_message
+from .worker import FunctionJob, Job, Result
 
-logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 5.0  # per item; math-verify's own defaults are 5 s to parse and 5 s to compare
 DEFAULT_MEMORY_MB = 4_096  # extra address space a worker may take for one item before MemoryError
 # A worker holding fewer items than this gets its next chunk: it then has the rest of its queue's time to wait for a
 # caller that the machine schedules late.
 REFILL_BELOW = 3
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# The fork server (one per caller process) and the worker handles
-
-
-class _ForkServer:
-    """The caller's end of `rewards.worker.serve`: forks workers and kills them, one request at a time."""
-
-    def __init__(self, startup_timeout: float):
-        ours, theirs = socket.socketpair()
-        package = __package__ or "profit_rl.rewards"
-        # The server must import this very package (and the same math-verify): give it the caller's import path.
-        code = f"import sys; sys.path[:] = {sys.path!r}; from {package}.worker import serve; serve({theirs.fileno()})"
-        self.process = subprocess.Popen([sys.executable, "-c", code], pass_fds=[theirs.fileno()],
-                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-        theirs.close()
-        self.sock = ours
-        self.owner = os.getpid()
-        self.lock = threading.Lock()
-        self.sock.settimeout(startup_timeout)  # loading sympy takes seconds; a fork or a kill takes milliseconds
-        try:
-            reply, _ = recv_message(self.sock)
-        except socket.timeout:
-            self.stop()
-            raise RuntimeError(f"the verifier fork server did not start within {startup_timeout:.0f} s") from None
-        except OSError:
-            reply = None
-        if reply is None:
-            code = self.process.wait()
-            raise RuntimeError(f"the verifier fork server exited while starting (exit code {code}; see its error above)")
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def _request(self, message: dict, fds: tuple[int, ...] = ()) -> dict:
-        with self.lock:
-            try:
-                send_message(self.sock, message, fds)
-                reply, _ = recv_message(self.sock)
-            except OSError as exc:
-                raise RuntimeError(f"the verifier fork server is gone (exit code {self.process.poll()})") from exc
-            if reply is None:
-                raise RuntimeError(f"the verifier fork server is gone (exit code {self.process.poll()})")
-            return reply
-
-    def fork(self, fd: int, memory_mb: int | None) -> int:
-        return self._request({"op": "fork", "memory_mb": memory_mb}, (fd,))["pid"]
-
-    def kill(self, pid: int) -> int | None:
-        """SIGKILL a worker and reap it; its exit code (None when the server no longer knows it)."""
-        return self._request({"op": "kill", "pid": pid})["exitcode"]
-
-    def stop(self) -> None:
-        self.sock.close()  # the server exits at EOF, and its workers with it
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-_server: _ForkServer | None = None
-_server_lock = threading.Lock()
-
-
-def _fork_server(startup_timeout: float) -> _ForkServer:
-    global _server
-    with _server_lock:
-        if _server is None or _server.owner != os.getpid() or not _server.alive():
-            if _server is not None and _server.owner == os.getpid():
-                _server.stop()
-            _server = _ForkServer(startup_timeout)  # a forked child of the caller starts its own
-        return _server
-
-
-@atexit.register
-def _stop_fork_server() -> None:
-    if _server is not None and _server.owner == os.getpid():
-        _server.stop()
-
-
-class _Worker:
-    """One worker process: its connection, and the items of the current call it holds, in the order it scores them."""
-
-    def __init__(self, server: _ForkServer, memory_mb: int | None):
-        self.conn, theirs = multiprocessing.Pipe(duplex=True)
-        self.server = server
-        try:
-            self.pid = server.fork(theirs.fileno(), memory_mb)
-        finally:
-            theirs.close()
-        self.ready = False
-        self.started = time.monotonic()
-        self.held: deque[int] = deque()  # job indices sent and not answered; the first is being scored
-        self.since = 0.0  # when the worker started the first held item
-
-    def deadline(self, timeout: float) -> float:
-        return self.since + timeout
-
-    def kill(self) -> int | None:
-        """Kill and reap the process (if the server still runs); its exit code."""
-        code = None
-        try:
-            if self.server.alive():
-                code = self.server.kill(self.pid)
-        except RuntimeError:
-            pass
-        self.conn.close()
-        return code
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Counts and the state of one call
-
-
-@dataclass
-class PoolStats:
-    """Counts for one call (or, on `VerifierPool.totals`, the pool's lifetime)."""
-
-    items: int = 0
-    correct: int = 0
-    no_answer: int = 0  # the completion had no final answer
-    gold_unparseable: int = 0  # scored None
-    too_long: int = 0  # extracted answer over MAX_ANSWER_CHARS, scored 0 without sympy
-    timeouts: int = 0  # hit the deadline: worker killed and replaced, scored 0
-    errors: int = 0  # raised or worker died, scored 0
-    seconds: float = 0.0  # wall time of the call
-    max_item_seconds: float = 0.0  # slowest item, from its start on a worker to its answer (or kill)
-
-    def count(self, result: Result) -> None:
-        """Count one result under its outcome: correct (OK scoring 1.0), no answer, unparseable gold, too long,
-        timeout or error; a wrong answer adds to none of them."""
-        outcome = result.outcome
-        if outcome == Outcome.OK and result.score == 1.0:
-            self.correct += 1
-        elif outcome == Outcome.NO_ANSWER:
-            self.no_answer += 1
-        elif outcome == Outcome.GOLD_UNPARSEABLE:
-            self.gold_unparseable += 1
-        elif outcome == Outcome.TOO_LONG:
-            self.too_long += 1
-        elif outcome == Outcome.TIMEOUT:
-            self.timeouts += 1
-        elif outcome == Outcome.ERROR:
-            self.errors += 1
-
-    def add(self, other: "PoolStats") -> None:
-        """Add another call's counts to these; the slowest item is the slower of the two."""
-        for name in ("items", "correct", "no_answer", "gold_unparseable", "too_long", "timeouts", "errors"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.seconds += other.seconds
-        self.max_item_seconds = max(self.max_item_seconds, other.max_item_seconds)
-
-    def as_dict(self) -> dict:
-        """The counts as a plain dict, for logs and JSON."""
-        return asdict(self)
-
-
-@dataclass
-class _Call:
-    """One batch being scored: the jobs, those not handed out yet, and the results so far."""
-
-    jobs: list[Job]
-    todo: deque[int] = field(init=False)  # not handed out, or handed back by a worker that was lost
-    results: list[Result | None] = field(init=False)
-    left: int = field(init=False)
-    stats: PoolStats = field(init=False)
-
-    def __post_init__(self):
-        self.todo = deque(range(len(self.jobs)))
-        self.results = [None] * len(self.jobs)
-        self.left = len(self.jobs)
-        self.stats = PoolStats(items=len(self.jobs))
-
-    def give_back(self, indices) -> None:
-        """Items a lost worker held but had not started: first in line again, in their order."""
-        self.todo.extendleft(reversed(list(indices)))
-
-    def finish(self, result: Result, seconds: float) -> None:
-        self.results[result.index] = result
-        self.left -= 1
-        self.stats.count(result)
-        self.stats.max_item_seconds = max(self.stats.max_item_seconds, seconds)
-        if result.outcome in (Outcome.TIMEOUT, Outcome.ERROR):
-            job = self.jobs[result.index]
-            logger.warning("reward item %d scored 0 (%s: %s); gold=%r, answer tail=%r",
-                           result.index, result.outcome, result.detail, job.gold[:80], job.text[-120:])
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -286,7 +94,7 @@ class VerifierPool:
             raise ValueError(f"timeout must be > 0 seconds, got {self.timeout}")
         if self.chunk is not None and self.chunk < 1:
             raise ValueError(f"chunk must be >= 1 or None, got {self.chunk}")
-        self._workers: list[_Worker] = []
+        self._workers: list[WorkerProcess] = []
         self._lock = threading.Lock()
         self._closed = False
         self._owner = os.getpid()
@@ -304,12 +112,12 @@ class VerifierPool:
             if worker.held:
                 self._replace(worker)
         while len(self._workers) < self.num_workers:
-            self._workers.append(_Worker(_fork_server(self.startup_timeout), self.memory_mb))
+            self._workers.append(WorkerProcess(fork_server(self.startup_timeout), self.memory_mb))
         for worker in self._workers:
             self._await_ready(worker)
         return self
 
-    def _await_ready(self, worker: _Worker) -> None:
+    def _await_ready(self, worker: WorkerProcess) -> None:
         if worker.ready:
             return
         remaining = worker.started + self.startup_timeout - time.monotonic()
@@ -325,10 +133,10 @@ class VerifierPool:
             raise RuntimeError(f"a verifier worker sent {message!r} instead of 'ready'")
         worker.ready = True
 
-    def _replace(self, worker: _Worker) -> int | None:
+    def _replace(self, worker: WorkerProcess) -> int | None:
         """Kill a worker and start another in its place; the killed one's exit code."""
         code = worker.kill()
-        self._workers[self._workers.index(worker)] = _Worker(_fork_server(self.startup_timeout), self.memory_mb)
+        self._workers[self._workers.index(worker)] = WorkerProcess(fork_server(self.startup_timeout), self.memory_mb)
         return code
 
     def close(self) -> None:
@@ -379,11 +187,18 @@ class VerifierPool:
         results, stats = self._run(jobs)
         return [r.score for r in results], [(Outcome(r.outcome), r.detail) for r in results], stats
 
-    def _run(self, jobs: list[Job]) -> tuple[list[Result], PoolStats]:
+    def call(self, function: str, items: list[tuple]) -> tuple[list[tuple[Outcome, object]], PoolStats]:
+        """Call `function` ("module:name", imported in the workers) on each item's positional arguments, under the
+        same deadline: ((outcome, value) per item, stats). OK gives the return value; TIMEOUT and ERROR give why. For
+        scorers other than `score_answer` (`rewards.deadline_runner`); arguments and results are pickled."""
+        results, stats = self._run([FunctionJob(i, function, tuple(args)) for i, args in enumerate(items)])
+        return [(Outcome(r.outcome), r.value if r.outcome == Outcome.OK else r.detail) for r in results], stats
+
+    def _run(self, jobs: list) -> tuple[list[Result], PoolStats]:
         with self._lock:
             if self._closed:
                 raise RuntimeError("this VerifierPool is closed")
-            call = _Call(jobs)
+            call = PoolCall(jobs)
             if jobs:
                 started = time.monotonic()
                 self.start()
@@ -397,7 +212,7 @@ class VerifierPool:
             self.totals.add(call.stats)
             return call.results, call.stats
 
-    def _hand_out(self, call: _Call) -> None:
+    def _hand_out(self, call: PoolCall) -> None:
         """Send a chunk to every ready worker that is running low (see `chunk` and REFILL_BELOW)."""
         for worker in list(self._workers):
             if not call.todo:
@@ -416,7 +231,7 @@ class VerifierPool:
                 worker.since = time.monotonic()
             worker.held.extend(batch)
 
-    def _wait(self, call: _Call) -> list:
+    def _wait(self, call: PoolCall) -> list:
         """Connections with something to read: results, a replacement's ready message, or a death (EOF)."""
         now = time.monotonic()
         for worker in self._workers:
@@ -427,7 +242,7 @@ class VerifierPool:
         next_deadline = min((w.deadline(self.timeout) for w in busy), default=now + 1.0)
         return wait_for_any(watched, timeout=max(0.0, next_deadline - now))
 
-    def _collect(self, call: _Call, ready_conns: list) -> None:
+    def _collect(self, call: PoolCall, ready_conns: list) -> None:
         by_conn = {w.conn: w for w in self._workers}
         for conn in ready_conns:
             worker = by_conn[conn]
@@ -444,7 +259,7 @@ class VerifierPool:
             except (EOFError, OSError):  # the worker died (segfault, OOM killer)
                 self._lost(worker, call)
 
-    def _lost(self, worker: _Worker, call: _Call) -> None:
+    def _lost(self, worker: WorkerProcess, call: PoolCall) -> None:
         """A worker died: the item it was scoring errors, the ones queued behind it go back in line."""
         if worker.held:
             index = worker.held.popleft()
@@ -456,7 +271,7 @@ class VerifierPool:
         else:
             self._replace(worker)
 
-    def _enforce_deadlines(self, call: _Call) -> None:
+    def _enforce_deadlines(self, call: PoolCall) -> None:
         now = time.monotonic()
         for worker in list(self._workers):
             if worker.held and now >= worker.deadline(self.timeout):

@@ -11,13 +11,17 @@ Lifetimes: the server exits when its control socket closes (the caller exited or
 each worker asks Linux to SIGKILL it when the server exits (PR_SET_PDEATHSIG), even while stuck in a C call. So no
 verifier process outlives its caller.
 
-Messages: the caller sends a worker a list of `Job`s; the worker answers each with a `Result` as soon as it is scored,
-so the caller knows when the next one starts (its deadline runs from then).
+Messages: the caller sends a worker a list of jobs; the worker answers each with a `Result` as soon as it is done, so
+the caller knows when the next one starts (its deadline runs from then). A `Job` scores one answer (`score_answer`); a
+`FunctionJob` calls any importable function, for scorers other than the reward's (the `paper` protocol's
+MATHVerifyEvaluator, `rewards.deadline_runner`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import importlib
 import json
 import os
 import signal
@@ -26,7 +30,7 @@ import sys
 import threading
 import time
 from multiprocessing.connection import Connection
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from .verify import Outcome, score_answer, warm_up
 
@@ -42,13 +46,23 @@ class Job(NamedTuple):
     shortcut: bool  # equal normalised strings score 1.0 without sympy
 
 
+class FunctionJob(NamedTuple):
+    """One call of an importable function ("module:name") on positional arguments; they and its result are pickled."""
+
+    index: int  # position in the caller's batch
+    function: str
+    args: tuple
+
+
 class Result(NamedTuple):
-    """How one item ended: an `Outcome` value, the score, and why for errors and timeouts."""
+    """How one item ended: an `Outcome` value, the score, why for errors and timeouts, and a `FunctionJob`'s return
+    value."""
 
     index: int
     outcome: str
     score: float | None
     detail: str | None = None
+    value: object = None
 
 
 def score_job(job: Job) -> Result:
@@ -60,6 +74,26 @@ def score_job(job: Job) -> Result:
         return Result(job.index, outcome.value, score)
     except BaseException as exc:  # MemoryError, RecursionError, sympy internals: the item scores 0, the worker goes on
         return Result(job.index, Outcome.ERROR.value, 0.0, f"{type(exc).__name__}: {str(exc)[:200]}")
+
+
+_functions: dict[str, Callable] = {}  # "module:name" -> the function, imported once per worker
+
+
+def call_job(job: FunctionJob) -> Result:
+    """Call one function job in this process: OK with its return value, or an ERROR result (scoring 0) with what it
+    raised, so one bad item never stops the worker. What the function prints or logs is dropped."""
+    try:
+        function = _functions.get(job.function)
+        if function is None:
+            module, name = job.function.split(":")
+            function = _functions[job.function] = getattr(importlib.import_module(module), name)
+        # The caller's terminal shows its run, not a library's per-item warnings (the paper protocol's math-verify
+        # settings log one on every item).
+        with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+            value = function(*job.args)
+        return Result(job.index, Outcome.OK.value, None, None, value)
+    except BaseException as exc:  # MemoryError, RecursionError, sympy internals: the item errors, the worker goes on
+        return Result(job.index, Outcome.ERROR.value, 0.0, f"{type(exc).__name__}: {str(exc)[:300]}")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -119,7 +153,7 @@ def _work(conn: Connection, memory_mb: int | None) -> None:
         if jobs is None:
             return
         for job in jobs:
-            result = score_job(job)
+            result = call_job(job) if isinstance(job, FunctionJob) else score_job(job)
             try:
                 conn.send(result)
             except (EOFError, OSError):

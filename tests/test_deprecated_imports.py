@@ -27,12 +27,13 @@ def test_an_old_module_path_gives_the_new_objects_with_a_warning(old, new):
 
 @pytest.mark.parametrize("old_module, name", sorted(deprecated.MOVED_NAMES))
 def test_a_moved_name_comes_from_its_new_home(old_module, name):
-    home = deprecated.MOVED_NAMES[(old_module, name)]
+    home, _, new_name = deprecated.MOVED_NAMES[(old_module, name)].partition(":")  # "module:new_name": renamed
+    new_name = new_name or name
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         module = importlib.import_module(old_module)
-    with pytest.warns(DeprecationWarning, match=rf"use {home}\.{name}"):
-        assert getattr(module, name) is getattr(importlib.import_module(home), name)
+    with pytest.warns(DeprecationWarning, match=rf"use {home}\.{new_name}"):
+        assert getattr(module, name) is getattr(importlib.import_module(home), new_name)
 
 
 def test_from_import_of_an_old_path_warns_and_works():

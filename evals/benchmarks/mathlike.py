@@ -7,9 +7,9 @@ as the reference's message list (`opencompass.reference_messages`: the user turn
   `####` line), with "the answer is X" and the last number as fallbacks; equivalence by math-verify in the
   hard-deadline process pool of `rewards.pool`.
 - `paper`: the reference's MATHVerifyEvaluator (`opencompass.math_verify_verdict`): math-verify over the whole
-  response against the gold the reference reads (`reference_gold`: MATH-500's `solution`, AIME's `answer`), in the
-  worker processes of `deadline.DeadlineRunner`, so one pathological response scores 0 ("timeout", counted and logged)
-  and never stalls the run.
+  response against the gold the reference reads (`reference_gold`: MATH-500's `solution`, AIME's `answer`), on the
+  verifier pool's workers with a 30 s deadline (`rewards.deadline_runner`), so one pathological response scores 0
+  ("timeout", counted and logged) and never stalls the run.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class MathBenchmark(Benchmark):
 
     def score_paper(self, pairs: list[tuple[Problem, str]]) -> list[tuple[str | None, float, str | None]]:
         """MATHVerifyEvaluator on each (problem, response): (what math-verify parsed, score, error)."""
-        from .deadline import get_runner
+        from profit_rl.rewards.deadline_runner import get_runner
 
         # a Problem built by hand (no reference_gold) is scored against its gold
         verdicts = get_runner(PAPER_VERDICT).run([(str(p.meta.get("reference_gold", p.gold)), c) for p, c in pairs])

@@ -75,7 +75,7 @@ def math_verify_verdict(gold: str, response: str) -> tuple[str, float, str | Non
     `verify(parsed response, parsed gold)`: the response in math-verify's gold slot, as the reference calls it. A gold
     that parses to nothing is skipped there but still counted, so it scores 0 ("gold_unparseable").
     math-verify keeps its own 5-second parse and verify timeouts, as in the reference; the caller adds a hard
-    deadline (`evals.benchmarks.deadline`)."""
+    deadline (`rewards.deadline_runner`)."""
     from latex2sympy2_extended import NormalizationConfig
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 

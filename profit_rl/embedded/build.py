@@ -14,8 +14,8 @@ pretrained on another machine may not learn it; the shipped one has, and the sam
 A build (`build_embedded`), in stages (`build_into`):
 1. `write_task_data`: the disjoint test / GRPO / SFT problems of the seed, and the SFT references with their
    core/trivial segments (`task.sft_examples`); written as `sft.jsonl`, `grpo.jsonl`, `test.jsonl` (pure Python RNG);
-2. `base_model`: `load_shipped` (checksums checked), or `train_base_tokenizer` + `pretrain_base_model` on a corpus of
-   other problems;
+2. `base_model`: `load_shipped` (checksums checked; `embedded.shipped`), or `train_base_tokenizer` +
+   `pretrain_base_model` on a corpus of other problems (`embedded.pretrain`);
 3. `measure_base`, on this machine: the premise (p of the SFT references' core vs trivial tokens) and the health check
    (greedy accuracy in the pretraining layout), into `build.json`.
 
@@ -34,9 +34,7 @@ import dataclasses
 import hashlib
 import json
 import logging
-import math
 import os
-import platform
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -45,6 +43,9 @@ from pathlib import Path
 from ..data.prepare import write_jsonl  # atomic: a killed build never leaves half a file
 from profit_rl.core.state import read_json_state, write_json_atomic
 from . import task as T
+# Stage 2's two sources; their names stay importable from here.
+from .pretrain import pack_corpus, pretrain, pretrain_base_model, train_base_tokenizer
+from .shipped import MANIFEST, MODEL_FILES, SHIPPED_DIR, SHIPPED_REL, load_shipped, sha256, ship, shipped_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -52,12 +53,6 @@ logger = logging.getLogger(__name__)
 # loop): a folder built under another version is rebuilt.
 FORMAT_VERSION = 2
 DEFAULT_OUT_DIR = Path("outputs/embedded/base")
-SHIPPED_DIR = Path(__file__).parent / "base_model"
-SHIPPED_REL = "profit_rl/embedded/base_model"  # SHIPPED_DIR in the repository, for the manifest's rebuild command
-MANIFEST = "MANIFEST.json"
-# The model and tokenizer files a build saves (save_pretrained), and the shipped folder holds.
-MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
-               "chat_template.jinja")
 
 
 @dataclass(frozen=True)
@@ -172,160 +167,6 @@ def write_task_data(paths: EmbeddedPaths, config: EmbeddedConfig, seed: int) -> 
     return data
 
 
-# ---------------------------------------------------------------------------------------------------------- 2. model
-
-
-def sha256(path: Path) -> str:
-    """The sha256 hex digest of a file's bytes."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def shipped_manifest(folder: Path = SHIPPED_DIR) -> dict:
-    """The shipped base model's MANIFEST.json (file digests, seed, settings, rebuild command); a missing one stops
-    with how to get it back."""
-    path = folder / MANIFEST
-    if not path.is_file():
-        raise SystemExit(f"{path}: the shipped base model's manifest is missing; reinstall the package, or build one "
-                         "with `profit-rl embedded build --pretrain`")
-    return json.loads(path.read_text())
-
-
-def load_shipped(model_dir: Path, folder: Path = SHIPPED_DIR):
-    """Copy the shipped model's files into `model_dir`, each checked against the manifest, and load them."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    manifest = shipped_manifest(folder)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    for name, digest in manifest["files"].items():
-        if not (folder / name).is_file() or sha256(folder / name) != digest:
-            raise SystemExit(f"{folder / name}: missing, or its sha256 is not the one in {folder / MANIFEST}; "
-                             "reinstall the package (git checkout the folder), or rebuild it with the manifest's "
-                             f"command: {manifest['rebuild']}")
-        shutil.copyfile(folder / name, model_dir / name)
-    return AutoModelForCausalLM.from_pretrained(model_dir).eval(), AutoTokenizer.from_pretrained(model_dir)
-
-
-def train_base_tokenizer(data: TaskData, config: EmbeddedConfig, seed: int):
-    """A byte-level BPE on corpus text plus the chat prompt's instruction (so it is a few tokens, not dozens)."""
-    from .tiny import train_tokenizer
-
-    texts = list(T.pretraining_corpus(seed + 10_000, config.task, config.tokenizer_documents, data.reserved))
-    texts += [T.user_message(p.statement) for p in data.splits.sft[:200]]
-    return train_tokenizer(texts, vocab_size=config.vocab_size)
-
-
-def _lr_at(step: int, config: EmbeddedConfig) -> float:
-    if step < config.warmup_steps:
-        return config.learning_rate * (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(1, config.pretrain_steps - config.warmup_steps)
-    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-    return config.learning_rate * (config.min_lr_ratio + (1 - config.min_lr_ratio) * cosine)
-
-
-def pack_corpus(tokenizer, documents, n_tokens: int):
-    """Concatenate tokenized documents until `n_tokens` ids exist; each ends with <|im_end|> <|endoftext|>.
-
-    <|im_end|> closes every solution, as it closes every assistant turn of the chat template: a real base model has
-    seen its chat template's end-of-turn token in pretraining, and one that has not gives it p ~ 0 after the
-    answer, so ProFit (which never trains a token with p <= tau) would never learn to stop.
-    """
-    import torch
-
-    end_of_turn = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    separator = tokenizer.convert_tokens_to_ids("<|endoftext|>")
-    eos = [end_of_turn, separator]
-    ids: list[int] = []
-    chunk: list[str] = []
-    for doc in documents:
-        chunk.append(doc)
-        if len(chunk) == 512:
-            for encoded in tokenizer(chunk)["input_ids"]:
-                ids.extend(encoded + eos)
-            chunk = []
-            if len(ids) >= n_tokens:
-                break
-    if chunk and len(ids) < n_tokens:
-        for encoded in tokenizer(chunk)["input_ids"]:
-            ids.extend(encoded + eos)
-    if len(ids) < n_tokens:
-        raise ValueError(f"corpus too small: {len(ids)} tokens, need {n_tokens}")
-    return torch.tensor(ids[:n_tokens])
-
-
-def pretrain(model, tokens, config: EmbeddedConfig, seed: int, log_every: int = 50) -> list[dict]:
-    """Next-token pretraining on packed sequences; returns the logged losses."""
-    import torch
-
-    generator = torch.Generator().manual_seed(seed)
-    sequences = tokens.view(-1, config.seq_len)
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=config.learning_rate,
-        betas=(0.9, 0.95),
-    )
-    model.train()
-    log, start, running = [], time.time(), 0.0
-    order = torch.randperm(len(sequences), generator=generator)
-    for step in range(config.pretrain_steps):
-        idx = order[(step * config.batch_size) % len(order) :][: config.batch_size]
-        if len(idx) < config.batch_size:  # wrapped around the corpus: reshuffle
-            order = torch.randperm(len(sequences), generator=generator)
-            idx = order[: config.batch_size]
-        batch = sequences[idx]
-        for group in optimizer.param_groups:
-            group["lr"] = _lr_at(step, config)
-        loss = model(input_ids=batch, labels=batch).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        running += loss.item()
-        if (step + 1) % log_every == 0 or step + 1 == config.pretrain_steps:
-            n = (step % log_every) + 1
-            entry = {"step": step + 1, "loss": running / n, "elapsed_s": round(time.time() - start, 1)}
-            logger.info("pretrain step %(step)d loss %(loss).3f (%(elapsed_s).0fs)", entry)
-            log.append(entry)
-            running = 0.0
-    model.eval()
-    return log
-
-
-def pretrain_base_model(tokenizer, data: TaskData, config: EmbeddedConfig, seed: int) -> tuple[object, dict]:
-    """A small Qwen3 pretrained from scratch on plain-text documents of problems outside every split.
-
-    Returns the model and what to record of it: size, tokens, the loss log, and under "timings" wall and CPU seconds
-    (on a shared machine CPU seconds are the figure that does not depend on the neighbours).
-    """
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    from .tiny import tiny_qwen3_config
-
-    t0, c0 = time.time(), time.process_time()
-    n_tokens = config.pretrain_steps * config.batch_size * config.seq_len
-    # Enough documents for one pass without repeats; pack_corpus stops once it has n_tokens.
-    tokens = pack_corpus(tokenizer, T.pretraining_corpus(seed, config.task, 10**9, data.reserved), n_tokens)
-    model_config = tiny_qwen3_config(
-        len(tokenizer), hidden_size=config.hidden_size, num_hidden_layers=config.num_hidden_layers,
-        intermediate_size=config.intermediate_size, num_attention_heads=config.num_attention_heads,
-        num_key_value_heads=config.num_key_value_heads, head_dim=config.head_dim, max_position_embeddings=512,
-        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, bos_token_id=None,
-    )
-    torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(model_config)
-    n_params = sum(p.numel() for p in model.parameters())
-    logger.info("pretraining a %.2fM-parameter Qwen3 on %d tokens", n_params / 1e6, n_tokens)
-    log = pretrain(model, tokens, config, seed)
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    return model, {"n_params": n_params, "pretrain_tokens": n_tokens, "pretrain_log": log,
-                   "timings": {"pretrain_s": round(time.time() - t0, 1),
-                               "pretrain_cpu_s": round(time.process_time() - c0, 1),
-                               "torch_threads": torch.get_num_threads()}}
-
-
 # -------------------------------------------------------------------------------------------------------- 3. measure
 
 
@@ -436,56 +277,6 @@ def build_embedded(out_dir: str | Path = DEFAULT_OUT_DIR, seed: int | None = Non
     return paths_for(final)
 
 
-def ship(paths: EmbeddedPaths, rebuild: str, folder: Path = SHIPPED_DIR) -> Path:
-    """Make the build in `paths` the shipped base model: copy its files into `folder` and write the manifest.
-
-    The manifest holds only what the same command reproduces bit for bit (no timings), so a rebuild that matches
-    leaves the folder unchanged. The health check is measured here under 1 and 2 torch threads.
-    """
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from .premise import plain_format_accuracy
-
-    info = json.loads(paths.build_info.read_text())
-    config = EmbeddedConfig.from_dict(info["config"])
-    model = AutoModelForCausalLM.from_pretrained(paths.model_dir).eval()
-    tokenizer = AutoTokenizer.from_pretrained(paths.model_dir)
-    problems = make_splits_for(config, info["seed"]).test[: config.check_problems]
-    threads, health = torch.get_num_threads(), {}
-    for n in (1, 2):
-        torch.set_num_threads(n)
-        health[f"torch_threads_{n}"] = plain_format_accuracy(model, tokenizer, problems)
-    torch.set_num_threads(threads)
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    for name in MODEL_FILES:
-        shutil.copyfile(paths.model_dir / name, folder / name)
-    import tokenizers
-    import transformers
-
-    manifest = {
-        "what": "the embedded default's pretrained base model (profit_rl.embedded.build)",
-        "format_version": FORMAT_VERSION,
-        "seed": info["seed"],
-        "config": info["config"],
-        "files": {name: sha256(folder / name) for name in MODEL_FILES},
-        "rebuild": rebuild,
-        "built_with": {"torch": torch.__version__, "transformers": transformers.__version__,
-                       "tokenizers": tokenizers.__version__, "python": platform.python_version(),
-                       "machine": platform.machine(), "torch_threads": info["timings"]["torch_threads"]},
-        "n_params": info["n_params"],
-        "pretrain_tokens": info["pretrain_tokens"],
-        "pretrain_log": [{"step": e["step"], "loss": e["loss"]} for e in info["pretrain_log"]],
-        "health": {"check": "greedy accuracy on the first check_problems test problems, in the pretraining layout",
-                   "check_problems": config.check_problems, "base_plain_greedy_accuracy": health},
-        "premise_base_model": info["premise_base_model"],
-    }
-    write_json_atomic(folder / MANIFEST, manifest)
-    return folder
-
-
 def task_config(overrides: list[str]) -> T.TaskConfig:
     """`["max_ops=3", "max_value=99"]` -> a TaskConfig with those fields changed (and validated by it)."""
     fields = {f.name: f.type for f in dataclasses.fields(T.TaskConfig)}
@@ -557,6 +348,14 @@ def main(argv: list[str] | None = None, prog: str = "python -m profit_rl.embedde
                       "premise_base_model": info["premise_base_model"]}, indent=2))
     return 0
 
+
+__all__ = [
+    "DEFAULT_OUT_DIR", "FORMAT_VERSION", "MANIFEST", "MODEL_FILES", "SHIPPED_DIR", "SHIPPED_REL", "EmbeddedConfig",
+    "EmbeddedPaths", "TaskData", "base_model", "build_embedded", "build_into", "cached_key", "load_shipped", "main",
+    "make_splits_for", "measure_base", "pack_corpus", "paths_for", "pretrain", "pretrain_base_model", "replace_folder",
+    "sha256", "ship", "shipped_manifest", "shipped_origin", "task_config", "task_data", "train_base_tokenizer",
+    "write_task_data",
+]
 
 if __name__ == "__main__":
     raise SystemExit(main())

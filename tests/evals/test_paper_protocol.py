@@ -16,7 +16,7 @@ from conftest import SHARED_DATA
 
 from profit_rl.evals import evaluate
 from profit_rl.evals.benchmarks import Problem, get_benchmark
-from profit_rl.evals.benchmarks.deadline import DeadlineRunner
+from profit_rl.rewards.deadline_runner import DeadlineRunner
 from profit_rl.evals.benchmarks.opencompass import fill, gpqa_letter, reference_messages
 from profit_rl.evals.benchmarks.opencompass import OpenCompassChat
 from profit_rl.evals.sampling import SamplingSettings, render_prompt
@@ -221,8 +221,8 @@ def test_print_prompts_shows_each_protocols_stop_words_and_rendering(shared_data
 def test_a_response_that_hangs_math_verify_scores_zero_with_its_reason(monkeypatch):
     """A tower of exponents makes sympy compute a giant integer in one C call, which math-verify's own signal timeout
     cannot stop: the worker is killed at the deadline, the sample scores 0 with the reason, the next one is scored."""
-    from profit_rl.evals.benchmarks import deadline
     from profit_rl.evals.benchmarks.mathlike import PAPER_VERDICT
+    from profit_rl.rewards import deadline_runner as deadline
 
     runner = DeadlineRunner(PAPER_VERDICT, timeout_s=3.0, num_workers=1)
     monkeypatch.setitem(deadline._RUNNERS, PAPER_VERDICT, runner)
