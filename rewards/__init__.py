@@ -6,7 +6,10 @@ package-dir). Layering: it imports only the base layer `profit_rl.core`, never `
     rewards.answers  extract_answer, gold_answer, normalize_answer: pure string functions, shared with evals
     rewards.verify   score_answer, Outcome: what a verdict is (math-verify in this process, no deadline)
     rewards.pool     VerifierPool, verify_batch, get_default_pool: score_answer in worker processes, hard deadlines
+    rewards.fork_server  the fork server and the worker handles the pool drives
     rewards.worker   the verifier processes (a fork server and its workers); runs outside the caller
+    rewards.pool_stats   the pool's counts and one call's state
+    rewards.deadline_runner  any importable scorer on the same pool under its own deadline (--protocol paper's)
     rewards.accuracy accuracy_reward: math-verify's verdict on the final answer (TRL reward function)
     rewards.format   format_reward: a closed `\\boxed{}` at the end (TRL reward function)
     rewards.registry get_reward_funcs: `--reward_funcs` names (accuracy, format, overlong: DAPO's penalty, TRL's own
