@@ -4,6 +4,7 @@
 #   make sft-then-rl MODEL=Qwen3-0.6B-Base NUM_GPUS=8
 #   make ablations [DRY_RUN=1]           the paper's tau and epoch ablations on the embedded default, 3 seeds, <1 h
 #   make probes [DRY_RUN=1]              probes of generalisation and forgetting, verdict per claim (docs/probes.md)
+#   make probes-smollm2 [DRY_RUN=1]      the same on SmolLM2-135M: protected ProFit vs SFT, 3 seeds, forgetting on general text
 #   make test                             (make test-multinode: two machines on localhost, in .ci/run)
 #   make sft-then-rl MODEL=Qwen3-0.6B-Base NUM_GPUS=8 LAUNCHER=slurm PIPELINE_ARGS="--nodes 2 --submit"
 #   make gpu-check [DRY_RUN=1]           the GPU acceptance run, <= 10 min on one H100 (docs/results.md)
@@ -40,11 +41,13 @@ ABLATION_ARGS ?=
 # options (docs/probes.md)
 PROBE_SEEDS ?= 5
 PROBE_ARGS ?=
+# make probes-smollm2: its seeds and any other options
+SMOLLM2_PROBE_SEEDS ?= 3
 
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install install-smollm2 test test-multinode gpu-check sft-then-rl reproduce-embedded ablations probes bench clean vllm-cpu-test
+.PHONY: install install-smollm2 test test-multinode gpu-check sft-then-rl reproduce-embedded ablations probes probes-smollm2 bench clean vllm-cpu-test
 
 install: $(STAMP)
 
@@ -91,6 +94,13 @@ ablations: install
 probes: install
 	$(PY) -m profit_rl.pipeline.probes --model embedded --seeds $(PROBE_SEEDS) \
 		$(if $(filter 1,$(DRY_RUN)),--dry-run,) $(if $(CPUS),--cpus $(CPUS),) $(PROBE_ARGS)
+
+# SmolLM2-135M: ProFit with \boxed protected against plain SFT, 3 seeds, no GRPO; in distribution and forgetting on
+# held-out general text (CPython's pydoc_data.topics); ~1.5 h on 2 idle cores (docs/probes.md)
+probes-smollm2: install install-smollm2
+	$(PY) -m profit_rl.pipeline.probes --model smollm2-135m --methods profit-protected,sft --grpo-methods none \
+		--seeds $(SMOLLM2_PROBE_SEEDS) $(if $(filter 1,$(DRY_RUN)),--dry-run,) $(if $(CPUS),--cpus $(CPUS),) \
+		$(PROBE_ARGS)
 
 bench: install
 	$(PY) bench/sft_loss.py

@@ -200,51 +200,89 @@ def write_probes(base_dir: Path, out_dir: Path, probe: ProbeConfig = ProbeConfig
 # ----------------------------------------------------------------------------------------------------- forgetting
 
 
-def forgetting_stats(model, base, tokenizer, texts: list[str], batch_size: int = 16) -> dict:
-    """Per-token NLL of `model` and of `base` on `texts` (each ended with the end-of-turn token, as pretraining ends
-    its documents), and the mean per-token KL(base || model) over the same positions."""
+# The end-of-document token of the embedded pretraining corpus: every document ends with it, so the base model has
+# learnt to predict it and its NLL there is part of what forgetting moves.
+IM_END = "<|im_end|>"
+
+
+def end_token_id(tokenizer, end: str | None) -> int | None:
+    """The token appended to each document: `end` by name, `eos` for the tokenizer's EOS, None (or `none`) for none."""
+    if end is None or end == "none":
+        return None
+    if end == "eos":
+        if tokenizer.eos_token_id is None:
+            raise SystemExit("--end-token eos: the tokenizer has no EOS token")
+        return tokenizer.eos_token_id
+    token = tokenizer.convert_tokens_to_ids(end)
+    if token is None or token == tokenizer.unk_token_id:
+        raise SystemExit(f"--end-token {end}: not a token of the tokenizer")
+    return token
+
+
+def forgetting_stats(model, base, tokenizer, texts: list[str], batch_size: int = 16, end: str | None = IM_END,
+                     ids: list[str] | None = None) -> dict:
+    """Per-token NLL of `model` and of `base` on `texts`, and the mean per-token KL(base || model) over the same
+    positions; `documents` gives the same per document (`ids`, else their index), for paired comparisons.
+
+    `end` (a token name, `eos`, or None) is appended to each text: the embedded corpus ends its documents with
+    `<|im_end|>`, so its probe scores that prediction too; text cut from a longer source (the general-text probe) has no
+    document end a model could predict, so it takes none. `model is base` scores one forward pass (KL 0)."""
     import torch
 
-    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    nll = base_nll = kl = 0.0
-    n_tokens = 0
+    end_id = end_token_id(tokenizer, end)
+    tail = [] if end_id is None else [end_id]
+    pad = next((t for t in (tokenizer.pad_token_id, end_id, tokenizer.eos_token_id) if t is not None), 0)
+    ids = ids or [str(i) for i in range(len(texts))]
+    documents = []
     with torch.no_grad():
         for lo in range(0, len(texts), batch_size):
-            ids = [tokenizer(t, add_special_tokens=False)["input_ids"] + [end] for t in texts[lo : lo + batch_size]]
-            width = max(map(len, ids))
-            pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else end
-            input_ids = torch.tensor([x + [pad] * (width - len(x)) for x in ids])
-            mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in ids])
+            rows = [tokenizer(t, add_special_tokens=False)["input_ids"] + tail for t in texts[lo : lo + batch_size]]
+            width = max(map(len, rows))
+            input_ids = torch.tensor([x + [pad] * (width - len(x)) for x in rows])
+            mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in rows])
             logp = model(input_ids=input_ids, attention_mask=mask).logits[:, :-1].float().log_softmax(-1)
-            base_logp = base(input_ids=input_ids, attention_mask=mask).logits[:, :-1].float().log_softmax(-1)
-            target, keep = input_ids[:, 1:, None], mask[:, 1:].bool()
-            nll -= logp.gather(-1, target).squeeze(-1)[keep].sum().item()
-            base_nll -= base_logp.gather(-1, target).squeeze(-1)[keep].sum().item()
-            kl += (base_logp.exp() * (base_logp - logp)).sum(-1)[keep].sum().item()
-            n_tokens += int(keep.sum())
-    return {"nll_per_token": nll / n_tokens, "base_nll_per_token": base_nll / n_tokens,
-            "kl_from_base_per_token": kl / n_tokens, "n_tokens": n_tokens, "n_documents": len(texts)}
+            base_logp = logp if base is model else (
+                base(input_ids=input_ids, attention_mask=mask).logits[:, :-1].float().log_softmax(-1))
+            target, keep = input_ids[:, 1:, None], mask[:, 1:].float()
+            nll = -(logp.gather(-1, target).squeeze(-1) * keep).sum(-1)
+            base_nll = -(base_logp.gather(-1, target).squeeze(-1) * keep).sum(-1)
+            kl = ((base_logp.exp() * (base_logp - logp)).sum(-1) * keep).sum(-1)
+            for i, n in enumerate(keep.sum(-1).tolist()):
+                documents.append({"id": ids[lo + i], "n_tokens": int(n), "nll": nll[i].item(),
+                                  "base_nll": base_nll[i].item(), "kl": kl[i].item()})
+    n_tokens = sum(d["n_tokens"] for d in documents)
+    total = {key: sum(d[key] for d in documents) / n_tokens for key in ("nll", "base_nll", "kl")}
+    for d in documents:  # sums -> per-token means of the document
+        d.update({key: d[key] / max(1, d["n_tokens"]) for key in ("nll", "base_nll", "kl")})
+    return {"nll_per_token": total["nll"], "base_nll_per_token": total["base_nll"],
+            "kl_from_base_per_token": total["kl"], "n_tokens": n_tokens, "n_documents": len(texts),
+            "end_token": end, "documents": documents}
 
 
-def score_forgetting(model_path: str, base_path: str, data: Path, output_dir: Path) -> dict:
-    """`forgetting.json` in `output_dir`: `forgetting_stats` of the model against the base model on `data`."""
+def score_forgetting(model_path: str, base_path: str, data: Path, output_dir: Path, end: str | None = IM_END,
+                     batch_size: int = 16) -> dict:
+    """`forgetting.json` in `output_dir`: `forgetting_stats` of the model against the base model on `data` (rows with
+    `text`, and `id` where they have one)."""
     import torch
     from transformers import AutoTokenizer
 
     from profit_rl.core.io import read_file
     from profit_rl.evals.sampling import load_causal_lm
 
-    texts = [row.text("text") for row in read_file(data)]
+    rows = list(read_file(data))
+    texts = [row.text("text") for row in rows]
     if not texts:
         raise SystemExit(f"{data}: no documents")
+    ids = [str(row.get("id", i)) for i, row in enumerate(rows)]
     tokenizer, base_tokenizer = AutoTokenizer.from_pretrained(model_path), AutoTokenizer.from_pretrained(base_path)
     if tokenizer.get_vocab() != base_tokenizer.get_vocab():
         raise SystemExit(f"{model_path} and {base_path} have different vocabularies: their per-token NLL and KL "
                          "cannot be compared")
     model = load_causal_lm(model_path, torch.float32).eval()
-    base = load_causal_lm(base_path, torch.float32).eval()
+    same = Path(model_path).resolve() == Path(base_path).resolve()
+    base = model if same else load_causal_lm(base_path, torch.float32).eval()
     stats = {"model": model_path, "base_model": base_path, "data": str(data),
-             **forgetting_stats(model, base, tokenizer, texts)}
+             **forgetting_stats(model, base, tokenizer, texts, batch_size, end, ids)}
     write_json_atomic(output_dir / "forgetting.json", stats)
     return stats
 
@@ -263,9 +301,13 @@ def main(argv: list[str] | None = None) -> int:
     f = sub.add_parser("forgetting", help="per-token NLL and KL from the base model on held-out pretraining text")
     f.add_argument("--model", required=True)
     f.add_argument("--base-model", required=True)
-    f.add_argument("--data", required=True, help="forgetting.jsonl of a probes folder")
+    f.add_argument("--data", required=True, help="forgetting.jsonl of a probes folder, or general.jsonl of "
+                   "`python -m profit_rl.data.heldout_text`")
     f.add_argument("--output-dir", required=True)
     f.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as the build)")
+    f.add_argument("--end-token", default=IM_END, help="appended to each document: a token, `eos` or `none` "
+                   "(default %(default)s, as the embedded corpus ends its documents)")
+    f.add_argument("--batch-size", type=int, default=16, help="documents per forward pass (default %(default)s)")
     args = parser.parse_args(argv)
     if args.command == "build":
         probe = ProbeConfig(**{name: getattr(args, name) for name in
@@ -279,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    stats = score_forgetting(args.model, args.base_model, Path(args.data), Path(args.output_dir))
+    stats = score_forgetting(args.model, args.base_model, Path(args.data), Path(args.output_dir), args.end_token,
+                             args.batch_size)
     print(json.dumps({k: stats[k] for k in ("nll_per_token", "base_nll_per_token", "kl_from_base_per_token")}))
     return 0
 

@@ -1,8 +1,9 @@
-"""`make probes`: where the paper predicts a gain for ProFit, measured on the embedded default with a seed spread and a
-verdict per claim (docs/probes.md).
+"""`make probes`: where the paper predicts a gain for ProFit, measured with a seed spread and a verdict per claim, on
+the embedded default or SmolLM2-135M (docs/probes.md).
 
     profit-rl probes --seeds 5 [--dry-run]           # = make probes [DRY_RUN=1]
     profit-rl probes --methods profit,sft --grpo-methods profit,sft --seeds 2 --eval-limit 50
+    profit-rl probes --model smollm2-135m [--dry-run]   # = make probes-smollm2: profit-protected, sft x 3 seeds, no GRPO
 
 Per seed, every method of `--methods` is fine-tuned from the shipped base model (the sweep's cells, study `probes`),
 then every model is probed: the in-distribution test set (the sweep's own eval step), the longer-chain and
@@ -13,7 +14,11 @@ model is probed once. The last step (`profit_rl.pipeline.probes_report`) writes 
 `report/probes.png`.
 
 The steps are the sweep's and the pipeline's (`profit_rl.pipeline.plan`, run by `profit_rl.pipeline.scheduler`: markers,
-resume, the CPU budget, the dry run); runs land in `outputs/embedded/sweep/probes/<method>/seed-<s>/`.
+resume, the CPU budget, the dry run); runs land in `outputs/<model>/sweep/probes/<method>/seed-<s>/`.
+
+On `--model smollm2-135m` only two probes apply (`probes_report.PROBE_SETS`): in distribution (its task's test set)
+and forgetting on held-out general text (`python -m profit_rl.data.heldout_text`: CPython's `pydoc_data.topics`, no
+end token appended); the others are built from the embedded base model's pretraining corpus.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from profit_rl.core.flags import accept_snake_case
 from profit_rl.core.folders import check_name
 
 from .plan import check_steps, eval_step, heavy, sampling_args
+from .probes_report import SMOLLM2
 from .profiles import Profile, add_profile_args, resolve_profile
 from .scheduler import run_grid
 from .steps import Step
@@ -39,10 +45,18 @@ STUDY = "probes"
 METHODS = ("profit", "sft", "dft", "profit-protected")
 # GRPO from every method over 5 seeds passes the hour on 2 cores (docs/probes.md, the budget): profit and sft only.
 GRPO_METHODS = ("profit", "sft")
+# model -> (methods, GRPO methods, seeds) by default. SmolLM2: ProFit with `\boxed` protected (without it ProFit never
+# learns the answer format, docs/smollm2.md) against plain SFT, 3 seeds, no GRPO: ~1.5 h of SFT and probes on 2 cores.
+DEFAULTS = {"embedded": (METHODS, GRPO_METHODS, 5), SMOLLM2: (("profit-protected", "sft"), (), 3)}
+# SmolLM2's forgetting text: documents per model, and per forward pass (a batch's full-vocabulary log-probabilities,
+# 49,152 per position, for two models)
+SMOLLM2_DOCUMENTS, SMOLLM2_BATCH = 100, 2
 # Rough CPU-s on one idle core of the probe steps of one model, beside its in-distribution eval (20-28): measured on
 # the base model at load ~7 (93, 34 and 9 CPU-s) and scaled by 25/34, the retention eval's ratio to an idle
 # in-distribution eval of the same size (docs/probes.md, the budget). Only the banner's ETA and the dry run use them.
-PROBE_ETA = {"probes": 70, "retention": 25, "forgetting": 10}
+# SmolLM2's forgetting: two 135M models over ~25k tokens, ~3 ms per token on 2 threads (a LoRA SFT step of ~1,600
+# tokens takes 11.3 s, ~2.5 forward passes): ~150 s (docs/probes.md).
+PROBE_ETA = {"probes": 70, "retention": 25, "forgetting": 10, "forgetting_smollm2": 150}
 STAGE_FOLDER = {"sft": "probes-sft", "grpo": "probes-grpo"}
 
 
@@ -56,10 +70,23 @@ def base_folder(root: Path) -> Path:
     return root / STUDY / "base-model"
 
 
+def forgetting_step(profile: Profile, model: str, folder: Path, name: str, inputs: tuple[str, ...],
+                    probes: Path, base_model: str) -> Step:
+    """SmolLM2's one probe beside its in-distribution eval: NLL and KL from the base model on the general text."""
+    return Step("eval", f"{name}/forgetting", [
+        sys.executable, "-m", "profit_rl.embedded.probe_sets", "forgetting", "--model", model, "--base-model",
+        base_model, "--data", str(probes / "general.jsonl"), "--output-dir", str(folder / "forgetting"),
+        "--end-token", "none", "--batch-size", str(SMOLLM2_BATCH), "--threads", str(profile.cpus)],
+        folder / "forgetting", inputs, eta_s=PROBE_ETA["forgetting_smollm2"], **heavy(profile))
+
+
 def probe_steps(profile: Profile, model: str, folder: Path, name: str, inputs: tuple[str, ...],
                 probes: Path, base_model: str) -> list[Step]:
     """The three probe steps of one model (`folder`: where they write): the two generation probes in one eval, the
-    retention probe without the chat template, and the NLL / KL on held-out pretraining text."""
+    retention probe without the chat template, and the NLL / KL on held-out pretraining text; SmolLM2's forgetting
+    step alone."""
+    if profile.name.startswith(SMOLLM2):
+        return [forgetting_step(profile, model, folder, name, inputs, probes, base_model)]
     s = profile.sampling
     sampled = dataclasses.replace(profile, sampling=dataclasses.replace(s, data_dir=str(probes)))
     common = ["--k", str(s.k or 4), *sampling_args(sampled)]
@@ -81,9 +108,9 @@ def probe_steps(profile: Profile, model: str, folder: Path, name: str, inputs: t
 def plan(args, methods: tuple[str, ...], grpo_methods: tuple[str, ...], seeds: int) -> list[Step]:
     """The data and check steps once, the probe sets, the base model's probes, every cell's SFT (+ GRPO) and probes,
     then the report."""
-    if args.model != "embedded":
+    if args.model not in DEFAULTS:
         raise UsageError(f"--model {args.model}: the probes are sets of the embedded task, built for the embedded "
-                         "default's base model (--model embedded)")
+                         f"default's base model (--model embedded), or its task and general text on {SMOLLM2}")
     missing = [m for m in grpo_methods if m not in methods]
     if missing:
         raise UsageError(f"--grpo-methods {','.join(missing)}: not in --methods ({','.join(methods)})")
@@ -96,10 +123,15 @@ def plan(args, methods: tuple[str, ...], grpo_methods: tuple[str, ...], seeds: i
     steps += checks
     gate = tuple(c.name for c in checks)
     probes = probe_data_dir(root)
-    build_dir = Path(first.base_model).parent  # the embedded build: model/, build.json, test.jsonl
-    steps.append(Step("data", f"data/{STUDY}", [
-        sys.executable, "-m", "profit_rl.embedded.probe_sets", "build", "--base-dir", str(build_dir),
-        "--out-dir", str(probes)], probes, data, eta_s=5))
+    if args.model == SMOLLM2:  # held-out general text, from the interpreter's own pydoc_data
+        steps.append(Step("data", f"data/{STUDY}", [
+            sys.executable, "-m", "profit_rl.data.heldout_text", "--out-dir", str(probes),
+            "--n-documents", str(SMOLLM2_DOCUMENTS)], probes, (), eta_s=2))
+    else:
+        build_dir = Path(first.base_model).parent  # the embedded build: model/, build.json, test.jsonl
+        steps.append(Step("data", f"data/{STUDY}", [
+            sys.executable, "-m", "profit_rl.embedded.probe_sets", "build", "--base-dir", str(build_dir),
+            "--out-dir", str(probes)], probes, data, eta_s=5))
     data_probes = (*data, f"data/{STUDY}")
 
     base = base_folder(root)
@@ -119,6 +151,7 @@ def plan(args, methods: tuple[str, ...], grpo_methods: tuple[str, ...], seeds: i
     steps.append(Step("report", f"{STUDY}/report", [
         sys.executable, "-m", "profit_rl.pipeline.probes_report", str(root / STUDY), "--methods", ",".join(methods),
         "--grpo-methods", ",".join(grpo_methods), "--seeds", str(seeds),
+        *(["--model", args.model] if args.model != "embedded" else []),
     ], root / STUDY / "report", tuple(s.name for s in steps if s.stage == "eval"), eta_s=2))
     return steps
 
@@ -127,10 +160,12 @@ def parse_args(argv):
     """The `profit-rl probes` flags: the pipeline's profile flags, the SFT methods, the GRPO methods and the seeds."""
     p = argparse.ArgumentParser(prog="profit-rl probes", description=__doc__.split("\n\n")[0])
     add_profile_args(p)
-    p.add_argument("--methods", default=",".join(METHODS), help="SFT methods (default: %(default)s)")
-    p.add_argument("--grpo-methods", default=",".join(GRPO_METHODS),
-                   help="the methods GRPO runs from, a subset of --methods (default: %(default)s; '' for none)")
-    p.add_argument("--seeds", type=positive_int, default=5, help="seeds 0..N-1 (default: %(default)s)")
+    p.add_argument("--methods", default=None, help="SFT methods (default: embedded " + ",".join(METHODS)
+                   + f"; {SMOLLM2} " + ",".join(DEFAULTS[SMOLLM2][0]) + ")")
+    p.add_argument("--grpo-methods", default=None,
+                   help="the methods GRPO runs from, a subset of --methods ('' or none for none; default: embedded "
+                        + ",".join(GRPO_METHODS) + f"; {SMOLLM2} none)")
+    p.add_argument("--seeds", type=positive_int, default=None, help=f"seeds 0..N-1 (default: embedded 5, {SMOLLM2} 3)")
     return accept_snake_case(p).parse_args(argv)
 
 
@@ -141,7 +176,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     args.seed = None  # resolve_profile's per-seed argument decides
-    methods, grpo_methods = split(args.methods), split(args.grpo_methods)
+    default_methods, default_grpo, default_seeds = DEFAULTS.get(args.model, DEFAULTS["embedded"])
+    methods = split(args.methods) if args.methods is not None else default_methods
+    grpo_methods = split(args.grpo_methods) if args.grpo_methods is not None else default_grpo
+    grpo_methods = () if grpo_methods == ("none",) else grpo_methods
+    args.seeds = args.seeds or default_seeds
     for method in methods:
         check_name(method, "--methods entry")  # each names a folder under sweep/probes/
     steps = plan(args, methods, grpo_methods, args.seeds)

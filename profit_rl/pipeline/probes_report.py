@@ -11,6 +11,7 @@ set: the generalisation gap), over seeds; the verdict follows from its 95% t int
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import statistics
@@ -38,6 +39,30 @@ OWN = {"long_full_chain": ("probes", "embedded-long", "full_chain")}
 PERCENT = (*ACCURACY, *OWN)  # shown in %, differences in points
 FORGETTING = {"nll": "nll_per_token", "kl": "kl_from_base_per_token"}
 PROBES = (*PERCENT, *FORGETTING)
+SMOLLM2 = "smollm2-135m"
+
+
+@dataclass(frozen=True)
+class ProbeSet:
+    """What a model's probe study measures: its probes, what its protected variant protects, the forgetting text, and
+    the first lines of its report (which probes run and which do not, and why)."""
+
+    probes: tuple[str, ...]
+    protected: str
+    forgetting_text: str
+    note: str = ""
+
+
+PROBE_SETS = {
+    "embedded": ProbeSet(PROBES, "numbers protected", "pretraining text"),
+    SMOLLM2: ProbeSet(
+        ("in_distribution", *FORGETTING), "\\boxed protected", "general text",
+        "Probes run: in distribution (the smollm2-135m task's test set, benchmark `embedded`) and forgetting (NLL "
+        "and KL(base ‖ model) per token on held-out general text: documents of CPython's `pydoc_data.topics`, the "
+        "Python reference manual's topics, PSF licence, no end token). Not run: longer chains, unseen surface and "
+        "retention, which are built from the embedded default's pretraining corpus and its base model's layout; "
+        "SmolLM2 was not pretrained on them (docs/probes.md)."),
+}
 PROBE_TITLES = {"in_distribution": "in distribution (test set)", "long": "longer chains (6 events)",
                 "long_full_chain": "longer chains: samples writing every step", "surface": "unseen surface", "retention": "retention (pretraining layout)",
                 "nll": "forgetting: NLL per token", "kl": "forgetting: KL(base ‖ model) per token"}
@@ -59,6 +84,7 @@ class Claim:
     baseline: str = "sft"
     gap_probe: str | None = None
     source: str = "paper"  # "paper": the paper's claim; "variant": the paper's ProFit claim applied to our variant
+    unit: str = "seeds"  # what is paired: "seeds" (the rule's unit) or "documents" (forgetting, mean over seeds)
 
 
 PAPER_CLAIMS = (
@@ -82,14 +108,18 @@ PAPER_CLAIMS = (
 )
 
 
-def claims_for(methods: tuple[str, ...]) -> list[Claim]:
-    """The paper's claims whose methods ran, and its ProFit-vs-SFT claims applied to `profit-protected` (ours)."""
-    out = [c for c in PAPER_CLAIMS if c.method in methods and c.baseline in methods]
+def claims_for(methods: tuple[str, ...], probe_set: ProbeSet = PROBE_SETS["embedded"]) -> list[Claim]:
+    """The paper's claims whose methods and probes ran, its ProFit-vs-SFT claims applied to `profit-protected` (ours),
+    and each forgetting claim again paired by document (`unit` "documents")."""
+    ran = [dataclasses.replace(c, text=c.text.replace("pretraining text", probe_set.forgetting_text))
+           for c in PAPER_CLAIMS if c.probe in probe_set.probes and c.gap_probe in (None, *probe_set.probes)]
+    out = [c for c in ran if c.method in methods and c.baseline in methods]
     if "profit-protected" in methods and "sft" in methods:
-        out += [Claim(f"{c.name} (protected)", c.text.replace("ProFit", "ProFit (numbers protected)"), c.probe,
+        out += [Claim(f"{c.name} (protected)", c.text.replace("ProFit", f"ProFit ({probe_set.protected})"), c.probe,
                       c.sign, "profit-protected", c.baseline, c.gap_probe, "variant")
-                for c in PAPER_CLAIMS if c.baseline == "sft"]
-    return out
+                for c in ran if c.baseline == "sft"]
+    return out + [dataclasses.replace(c, name=f"{c.name} (per document)", unit="documents")
+                  for c in out if c.probe in FORGETTING]
 
 
 # ------------------------------------------------------------------------------------------------------ statistics
@@ -119,6 +149,22 @@ def verdict(ci: dict, sign: int) -> str:
     return "cannot tell"
 
 
+def paired_documents(documents: dict, claim: Claim, stage: str, seeds: int) -> list[float] | None:
+    """Per document, the claim's difference averaged over seeds (each seed's two models on the same document); None
+    when a model has no per-document figures (a forgetting.json of an older build)."""
+    per_seed = []
+    for seed in range(seeds):
+        a = documents.get((claim.method, stage, seed, claim.probe))
+        b = documents.get((claim.baseline, stage, seed, claim.probe))
+        if a is None or b is None:
+            return None
+        if list(a) != list(b):
+            raise MissingResultError(f"{claim.method} and {claim.baseline}, seed {seed}: forgetting scored on "
+                                     "different documents; rerun their forgetting steps")
+        per_seed.append([a[d] - b[d] for d in a])
+    return [statistics.fmean(column) for column in zip(*per_seed)]
+
+
 def paired(values: dict, claim: Claim, stage: str, seeds: int) -> list[float] | None:
     """Per seed, the claim's difference; None when a method of it did not run at this stage."""
     def diff(probe, seed):
@@ -137,13 +183,16 @@ def paired(values: dict, claim: Claim, stage: str, seeds: int) -> list[float] | 
     return out
 
 
-def judge(values: dict, claims: list[Claim], seeds: int) -> list[dict]:
-    """Each claim at each stage where both its methods ran: the paired difference over seeds, its 95% t interval and
-    the verdict."""
+def judge(values: dict, claims: list[Claim], seeds: int, documents: dict | None = None) -> list[dict]:
+    """Each claim at each stage where both its methods ran: the paired difference over seeds (or documents), its 95% t
+    interval and the verdict."""
     rows = []
     for claim in claims:
         for stage in STAGES:
-            diffs = paired(values, claim, stage, seeds)
+            if claim.unit == "documents":
+                diffs = paired_documents(documents or {}, claim, stage, seeds)
+            else:
+                diffs = paired(values, claim, stage, seeds)
             if diffs is None:
                 continue
             ci = interval(diffs)
@@ -180,31 +229,45 @@ def forgetting(folder: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def model_values(id_eval: Path, probe_folder: Path) -> dict[str, float]:
-    """Every probe's figure for one model: Avg@k (a fraction) of the accuracy probes, nats per token of the others."""
-    out = {}
+DOCUMENT_KEY = {"nll": "nll", "kl": "kl"}  # forgetting probe -> its per-document figure in forgetting.json
+
+
+def model_values(id_eval: Path, probe_folder: Path, probes: tuple[str, ...] = PROBES) -> tuple[dict, dict]:
+    """Every probe's figure for one model (Avg@k, a fraction, of the accuracy probes; nats per token of the others),
+    and the forgetting probes' per-document figures by document id (empty when forgetting.json has none)."""
+    out, documents = {}, {}
     for probe, (sub, benchmark) in ACCURACY.items():
-        out[probe] = accuracy(id_eval if sub is None else probe_folder / sub, benchmark)
+        if probe in probes:
+            out[probe] = accuracy(id_eval if sub is None else probe_folder / sub, benchmark)
     for probe, (sub, benchmark, metric) in OWN.items():
-        out[probe] = accuracy(probe_folder / sub, benchmark, metric)
-    stats = forgetting(probe_folder / "forgetting")
-    out.update({probe: stats[key] for probe, key in FORGETTING.items()})
-    return out
+        if probe in probes:
+            out[probe] = accuracy(probe_folder / sub, benchmark, metric)
+    if any(p in probes for p in FORGETTING):
+        stats = forgetting(probe_folder / "forgetting")
+        out.update({probe: stats[key] for probe, key in FORGETTING.items()})
+        if stats.get("documents"):
+            documents = {probe: {d["id"]: d[DOCUMENT_KEY[probe]] for d in stats["documents"]} for probe in FORGETTING}
+    return out, documents
 
 
-def collect(root: Path, methods: tuple[str, ...], grpo_methods: tuple[str, ...], seeds: int) -> tuple[dict, dict]:
-    """(method, stage, seed, probe) -> value for every model, and the base model's value per probe."""
-    base = model_values(root / "base-model" / "eval", root / "base-model")
-    values = {}
+def collect(root: Path, methods: tuple[str, ...], grpo_methods: tuple[str, ...], seeds: int,
+            probes: tuple[str, ...] = PROBES) -> tuple[dict, dict, dict]:
+    """(method, stage, seed, probe) -> value for every model, the base model's value per probe, and (method, stage,
+    seed, probe) -> {document id: value} of the forgetting probes."""
+    base, _ = model_values(root / "base-model" / "eval", root / "base-model", probes)
+    values, documents = {}, {}
     for seed in range(seeds):
         for method in methods:
             folder = root / Cell(STUDY, method, seed).label / f"seed-{seed}"  # Cell.folder of the sweep's root
             for stage in STAGES:
                 if stage == "grpo" and method not in grpo_methods:
                     continue
-                for probe, value in model_values(folder / ID_EVAL[stage], folder / STAGE_FOLDER[stage]).items():
+                figures, docs = model_values(folder / ID_EVAL[stage], folder / STAGE_FOLDER[stage], probes)
+                for probe, value in figures.items():
                     values[method, stage, seed, probe] = value
-    return values, base
+                for probe, value in docs.items():
+                    documents[method, stage, seed, probe] = value
+    return values, base, documents
 
 
 # ------------------------------------------------------------------------------------------------------ markdown
@@ -233,12 +296,12 @@ def fmt_ci(probe: str, ci: dict) -> str:
     return f"{head} [{fmt_value(probe, ci['low'], True)}, {fmt_value(probe, ci['high'], True)}]"
 
 
-def probe_table(values: dict, base: dict, methods, grpo_methods, seeds: int) -> list[str]:
+def probe_table(values: dict, base: dict, methods, grpo_methods, seeds: int, probes=PROBES) -> list[str]:
     """The markdown lines of the probe table: one row per probe, the base model's figure, then each method's mean and
     sample std over seeds after SFT and after GRPO."""
     head = ["probe", "base model", *(f"{m} after SFT" for m in methods), *(f"{m} after GRPO" for m in grpo_methods)]
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
-    for probe in PROBES:
+    for probe in probes:
         row = [PROBE_TITLES[probe], fmt_value(probe, base[probe])]
         for stage, group in (("sft", methods), ("grpo", grpo_methods)):
             for m in group:
@@ -257,6 +320,8 @@ def claim_table(judged: list[dict]) -> list[str]:
     for r in judged:
         c = r["claim"]
         what = f"{c['method']} − {c['baseline']}, {PROBE_TITLES[c['probe']]}"
+        if c.get("unit") == "documents":
+            what += f", paired by document ({r['difference']['n']}), mean over seeds"
         if c["gap_probe"]:
             what += f" minus the same {PROBE_TITLES[c['gap_probe']].split(' (')[0]}"
         expect = "> 0" if c["sign"] > 0 else "< 0"
@@ -273,10 +338,11 @@ def step_seconds(root: Path) -> float:
     return total
 
 
-def markdown(values, base, judged, methods, grpo_methods, seeds: int, cpu_s: float, figure: str) -> str:
-    """probes.md: a one-seed warning first where it applies, the verdict counts, the figure, then the claim and probe
-    tables."""
-    lines = []
+def markdown(values, base, judged, methods, grpo_methods, seeds: int, cpu_s: float, figure: str,
+             probe_set: ProbeSet = PROBE_SETS["embedded"]) -> str:
+    """probes.md: which probes ran (where not all of them), a one-seed warning where it applies, the verdict counts,
+    the figure, then the claim and probe tables."""
+    lines = [probe_set.note, ""] if probe_set.note else []
     if seeds < 2:
         lines += ["**One seed: no interval, so every verdict is 'cannot tell'.**", ""]
     counts = {v: sum(r["verdict"] == v for r in judged) for v in ("agrees", "disagrees", "cannot tell")}
@@ -287,16 +353,18 @@ def markdown(values, base, judged, methods, grpo_methods, seeds: int, cpu_s: flo
               "Each difference is paired by seed; the interval is the 95% Student t interval of its mean over seeds. "
               "Verdict: **agrees** when the interval lies wholly on the predicted side of 0, **disagrees** when wholly "
               "on the other side, **cannot tell** otherwise (docs/probes.md). Accuracy in points of Avg@k, "
-              "forgetting in nats per token.", "",
+              "forgetting in nats per token. A forgetting claim is judged twice: paired by seed (the rule's unit), "
+              "and paired by document (each document's difference averaged over seeds; the interval over documents "
+              "leaves out the spread between training runs).", "",
               f"![paired differences]({figure})", "", "## Claims", ""]
     lines += claim_table(judged) + ["", "## Probes", "",
                                     "Mean ± sample std over seeds (the base model: one run). Accuracy: Avg@k in %.",
                                     ""]
-    lines += probe_table(values, base, methods, grpo_methods, seeds) + [""]
+    lines += probe_table(values, base, methods, grpo_methods, seeds, probe_set.probes) + [""]
     return "\n".join(lines)
 
 
-def plot(judged: list[dict], path: Path) -> None:
+def plot(judged: list[dict], path: Path, probes: tuple[str, ...] = PROBES) -> None:
     """Plot each method's paired difference against SFT (mean and 95% CI over seeds) on the accuracy and forgetting
     probes, after SFT and after GRPO, to a PNG."""
     import matplotlib
@@ -304,16 +372,18 @@ def plot(judged: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [r for r in judged if r["claim"]["baseline"] == "sft" and not r["claim"]["gap_probe"]]
+    rows = [r for r in judged if r["claim"]["baseline"] == "sft" and not r["claim"]["gap_probe"]
+            and r["claim"]["unit"] == "seeds"]
     methods = list(dict.fromkeys(r["claim"]["method"] for r in rows))
     fig, axes = plt.subplots(2, 2, figsize=(10, 6), gridspec_kw={"width_ratios": [2, 1]}, squeeze=False)
     for i, stage in enumerate(STAGES):
-        for j, probes in enumerate((PERCENT, tuple(FORGETTING))):
+        for j, shown in enumerate((PERCENT, tuple(FORGETTING))):
+            shown = tuple(p for p in shown if p in probes)
             ax = axes[i][j]
             for k, method in enumerate(methods):
                 pts = [r for r in rows if r["stage"] == stage and r["claim"]["method"] == method
-                       and r["claim"]["probe"] in probes]
-                xs = [probes.index(r["claim"]["probe"]) + 0.25 * (k - (len(methods) - 1) / 2) for r in pts]
+                       and r["claim"]["probe"] in shown]
+                xs = [shown.index(r["claim"]["probe"]) + 0.25 * (k - (len(methods) - 1) / 2) for r in pts]
                 cis = [(r["difference"], scale(r["claim"]["probe"])) for r in pts]
                 mean = [d["mean"] * f for d, f in cis]
                 # one seed has no interval: no whisker
@@ -322,8 +392,8 @@ def plot(judged: list[dict], path: Path) -> None:
                 if pts:
                     ax.errorbar(xs, mean, yerr=err, fmt="o", capsize=3, label=f"{method} − sft", color=f"C{k}")
             ax.axhline(0, color="grey", linewidth=1)
-            ax.set_xticks(range(len(probes)))
-            ax.set_xticklabels([p.replace("_", " ") for p in probes], fontsize=8)
+            ax.set_xticks(range(len(shown)))
+            ax.set_xticklabels([p.replace("_", " ") for p in shown], fontsize=8)
             ax.set_ylabel("points of Avg@k" if j == 0 else "nats / token")
             ax.set_title(f"after {stage.upper()}: " + ("accuracy" if j == 0 else "forgetting"), fontsize=9)
             ax.grid(alpha=0.3)
@@ -335,14 +405,18 @@ def plot(judged: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def write(root: Path, methods: tuple[str, ...], grpo_methods: tuple[str, ...], seeds: int) -> Path:
-    """Collect the probe results under `root`, judge the claims, and write report/probes.png, probes.json and
-    probes.md; returns the path of probes.md."""
-    values, base = collect(root, methods, grpo_methods, seeds)
-    judged = judge(values, claims_for(methods), seeds)
-    plot(judged, root / "report" / "probes.png")
-    md = markdown(values, base, judged, methods, grpo_methods, seeds, step_seconds(root), "report/probes.png")
+def write(root: Path, methods: tuple[str, ...], grpo_methods: tuple[str, ...], seeds: int,
+          model: str = "embedded") -> Path:
+    """Collect the probe results under `root` (the probes of `model`'s PROBE_SETS entry), judge the claims, and write
+    report/probes.png, probes.json and probes.md; returns the path of probes.md."""
+    probe_set = PROBE_SETS[model]
+    values, base, documents = collect(root, methods, grpo_methods, seeds, probe_set.probes)
+    judged = judge(values, claims_for(methods, probe_set), seeds, documents)
+    plot(judged, root / "report" / "probes.png", probe_set.probes)
+    md = markdown(values, base, judged, methods, grpo_methods, seeds, step_seconds(root), "report/probes.png",
+                  probe_set)
     write_json_atomic(root / "probes.json", no_nan({
+        "model": model, "probes": list(probe_set.probes),
         "methods": list(methods), "grpo_methods": list(grpo_methods), "seeds": seeds, "base": base,
         "values": [{"method": m, "stage": st, "seed": s, "probe": p, "value": v}
                    for (m, st, s, p), v in sorted(values.items())],
@@ -359,8 +433,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--methods", required=True)
     p.add_argument("--grpo-methods", default="")
     p.add_argument("--seeds", type=int, required=True)
+    p.add_argument("--model", default="embedded", choices=sorted(PROBE_SETS), help="whose probes (%(default)s)")
     args = p.parse_args(argv)
-    path = write(Path(args.root), split(args.methods), split(args.grpo_methods), args.seeds)
+    path = write(Path(args.root), split(args.methods), split(args.grpo_methods), args.seeds, args.model)
     print(f"probes: {path}")
     return 0
 

@@ -154,6 +154,10 @@ def test_forgetting_is_zero_kl_against_itself_and_grows_when_the_model_moves(tin
     assert a["kl_from_base_per_token"] > 1e-3 and a["n_tokens"] == b["n_tokens"] == same["n_tokens"]
     assert a["kl_from_base_per_token"] == pytest.approx(b["kl_from_base_per_token"], rel=1e-4)
     assert a["nll_per_token"] == pytest.approx(b["nll_per_token"], rel=1e-4)
+    # the documents' figures are per-token means whose token-weighted mean is the whole's
+    docs = a["documents"]
+    assert [d["id"] for d in docs] == [str(i) for i in range(6)] and sum(d["n_tokens"] for d in docs) == a["n_tokens"]
+    assert sum(d["kl"] * d["n_tokens"] for d in docs) / a["n_tokens"] == pytest.approx(a["kl_from_base_per_token"])
     # the command writes the same figures
     stats = P.score_forgetting(str(tiny_model_dir), str(tiny_model_dir), out / "forgetting.jsonl", tmp_path)
     assert json.loads((tmp_path / "forgetting.json").read_text()) == stats and stats["n_documents"] == 20
@@ -170,3 +174,33 @@ def test_the_protected_recipe_is_profit_with_the_digits_protected():
     for field in ("selection", "tau", "learning_rate", "per_device_train_batch_size", "num_train_epochs", "max_length",
                   "seed", "keep_end_of_turn"):
         assert getattr(protected, field) == getattr(profit, field), field
+
+
+def test_forgetting_nll_is_the_hand_computed_one_with_each_end_token(tiny_model_dir):
+    """NLL per token = the mean of -log p(next token) over every position of every document, with the end token the
+    caller names (the embedded corpus's `<|im_end|>`, the tokenizer's EOS) appended, or none (general text)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    texts = ["The assert statement is a convenient way to insert debugging assertions.", "x = 1"]
+    ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+
+    def by_hand(seq):  # one document alone, no padding, no batching
+        with torch.no_grad():
+            logp = model(input_ids=torch.tensor([seq])).logits[0].float().log_softmax(-1)
+        return [-logp[i, seq[i + 1]].item() for i in range(len(seq) - 1)]
+
+    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    for end, tail in ((None, []), ("eos", [tokenizer.eos_token_id]), ("<|im_end|>", [im_end])):
+        docs = [by_hand(x + tail) for x in ids]
+        stats = P.forgetting_stats(model, model, tokenizer, texts, batch_size=2, end=end, ids=["a", "b"])
+        n = sum(map(len, docs))
+        assert stats["n_tokens"] == n and stats["end_token"] == end
+        assert stats["nll_per_token"] == pytest.approx(sum(map(sum, docs)) / n, rel=1e-5)
+        assert stats["base_nll_per_token"] == stats["nll_per_token"] and stats["kl_from_base_per_token"] == 0
+        assert [d["id"] for d in stats["documents"]] == ["a", "b"]
+        assert [d["nll"] for d in stats["documents"]] == pytest.approx([sum(d) / len(d) for d in docs], rel=1e-5)
+    with pytest.raises(SystemExit, match="not a token"):
+        P.forgetting_stats(model, model, tokenizer, texts, end="<|no-such-token|>")

@@ -59,8 +59,8 @@ def test_make_probes_is_five_seeds_of_four_methods_with_grpo_from_profit_and_sft
 
 
 def test_the_plan_refuses_what_it_cannot_probe(tmp_path, capsys):
-    assert probes_main(["--dry-run", "--model", "smollm2-135m", "--output-root", str(tmp_path)]) == 2
-    assert "profit-rl probes: --model smollm2-135m: the probes are sets of the embedded task" in capsys.readouterr().err
+    assert probes_main(["--dry-run", "--model", "Qwen3-0.6B-Base", "--output-root", str(tmp_path)]) == 2
+    assert "profit-rl probes: --model Qwen3-0.6B-Base: the probes are sets of the embedded task" in capsys.readouterr().err
     assert probes_main(["--dry-run", "--methods", "profit,sft", "--grpo-methods", "dft", "--output-root",
                         str(tmp_path)]) == 2
     assert "--grpo-methods dft: not in --methods" in capsys.readouterr().err
@@ -166,3 +166,70 @@ def test_report_writes_the_claim_table_the_json_and_the_figure(tmp_path):
     from profit_rl.pipeline.probes_report import main as report_main
 
     assert report_main([str(root), "--methods", "profit,sft", "--grpo-methods", "profit", "--seeds", "3"]) == 1
+
+
+def test_the_smollm2_plan_is_sft_eval_and_forgetting_per_method_and_seed(tmp_path, capsys):
+    """`make probes-smollm2`: profit-protected and sft x 3 seeds, the in-distribution eval and the forgetting probe on
+    general text for each model and the base model, no GRPO, no embedded-only probe; a dry run needs no weights."""
+    out = subprocess.run(["make", "-n", "probes-smollm2", "DRY_RUN=1"], cwd=REPO, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    cmd = out.stdout[out.stdout.index("-m profit_rl.pipeline.probes"):].split()
+    assert flag(cmd, "--model") == "smollm2-135m" and flag(cmd, "--seeds") == "3" and "--dry-run" in cmd
+
+    commands, text = dry_run(tmp_path, capsys, "--model", "smollm2-135m", "--grpo-methods", "none")
+    root = tmp_path / "smollm2-135m"
+    model, probes = str(root / "model"), root / "sweep" / "probes"
+    steps = [line.split("]", 1)[1].split(" ->")[0].strip() for line in text.splitlines() if line.startswith("# [")]
+    cells = [(m, s) for s in range(3) for m in ("profit-protected", "sft")]
+    assert steps == ["data: data/model", "data: data", "data: data/probes", "eval: eval/probes/base",
+                     "eval: eval/probes/base/forgetting",
+                     *[x for m, s in cells for x in (f"sft: sft/probes/{m}/seed-{s}", f"eval: eval/probes/{m}/seed-{s}",
+                                                       f"eval: eval/probes/{m}/seed-{s}/sft/forgetting")],
+                     "report: probes/report"]
+    sft = [c for c in commands if "profit_rl.sft" in c]
+    assert [(flag(c, "--config").split("/")[-2:], flag(c, "--seed")) for c in sft] == [
+        (["sft", f"{m}.yaml"], str(s)) for m, s in cells]
+    assert all(flag(c, "--model_name_or_path") == model for c in sft)
+    evals = [c for c in commands if "profit_rl.evals.evaluate" in c]
+    assert len(evals) == 7 and {flag(c, "--benchmarks") for c in evals} == {"embedded"}
+    forgetting = [c for c in commands if "forgetting" in c]
+    assert len(forgetting) == 7 and {flag(c, "--base-model") for c in forgetting} == {model}
+    assert {flag(c, "--data") for c in forgetting} == {str(probes / "probe-data" / "general.jsonl")}
+    assert all(flag(c, "--end-token") == "none" for c in forgetting)
+    text_step, = [c for c in commands if "profit_rl.data.heldout_text" in c]
+    assert flag(text_step, "--out-dir") == str(probes / "probe-data")
+    assert not [c for c in commands if "profit_rl.grpo" in c or "embedded-long" in " ".join(c)]
+    report = commands[-1]
+    assert flag(report, "--model") == "smollm2-135m" and flag(report, "--methods") == "profit-protected,sft"
+
+
+def test_the_smollm2_report_judges_forgetting_by_seed_and_by_document(tmp_path):
+    root = tmp_path / "sweep" / "probes"
+
+    def model(id_eval, probe_folder, acc, nll):
+        write_results(id_eval, "embedded", acc)
+        docs = [{"id": f"d{i}", "n_tokens": 10, "nll": nll + 0.01 * i, "base_nll": 2.0, "kl": nll - 2.0 + 0.01 * i}
+                for i in range(5)]
+        (probe_folder / "forgetting").mkdir(parents=True, exist_ok=True)
+        (probe_folder / "forgetting" / "forgetting.json").write_text(json.dumps(
+            {"nll_per_token": nll + 0.02, "kl_from_base_per_token": nll - 1.98, "base_nll_per_token": 2.0,
+             "documents": docs}))
+
+    model(root / "base-model" / "eval", root / "base-model", 0.02, 2.0)
+    for seed in range(3):
+        for method, nll in (("profit-protected", 2.1 + 0.01 * seed), ("sft", 2.2 - 0.01 * seed)):
+            folder = Cell("probes", method, seed).folder(root.parent)
+            model(folder / "eval", folder / "probes-sft", 0.2 + 0.01 * seed, nll)
+    text = write(root, ("profit-protected", "sft"), (), 3, "smollm2-135m").read_text()
+    assert text.startswith("Probes run: in distribution") and "Not run: longer chains, unseen surface" in text
+    data = json.loads((root / "probes.json").read_text())
+    rows = {r["claim"]["name"]: r for r in data["claims"]}
+    assert set(rows) == {"in-distribution (protected)", "forgetting-nll (protected)", "forgetting-kl (protected)",
+                         "forgetting-nll (protected) (per document)", "forgetting-kl (protected) (per document)"}
+    docs = rows["forgetting-nll (protected) (per document)"]
+    # per document: (2.1 + 0.01 s) - (2.2 - 0.01 s) averaged over seeds 0-2 = -0.08, the same on every document
+    assert docs["difference"]["n"] == 5 and docs["difference"]["values"] == pytest.approx([-0.08] * 5)
+    assert rows["forgetting-nll (protected)"]["verdict"] == "agrees"  # below SFT: what the paper predicts
+    assert "ProFit (\\boxed protected)'s NLL on held-out general text below SFT's" in text
+    assert "paired by document (5), mean over seeds" in text
