@@ -54,8 +54,8 @@ SMOLLM2_DOCUMENTS, SMOLLM2_BATCH = 100, 2
 # Rough CPU-s on one idle core of the probe steps of one model, beside its in-distribution eval (20-28): measured on
 # the base model at load ~7 (93, 34 and 9 CPU-s) and scaled by 25/34, the retention eval's ratio to an idle
 # in-distribution eval of the same size (docs/probes.md, the budget). Only the banner's ETA and the dry run use them.
-# SmolLM2's forgetting: two 135M models over ~25k tokens, ~3 ms per token on 2 threads (a LoRA SFT step of ~1,600
-# tokens takes 11.3 s, ~2.5 forward passes): ~150 s (docs/probes.md).
+# SmolLM2's forgetting: two 135M models over the 100 documents' 19,932 tokens, timed at 15 ms a token on 1 thread of a
+# loaded machine (a random-weight model of its shape): ~75-150 s on 2 idle threads (docs/probes.md).
 PROBE_ETA = {"probes": 70, "retention": 25, "forgetting": 10, "forgetting_smollm2": 150}
 STAGE_FOLDER = {"sft": "probes-sft", "grpo": "probes-grpo"}
 
