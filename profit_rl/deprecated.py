@@ -120,6 +120,9 @@ def _warn(old: str, new: str) -> None:
                   stacklevel=4)  # the line that used the old name (above _moved and the module's __getattr__)
 
 
+_UNSET = object()
+
+
 class _MovedModule(types.ModuleType):
     """The stand-in for an old module path: each attribute comes from its new home, with a DeprecationWarning."""
 
@@ -128,7 +131,36 @@ class _MovedModule(types.ModuleType):
             raise AttributeError(name)
         return _moved(f"{self.__name__}.{name}", new_home(self.__name__, name), name)
 
+    def __setattr__(self, name: str, value) -> None:
+        """Setting a name through the old path sets it in its new home too (a test's monkeypatch, a registry entry),
+        so code reading the new module sees it; deleting it again restores the new home's own value."""
+        if name.startswith("__"):  # the import system's own attributes (__spec__, __loader__, ...)
+            super().__setattr__(name, value)
+            return
+        module, _, new_name = new_home(self.__name__, name).partition(":")
+        warnings.warn(f"{self.__name__}.{name} is deprecated and is removed in profit-rl {REMOVED_IN}: use "
+                      f"{module}.{new_name or name}", DeprecationWarning, stacklevel=2)
+        home = importlib.import_module(module)
+        originals = self.__dict__.setdefault("__originals__", {})
+        originals.setdefault(name, home.__dict__.get(new_name or name, _UNSET))
+        setattr(home, new_name or name, value)
+        super().__setattr__(name, value)
+
+    def __delattr__(self, name: str) -> None:
+        """Undo a set through the old path (monkeypatch's undo deletes what it set): the new home gets back its own."""
+        originals = self.__dict__.get("__originals__", {})
+        super().__delattr__(name)
+        if name in originals:
+            original = originals.pop(name)
+            module, _, new_name = new_home(self.__name__, name).partition(":")
+            home = importlib.import_module(module)
+            if original is _UNSET:
+                delattr(home, new_name or name)
+            else:
+                setattr(home, new_name or name, original)
+
     def __dir__(self):
+        """The new module's names."""
         return sorted(set(dir(importlib.import_module(MOVED_MODULES[self.__name__]))))
 
 
@@ -186,8 +218,8 @@ class CheckoutHintFinder(importlib.abc.MetaPathFinder):
             return None
         folder = fullname.split(".")[1]
         raise ModuleNotFoundError(f"No module named {fullname!r}: in a checkout, {fullname} is the top-level {folder}/ "
-                                  "folder, which only an install maps there; run `make install` (pip install -e .) "
-                                  "in the checkout", name=fullname)
+                                  "folder, which only an install maps there; run `make install` in the checkout",
+                                  name=fullname)
 
 
 def install_checkout_hint() -> None:

@@ -66,3 +66,16 @@ def test_the_finder_answers_only_for_old_paths():
     assert finder.find_spec("profit_rl.evals.no_such_module") is None
     with pytest.raises(ModuleNotFoundError):
         importlib.import_module("profit_rl.evals.no_such_module")
+
+
+def test_setting_a_name_through_an_old_path_sets_it_in_the_new_module(monkeypatch):
+    """monkeypatch (or a user's registry entry) through an old path must reach the code that reads the new one."""
+    from profit_rl.core import state
+
+    old = importlib.import_module("profit_rl.evals.state")
+    sentinel = object()
+    with pytest.warns(DeprecationWarning, match="use profit_rl.core.state.write_bytes_atomic"):
+        monkeypatch.setattr(old, "write_bytes_atomic", sentinel)
+    assert state.write_bytes_atomic is sentinel
+    monkeypatch.undo()
+    assert state.write_bytes_atomic is not sentinel

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from profit_rl import cli as profit_cli
-from profit_rl.evals import state
+from profit_rl.core import state
 
 from conftest import REPO  # noqa: E402
 
