@@ -1,2 +1,3 @@
-"""Data loading and preparation: SFT rows in any common layout (sft), MATH-style RL problems (rl), and the
-pipeline's data stage that writes both once as local files (prepare)."""
+"""Data loading and preparation: SFT rows in any common layout (sft_rows), MATH-style RL problems (rl), held-out
+general text for the forgetting probe (heldout_text), and the pipeline's data stage that writes them once as local
+files (prepare)."""
