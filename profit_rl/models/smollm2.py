@@ -65,7 +65,15 @@ def smollm2_dir(out_dir: str | Path = DEFAULT_OUT_DIR) -> Path:
     shutil.rmtree(staging, ignore_errors=True)  # what a killed conversion left
     tokenizer.save_pretrained(staging)
     model.save_pretrained(staging)
-    staging.rename(out_dir)
+    if out_dir.is_dir():
+        # A pipeline step writes its start record (.started.json) into its output folder before it runs, so the folder
+        # can exist already: move the files in, the two that mark a finished conversion last.
+        finish = ("model.safetensors", "config.json")
+        for path in sorted(staging.iterdir(), key=lambda p: finish.index(p.name) + 1 if p.name in finish else 0):
+            path.replace(out_dir / path.name)
+        staging.rmdir()
+    else:
+        staging.rename(out_dir)
     return out_dir
 
 

@@ -24,7 +24,11 @@ def test_gguf_converts_once_to_a_loadable_chat_model(tmp_path):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    # the folder already holds what a pipeline step writes before it runs (its start record)
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / ".started.json").write_text("{}")
     out = smollm2.smollm2_dir(tmp_path / "model")
+    assert (out / ".started.json").read_text() == "{}"
     config = json.loads((out / "config.json").read_text())
     assert config["model_type"] == "llama" and config["num_hidden_layers"] == 30 and "quantization_config" not in config
     mtime = (out / "model.safetensors").stat().st_mtime_ns
