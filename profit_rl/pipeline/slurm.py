@@ -300,27 +300,24 @@ def write_pipeline(steps: list[Step], args, folder: Path, command_line: str) -> 
 
 
 def main(args, methods: list[str], profiles: list, command_line: str) -> int:
-    """The runner's `--launcher slurm` branch: write (and with --submit, submit) every profile's scripts."""
-    try:
-        for profile in profiles:
-            folder = profile.root / "slurm"
-            steps, scripts = write_pipeline(plan(profile, methods), args, folder, command_line)
-            todo = to_submit(steps)
-            print(f"# {len(scripts)} sbatch scripts in {folder}; {len(todo)} to run, "
-                  f"{len(steps) - len(todo)} done (skipped)")
-            if args.submit and args.dry_run:
-                print("# --dry-run: nothing submitted")
-            if args.submit and not args.dry_run:
-                jobs = submit(scripts, todo)
-                write_json_atomic(folder / "jobs.json", {"submitted": time.strftime("%Y-%m-%d %H:%M:%S"), "jobs": jobs})
-            else:
-                for step in todo:
-                    needs = [f"${{{shell_var(n)}}}" for n in step.waits_for if n in {s.name for s in todo}]
-                    dep = f"--dependency=afterok:{':'.join(needs)} " if needs else ""
-                    print(f"{shell_var(step.name)}=$(sbatch --parsable {dep}{scripts[step.name]})")
-    except InputError as err:
-        print(f"profit-rl pipeline: {err}", file=sys.stderr)
-        return 1
+    """The runner's `--launcher slurm` branch: write (and with --submit, submit) every profile's scripts. A user error
+    (an InputError) reaches the runner's `command_errors` as every command's does."""
+    for profile in profiles:
+        folder = profile.root / "slurm"
+        steps, scripts = write_pipeline(plan(profile, methods), args, folder, command_line)
+        todo = to_submit(steps)
+        print(f"# {len(scripts)} sbatch scripts in {folder}; {len(todo)} to run, "
+              f"{len(steps) - len(todo)} done (skipped)")
+        if args.submit and args.dry_run:
+            print("# --dry-run: nothing submitted")
+        if args.submit and not args.dry_run:
+            jobs = submit(scripts, todo)
+            write_json_atomic(folder / "jobs.json", {"submitted": time.strftime("%Y-%m-%d %H:%M:%S"), "jobs": jobs})
+        else:
+            for step in todo:
+                needs = [f"${{{shell_var(n)}}}" for n in step.waits_for if n in {s.name for s in todo}]
+                dep = f"--dependency=afterok:{':'.join(needs)} " if needs else ""
+                print(f"{shell_var(step.name)}=$(sbatch --parsable {dep}{scripts[step.name]})")
     return 0
 
 
