@@ -47,8 +47,6 @@ def module_files() -> dict[str, Path]:
     modules = {}
     for folder, package in SOURCES.items():
         for path in sorted((REPO / folder).rglob("*.py")):
-            if any(part in ("evals", "rewards") for part in path.relative_to(REPO).parts[1:2]) and folder == "profit_rl":
-                continue  # the install-time names of evals/ and rewards/, read from the folders themselves
             parts = list(path.relative_to(REPO / folder).with_suffix("").parts)
             if parts[-1] == "__init__":
                 parts = parts[:-1]
@@ -87,7 +85,7 @@ def import_graph() -> dict[str, set[str]]:
         graph[module] = edges
     # `from pkg import a, b` adds pkg itself as well as pkg.a; keep pkg only where no more specific target was found
     for module, edges in graph.items():
-        graph[module] = {e for e in edges if not any(o.startswith(e + ".") for o in edges) or e not in modules}
+        graph[module] = {e for e in edges if not any(o.startswith(e + ".") for o in edges)}
     return graph
 
 

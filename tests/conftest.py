@@ -1,6 +1,9 @@
 """Shared fixtures: everything offline, one tiny Qwen3 (config + locally trained tokenizer) per test session."""
 
+import contextlib
 import os
+import subprocess
+import sys
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -39,3 +42,19 @@ def qwen3_twin_dir(tmp_path_factory) -> Path:
     from profit_rl.models.twin import build_twin
 
     return build_twin(tmp_path_factory.mktemp("qwen3-twin") / "model", source=QWEN3_TWIN_SOURCE)
+
+
+@contextlib.contextmanager
+def folder_held_by_another_pipeline(folder: Path):
+    """Another process holds `folder`'s lock as `profit-rl pipeline` would, until the block ends."""
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from profit_rl.core.folders import output_folder\n"
+        "with output_folder(sys.argv[1], 'profit-rl pipeline'):\n"
+        "    print('held', flush=True); time.sleep(120)"), str(folder)],
+        cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()

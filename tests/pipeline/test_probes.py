@@ -3,7 +3,6 @@
 import json
 import math
 import subprocess
-import sys
 
 import pytest
 
@@ -12,7 +11,7 @@ from profit_rl.pipeline.probes_report import (ACCURACY, FORGETTING, OWN, Claim, 
                                               verdict, write)
 from profit_rl.pipeline.sweep import Cell
 
-from conftest import REPO  # noqa: E402  (the repository root, defined once)
+from conftest import REPO, folder_held_by_another_pipeline  # noqa: E402  (defined once)
 
 
 def flag(argv: list[str], name: str) -> str | None:
@@ -70,17 +69,8 @@ def test_the_plan_refuses_what_it_cannot_probe(tmp_path, capsys):
 
 def test_probes_refuse_while_a_pipeline_holds_the_models_folder(tmp_path, capsys):
     """The probes share outputs/embedded/base (the data step) with the pipeline and the sweep: one lock for all three."""
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from profit_rl.core.folders import output_folder\n"
-        "with output_folder(sys.argv[1], 'profit-rl pipeline'):\n"
-        "    print('held', flush=True); time.sleep(120)"), str(tmp_path / "embedded")],
-        cwd=REPO, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with folder_held_by_another_pipeline(tmp_path / "embedded"):
         code = probes_main(["--methods", "sft", "--grpo-methods", "", "--seeds", "1", "--output-root", str(tmp_path)])
-    finally:
-        holder.kill()
-        holder.wait()
     err = capsys.readouterr().err
     assert code == 1 and "in use by" in err and "profit-rl pipeline" in err, err
     assert not (tmp_path / "embedded" / "base").exists()  # nothing ran

@@ -12,7 +12,7 @@ from profit_rl.pipeline.steps import DONE
 from profit_rl.pipeline.sweep import Cell, Grid, grid_from_args, main as sweep_main, parse_args, plan
 from profit_rl.pipeline.sweep_report import differences, markdown, summarize
 
-from conftest import REPO  # noqa: E402  (the repository root, defined once)
+from conftest import REPO, folder_held_by_another_pipeline  # noqa: E402  (defined once)
 
 
 def flag(argv: list[str], name: str) -> str | None:
@@ -154,17 +154,8 @@ def test_smoke_grid_writes_the_table_and_figures_and_a_rerun_skips_everything(tm
 
 def test_a_sweep_refuses_while_a_pipeline_holds_the_models_folder(tmp_path, capsys):
     """They share outputs/<model>/base (the data step): running both at once would race on it."""
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from profit_rl.core.folders import output_folder\n"
-        "with output_folder(sys.argv[1], 'profit-rl pipeline'):\n"
-        "    print('held', flush=True); time.sleep(120)"), str(tmp_path / "embedded")],
-        cwd=REPO, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with folder_held_by_another_pipeline(tmp_path / "embedded"):
         code = sweep_main(["--studies", "tau", "--tau-methods", "sft", "--seeds", "1", "--output-root", str(tmp_path)])
-    finally:
-        holder.kill()
-        holder.wait()
     assert code == 1 and "in use by" in capsys.readouterr().err
     assert not (tmp_path / "embedded" / "base").exists()  # nothing ran
     assert sweep_main(["--methods", "../x", "--dry-run", "--output-root", str(tmp_path)]) == 1
