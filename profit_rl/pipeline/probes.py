@@ -8,8 +8,8 @@ the embedded default or SmolLM2-135M (docs/probes.md).
 Per seed, every method of `--methods` is fine-tuned from the shipped base model (the sweep's cells, study `probes`),
 then every model is probed: the in-distribution test set (the sweep's own eval step), the longer-chain and
 unseen-surface sets (one `profit-rl eval` of `embedded-long,embedded-surface`), retention (`embedded-retention`,
-`--no-chat-template`) and forgetting (`python -m profit_rl.embedded.probe_sets forgetting`, NLL and KL from the base
-model). GRPO runs from the methods of `--grpo-methods` only, and its final model is probed the same way. The base
+`--no-chat-template`), forgetting (`python -m profit_rl.embedded.probe_sets forgetting`, NLL and KL from the base
+model) and the reference solutions' NLL on three of those sets (`python -m profit_rl.embedded.reference_nll`). GRPO runs from the methods of `--grpo-methods` only, and its final model is probed the same way. The base
 model is probed once. The last step (`profit_rl.pipeline.probes_report`) writes `probes.md`, `probes.json` and
 `report/probes.png`.
 
@@ -56,7 +56,8 @@ SMOLLM2_DOCUMENTS, SMOLLM2_BATCH = 100, 2
 # in-distribution eval of the same size (docs/probes.md, the budget). Only the banner's ETA and the dry run use them.
 # SmolLM2's forgetting: two 135M models over the 100 documents' 19,932 tokens, timed at 15 ms a token on 1 thread of a
 # loaded machine (a random-weight model of its shape): ~75-150 s on 2 idle threads (docs/probes.md).
-PROBE_ETA = {"probes": 70, "retention": 25, "forgetting": 10, "forgetting_smollm2": 150}
+# The reference likelihood: ~8 CPU-s a model on a loaded core, most of it drawing the problems again.
+PROBE_ETA = {"probes": 70, "retention": 25, "forgetting": 10, "reference_nll": 8, "forgetting_smollm2": 150}
 STAGE_FOLDER = {"sft": "probes-sft", "grpo": "probes-grpo"}
 
 
@@ -82,9 +83,9 @@ def forgetting_step(profile: Profile, model: str, folder: Path, name: str, input
 
 def probe_steps(profile: Profile, model: str, folder: Path, name: str, inputs: tuple[str, ...],
                 probes: Path, base_model: str) -> list[Step]:
-    """The three probe steps of one model (`folder`: where they write): the two generation probes in one eval, the
-    retention probe without the chat template, and the NLL / KL on held-out pretraining text; SmolLM2's forgetting
-    step alone."""
+    """The four probe steps of one model (`folder`: where they write): the two generation probes in one eval, the
+    retention probe without the chat template, the NLL / KL on held-out pretraining text, and the reference solutions'
+    NLL; SmolLM2's forgetting step alone."""
     if profile.name.startswith(SMOLLM2):
         return [forgetting_step(profile, model, folder, name, inputs, probes, base_model)]
     s = profile.sampling
@@ -102,6 +103,10 @@ def probe_steps(profile: Profile, model: str, folder: Path, name: str, inputs: t
             sys.executable, "-m", "profit_rl.embedded.probe_sets", "forgetting", "--model", model, "--base-model",
             base_model, "--data", str(probes / "forgetting.jsonl"), "--output-dir", str(folder / "forgetting")],
             folder / "forgetting", inputs, eta_s=PROBE_ETA["forgetting"], **heavy(profile)),
+        Step("eval", f"{name}/reference-nll", [
+            sys.executable, "-m", "profit_rl.embedded.reference_nll", "--model", model, "--probes-dir", str(probes),
+            "--base-dir", str(Path(base_model).parent), "--output-dir", str(folder / "reference-nll")],
+            folder / "reference-nll", inputs, eta_s=PROBE_ETA["reference_nll"], **heavy(profile)),
     ]
 
 

@@ -38,7 +38,9 @@ ACCURACY = {"in_distribution": (None, "embedded"), "long": ("probes", "embedded-
 OWN = {"long_full_chain": ("probes", "embedded-long", "full_chain")}
 PERCENT = (*ACCURACY, *OWN)  # shown in %, differences in points
 FORGETTING = {"nll": "nll_per_token", "kl": "kl_from_base_per_token"}
-PROBES = (*PERCENT, *FORGETTING)
+# probe -> set of reference_nll.json: the teacher-forced NLL per core token of each set's reference solutions
+REFERENCE = {"ref_in_distribution": "in_distribution", "ref_long": "long", "ref_surface": "surface"}
+PROBES = (*PERCENT, *FORGETTING, *REFERENCE)
 SMOLLM2 = "smollm2-135m"
 
 
@@ -65,7 +67,10 @@ PROBE_SETS = {
 }
 PROBE_TITLES = {"in_distribution": "in distribution (test set)", "long": "longer chains (6 events)",
                 "long_full_chain": "longer chains: samples writing every step", "surface": "unseen surface", "retention": "retention (pretraining layout)",
-                "nll": "forgetting: NLL per token", "kl": "forgetting: KL(base ‖ model) per token"}
+                "nll": "forgetting: NLL per token", "kl": "forgetting: KL(base ‖ model) per token",
+                "ref_in_distribution": "in distribution (reference NLL per core token)",
+                "ref_long": "longer chains (reference NLL per core token)",
+                "ref_surface": "unseen surface (reference NLL per core token)"}
 # two-sided 95% Student t quantiles, df 1..30 (beyond: the normal's 1.96)
 T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
@@ -99,6 +104,14 @@ PAPER_CLAIMS = (
     Claim("unseen-surface-gap", "ProFit's gain over SFT larger on unseen surface than in distribution", "surface", +1,
           gap_probe="in_distribution"),
     Claim("retention", "ProFit keeps more of the base model's own layout than SFT", "retention", +1),
+    Claim("longer-chains-likelihood", "ProFit gives the longer chains' right solutions a lower NLL than SFT (core "
+          "tokens, teacher-forced: no floor)", "ref_long", -1),
+    Claim("longer-chains-likelihood-gap", "ProFit's NLL advantage over SFT larger on longer chains than in "
+          "distribution", "ref_long", -1, gap_probe="ref_in_distribution"),
+    Claim("unseen-surface-likelihood", "ProFit gives the unseen-surface problems' right solutions a lower NLL than "
+          "SFT (core tokens)", "ref_surface", -1),
+    Claim("unseen-surface-likelihood-gap", "ProFit's NLL advantage over SFT larger on unseen surface than in "
+          "distribution", "ref_surface", -1, gap_probe="ref_in_distribution"),
     Claim("forgetting-nll", "ProFit's NLL on held-out pretraining text below SFT's", "nll", -1),
     Claim("forgetting-kl", "ProFit's KL from the base model on held-out pretraining text below SFT's", "kl", -1),
     Claim("above-dft-long", "ProFit above DFT beyond the SFT data (Table 1: ProFit beats DFT)", "long", +1,
@@ -220,10 +233,9 @@ def accuracy(run_dir: Path, benchmark: str, metric: str | None = None) -> float:
     return result["own_metrics"][metric]
 
 
-def forgetting(folder: Path) -> dict:
-    """A model's forgetting.json (NLL and KL from the base model per token); a missing one is a MissingResultError
-    that says to rerun the probes."""
-    path = folder / "forgetting.json"
+def read_result(path: Path) -> dict:
+    """A probe step's JSON result (forgetting.json, reference_nll.json); a missing one is a MissingResultError that
+    says to rerun the probes."""
     if not path.is_file():
         raise MissingResultError(f"{path} not found; rerun `make probes` to finish it")
     return json.loads(path.read_text())
@@ -242,8 +254,11 @@ def model_values(id_eval: Path, probe_folder: Path, probes: tuple[str, ...] = PR
     for probe, (sub, benchmark, metric) in OWN.items():
         if probe in probes:
             out[probe] = accuracy(probe_folder / sub, benchmark, metric)
+    if any(p in probes for p in REFERENCE):
+        sets = read_result(probe_folder / "reference-nll" / "reference_nll.json")["sets"]
+        out.update({probe: sets[name]["core_nll_per_token"] for probe, name in REFERENCE.items()})
     if any(p in probes for p in FORGETTING):
-        stats = forgetting(probe_folder / "forgetting")
+        stats = read_result(probe_folder / "forgetting" / "forgetting.json")
         out.update({probe: stats[key] for probe, key in FORGETTING.items()})
         if stats.get("documents"):
             documents = {probe: {d["id"]: d[DOCUMENT_KEY[probe]] for d in stats["documents"]} for probe in FORGETTING}
@@ -353,7 +368,7 @@ def markdown(values, base, judged, methods, grpo_methods, seeds: int, cpu_s: flo
               "Each difference is paired by seed; the interval is the 95% Student t interval of its mean over seeds. "
               "Verdict: **agrees** when the interval lies wholly on the predicted side of 0, **disagrees** when wholly "
               "on the other side, **cannot tell** otherwise (docs/probes.md). Accuracy in points of Avg@k, "
-              "forgetting in nats per token. A forgetting claim is judged twice: paired by seed (the rule's unit), "
+              "forgetting and reference NLL in nats per token. A forgetting claim is judged twice: paired by seed (the rule's unit), "
               "and paired by document (each document's difference averaged over seeds; the interval over documents "
               "leaves out the spread between training runs).", "",
               f"![paired differences]({figure})", "", "## Claims", ""]
@@ -364,47 +379,6 @@ def markdown(values, base, judged, methods, grpo_methods, seeds: int, cpu_s: flo
     return "\n".join(lines)
 
 
-def plot(judged: list[dict], path: Path, probes: tuple[str, ...] = PROBES) -> None:
-    """Plot each method's paired difference against SFT (mean and 95% CI over seeds) on the accuracy and forgetting
-    probes, after SFT and after GRPO, to a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [r for r in judged if r["claim"]["baseline"] == "sft" and not r["claim"]["gap_probe"]
-            and r["claim"]["unit"] == "seeds"]
-    methods = list(dict.fromkeys(r["claim"]["method"] for r in rows))
-    fig, axes = plt.subplots(2, 2, figsize=(10, 6), gridspec_kw={"width_ratios": [2, 1]}, squeeze=False)
-    for i, stage in enumerate(STAGES):
-        for j, shown in enumerate((PERCENT, tuple(FORGETTING))):
-            shown = tuple(p for p in shown if p in probes)
-            ax = axes[i][j]
-            for k, method in enumerate(methods):
-                pts = [r for r in rows if r["stage"] == stage and r["claim"]["method"] == method
-                       and r["claim"]["probe"] in shown]
-                xs = [shown.index(r["claim"]["probe"]) + 0.25 * (k - (len(methods) - 1) / 2) for r in pts]
-                cis = [(r["difference"], scale(r["claim"]["probe"])) for r in pts]
-                mean = [d["mean"] * f for d, f in cis]
-                # one seed has no interval: no whisker
-                err = [[0 if math.isnan(d["low"]) else (d["mean"] - d["low"]) * f for d, f in cis],
-                       [0 if math.isnan(d["high"]) else (d["high"] - d["mean"]) * f for d, f in cis]]
-                if pts:
-                    ax.errorbar(xs, mean, yerr=err, fmt="o", capsize=3, label=f"{method} − sft", color=f"C{k}")
-            ax.axhline(0, color="grey", linewidth=1)
-            ax.set_xticks(range(len(shown)))
-            ax.set_xticklabels([p.replace("_", " ") for p in shown], fontsize=8)
-            ax.set_ylabel("points of Avg@k" if j == 0 else "nats / token")
-            ax.set_title(f"after {stage.upper()}: " + ("accuracy" if j == 0 else "forgetting"), fontsize=9)
-            ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
-    fig.suptitle("Paired difference against SFT, mean and 95% CI over seeds", fontsize=10)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 def write(root: Path, methods: tuple[str, ...], grpo_methods: tuple[str, ...], seeds: int,
           model: str = "embedded") -> Path:
     """Collect the probe results under `root` (the probes of `model`'s PROBE_SETS entry), judge the claims, and write
@@ -412,6 +386,8 @@ def write(root: Path, methods: tuple[str, ...], grpo_methods: tuple[str, ...], s
     probe_set = PROBE_SETS[model]
     values, base, documents = collect(root, methods, grpo_methods, seeds, probe_set.probes)
     judged = judge(values, claims_for(methods, probe_set), seeds, documents)
+    from .probes_plot import plot  # here: probes_plot reads this module's tables
+
     plot(judged, root / "report" / "probes.png", probe_set.probes)
     md = markdown(values, base, judged, methods, grpo_methods, seeds, step_seconds(root), "report/probes.png",
                   probe_set)

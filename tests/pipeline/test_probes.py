@@ -7,8 +7,8 @@ import subprocess
 import pytest
 
 from profit_rl.pipeline.probes import main as probes_main
-from profit_rl.pipeline.probes_report import (ACCURACY, FORGETTING, OWN, Claim, claims_for, interval, judge,
-                                              verdict, write)
+from profit_rl.pipeline.probes_report import (ACCURACY, FORGETTING, OWN, REFERENCE, Claim, claims_for, interval,
+                                              judge, verdict, write)
 from profit_rl.pipeline.sweep import Cell
 
 from conftest import REPO, folder_held_by_another_pipeline  # noqa: E402  (defined once)
@@ -38,7 +38,7 @@ def test_make_probes_is_five_seeds_of_four_methods_with_grpo_from_profit_and_sft
     assert {flag(c, "--config").split("/")[-1] for c in sft} == {"profit.yaml", "sft.yaml", "profit-protected.yaml"}
     assert sorted(flag(c, "--selection") for c in sft if flag(c, "--selection")) == ["dft"] * 5
     assert {flag(c, "--output_dir").split("/probes/")[1].split("/")[0] for c in grpo} == {"profit", "sft"}
-    # every model (base, 20 SFT, 10 GRPO) gets the in-distribution eval and the three probe steps
+    # every model (base, 20 SFT, 10 GRPO) gets the in-distribution eval and the four probe steps
     models = 1 + 20 + 10
     evals = [c for c in commands if "profit_rl.evals.evaluate" in c]
     assert sum(flag(c, "--benchmarks") == "embedded" for c in evals) == models
@@ -49,12 +49,15 @@ def test_make_probes_is_five_seeds_of_four_methods_with_grpo_from_profit_and_sft
     assert len(forgetting) == models and {flag(c, "--base-model") for c in forgetting} == {
         str(tmp_path / "embedded" / "base" / "model")}
     probes_dir = str(tmp_path / "embedded" / "sweep" / "probes" / "probe-data")
+    reference = [c for c in commands if "profit_rl.embedded.reference_nll" in c]
+    assert len(reference) == models and {flag(c, "--probes-dir") for c in reference} == {probes_dir}
+    assert {flag(c, "--base-dir") for c in reference} == {str(tmp_path / "embedded" / "base")}
     assert all(flag(c, "--data-dir") == probes_dir for c in evals if flag(c, "--benchmarks") != "embedded")
     build, = [c for c in commands if "build" in c and "profit_rl.embedded.probe_sets" in c]
     assert flag(build, "--out-dir") == probes_dir
     report = commands[-1]
     assert "profit_rl.pipeline.probes_report" in report and flag(report, "--grpo-methods") == "profit,sft"
-    assert text.splitlines()[0].startswith("# 158 steps on 2 CPU slots")
+    assert text.splitlines()[0].startswith("# 189 steps on 2 CPU slots")
 
 
 def test_the_plan_refuses_what_it_cannot_probe(tmp_path, capsys):
@@ -117,7 +120,7 @@ def write_results(folder, benchmark, avg, own=None):
     (folder / "results.json").write_text(json.dumps(run))
 
 
-def write_model(id_eval, probe_folder, acc: dict, nll: float, kl: float):
+def write_model(id_eval, probe_folder, acc: dict, nll: float, kl: float, ref: dict | None = None):
     for probe, (sub, benchmark) in ACCURACY.items():
         write_results(id_eval if sub is None else probe_folder / sub, benchmark, acc[probe])
     for probe, (sub, benchmark, metric) in OWN.items():
@@ -125,6 +128,10 @@ def write_model(id_eval, probe_folder, acc: dict, nll: float, kl: float):
     (probe_folder / "forgetting").mkdir(parents=True, exist_ok=True)
     (probe_folder / "forgetting" / "forgetting.json").write_text(json.dumps(
         {"nll_per_token": nll, "kl_from_base_per_token": kl, "base_nll_per_token": 0.5}))
+    ref = ref or {p: nll for p in REFERENCE}
+    (probe_folder / "reference-nll").mkdir(parents=True, exist_ok=True)
+    (probe_folder / "reference-nll" / "reference_nll.json").write_text(json.dumps(
+        {"sets": {name: {"core_nll_per_token": ref[p]} for p, name in REFERENCE.items()}}))
 
 
 def test_report_writes_the_claim_table_the_json_and_the_figure(tmp_path):
@@ -135,7 +142,11 @@ def test_report_writes_the_claim_table_the_json_and_the_figure(tmp_path):
         for method, shift in (("profit", 0.05), ("sft", 0.0)):
             folder = Cell("probes", method, seed).folder(root.parent)
             acc = {p: 0.6 + shift + 0.01 * seed for p in (*ACCURACY, *OWN)}
-            write_model(folder / "eval", folder / "probes-sft", acc, nll=0.6 - shift, kl=0.1 - shift + 0.001 * seed)
+            # reference NLL: ProFit 0.02 lower on longer chains, level in distribution and on unseen surface
+            ref = {"ref_in_distribution": 0.1 + 0.01 * seed, "ref_surface": 0.3 + 0.01 * seed,
+                   "ref_long": 0.2 - 0.4 * shift + 0.001 * seed}
+            write_model(folder / "eval", folder / "probes-sft", acc, nll=0.6 - shift, kl=0.1 - shift + 0.001 * seed,
+                        ref=ref)
             if method == "profit":  # GRPO from profit only: its claims have no GRPO rows
                 write_model(folder / "eval-grpo", folder / "probes-grpo", acc, nll=0.6, kl=0.1)
     path = write(root, ("profit", "sft"), ("profit",), 3)
@@ -149,7 +160,11 @@ def test_report_writes_the_claim_table_the_json_and_the_figure(tmp_path):
     steps, = [r for r in data["claims"] if r["claim"]["name"] == "longer-chains-steps"]
     assert steps["difference"]["mean"] == pytest.approx(0.025)
     assert verdicts["longer-chains-gap"] == "cannot tell"  # the same gain everywhere: the gap is exactly 0
-    assert set(FORGETTING) <= {v["probe"] for v in data["values"]}
+    assert set(FORGETTING) | set(REFERENCE) <= {v["probe"] for v in data["values"]}
+    assert verdicts["longer-chains-likelihood"] == "agrees" and verdicts["longer-chains-likelihood-gap"] == "agrees"
+    assert verdicts["unseen-surface-likelihood"] == "cannot tell"  # level: the paired differences are all 0
+    gap, = [r for r in data["claims"] if r["claim"]["name"] == "longer-chains-likelihood-gap"]
+    assert gap["difference"]["mean"] == pytest.approx(-0.02)
     assert (root / "report" / "probes.png").stat().st_size > 1000
     # a missing result stops the report with the folder's name
     (Cell("probes", "sft", 2).folder(root.parent) / "probes-sft" / "forgetting" / "forgetting.json").unlink()
