@@ -104,6 +104,8 @@ PAPER_CLAIMS = (
     Claim("unseen-surface-gap", "ProFit's gain over SFT larger on unseen surface than in distribution", "surface", +1,
           gap_probe="in_distribution"),
     Claim("retention", "ProFit keeps more of the base model's own layout than SFT", "retention", +1),
+    Claim("in-distribution-likelihood", "ProFit gives the test set's right solutions a lower NLL than SFT (core "
+          "tokens)", "ref_in_distribution", -1),
     Claim("longer-chains-likelihood", "ProFit gives the longer chains' right solutions a lower NLL than SFT (core "
           "tokens, teacher-forced: no floor)", "ref_long", -1),
     Claim("longer-chains-likelihood-gap", "ProFit's NLL advantage over SFT larger on longer chains than in "
@@ -300,6 +302,8 @@ def fmt_value(probe: str, x: float, signed: bool = False) -> str:
     v = x * scale(probe)
     if probe in PERCENT:
         return f"{v:+.1f}" if signed else f"{v:.1f}"
+    if 0 < abs(v) < 5e-5:  # a bound that 4 decimals would show as 0, on the side the verdict reads
+        return f"{v:+.0e}" if signed else f"{v:.0e}"
     return f"{v:+.4f}" if signed else f"{v:.4f}"
 
 
