@@ -113,6 +113,8 @@ def test_the_probe_files_load_as_benchmarks_with_their_own_ids(probe_dir):
     assert bench.extract(retention, f"... So the answer is \\boxed{{{retention.gold}}}.") == retention.gold
     info = json.loads((out / "build.json").read_text())
     assert info["sizes"] == {"long": 40, "surface": 40, "retention": 40, "forgetting": 20} and info["seed"] == 0
+    # each probe states what the paper predicts for it
+    assert set(info["predictions"]) == {"in_distribution", "long", "surface", "retention", "forgetting", "reference"}
 
 
 def test_the_retention_probe_refuses_the_chat_template(probe_dir, tmp_path):
