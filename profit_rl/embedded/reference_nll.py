@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from . import task as T
 
 SETS = ("in_distribution", "long", "surface")  # the probes whose problems have a reference; their file ids' prefixes:
 ID_PREFIX = {"in_distribution": "", "long": "long-", "surface": "surf-"}
+EQUATION = re.compile(r" = \d+")  # one per event in `task.render_solution`: "a op b = c"
 
 
 @dataclass(frozen=True)
@@ -77,51 +79,69 @@ def probe_references(probes_dir: Path, base_dir: Path | None = None) -> dict[str
     return out
 
 
+def scored_tokens(tokenizer, fmt, ref: Reference) -> tuple[list[int], list[int], list[bool], list[int]]:
+    """The reference in the chat layout (`fmt`: a `ChatFormat`): its token ids, the positions scored (the completion's
+    tokens and the end of turn), whether each is core, and its step (the equations the reference finished before it:
+    an equation finishes with its result)."""
+    prompt = fmt.prompt(ref.prompt)
+    text = fmt.conversation(ref.prompt + [{"role": "assistant", "content": ref.completion}])
+    if not text.startswith(prompt + ref.completion):
+        raise SystemExit(f"{ref.id}: the chat template does not render the reference after the generation prompt")
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids, scored, core, step = enc["input_ids"], [], [], []
+    ends = [m.end() for m in EQUATION.finditer(ref.completion)]  # where each equation's result ends
+    for i, (lo, hi) in enumerate(enc["offset_mapping"]):
+        lo, hi = lo - len(prompt), hi - len(prompt)  # offsets in the completion
+        if lo < 0:
+            continue
+        if lo >= len(ref.completion):  # past the reference: its end of turn, then stop
+            if ids[i] == fmt.end_of_turn_id:
+                scored.append(i)
+                core.append(True)
+                step.append(len(ends))
+            break
+        scored.append(i)
+        core.append(any(ref.core_chars[lo:hi]))
+        step.append(sum(end <= lo for end in ends))
+    return ids, scored, core, step
+
+
 def reference_stats(model, tokenizer, refs: list[Reference], batch_size: int = 16) -> dict:
     """Teacher-forced NLL of each reference after its chat prompt: per token over the core tokens (a token overlapping
     a core character, and the end of turn), over the phrasing tokens, and over all; per problem and token-weighted
-    over the set."""
+    over the set. `core_nll_by_step[n]` is the core NLL per token of the tokens written after n equations (step n + 1
+    of the chain; the last entry: the conclusion, the box and the end of turn)."""
     import torch
 
     from profit_rl.core.chat import ChatFormat
 
     fmt = ChatFormat(tokenizer)
-    rows = []  # (input ids, scored positions, core flags)
-    for ref in refs:
-        prompt = fmt.prompt(ref.prompt)
-        text = fmt.conversation(ref.prompt + [{"role": "assistant", "content": ref.completion}])
-        if not text.startswith(prompt + ref.completion):
-            raise SystemExit(f"{ref.id}: the chat template does not render the reference after the generation prompt")
-        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        ids, spans, scored, core = enc["input_ids"], enc["offset_mapping"], [], []
-        for i, (lo, hi) in enumerate(spans):
-            if lo < len(prompt):
-                continue
-            if lo >= len(prompt) + len(ref.completion):  # past the reference: its end of turn, then stop
-                if ids[i] == fmt.end_of_turn_id:
-                    scored.append(i)
-                    core.append(True)
-                break
-            scored.append(i)
-            core.append(any(ref.core_chars[max(0, lo - len(prompt)) : hi - len(prompt)]))
-        rows.append((ids, scored, core))
+    rows = [(*scored_tokens(tokenizer, fmt, ref),) for ref in refs]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else fmt.end_of_turn_id
     problems = []
     with torch.no_grad():
         for lo in range(0, len(rows), batch_size):
             batch = rows[lo : lo + batch_size]
-            width = max(len(ids) for ids, _, _ in batch)
-            input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids, _, _ in batch])
-            mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _, _ in batch])
+            width = max(len(row[0]) for row in batch)
+            input_ids = torch.tensor([row[0] + [pad] * (width - len(row[0])) for row in batch])
+            mask = torch.tensor([[1] * len(row[0]) + [0] * (width - len(row[0])) for row in batch])
             logp = model(input_ids=input_ids, attention_mask=mask).logits.float().log_softmax(-1)
-            for j, (ids, scored, core) in enumerate(batch):
+            for j, (ids, scored, core, step) in enumerate(batch):
                 nll = [-logp[j, i - 1, ids[i]].item() for i in scored]  # token i is predicted at position i - 1
                 kinds = {"core": [x for x, c in zip(nll, core) if c], "phrasing": [x for x, c in zip(nll, core) if not c]}
+                by_step = [[x for x, c, k in zip(nll, core, step) if c and k == n] for n in range(max(step) + 1)]
                 problems.append({"id": refs[lo + j].id, "n_tokens": len(nll), "n_core": len(kinds["core"]),
                                  "nll": sum(nll) / len(nll), **{f"{k}_nll": sum(v) / max(1, len(v))
-                                                               for k, v in kinds.items()}})
+                                                               for k, v in kinds.items()},
+                                 "core_nll_sum_by_step": [sum(v) for v in by_step],
+                                 "core_tokens_by_step": [len(v) for v in by_step]})
     total = lambda key, n: sum(p[key] * p[n] for p in problems) / max(1, sum(p[n] for p in problems))  # noqa: E731
+    steps = max(len(p["core_tokens_by_step"]) for p in problems)
+    by_step = [(sum(p["core_nll_sum_by_step"][n] for p in problems if n < len(p["core_tokens_by_step"])),
+                sum(p["core_tokens_by_step"][n] for p in problems if n < len(p["core_tokens_by_step"])))
+               for n in range(steps)]
     return {"core_nll_per_token": total("core_nll", "n_core"), "nll_per_token": total("nll", "n_tokens"),
+            "core_nll_by_step": [s / max(1, n) for s, n in by_step], "core_tokens_by_step": [n for _, n in by_step],
             "n_problems": len(problems), "n_tokens": sum(p["n_tokens"] for p in problems),
             "n_core_tokens": sum(p["n_core"] for p in problems), "problems": problems}
 

@@ -38,8 +38,11 @@ ACCURACY = {"in_distribution": (None, "embedded"), "long": ("probes", "embedded-
 OWN = {"long_full_chain": ("probes", "embedded-long", "full_chain")}
 PERCENT = (*ACCURACY, *OWN)  # shown in %, differences in points
 FORGETTING = {"nll": "nll_per_token", "kl": "kl_from_base_per_token"}
-# probe -> set of reference_nll.json: the teacher-forced NLL per core token of each set's reference solutions
-REFERENCE = {"ref_in_distribution": "in_distribution", "ref_long": "long", "ref_surface": "surface"}
+# probe -> (set of reference_nll.json, step): the teacher-forced NLL per core token of each set's reference solutions,
+# or of one step of them (index into core_nll_by_step: 5, the tokens after five equations, is the sixth event, a step
+# no SFT row has)
+REFERENCE = {"ref_in_distribution": ("in_distribution", None), "ref_long": ("long", None),
+             "ref_long_sixth_step": ("long", 5), "ref_surface": ("surface", None)}
 PROBES = (*PERCENT, *FORGETTING, *REFERENCE)
 SMOLLM2 = "smollm2-135m"
 
@@ -70,6 +73,7 @@ PROBE_TITLES = {"in_distribution": "in distribution (test set)", "long": "longer
                 "nll": "forgetting: NLL per token", "kl": "forgetting: KL(base ‖ model) per token",
                 "ref_in_distribution": "in distribution (reference NLL per core token)",
                 "ref_long": "longer chains (reference NLL per core token)",
+                "ref_long_sixth_step": "longer chains, the sixth step (reference NLL per core token)",
                 "ref_surface": "unseen surface (reference NLL per core token)"}
 # two-sided 95% Student t quantiles, df 1..30 (beyond: the normal's 1.96)
 T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
@@ -108,6 +112,8 @@ PAPER_CLAIMS = (
           "tokens)", "ref_in_distribution", -1),
     Claim("longer-chains-likelihood", "ProFit gives the longer chains' right solutions a lower NLL than SFT (core "
           "tokens, teacher-forced: no floor)", "ref_long", -1),
+    Claim("longer-chains-sixth-step", "ProFit gives the sixth step of a longer chain, a step no SFT row has, a lower "
+          "NLL than SFT", "ref_long_sixth_step", -1),
     Claim("longer-chains-likelihood-gap", "ProFit's NLL advantage over SFT larger on longer chains than in "
           "distribution", "ref_long", -1, gap_probe="ref_in_distribution"),
     Claim("unseen-surface-likelihood", "ProFit gives the unseen-surface problems' right solutions a lower NLL than "
@@ -258,7 +264,8 @@ def model_values(id_eval: Path, probe_folder: Path, probes: tuple[str, ...] = PR
             out[probe] = accuracy(probe_folder / sub, benchmark, metric)
     if any(p in probes for p in REFERENCE):
         sets = read_result(probe_folder / "reference-nll" / "reference_nll.json")["sets"]
-        out.update({probe: sets[name]["core_nll_per_token"] for probe, name in REFERENCE.items()})
+        out.update({probe: sets[name]["core_nll_per_token"] if step is None else sets[name]["core_nll_by_step"][step]
+                    for probe, (name, step) in REFERENCE.items()})
     if any(p in probes for p in FORGETTING):
         stats = read_result(probe_folder / "forgetting" / "forgetting.json")
         out.update({probe: stats[key] for probe, key in FORGETTING.items()})

@@ -77,6 +77,20 @@ def test_the_nll_is_the_teacher_forced_one_over_the_completion_and_its_end_of_tu
         pytest.approx(sum(by_hand), rel=1e-4)
     weighted = sum(p["core_nll"] * p["n_core"] for p in stats["problems"]) / stats["n_core_tokens"]
     assert stats["core_nll_per_token"] == pytest.approx(weighted)
+    # by step: six events, then the conclusion; every core token in one step, the steps' sums the whole's
+    assert len(stats["core_nll_by_step"]) == 7 and sum(stats["core_tokens_by_step"]) == stats["n_core_tokens"]
+    assert sum(first["core_nll_sum_by_step"]) == pytest.approx(first["core_nll"] * first["n_core"], rel=1e-4)
+    # the sixth step's core tokens spell the sixth event and its equation: "He buys 3" ... "14 + 3 = 17"
+    from profit_rl.core.chat import ChatFormat
+
+    ids, scored, core, step = R.scored_tokens(tokenizer, ChatFormat(tokenizer), ref)
+    text = {n: tokenizer.decode([ids[i] for i, c, k in zip(scored, core, step) if c and k == n]) for n in range(7)}
+    config = EmbeddedConfig.from_dict(json.loads((base / "build.json").read_text())["config"])
+    problem = P.make_probes(config, 0, SMALL)[0].long[0]
+    assert "long-" + problem.id == ref.id
+    (role, b), (op, _), v = problem.events[5], problem.ops[5], problem.values
+    assert f"{role} {b}" in text[5] and f"{v[5]} {op} {b} = {v[6]}" in text[5]
+    assert f"{role} {b}" not in text[4] and f"= {v[6]}" not in text[4] and f"{{{v[6]}}}" in text[6]
 
 
 def test_the_command_writes_every_set(tiny_model_dir, build, tmp_path):

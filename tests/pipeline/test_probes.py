@@ -128,10 +128,11 @@ def write_model(id_eval, probe_folder, acc: dict, nll: float, kl: float, ref: di
     (probe_folder / "forgetting").mkdir(parents=True, exist_ok=True)
     (probe_folder / "forgetting" / "forgetting.json").write_text(json.dumps(
         {"nll_per_token": nll, "kl_from_base_per_token": kl, "base_nll_per_token": 0.5}))
-    ref = ref or {p: nll for p in REFERENCE}
+    ref = ref or {name: nll for name in ("in_distribution", "long", "surface", "long6")}
     (probe_folder / "reference-nll").mkdir(parents=True, exist_ok=True)
     (probe_folder / "reference-nll" / "reference_nll.json").write_text(json.dumps(
-        {"sets": {name: {"core_nll_per_token": ref[p]} for p, name in REFERENCE.items()}}))
+        {"sets": {name: {"core_nll_per_token": ref[name], "core_nll_by_step": [0.1] * 5 + [ref["long6"], 0.1]}
+                  for name in ("in_distribution", "long", "surface")}}))
 
 
 def test_report_writes_the_claim_table_the_json_and_the_figure(tmp_path):
@@ -143,8 +144,8 @@ def test_report_writes_the_claim_table_the_json_and_the_figure(tmp_path):
             folder = Cell("probes", method, seed).folder(root.parent)
             acc = {p: 0.6 + shift + 0.01 * seed for p in (*ACCURACY, *OWN)}
             # reference NLL: ProFit 0.02 lower on longer chains, level in distribution and on unseen surface
-            ref = {"ref_in_distribution": 0.1 + 0.01 * seed, "ref_surface": 0.3 + 0.01 * seed,
-                   "ref_long": 0.2 - 0.4 * shift + 0.001 * seed}
+            ref = {"in_distribution": 0.1 + 0.01 * seed, "surface": 0.3 + 0.01 * seed,
+                   "long": 0.2 - 0.4 * shift + 0.001 * seed, "long6": 0.5 + shift + 0.001 * seed}
             write_model(folder / "eval", folder / "probes-sft", acc, nll=0.6 - shift, kl=0.1 - shift + 0.001 * seed,
                         ref=ref)
             if method == "profit":  # GRPO from profit only: its claims have no GRPO rows
@@ -163,6 +164,7 @@ def test_report_writes_the_claim_table_the_json_and_the_figure(tmp_path):
     assert set(FORGETTING) | set(REFERENCE) <= {v["probe"] for v in data["values"]}
     assert verdicts["longer-chains-likelihood"] == "agrees" and verdicts["longer-chains-likelihood-gap"] == "agrees"
     assert verdicts["unseen-surface-likelihood"] == "cannot tell"  # level: the paired differences are all 0
+    assert verdicts["longer-chains-sixth-step"] == "disagrees"  # ProFit's sixth step 0.05 nats above SFT's
     gap, = [r for r in data["claims"] if r["claim"]["name"] == "longer-chains-likelihood-gap"]
     assert gap["difference"]["mean"] == pytest.approx(-0.02)
     assert (root / "report" / "probes.png").stat().st_size > 1000
