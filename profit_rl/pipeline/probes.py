@@ -56,7 +56,7 @@ SMOLLM2_DOCUMENTS, SMOLLM2_BATCH = 100, 2
 # in-distribution eval of the same size (docs/probes.md, the budget). Only the banner's ETA and the dry run use them.
 # SmolLM2's forgetting: two 135M models over the 100 documents' 19,932 tokens, timed at 15 ms a token on 1 thread of a
 # loaded machine (a random-weight model of its shape): ~75-150 s on 2 idle threads (docs/probes.md).
-# The reference likelihood: ~8 CPU-s a model on a loaded core, most of it drawing the problems again.
+# The reference likelihood: ~8 CPU-s a model (imports 2, drawing the problems again 1, loading 2, scoring 600 problems 3).
 PROBE_ETA = {"probes": 70, "retention": 25, "forgetting": 10, "reference_nll": 8, "forgetting_smollm2": 150}
 STAGE_FOLDER = {"sft": "probes-sft", "grpo": "probes-grpo"}
 
