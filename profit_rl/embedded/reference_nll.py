@@ -128,7 +128,8 @@ def reference_stats(model, tokenizer, refs: list[Reference], batch_size: int = 1
             logp = model(input_ids=input_ids, attention_mask=mask).logits.float().log_softmax(-1)
             for j, (ids, scored, core, step) in enumerate(batch):
                 nll = [-logp[j, i - 1, ids[i]].item() for i in scored]  # token i is predicted at position i - 1
-                kinds = {"core": [x for x, c in zip(nll, core) if c], "phrasing": [x for x, c in zip(nll, core) if not c]}
+                kinds = {"core": [x for x, c in zip(nll, core) if c],
+                         "phrasing": [x for x, c in zip(nll, core) if not c]}
                 by_step = [[x for x, c, k in zip(nll, core, step) if c and k == n] for n in range(max(step) + 1)]
                 problems.append({"id": refs[lo + j].id, "n_tokens": len(nll), "n_core": len(kinds["core"]),
                                  "nll": sum(nll) / len(nll), **{f"{k}_nll": sum(v) / max(1, len(v))

@@ -69,7 +69,8 @@ PROBE_SETS = {
         "SmolLM2 was not pretrained on them (docs/probes.md)."),
 }
 PROBE_TITLES = {"in_distribution": "in distribution (test set)", "long": "longer chains (6 events)",
-                "long_full_chain": "longer chains: samples writing every step", "surface": "unseen surface", "retention": "retention (pretraining layout)",
+                "long_full_chain": "longer chains: samples writing every step", "surface": "unseen surface",
+                "retention": "retention (pretraining layout)",
                 "nll": "forgetting: NLL per token", "kl": "forgetting: KL(base ‖ model) per token",
                 "ref_in_distribution": "in distribution (reference NLL per core token)",
                 "ref_long": "longer chains (reference NLL per core token)",
@@ -263,9 +264,13 @@ def model_values(id_eval: Path, probe_folder: Path, probes: tuple[str, ...] = PR
         if probe in probes:
             out[probe] = accuracy(probe_folder / sub, benchmark, metric)
     if any(p in probes for p in REFERENCE):
-        sets = read_result(probe_folder / "reference-nll" / "reference_nll.json")["sets"]
-        out.update({probe: sets[name]["core_nll_per_token"] if step is None else sets[name]["core_nll_by_step"][step]
-                    for probe, (name, step) in REFERENCE.items()})
+        path = probe_folder / "reference-nll" / "reference_nll.json"
+        sets = read_result(path)["sets"]
+        for probe, (name, step) in REFERENCE.items():
+            if step is not None and len(sets[name].get("core_nll_by_step", ())) <= step:
+                raise MissingResultError(f"{path}: no {name} figure for step {step + 1} (made by an older "
+                                         f"reference_nll?); delete {path.parent} and rerun `make probes`")
+            out[probe] = sets[name]["core_nll_per_token"] if step is None else sets[name]["core_nll_by_step"][step]
     if any(p in probes for p in FORGETTING):
         stats = read_result(probe_folder / "forgetting" / "forgetting.json")
         out.update({probe: stats[key] for probe, key in FORGETTING.items()})
@@ -379,9 +384,9 @@ def markdown(values, base, judged, methods, grpo_methods, seeds: int, cpu_s: flo
               "Each difference is paired by seed; the interval is the 95% Student t interval of its mean over seeds. "
               "Verdict: **agrees** when the interval lies wholly on the predicted side of 0, **disagrees** when wholly "
               "on the other side, **cannot tell** otherwise (docs/probes.md). Accuracy in points of Avg@k, "
-              "forgetting and reference NLL in nats per token. A forgetting claim is judged twice: paired by seed (the rule's unit), "
-              "and paired by document (each document's difference averaged over seeds; the interval over documents "
-              "leaves out the spread between training runs).", "",
+              "forgetting and reference NLL in nats per token. A forgetting claim is judged twice: paired by seed "
+              "(the rule's unit), and paired by document (each document's difference averaged over seeds; the interval "
+              "over documents leaves out the spread between training runs).", "",
               f"![paired differences]({figure})", "", "## Claims", ""]
     lines += claim_table(judged) + ["", "## Probes", "",
                                     "Mean ± sample std over seeds (the base model: one run). Accuracy: Avg@k in %.",

@@ -10,6 +10,7 @@ from profit_rl.pipeline.probes import main as probes_main
 from profit_rl.pipeline.probes_report import (ACCURACY, FORGETTING, OWN, REFERENCE, Claim, claims_for, interval,
                                               judge, verdict, write)
 from profit_rl.pipeline.sweep import Cell
+from profit_rl.pipeline.sweep_report import MissingResultError
 
 from conftest import REPO, folder_held_by_another_pipeline  # noqa: E402  (defined once)
 
@@ -173,6 +174,12 @@ def test_report_writes_the_claim_table_the_json_and_the_figure(tmp_path):
     from profit_rl.pipeline.probes_report import main as report_main
 
     assert report_main([str(root), "--methods", "profit,sft", "--grpo-methods", "profit", "--seeds", "3"]) == 1
+    # a reference_nll.json without the figures by step stops it too, saying what to delete
+    write_model(root / "base-model" / "eval", root / "base-model", {p: 0.3 for p in (*ACCURACY, *OWN)}, 0.5, 0.0)
+    (root / "base-model" / "reference-nll" / "reference_nll.json").write_text(json.dumps(
+        {"sets": {name: {"core_nll_per_token": 0.1} for name in ("in_distribution", "long", "surface")}}))
+    with pytest.raises(MissingResultError, match="no long figure for step 6.*delete .*reference-nll"):
+        write(root, ("profit", "sft"), ("profit",), 3)
 
 
 def test_the_smollm2_plan_is_sft_eval_and_forgetting_per_method_and_seed(tmp_path, capsys):
