@@ -10,8 +10,8 @@ from .probes_report import FORGETTING, PERCENT, PROBES, REFERENCE, STAGES, scale
 
 
 def plot(judged: list[dict], path: Path, probes: tuple[str, ...] = PROBES) -> None:
-    """Plot each method's paired difference against SFT (mean and 95% CI over seeds) on the accuracy and forgetting
-    probes, after SFT and after GRPO, to a PNG."""
+    """Plot each method's paired difference against SFT (mean and 95% CI over seeds) on the accuracy and NLL / KL
+    probes, after SFT and after GRPO (where a GRPO model was probed), to a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -20,8 +20,10 @@ def plot(judged: list[dict], path: Path, probes: tuple[str, ...] = PROBES) -> No
     rows = [r for r in judged if r["claim"]["baseline"] == "sft" and not r["claim"]["gap_probe"]
             and r["claim"]["unit"] == "seeds"]
     methods = list(dict.fromkeys(r["claim"]["method"] for r in rows))
-    fig, axes = plt.subplots(2, 2, figsize=(10, 6), gridspec_kw={"width_ratios": [2, 1]}, squeeze=False)
-    for i, stage in enumerate(STAGES):
+    stages = [stage for stage in STAGES if any(r["stage"] == stage for r in rows)] or ["sft"]  # no GRPO: one row
+    fig, axes = plt.subplots(len(stages), 2, figsize=(10, 3 * len(stages)), gridspec_kw={"width_ratios": [2, 1]},
+                             squeeze=False)
+    for i, stage in enumerate(stages):
         for j, shown in enumerate((PERCENT, (*FORGETTING, *REFERENCE))):
             shown = tuple(p for p in shown if p in probes)
             ax = axes[i][j]

@@ -109,6 +109,12 @@ def test_claims_pair_by_seed_and_the_gap_is_a_difference_of_differences():
     assert "above-dft-long" not in names and "retention (protected)" in names
 
 
+def png_size(path) -> tuple[int, int]:
+    """Width and height of a PNG, from its header."""
+    head = path.read_bytes()[16:24]
+    return int.from_bytes(head[:4], "big"), int.from_bytes(head[4:], "big")
+
+
 def write_results(folder, benchmark, avg, own=None):
     folder.mkdir(parents=True, exist_ok=True)
     run = json.loads((folder / "results.json").read_text()) if (folder / "results.json").is_file() else {
@@ -168,7 +174,7 @@ def test_report_writes_the_claim_table_the_json_and_the_figure(tmp_path):
     assert verdicts["longer-chains-sixth-step"] == "disagrees"  # ProFit's sixth step 0.05 nats above SFT's
     gap, = [r for r in data["claims"] if r["claim"]["name"] == "longer-chains-likelihood-gap"]
     assert gap["difference"]["mean"] == pytest.approx(-0.02)
-    assert (root / "report" / "probes.png").stat().st_size > 1000
+    assert png_size(root / "report" / "probes.png") == (1200, 360)  # no claim after GRPO (sft had none): one row
     # a missing result stops the report with the folder's name
     (Cell("probes", "sft", 2).folder(root.parent) / "probes-sft" / "forgetting" / "forgetting.json").unlink()
     from profit_rl.pipeline.probes_report import main as report_main
@@ -236,6 +242,7 @@ def test_the_smollm2_report_judges_forgetting_by_seed_and_by_document(tmp_path):
             folder = Cell("probes", method, seed).folder(root.parent)
             model(folder / "eval", folder / "probes-sft", 0.2 + 0.01 * seed, nll)
     text = write(root, ("profit-protected", "sft"), (), 3, "smollm2-135m").read_text()
+    assert png_size(root / "report" / "probes.png") == (1200, 360)  # no GRPO: one row of panels, none empty
     assert text.startswith("Probes run: in distribution") and "Not run: longer chains, unseen surface" in text
     data = json.loads((root / "probes.json").read_text())
     rows = {r["claim"]["name"]: r for r in data["claims"]}
