@@ -23,6 +23,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from profit_rl.core.io import read_file
 from profit_rl.core.state import read_json_state, write_json_atomic
 
 from . import task as T
@@ -72,7 +73,7 @@ def probe_references(probes_dir: Path, base_dir: Path | None = None) -> dict[str
     out = {}
     for name in SETS:
         refs = references(problems[name], ID_PREFIX[name], probe.seed)
-        written = [json.loads(line)["id"] for line in files[name].read_text().splitlines() if line.strip()]
+        written = [row.text("id") for row in read_file(files[name])]  # a bad row is named by file, row and field
         if written != [r.id for r in refs]:
             raise SystemExit(f"{files[name]}: its problem ids are not the ones its build.json draws; {how}")
         out[name] = refs

@@ -46,6 +46,12 @@ def test_the_references_are_the_probe_files_problems_with_their_core_marked(buil
     (other / "build.json").write_text((probes / "build.json").read_text())
     with pytest.raises(SystemExit, match="long.jsonl: its problem ids"):
         R.probe_references(other, base)
+    # a row without an id is named by file, row and field
+    from profit_rl.core.io import DataError
+
+    (other / "long.jsonl").write_text('{"problem": "x", "answer": "1"}\n')
+    with pytest.raises(DataError, match=r"long.jsonl, line 1, field 'id'"):
+        R.probe_references(other, base)
 
 
 def test_the_nll_is_the_teacher_forced_one_over_the_completion_and_its_end_of_turn(tiny_model_dir, build):
